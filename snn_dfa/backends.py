@@ -1,0 +1,93 @@
+"""The two seams between learning rules and hardware: synapses and feedback projections.
+
+Neurons, layers and learning rules never import ``crossbar`` or ``hwsim``.  They talk to
+a :class:`SynapseBackend` (forward ``W x``, transposed ``W^T d``, ``apply_update``) and,
+for DFA-style rules, to a :class:`FeedbackProjector` (``B e``).  The ideal
+:class:`DenseSynapses` below and ``crossbar.CrossbarArray`` both satisfy the protocol.
+
+Shapes: weights are ``[n_out, n_in]``; batched operands are 2-D, one row per sample
+(time steps and batch flattened together by the caller).
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from snn_dfa._validation import check_array
+from snn_dfa.errors import ValidationError
+
+
+@runtime_checkable
+class SynapseBackend(Protocol):
+    """A weight matrix ``W`` of shape ``[n_out, n_in]`` that can be read and updated."""
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(n_out, n_in)``."""
+        ...
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """``x @ W.T``: ``x [M, n_in]`` -> ``[M, n_out]``."""
+        ...
+
+    def backward(self, d: np.ndarray) -> np.ndarray:
+        """``d @ W`` (the transposed read BP needs): ``d [M, n_out]`` -> ``[M, n_in]``."""
+        ...
+
+    def apply_update(self, dw: np.ndarray) -> None:
+        """``W += dw`` as well as the hardware allows; ``dw [n_out, n_in]``."""
+        ...
+
+    def get_weights(self) -> np.ndarray:
+        """The effective weights ``[n_out, n_in]`` (a copy)."""
+        ...
+
+
+@runtime_checkable
+class FeedbackProjector(Protocol):
+    """Projects the output error ``e [M, n_classes]`` to a layer: ``e @ B.T`` -> ``[M, n]``."""
+
+    def project(self, layer: int, e: np.ndarray) -> np.ndarray:
+        ...
+
+
+class DenseSynapses:
+    """Ideal synapses: an exact float weight matrix.
+
+    Parameters
+    ----------
+    weights : array [n_out, n_in]
+        Initial weights; copied and stored as float32 (or the dtype given).
+    """
+
+    def __init__(self, weights: np.ndarray, dtype: np.dtype | type = np.float32) -> None:
+        self._w = check_array("weights", weights, ndim=2, dtype=dtype).copy()
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self._w.shape  # type: ignore[return-value]
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self._w.dtype
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        return x @ self._w.T
+
+    def backward(self, d: np.ndarray) -> np.ndarray:
+        return d @ self._w
+
+    def apply_update(self, dw: np.ndarray) -> None:
+        if dw.shape != self._w.shape:
+            raise ValidationError(f"dw: expected shape {self._w.shape}, got {dw.shape}")
+        self._w += dw.astype(self._w.dtype, copy=False)
+
+    def get_weights(self) -> np.ndarray:
+        return self._w.copy()
+
+    def set_weights(self, weights: np.ndarray) -> None:
+        """Replace the weights (same shape)."""
+        w = check_array("weights", weights, shape=self._w.shape, dtype=self._w.dtype)
+        self._w[...] = w
