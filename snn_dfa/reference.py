@@ -1,0 +1,54 @@
+"""Plain NumPy references for the numba kernels (slow, obvious, tested against the kernels).
+
+They follow the equations in :mod:`snn_dfa.neurons` line by line, vectorised over the
+batch and the neurons and looping over time.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from snn_dfa.neurons import LIFParams, LIFState, Reset, lif_step
+
+
+def lif_forward_reference(current: np.ndarray, params: LIFParams, threshold: np.ndarray,
+                          state: LIFState | None = None
+                          ) -> tuple[np.ndarray, np.ndarray, LIFState]:
+    """Spikes and membranes ``[T, B, n]`` by repeated :func:`lif_step`."""
+    T, B, n = current.shape
+    state = LIFState.zeros(B, n, current.dtype) if state is None else state
+    spikes, membranes = np.empty_like(current), np.empty_like(current)
+    for t in range(T):
+        spikes[t], state = lif_step(current[t], state, params, threshold)
+        membranes[t] = state.u
+    return spikes, membranes, state
+
+
+def lif_backward_reference(membranes: np.ndarray, spikes: np.ndarray, grad_membranes: np.ndarray,
+                           grad_spikes: np.ndarray, params: LIFParams, threshold: np.ndarray,
+                           refractory0: np.ndarray | None = None) -> np.ndarray:
+    """``dL/dI`` by the BPTT recursion of ``snn_dfa._kernels.lif_backward``."""
+    T, B, n = membranes.shape
+    beta = params.beta
+    gate = np.ones_like(membranes)
+    ref = np.zeros((B, n), np.int64) if refractory0 is None else refractory0.astype(np.int64)
+    for t in range(T):  # recompute the refractory gate forwards, as the forward pass did
+        gate[t] = ref == 0
+        ref = np.where(spikes[t] > 0, params.refractory_steps, np.maximum(ref - 1, 0))
+    sub = beta if params.reset_decays else 1.0
+    a_next = np.zeros((B, n), membranes.dtype)
+    out = np.empty_like(membranes)
+    for t in range(T - 1, -1, -1):
+        if params.reset is Reset.ZERO:
+            p, c = beta * (1.0 - spikes[t]), -beta * membranes[t]
+        elif params.reset is Reset.SUBTRACT:
+            p, c = beta, -threshold * sub
+        else:
+            p, c = beta, 0.0
+        if params.detach_reset:
+            c = 0.0
+        sg = params.surrogate.derivative(membranes[t] - threshold) * gate[t]
+        a = p * a_next + grad_membranes[t] + (grad_spikes[t] + c * a_next) * sg
+        out[t] = gate[t] * a
+        a_next = a
+    return out
