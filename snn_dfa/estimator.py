@@ -94,7 +94,8 @@ class SpikingClassifier:
         bad = self.classes_[idx] != y
         if bad.any():
             raise ValidationError(
-                f"y: label {y[bad][0]!r} is not among the classes {self.classes_.tolist()}"
+                f"y: label {y[bad][0].item()!r} is not among the classes "
+                f"{self.classes_.tolist()}"
             )
         return idx
 
@@ -178,7 +179,8 @@ class SpikingClassifier:
         return e / e.sum(axis=1, keepdims=True)
 
     def predict(self, X: Any) -> np.ndarray:
-        return self.classes_[np.argmax(self.decision_function(X), axis=1)]
+        z = self.decision_function(X)
+        return self.classes_[np.argmax(z, axis=1)]
 
     def score(self, X: Any, y: Any) -> float:
         """Accuracy on ``X``, ``y``."""
