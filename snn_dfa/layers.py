@@ -236,6 +236,8 @@ class SynapticLayer(Layer):
         """Synaptic currents ``[T_out, B, n_out]`` (after bias and batch norm)."""
         syn = self._require_init()
         rows, t_out = self._inputs_2d(x)
+        if cache is not None:  # BPTT needs the operand again for the weight gradient
+            cache["rows"] = rows
         current = syn.forward(rows).reshape(t_out, x.shape[1], self.n_out)
         if self.bias is not None:
             current = current + self.bias
@@ -304,7 +306,7 @@ class SynapticLayer(Layer):
         if self.bias is not None:
             grads["bias"] = grad_current.sum(axis=(0, 1))
         x = cache["x"]
-        rows, _ = self._inputs_2d(x)
+        rows = cache["rows"] if "rows" in cache else self._inputs_2d(x)[0]
         g2 = grad_current.reshape(-1, self.n_out)
         grads["weight"] = g2.T @ rows
         grad_x = self._grad_input(self._require_init().backward(g2), x.shape)

@@ -1,0 +1,3 @@
+from snn_dfa.cli import main
+
+raise SystemExit(main())
