@@ -15,9 +15,12 @@ from collections.abc import Callable
 from typing import IO, Any
 
 import numpy as np
-from numpy._core.multiarray import _reconstruct as _np_reconstruct
 
 from snn_dfa.errors import DataError
+
+# numpy's array-rebuilding function (numpy.core.multiarray._reconstruct before numpy 2,
+# numpy._core.multiarray._reconstruct since), taken from the public pickling protocol.
+_np_reconstruct = np.empty(0).__reduce__()[0]
 
 
 class _StateHolder:

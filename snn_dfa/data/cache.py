@@ -130,7 +130,7 @@ def read_arrays(path: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         with h5py.File(path, "r") as fh:
             meta_json = str(fh.attrs[_META_ATTR])
             stored = str(fh.attrs[_HASH_ATTR])
-            arrays = {name: fh[name][()] for name in fh.keys()}
+            arrays = {name: fh[name][()] for name in fh}
     except Exception as exc:
         raise DataError(
             f"cache file {path} is unreadable ({type(exc).__name__}: {exc}); "

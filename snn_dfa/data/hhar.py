@@ -49,7 +49,9 @@ DEVICE_FILES = {"phones": "Phones", "watch": "Watch"}
 USERS: tuple[str, ...] = tuple("abcdefghi")
 WINDOW_LENGTH = 100
 WINDOW_STEP = 50
-_COLUMNS = ("Index", "Arrival_Time", "Creation_Time", "x", "y", "z", "User", "Model", "Device", "gt")
+_COLUMNS = (
+    "Index", "Arrival_Time", "Creation_Time", "x", "y", "z", "User", "Model", "Device", "gt",
+)
 _NULL = "null"
 
 
@@ -58,7 +60,10 @@ def default_path(cache_dir: str | os.PathLike[str] | None = None) -> Path:
     return cache.resolve_cache_dir(cache_dir) / FOLDER
 
 
-def _read_csv(root: Path, member: str) -> dict[tuple[str, str], tuple[np.ndarray, np.ndarray, list[str]]]:
+_Series = tuple[np.ndarray, np.ndarray, list[str]]
+
+
+def _read_csv(root: Path, member: str) -> dict[tuple[str, str], _Series]:
     """``{(user, device): (time_ns int64 (n,), xyz float64 (n, 3), gt labels)}``."""
     times: dict[tuple[str, str], list[int]] = defaultdict(list)
     values: dict[tuple[str, str], list[tuple[float, float, float]]] = defaultdict(list)
@@ -79,8 +84,8 @@ def _read_csv(root: Path, member: str) -> dict[tuple[str, str], tuple[np.ndarray
             values[key].append((x, y, z))
             labels[key].append(gt)
     out = {}
-    for key in times:
-        t = np.asarray(times[key], dtype=np.int64)
+    for key, stamps in times.items():
+        t = np.asarray(stamps, dtype=np.int64)
         order = np.argsort(t, kind="stable")
         out[key] = (
             t[order], np.asarray(values[key], dtype=np.float64)[order],
@@ -134,7 +139,9 @@ def load_hhar(
         inside = (t_acc >= t_gyro[0]) & (t_acc <= t_gyro[-1])
         t_acc, xyz_acc = t_acc[inside], xyz_acc[inside]
         try:
-            codes = np.array([label_codes[g] for g, k in zip(gt, inside) if k], dtype=np.int64)
+            codes = np.array(
+                [label_codes[g] for g, k in zip(gt, inside, strict=True) if k], dtype=np.int64
+            )
         except KeyError as exc:
             raise DataError(f"{root}: unknown HHAR activity {exc.args[0]!r}") from exc
         gyro_at_acc = np.stack(

@@ -11,7 +11,9 @@ The UCI-HAR signal chain (Anguita et al., ESANN 2013; the UCI-HAR ``README.txt``
    body_acc xyz (g), body_gyro xyz (rad/s), total_acc xyz (g).
 
 Butterworth filters run forward and backward (``scipy.signal.sosfiltfilt``: zero phase,
-squared magnitude response, so -6 dB at the corner).  The median-filter length and the
+squared magnitude response, so -6 dB at the corner).  scipy.signal and scipy.ndimage are
+imported when first needed: together they take about a second to import, and loading a
+converted cache does not use them.  The median-filter length and the
 gravity-filter order are not stated by UCI-HAR; the defaults below are this project's
 choices and are labelled as such.
 """
@@ -24,8 +26,6 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 import numpy as np
-import scipy.ndimage
-import scipy.signal
 
 from snn_dfa._validation import check_array, check_scalar
 from snn_dfa.data.records import UNLABELLED, HarWindows
@@ -86,6 +86,8 @@ class UciHarFilterParams:
 
     def noise_sos(self) -> np.ndarray:
         """Second-order sections of the noise low-pass filter, shape (n_sections, 6)."""
+        import scipy.signal
+
         return scipy.signal.butter(
             self.noise_order, self.noise_cutoff_hz, btype="lowpass",
             output="sos", fs=self.sample_rate_hz,
@@ -93,6 +95,8 @@ class UciHarFilterParams:
 
     def gravity_sos(self) -> np.ndarray:
         """Second-order sections of the gravity low-pass filter, shape (n_sections, 6)."""
+        import scipy.signal
+
         return scipy.signal.butter(
             self.gravity_order, self.gravity_cutoff_hz, btype="lowpass",
             output="sos", fs=self.sample_rate_hz,
@@ -117,6 +121,9 @@ def ucihar_channels(
     ndarray of float32, shape (n_samples, 9)
         Channels in :data:`UCIHAR9_CHANNELS` order.
     """
+    import scipy.ndimage
+    import scipy.signal
+
     params = UciHarFilterParams() if params is None else params
     acc = check_array("acc_g", acc_g, ndim=2, shape=(None, 3), dtype=np.float64)
     gyro = check_array("gyro_rad_s", gyro_rad_s, shape=acc.shape, dtype=np.float64)
@@ -252,7 +259,7 @@ def _signals(data: np.ndarray | HarWindows) -> np.ndarray:
 
 
 def _check_subjects(windows: HarWindows, name: str, subjects: Iterable[int]) -> np.ndarray:
-    wanted = np.asarray(sorted(set(int(s) for s in subjects)), dtype=np.int64)
+    wanted = np.asarray(sorted({int(s) for s in subjects}), dtype=np.int64)
     missing = np.setdiff1d(wanted, windows.subject)
     if missing.size:
         raise ValidationError(
