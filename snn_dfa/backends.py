@@ -50,6 +50,11 @@ class FeedbackProjector(Protocol):
     """Projects the output error ``e [M, n_classes]`` to a layer: ``e @ B.T`` -> ``[M, n]``."""
 
     def project(self, layer: int, e: np.ndarray) -> np.ndarray:
+        """One layer's projection."""
+        ...
+
+    def project_all(self, e: np.ndarray) -> list[np.ndarray]:
+        """Every layer's projection at once (layer-parallel), in network order."""
         ...
 
 

@@ -31,7 +31,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from snn_dfa._validation import check_choice, check_scalar
 from snn_dfa.backends import DenseSynapses, SynapseBackend
 from snn_dfa.errors import ValidationError
-from snn_dfa.neurons import LIFParams, LIFState, lif_backward, lif_run
+from snn_dfa.neurons import LIFParams, LIFState, lif_backward, lif_run, surrogate_slopes
 
 Cache = dict[str, Any]
 
@@ -297,9 +297,13 @@ class SynapticLayer(Layer):
             cache["ref0"] = None if state is None else state.refractory
         return spikes, cache
 
-    def backward_currents(self, cache: Cache, grad_current: np.ndarray
-                          ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """From ``dL/dI`` (after batch norm) to ``dL/dx`` and the parameter gradients."""
+    def backward_currents(self, cache: Cache, grad_current: np.ndarray, input_grad: bool = True
+                          ) -> tuple[np.ndarray | None, dict[str, np.ndarray]]:
+        """From ``dL/dI`` (after batch norm) to ``dL/dx`` and the parameter gradients.
+
+        ``input_grad=False`` skips ``dL/dx`` (no transposed read of the synapses): DFA's
+        hidden layers and the first layer of BPTT need none.
+        """
         grads: dict[str, np.ndarray] = {}
         if self.bn is not None:
             grad_current = self._bn_backward(cache, grad_current, grads)
@@ -309,18 +313,26 @@ class SynapticLayer(Layer):
         rows = cache["rows"] if "rows" in cache else self._inputs_2d(x)[0]
         g2 = grad_current.reshape(-1, self.n_out)
         grads["weight"] = g2.T @ rows
-        grad_x = self._grad_input(self._require_init().backward(g2), x.shape)
-        return grad_x, grads
+        if not input_grad:
+            return None, grads
+        return self._grad_input(self._require_init().backward(g2), x.shape), grads
 
     def backward(self, cache: Cache, grad_y: np.ndarray | None,
-                 grad_membrane: np.ndarray | None = None
-                 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+                 grad_membrane: np.ndarray | None = None, input_grad: bool = True
+                 ) -> tuple[np.ndarray | None, dict[str, np.ndarray]]:
         """BPTT: ``grad_y`` reaches the spikes, ``grad_membrane`` the membranes (readout)."""
         if "u" not in cache:
             raise ValidationError("backward needs a forward pass with record=True")
         grad_current = lif_backward(cache["u"], cache["s"], grad_membrane, grad_y, self.neuron,
                                     self.threshold, cache["ref0"])
-        return self.backward_currents(cache, grad_current)
+        return self.backward_currents(cache, grad_current, input_grad)
+
+    def surrogate_slopes(self, cache: Cache) -> np.ndarray:
+        """``sigma'(u[t] - theta)`` times the refractory gate, ``[T, B, n_out]`` (DFA)."""
+        if "u" not in cache:
+            raise ValidationError("surrogate slopes need a forward pass with record=True")
+        return surrogate_slopes(cache["u"], cache["s"], self.neuron, self.threshold,
+                                cache["ref0"])
 
 
 class Linear(SynapticLayer):

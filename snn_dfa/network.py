@@ -206,9 +206,17 @@ class SpikingNetwork:
         grads: list[dict[str, np.ndarray]] = [{} for _ in self.layers]
         last = self.layers[-1]
         assert isinstance(last, SynapticLayer)
-        g, grads[-1] = last.backward(trace.caches[-1], grad_s, grad_u)
+        first = self.synaptic_layers[0]
+        g, grads[-1] = last.backward(trace.caches[-1], grad_s, grad_u,
+                                     input_grad=len(self.layers) > 1)
         for i in range(len(self.layers) - 2, -1, -1):
-            g, grads[i] = self.layers[i].backward(trace.caches[i], g)
+            layer = self.layers[i]
+            if isinstance(layer, SynapticLayer):  # nothing below the first synapses learns
+                g, grads[i] = layer.backward(trace.caches[i], g, input_grad=i > first)
+            else:
+                g, grads[i] = layer.backward(trace.caches[i], g)
+            if g is None:
+                break
         return grads
 
     def apply_updates(self, updates: list[dict[str, np.ndarray]]) -> None:

@@ -308,3 +308,27 @@ def lif_backward(
         dtype.type(sg.scale), out,
     )
     return out
+
+
+def refractory_gate(spikes: np.ndarray, params: LIFParams,
+                    refractory0: np.ndarray | None = None) -> np.ndarray | None:
+    """1 where a neuron could integrate and fire, 0 while refractory, ``[T, B, n]``; None
+    when the neurons have no refractory period (the gate is all ones)."""
+    if params.refractory_steps == 0 and (refractory0 is None or not refractory0.any()):
+        return None
+    T, B, n = spikes.shape
+    gate = np.empty_like(spikes)
+    ref = np.zeros((B, n), np.int64) if refractory0 is None else refractory0.astype(np.int64)
+    for t in range(T):
+        gate[t] = ref == 0
+        ref = np.where(spikes[t] > 0, params.refractory_steps, np.maximum(ref - 1, 0))
+    return gate
+
+
+def surrogate_slopes(membranes: np.ndarray, spikes: np.ndarray, params: LIFParams,
+                     threshold: np.ndarray, refractory0: np.ndarray | None = None) -> np.ndarray:
+    """``sigma'(u[t] - theta)``, zero while refractory: the local factor DFA multiplies the
+    projected error with, ``[T, B, n]``."""
+    slopes = params.surrogate.derivative(membranes - threshold).astype(membranes.dtype)
+    gate = refractory_gate(spikes, params, refractory0)
+    return slopes if gate is None else slopes * gate

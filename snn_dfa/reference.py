@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from snn_dfa.neurons import LIFParams, LIFState, Reset, lif_step
+from snn_dfa.neurons import LIFParams, LIFState, Reset, lif_step, refractory_gate
 
 
 def lif_forward_reference(current: np.ndarray, params: LIFParams, threshold: np.ndarray,
@@ -30,11 +30,8 @@ def lif_backward_reference(membranes: np.ndarray, spikes: np.ndarray, grad_membr
     """``dL/dI`` by the BPTT recursion of ``snn_dfa._kernels.lif_backward``."""
     T, B, n = membranes.shape
     beta = params.beta
-    gate = np.ones_like(membranes)
-    ref = np.zeros((B, n), np.int64) if refractory0 is None else refractory0.astype(np.int64)
-    for t in range(T):  # recompute the refractory gate forwards, as the forward pass did
-        gate[t] = ref == 0
-        ref = np.where(spikes[t] > 0, params.refractory_steps, np.maximum(ref - 1, 0))
+    gate = refractory_gate(spikes, params, refractory0)  # recomputed forwards, as in the pass
+    gate = np.ones_like(membranes) if gate is None else gate
     sub = beta if params.reset_decays else 1.0
     a_next = np.zeros((B, n), membranes.dtype)
     out = np.empty_like(membranes)
