@@ -14,6 +14,7 @@ from tqdm.auto import tqdm
 
 from snn_dfa._validation import SeedLike, check_array, check_random_state, check_scalar
 from snn_dfa.errors import NotFittedError, ValidationError
+from snn_dfa.learning import Rule, make_rule
 from snn_dfa.losses import Loss, loss_and_grad
 from snn_dfa.models import build_model
 from snn_dfa.network import SpikingNetwork
@@ -21,7 +22,7 @@ from snn_dfa.optim import Optimizer, make_optimizer
 
 
 class SpikingClassifier:
-    """Train a spiking network with surrogate-gradient BPTT.
+    """Train a spiking network with surrogate-gradient BPTT or Direct Feedback Alignment.
 
     Parameters
     ----------
@@ -40,6 +41,11 @@ class SpikingClassifier:
     clip_norm : float, optional
         Clip the global update norm.
     loss : {"cross_entropy", "spike_count_mse"}
+    rule : {"bptt", "dfa"}
+        Learning rule (:mod:`snn_dfa.learning`).
+    feedback : dict, optional
+        DFA feedback options: ``distribution`` ("uniform"/"gaussian"), ``scaling``
+        ("none"/"fan"/"classes"), ``shared`` (bool).
     seed : int, Generator or None
         One seed drives initialisation and shuffling: the same seed gives identical weights.
     verbose : bool
@@ -48,6 +54,7 @@ class SpikingClassifier:
     Attributes
     ----------
     network_ : SpikingNetwork
+    rule_ : the learning rule (its feedback matrices are ``rule_.projector.matrices``)
     classes_ : array [n_classes]
     loss_curve_ : list of float
         Mean training loss per epoch (``fit``) or per call (``partial_fit``).
@@ -56,7 +63,9 @@ class SpikingClassifier:
     def __init__(self, model: str = "sfcn", model_params: dict[str, Any] | None = None,
                  epochs: int = 10, batch_size: int = 64, optimizer: str = "adam",
                  lr: float = 1e-3, momentum: float = 0.0, clip_norm: float | None = None,
-                 loss: str = "cross_entropy", seed: SeedLike = 0, verbose: bool = False) -> None:
+                 loss: str = "cross_entropy", rule: str = "bptt",
+                 feedback: dict[str, Any] | None = None, seed: SeedLike = 0,
+                 verbose: bool = False) -> None:
         self.model = model
         self.model_params = model_params
         self.epochs = epochs
@@ -66,6 +75,8 @@ class SpikingClassifier:
         self.momentum = momentum
         self.clip_norm = clip_norm
         self.loss = loss
+        self.rule = rule
+        self.feedback = feedback
         self.seed = seed
         self.verbose = verbose
 
@@ -110,6 +121,7 @@ class SpikingClassifier:
         self.n_steps_ = X.shape[1]
         self.network_: SpikingNetwork = build_model(
             self.model, X.shape[2], len(classes), X.shape[1], self.model_params, self._rng)
+        self.rule_: Rule = make_rule(self.rule, self.network_, self._rng, **(self.feedback or {}))
         kwargs: dict[str, Any] = {"lr": self.lr, "clip_norm": self.clip_norm}
         if self.optimizer == "sgd":
             kwargs["momentum"] = self.momentum
@@ -118,12 +130,12 @@ class SpikingClassifier:
 
     # -- learning ---------------------------------------------------------------------
     def _train_batch(self, xb: np.ndarray, yb: np.ndarray) -> float:
-        """One BPTT step on ``xb [B, T, C]`` with encoded labels ``yb [B]``."""
+        """One update of the rule on ``xb [B, T, C]`` with encoded labels ``yb [B]``."""
         net = self.network_
         net.train(True)
         z, trace = net.forward(np.ascontiguousarray(xb.transpose(1, 0, 2)), record=True)
         value, grad_z = loss_and_grad(z, yb, self.loss_)
-        net.apply_updates(self.optimizer_.step(net.backward(trace, grad_z)))
+        net.apply_updates(self.optimizer_.step(self.rule_.gradients(net, trace, grad_z)))
         return value
 
     def fit(self, X: Any, y: Any) -> "SpikingClassifier":
