@@ -1,8 +1,9 @@
 """20 — DFA against BPTT for the spiking HAR network on UCI HAPT (issue 4).
 
 Part A (offline training): the SFCN spiking network (SNN_HAR's UCI-HAR settings) trained
-with BPTT and with DFA on the UCI-HAR training subjects of UCI HAPT, test accuracy on the
-nine test subjects, over several seeds.
+with BPTT, with DFA, and with only its readout layer trained ("shallow", the control that
+shows what DFA's hidden-layer updates add) on the UCI-HAR training subjects of UCI HAPT;
+test accuracy on the nine test subjects, over several seeds.
 
 Part B (online adaptation): each model of part A adapts to every test subject's stream at
 batch 1, window by window in recording order (predict, then update; transition and
@@ -87,7 +88,7 @@ def main() -> None:
         idx = np.arange(len(y_train))
         if args.quick:
             idx = np.sort(rng.choice(idx, QUICK["max_train"], replace=False))
-        for rule in ("bptt", "dfa"):
+        for rule in ("bptt", "dfa", "shallow"):
             t0 = time.perf_counter()
             model = train(rule, seed, x_train[idx], y_train[idx], epochs)
             seconds = time.perf_counter() - t0
@@ -97,6 +98,8 @@ def main() -> None:
                  "loss_curve": model.loss_curve_})
             print(f"seed {seed} {rule:>4}: test accuracy {100 * acc:.2f} % ({seconds:.0f} s)",
                   flush=True)
+            if rule == "shallow":
+                continue
             for subject in subjects:
                 stream = subject_stream(test_w, subject)
                 xs, ys = norm.transform(stream.X), stream.y

@@ -41,8 +41,8 @@ class SpikingClassifier:
     clip_norm : float, optional
         Clip the global update norm.
     loss : {"cross_entropy", "spike_count_mse"}
-    rule : {"bptt", "dfa"}
-        Learning rule (:mod:`snn_dfa.learning`).
+    rule : {"bptt", "dfa", "shallow"}
+        Learning rule (:mod:`snn_dfa.learning`); "shallow" trains the output layer only.
     feedback : dict, optional
         DFA feedback options: ``distribution`` ("uniform"/"gaussian"), ``scaling``
         ("none"/"fan"/"classes"), ``shared`` (bool).

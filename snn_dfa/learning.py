@@ -11,6 +11,8 @@ the same rule runs on ideal weights or on a crossbar.
   ``dW_l = sum_t delta_l[t]^T x_l[t]`` (on the unrolled patches for Conv1d); the projections
   of all layers are one product (layer-parallel) and no error crosses a layer.  The output
   layer uses its true local gradient (BPTT inside that layer only).
+* :class:`Shallow`: only the output layer learns (its true local gradient); the control
+  that shows what DFA's hidden-layer updates add (TinyDFA's ``SHALLOW`` mode).
 """
 
 from __future__ import annotations
@@ -84,7 +86,18 @@ class DFA:
                 )
             delta = layer.surrogate_slopes(cache) * proj.astype(network.dtype)[None]
             _, grads[li] = layer.backward_currents(cache, delta, input_grad=False)
-        grad_s, grad_u = network.readout_gradient(trace, e)
+        grads[-1] = Shallow().gradients(network, trace, e)[-1]
+        return grads
+
+
+class Shallow:
+    """Only the output layer learns, with its true local gradient; hidden layers are fixed."""
+
+    name = "shallow"
+
+    def gradients(self, network: SpikingNetwork, trace: Trace, grad_z: np.ndarray) -> Grads:
+        grads: Grads = [{} for _ in network.layers]
+        grad_s, grad_u = network.readout_gradient(trace, grad_z)
         last = network.layers[-1]
         assert isinstance(last, SynapticLayer)
         _, grads[-1] = last.backward(trace.caches[-1], grad_s, grad_u, input_grad=False)
@@ -103,13 +116,14 @@ def random_feedback_for(network: SpikingNetwork, distribution: str = "uniform",
 
 def make_rule(name: str, network: SpikingNetwork, seed: int | np.random.Generator | None = None,
               **feedback: object) -> Rule:
-    """Build ``"bptt"`` or ``"dfa"`` (with :func:`random_feedback_for` options) by name."""
+    """Build ``"bptt"``, ``"shallow"`` or ``"dfa"`` (with :func:`random_feedback_for`
+    options) by name."""
     from snn_dfa._validation import check_choice, check_keys
 
-    check_choice("rule", name, ["bptt", "dfa"])
-    if name == "bptt":
-        check_keys("feedback options for 'bptt'", feedback, [])
-        return BPTT()
+    check_choice("rule", name, ["bptt", "dfa", "shallow"])
+    if name != "dfa":
+        check_keys(f"feedback options for {name!r}", feedback, [])
+        return BPTT() if name == "bptt" else Shallow()
     check_keys("feedback options", feedback, ["distribution", "scaling", "shared"])
     return DFA(random_feedback_for(network, seed=seed, **feedback))  # type: ignore[arg-type]
 

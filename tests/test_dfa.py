@@ -165,6 +165,16 @@ def test_random_feedback_conventions():
     np.testing.assert_array_equal(a, RandomFeedback([5], 3, seed=7).matrices[0])
 
 
+def test_shallow_rule_trains_the_output_layer_only():
+    net = small_net()
+    z, trace = net.forward(np.random.default_rng(0).normal(0.5, 1, (4, 3, 5)), record=True)
+    _, e = loss_and_grad(z, np.array([0, 1, 2]))
+    shallow = make_rule("shallow", net).gradients(net, trace, e)
+    assert shallow[0] == {}
+    bp = net.backward(trace, e)
+    np.testing.assert_allclose(shallow[1]["weight"], bp[1]["weight"], rtol=1e-12)
+
+
 def test_feedback_and_rule_errors():
     with pytest.raises(ValidationError, match="distribution='cauchy'"):
         RandomFeedback([3], 2, distribution="cauchy")
