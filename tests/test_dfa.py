@@ -8,7 +8,7 @@ from snn_dfa.errors import ConfigError, ValidationError
 from snn_dfa.estimator import SpikingClassifier
 from snn_dfa.feedback import RandomFeedback
 from snn_dfa.layers import Conv1d, Linear
-from snn_dfa.learning import BPTT, DFA, alignment, make_rule, random_feedback_for
+from snn_dfa.learning import BPTT, DFA, alignment, make_rule
 from snn_dfa.losses import loss_and_grad
 from snn_dfa.network import SpikingNetwork
 from snn_dfa.neurons import LIFParams, Surrogate

@@ -78,7 +78,7 @@ def test_bptt_equals_finite_differences_on_smooth_network(bn):
     z, trace = net.forward(x, record=True)
     grads = net.backward(trace, loss_and_grad(z, y)[1])
     eps = 1e-6
-    for li, layer in enumerate(net.layers):
+    for li in range(len(net.layers)):
         for name, g in grads[li].items():
             flat = g.ravel()
             for k in rng.choice(flat.size, size=min(6, flat.size), replace=False):

@@ -26,7 +26,7 @@ class _Triangle(torch.autograd.Function):
     def forward(ctx, x, width):
         ctx.save_for_backward(x)
         ctx.width = width
-        return (x > 0).to(x.dtype)  # noqa: the same strict ">" as snntorch
+        return (x > 0).to(x.dtype)  # the same strict ">" as snntorch
 
     @staticmethod
     def backward(ctx, grad):
