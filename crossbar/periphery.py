@@ -1,0 +1,104 @@
+"""Periphery: input drivers / DACs, ADCs with bits, range and clipping, shift-and-add.
+
+Conventions
+-----------
+* Binary inputs (every value 0 or 1, e.g. spikes) drive a row at ``v_read_V`` or leave it
+  at 0 V: no DAC is used or counted.
+* Any other input vector is normalised by its largest magnitude (dynamic input scaling, the
+  scale is re-applied digitally after the ADC) and converted by a signed DAC with
+  ``dac_bits`` bits: ``2**(dac_bits-1) - 1`` levels per sign (``dac_bits=None``: ideal).
+* The ADC converts a column's (difference) current with a signed mid-tread quantiser of
+  ``adc_bits`` bits over ``[-I_fs, I_fs]``, clipping outside.  ``I_fs`` is
+  ``adc_full_scale_fraction`` times the largest current the tile can produce
+  (all rows at ``v_read_V``, every cell pair at full range).  ``adc_bits=None``: ideal.
+* ``columns_per_adc`` only describes multiplexing for hwsim (conversions are counted per
+  column either way).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from crossbar._checks import check_int, check_real
+from crossbar.errors import CrossbarError
+
+
+@dataclass(frozen=True)
+class PeripheryConfig:
+    """DAC / ADC settings.
+
+    Attributes
+    ----------
+    dac_bits : int or None
+        Input DAC resolution (``>= 2``); ``None`` is an ideal analog driver.
+    adc_bits : int or None
+        Output ADC resolution (``>= 2``); ``None`` is an ideal ADC.
+    adc_full_scale_fraction : float
+        ADC range as a fraction of the tile's worst-case current, in ``(0, 1]``.
+    columns_per_adc : int
+        Columns sharing one multiplexed ADC (recorded for hwsim; ``>= 1``).
+    """
+
+    dac_bits: int | None = None
+    adc_bits: int | None = None
+    adc_full_scale_fraction: float = 1.0
+    columns_per_adc: int = 1
+
+    def __post_init__(self) -> None:
+        for name in ("dac_bits", "adc_bits"):
+            value = getattr(self, name)
+            if value is not None:
+                check_int(name, value, low=2)
+        frac = check_real("adc_full_scale_fraction", self.adc_full_scale_fraction)
+        if not 0 < frac <= 1:
+            raise CrossbarError(
+                f"adc_full_scale_fraction={self.adc_full_scale_fraction!r}: expected a value in (0, 1]"
+            )
+        check_int("columns_per_adc", self.columns_per_adc, low=1)
+
+
+def is_binary(x: np.ndarray) -> bool:
+    """True if every entry is 0 or 1 (spikes need no DAC)."""
+    return bool(np.all((x == 0) | (x == 1)))
+
+
+def normalise_inputs(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Divide each row by its largest magnitude: ``(x_n [M, n], norm [M])``, ``|x_n| <= 1``.
+
+    All-zero rows keep norm 1.
+    """
+    norm = np.abs(x).max(axis=1) if x.shape[1] else np.zeros(x.shape[0])
+    norm = np.where(norm > 0, norm, 1.0)
+    return x / norm[:, None], norm
+
+
+def dac_quantize(x_n: np.ndarray, bits: int | None) -> np.ndarray:
+    """Signed uniform DAC on normalised inputs in ``[-1, 1]`` (``None``: unchanged)."""
+    if bits is None:
+        return x_n
+    n = 2 ** (bits - 1) - 1
+    return np.rint(np.clip(x_n, -1.0, 1.0) * n) / n
+
+
+def adc_quantize(current: np.ndarray, bits: int | None, full_scale: float) -> np.ndarray:
+    """Signed mid-tread ADC over ``[-full_scale, full_scale]`` with clipping.
+
+    Returns the reconstructed value (code times step), in the unit of ``current``; with
+    ``bits=None`` the input is returned unchanged (no clipping either).
+    """
+    if bits is None:
+        return current
+    if not full_scale > 0:
+        raise CrossbarError(f"full_scale={full_scale!r}: expected a value > 0")
+    n = 2 ** (bits - 1) - 1
+    step = full_scale / n
+    return np.clip(np.rint(current / step), -n, n) * step
+
+
+def shift_add(partials: np.ndarray, base: int) -> np.ndarray:
+    """Combine bit-slice results: ``sum_k base**k * partials[k]`` over the first axis."""
+    p = np.asarray(partials, dtype=np.float64)
+    weights = float(base) ** np.arange(p.shape[0])
+    return np.tensordot(weights, p, axes=1)
