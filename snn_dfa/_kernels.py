@@ -117,3 +117,52 @@ def lif_backward(u, s, grad_u, grad_s, beta, theta, reset, reset_decays, refract
                     a += (grad_s[t, b, i] + c * an) * sg
                     grad_current[t, b, i] = a
                 a_next[b, i] = a
+
+
+@njit(cache=True)
+def lif_jvp(u, s, grad_current, beta, theta, reset, reset_decays, refractory_steps, ref0,
+            detach_reset, sg_kind, sg_scale, tan_u, tan_s):
+    """Forward-mode tangent of the LIF recursion (the transpose of ``lif_backward``).
+
+    Given the tangent of the input currents ``grad_current [T, B, n]`` (``dI``) and the
+    recorded ``u, s``, writes the tangents of the membranes and spikes::
+
+        du[t] = p[t-1] du[t-1] + c[t-1] ds[t-1] + g[t] dI[t]
+        ds[t] = sigma'(u[t] - theta) g[t] du[t]
+    """
+    T, B, n = u.shape
+    sub = beta if reset_decays else 1.0
+    for b in range(B):
+        for i in range(n):
+            du_prev = 0.0
+            ds_prev = 0.0
+            for t in range(T):
+                gated = ref0[b, i] > t
+                if refractory_steps > 0 and not gated:
+                    for j in range(1, refractory_steps + 1):
+                        if t - j >= 0 and s[t - j, b, i] > 0:
+                            gated = True
+                            break
+                du = 0.0
+                if t > 0:
+                    if reset == _ZERO:
+                        p = beta * (1.0 - s[t - 1, b, i])
+                        c = -beta * u[t - 1, b, i]
+                    elif reset == _SUBTRACT:
+                        p = beta
+                        c = -theta[i] * sub
+                    else:
+                        p = beta
+                        c = 0.0
+                    if detach_reset:
+                        c = 0.0
+                    du = p * du_prev + c * ds_prev
+                if gated:
+                    ds = 0.0
+                else:
+                    du += grad_current[t, b, i]
+                    ds = _surrogate(sg_kind, sg_scale, u[t, b, i] - theta[i]) * du
+                tan_u[t, b, i] = du
+                tan_s[t, b, i] = ds
+                du_prev = du
+                ds_prev = ds

@@ -41,11 +41,11 @@ class SpikingClassifier:
     clip_norm : float, optional
         Clip the global update norm.
     loss : {"cross_entropy", "spike_count_mse"}
-    rule : {"bptt", "dfa", "shallow"}
+    rule : {"bptt", "dfa", "sfdfa", "shallow"}
         Learning rule (:mod:`snn_dfa.learning`); "shallow" trains the output layer only.
     feedback : dict, optional
         DFA feedback options: ``distribution`` ("uniform"/"gaussian"), ``scaling``
-        ("none"/"fan"/"classes"), ``shared`` (bool).
+        ("none"/"fan"/"classes"), ``shared`` (bool); SFDFA: ``feedback_lr``.
     seed : int, Generator or None
         One seed drives initialisation and shuffling: the same seed gives identical weights.
     verbose : bool

@@ -96,3 +96,29 @@ class RandomFeedback:
         """All layers at once (one matrix product): list of ``[M, n_l]``."""
         full = self._check_e(e) @ self._stacked.T
         return [full[:, a:b] for a, b in zip(self._offsets[:-1], self._offsets[1:])]
+
+
+class LearnedFeedback(RandomFeedback):
+    """Feedback matrices learned online by forward perturbation (SFDFA/FDFA), from zero.
+
+    ``update(layer, xi, dz, active)`` moves ``B_l`` towards the output-to-hidden
+    sensitivity: for every neuron active in the batch,
+    ``B_l[i] <- (1 - lr) B_l[i] + lr * mean_{samples where i was active}(xi_i dz)``
+    (the authors' moving average, core-papers.md §3.3.4); ``xi [M, n_l]`` are the
+    perturbations and ``dz [M, n_classes]`` the readout's directional derivative.
+    """
+
+    def __init__(self, sizes: Sequence[int], n_classes: int, lr: float = 1e-3,
+                 dtype: np.dtype | type = np.float32) -> None:
+        super().__init__(sizes, n_classes, scaling="none", dtype=dtype)
+        check_scalar("feedback lr", lr, (int, float), low=0.0, high=1.0, low_inclusive=False)
+        self.lr = float(lr)
+        self._stacked = np.zeros_like(self._stacked)  # B_0 = 0, writable
+
+    def update(self, layer: int, xi: np.ndarray, dz: np.ndarray, active: np.ndarray) -> None:
+        """One moving-average step for ``layer`` (``active [M, n_l]`` bool)."""
+        b = self.matrices[layer]
+        count = active.sum(axis=0)
+        seen = count > 0
+        target = ((xi * active).T @ dz) / np.maximum(count, 1)[:, None]
+        b[seen] += (self.lr * (target[seen] - b[seen])).astype(b.dtype)

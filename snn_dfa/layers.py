@@ -31,7 +31,14 @@ from numpy.lib.stride_tricks import sliding_window_view
 from snn_dfa._validation import check_choice, check_scalar
 from snn_dfa.backends import DenseSynapses, SynapseBackend
 from snn_dfa.errors import ValidationError
-from snn_dfa.neurons import LIFParams, LIFState, lif_backward, lif_run, surrogate_slopes
+from snn_dfa.neurons import (
+    LIFParams,
+    LIFState,
+    lif_backward,
+    lif_jvp,
+    lif_run,
+    surrogate_slopes,
+)
 
 Cache = dict[str, Any]
 
@@ -326,6 +333,28 @@ class SynapticLayer(Layer):
         grad_current = lif_backward(cache["u"], cache["s"], grad_membrane, grad_y, self.neuron,
                                     self.threshold, cache["ref0"])
         return self.backward_currents(cache, grad_current, input_grad)
+
+    def tangent(self, cache: Cache, tangent_x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Forward-mode derivative: from the tangent of the input ``[T, B, n_in]`` to the
+        tangents ``(du, ds)`` of membranes and spikes ``[T_out, B, n_out]`` (record=True)."""
+        if "u" not in cache:
+            raise ValidationError("tangents need a forward pass with record=True")
+        rows, t_out = self._inputs_2d(tangent_x)
+        d_current = self._require_init().forward(rows).reshape(t_out, tangent_x.shape[1],
+                                                               self.n_out)
+        if self.bn is not None:
+            d_current = self._bn_tangent(cache, d_current)
+        return lif_jvp(cache["u"], cache["s"], d_current, self.neuron, self.threshold,
+                       cache["ref0"])
+
+    def _bn_tangent(self, cache: Cache, d: np.ndarray) -> np.ndarray:
+        bn = self.bn
+        assert bn is not None
+        if "bn_eval_scale" in cache:
+            return d * cache["bn_eval_scale"]
+        xhat, inv_std = cache["bn_xhat"], cache["bn_inv_std"]
+        centred = d - d.mean(axis=(0, 1))
+        return bn.gamma * inv_std * (centred - xhat * (d * xhat).mean(axis=(0, 1)))
 
     def surrogate_slopes(self, cache: Cache) -> np.ndarray:
         """``sigma'(u[t] - theta)`` times the refractory gate, ``[T, B, n_out]`` (DFA)."""

@@ -11,6 +11,11 @@ the same rule runs on ideal weights or on a crossbar.
   ``dW_l = sum_t delta_l[t]^T x_l[t]`` (on the unrolled patches for Conv1d); the projections
   of all layers are one product (layer-parallel) and no error crosses a layer.  The output
   layer uses its true local gradient (BPTT inside that layer only).
+* :class:`SFDFA`: DFA whose feedback is learned online by forward perturbation (spiking
+  forward DFA, Bacho & Chu 2024, in its clock-driven form): every hidden neuron draws
+  ``xi ~ N(0, 1)`` per sample, each of its spikes carries ``xi`` as a tangent, one
+  forward-mode pass gives the readout's directional derivative ``dz``, and ``B_l`` moves
+  towards ``E[xi dz^T]`` (the output-to-hidden sensitivity) before the DFA update.
 * :class:`Shallow`: only the output layer learns (its true local gradient); the control
   that shows what DFA's hidden-layer updates add (TinyDFA's ``SHALLOW`` mode).
 """
@@ -90,6 +95,43 @@ class DFA:
         return grads
 
 
+class SFDFA:
+    """Spiking forward DFA in clock-driven form (feedback learned from forward tangents).
+
+    Parameters
+    ----------
+    network : SpikingNetwork
+        Used for the layer sizes.
+    feedback_lr : float
+        Step of the feedback moving average (the authors use 1e-4 over long training).
+    seed : int, Generator or None
+        Drives the perturbations.
+    """
+
+    name = "sfdfa"
+
+    def __init__(self, network: SpikingNetwork, feedback_lr: float = 1e-3,
+                 seed: int | np.random.Generator | None = None) -> None:
+        from snn_dfa._validation import check_random_state
+        from snn_dfa.feedback import LearnedFeedback
+
+        sizes = [network.layers[i].n_out for i in network.synaptic_layers[:-1]]
+        self.projector = LearnedFeedback(sizes, network.n_classes, feedback_lr, network.dtype)
+        self._rng = check_random_state(seed)
+
+    def gradients(self, network: SpikingNetwork, trace: Trace, grad_z: np.ndarray) -> Grads:
+        hidden = network.synaptic_layers[:-1]
+        batch = trace.output.shape[0]
+        xis = {i: self._rng.standard_normal((batch, network.layers[i].n_out)).astype(
+            network.dtype) for i in hidden}
+        if xis:
+            dz = network.jvp(trace, xis)  # order: forward (+tangents), feedback, weights
+            for k, i in enumerate(hidden):
+                active = trace.caches[i]["s"].any(axis=0)
+                self.projector.update(k, xis[i], dz, active)
+        return DFA(self.projector).gradients(network, trace, grad_z)
+
+
 class Shallow:
     """Only the output layer learns, with its true local gradient; hidden layers are fixed."""
 
@@ -116,11 +158,14 @@ def random_feedback_for(network: SpikingNetwork, distribution: str = "uniform",
 
 def make_rule(name: str, network: SpikingNetwork, seed: int | np.random.Generator | None = None,
               **feedback: object) -> Rule:
-    """Build ``"bptt"``, ``"shallow"`` or ``"dfa"`` (with :func:`random_feedback_for`
-    options) by name."""
+    """Build ``"bptt"``, ``"shallow"``, ``"dfa"`` (with :func:`random_feedback_for`
+    options) or ``"sfdfa"`` (option ``feedback_lr``) by name."""
     from snn_dfa._validation import check_choice, check_keys
 
-    check_choice("rule", name, ["bptt", "dfa", "shallow"])
+    check_choice("rule", name, ["bptt", "dfa", "sfdfa", "shallow"])
+    if name == "sfdfa":
+        check_keys("feedback options for 'sfdfa'", feedback, ["feedback_lr"])
+        return SFDFA(network, seed=seed, **feedback)  # type: ignore[arg-type]
     if name != "dfa":
         check_keys(f"feedback options for {name!r}", feedback, [])
         return BPTT() if name == "bptt" else Shallow()

@@ -219,6 +219,46 @@ class SpikingNetwork:
                 break
         return grads
 
+    def jvp(self, trace: Trace, perturbations: dict[int, np.ndarray]) -> np.ndarray:
+        """Forward-mode directional derivative of the readout (surrogate derivatives).
+
+        ``perturbations[i] [B, n_i]`` perturbs the spikes of synaptic layer ``i``: every
+        spike the neuron emits carries ``xi`` as its tangent (``ds_i[t] += xi * s_i[t]``),
+        on top of the tangent arriving from below.  Returns ``dz [B, n_classes]``, the sum
+        over the perturbed layers of (readout Jacobian) x (perturbation), as one pass.
+        """
+        if not trace.recorded:
+            raise ValidationError("jvp needs a trace from forward(x, record=True)")
+        if not perturbations:
+            raise ValidationError("perturbations: expected at least one perturbed layer")
+        first = min(perturbations)
+        tangent: np.ndarray | None = None
+        du = None
+        for i, layer in enumerate(self.layers):
+            if i < first:
+                continue
+            cache = trace.caches[i]
+            if isinstance(layer, SynapticLayer):
+                if tangent is None:
+                    s = cache["s"]
+                    du, tangent = np.zeros_like(s), np.zeros_like(s)
+                else:
+                    du, tangent = layer.tangent(cache, tangent)
+                if i in perturbations:
+                    xi = check_array(f"perturbations[{i}]", perturbations[i],
+                                     shape=(cache["s"].shape[1], layer.n_out), dtype=self.dtype)
+                    tangent = tangent + xi[None] * cache["s"]
+            else:
+                if tangent is None:
+                    raise ValidationError(f"perturbations: layer {i} is not synaptic")
+                tangent = layer.forward(tangent)[0]
+        assert du is not None and tangent is not None
+        if self.readout is Readout.SPIKE_COUNT:
+            return tangent.sum(axis=0)
+        if self.readout is Readout.MEAN_MEMBRANE:
+            return du.mean(axis=0)
+        return du[-1].copy()
+
     def apply_updates(self, updates: list[dict[str, np.ndarray]]) -> None:
         """Add per-layer parameter updates (the optimiser's output) to the network."""
         if len(updates) != len(self.layers):

@@ -310,6 +310,36 @@ def lif_backward(
     return out
 
 
+def lif_jvp(
+    membranes: np.ndarray,
+    spikes: np.ndarray,
+    tangent_current: np.ndarray,
+    params: LIFParams,
+    threshold: np.ndarray,
+    refractory0: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Forward-mode derivative of the LIF recursion (surrogate spike derivative).
+
+    From the tangent ``dI [T, B, n]`` of the input currents and the recorded membranes and
+    spikes, the tangents ``(du, ds)`` of membranes and spikes, each ``[T, B, n]``.  It is
+    the transpose of :func:`lif_backward`: ``<w, jvp(v)> = <vjp(w), v>``.
+    """
+    from snn_dfa import _kernels
+
+    T, B, n = membranes.shape
+    dtype = membranes.dtype
+    ref0 = np.zeros((B, n), np.int32) if refractory0 is None else refractory0
+    tan_u, tan_s = np.empty_like(membranes), np.empty_like(membranes)
+    reset, decays, refr = _lif_codes(params)
+    sg = params.surrogate
+    _kernels.lif_jvp(
+        membranes, spikes, np.ascontiguousarray(tangent_current, dtype),
+        dtype.type(params.beta), threshold.astype(dtype, copy=False), reset, decays, refr, ref0,
+        bool(params.detach_reset), sg.kind.value, dtype.type(sg.scale), tan_u, tan_s,
+    )
+    return tan_u, tan_s
+
+
 def refractory_gate(spikes: np.ndarray, params: LIFParams,
                     refractory0: np.ndarray | None = None) -> np.ndarray | None:
     """1 where a neuron could integrate and fire, 0 while refractory, ``[T, B, n]``; None

@@ -49,3 +49,34 @@ def lif_backward_reference(membranes: np.ndarray, spikes: np.ndarray, grad_membr
         out[t] = gate[t] * a
         a_next = a
     return out
+
+
+def lif_jvp_reference(membranes: np.ndarray, spikes: np.ndarray, tangent_current: np.ndarray,
+                      params: LIFParams, threshold: np.ndarray,
+                      refractory0: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Tangents ``(du, ds)`` by the recursion of ``snn_dfa._kernels.lif_jvp``."""
+    T, B, n = membranes.shape
+    beta = params.beta
+    gate = refractory_gate(spikes, params, refractory0)
+    gate = np.ones_like(membranes) if gate is None else gate
+    sub = beta if params.reset_decays else 1.0
+    du_all, ds_all = np.empty_like(membranes), np.empty_like(membranes)
+    du = np.zeros((B, n))
+    ds = np.zeros((B, n))
+    for t in range(T):
+        if t > 0:
+            if params.reset is Reset.ZERO:
+                p, c = beta * (1.0 - spikes[t - 1]), -beta * membranes[t - 1]
+            elif params.reset is Reset.SUBTRACT:
+                p, c = beta, -threshold * sub
+            else:
+                p, c = beta, 0.0
+            if params.detach_reset:
+                c = 0.0
+            du = p * du + c * ds
+        else:
+            du = np.zeros((B, n))
+        du = du + gate[t] * tangent_current[t]
+        ds = params.surrogate.derivative(membranes[t] - threshold) * gate[t] * du
+        du_all[t], ds_all[t] = du, ds
+    return du_all, ds_all

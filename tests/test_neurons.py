@@ -171,3 +171,26 @@ def test_bad_surrogate():
 
 def test_reset_enum_coercion():
     assert Reset.coerce("ZERO") is Reset.ZERO
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("detach", [True, False])
+def test_jvp_kernel_equals_reference_and_is_the_transpose_of_bptt(mode, detach):
+    from snn_dfa.neurons import lif_jvp
+    from snn_dfa.reference import lif_jvp_reference
+
+    rng = np.random.default_rng(3)
+    params = LIFParams(beta=0.8, threshold=1.0, detach_reset=detach,
+                       surrogate=Surrogate("arctan"), **mode)
+    theta = np.full(6, 1.0)
+    ref0 = rng.integers(0, 3, size=(2, 6)).astype(np.int32)
+    state = LIFState(np.zeros((2, 6)), np.zeros((2, 6)), ref0)
+    s, u, _ = lif_run(rng.normal(0.3, 1.0, (70, 2, 6)), params, theta, state, True)
+    v = rng.normal(size=u.shape)
+    du, ds = lif_jvp(u, s, v, params, theta, ref0)
+    du_ref, ds_ref = lif_jvp_reference(u, s, v, params, theta, ref0)
+    np.testing.assert_allclose(du, du_ref, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(ds, ds_ref, rtol=1e-12, atol=1e-12)
+    gu, gs = rng.normal(size=u.shape), rng.normal(size=u.shape)
+    vjp = lif_backward(u, s, gu, gs, params, theta, ref0)
+    assert np.sum(gu * du + gs * ds) == pytest.approx(np.sum(vjp * v), rel=1e-10)

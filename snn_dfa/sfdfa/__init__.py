@@ -5,8 +5,12 @@ Neural Networks" (arXiv 2403.08804).  See docs/sfdfa.md.
 """
 
 from snn_dfa.sfdfa.encoding import delta_encode, ttfs_encode
-from snn_dfa.sfdfa.feedback import (LearnedFeedback, RandomFeedback, draw_perturbation,
-                                    output_directional_derivative)
+from snn_dfa.sfdfa.feedback import (
+                                    LearnedFeedback,
+                                    RandomFeedback,
+                                    draw_perturbation,
+                                    output_directional_derivative,
+)
 from snn_dfa.sfdfa.gradients import spike_time_gradient, weight_gradient
 from snn_dfa.sfdfa.loss import CountTargets, count_targets, hidden_error, spike_count_loss
 from snn_dfa.sfdfa.neuron import LayerOutput, LIFParams, SpikeBuffer, simulate_layer

@@ -55,7 +55,7 @@ def flatten_events(times, counts, tangents):
     n_ev : int64 [B]
         Number of events per sample.
     """
-    B, n, K = times.shape
+    B, n, _K = times.shape
     n_ev = np.zeros(B, np.int64)
     for s in range(B):
         for i in range(n):
@@ -174,6 +174,15 @@ def layer_forward(ev_t, ev_j, ev_tan, n_ev, weights, tau_s, threshold, t_sim,
                 x_hi = x_before[e] if e < n_e else x_end
                 # every threshold crossing before the next event (several with resets)
                 while cnt < K:
+                    # cheap rejections (no sqrt): the root 2a / (b + sqrt D) needs a > 0;
+                    # q(x) = c x^2 - b x + a is convex and positive at x_lo (u < c there),
+                    # so with q(x_hi) > 0 a root needs the vertex b / 2c inside the interval
+                    if a <= 0.0:
+                        break
+                    if x_hi < np.inf and (c * x_hi - b) * x_hi + a > 0.0:
+                        x_v = 0.5 * b / c
+                        if x_v <= x_lo or x_v >= x_hi:
+                            break
                     disc = b * b - 4.0 * a * c
                     if disc <= 0.0:
                         break
@@ -186,10 +195,11 @@ def layer_forward(ev_t, ev_j, ev_tan, n_ev, weights, tau_s, threshold, t_sim,
                         break
                     inv = tau / (x * sq)  # tau / (a - c x^2), exact implicit derivative
                     if want_elig:
+                        e_row = elig[s, i]
                         for m in range(act_before[e]):
                             j = active[m]
                             g = inv * (trace_a[j] - x * (trace_b[j] - c_tau * resid[j]))
-                            elig[s, i, j] += g
+                            e_row[j] += g
                             resid[j] += x * g
                     tangent = 0.0
                     if track_tangents:
@@ -357,7 +367,7 @@ def delta_encode_kernel(x, threshold, dt):
     -------
     times : float64 [N, 2C, K] (inf padded), counts : int64 [N, 2C]
     """
-    N, T, C = x.shape
+    N, _T, C = x.shape
     counts = np.zeros((N, 2 * C), np.int64)
     dummy = np.empty((1, 1, 1))
     _level_crossings(x, threshold, dt, dummy, counts, False)

@@ -67,6 +67,10 @@ class _Feedback:
                 f"e: expected {b.shape[1]} columns (one per class), got shape {err.shape}")
         return err @ b.T
 
+    def project_all(self, e: np.ndarray) -> list[np.ndarray]:
+        """Every hidden layer's projection, in network order: ``[M, n_l]`` each."""
+        return [self.project(layer, e) for layer in range(len(self._b))]
+
 
 class LearnedFeedback(_Feedback):
     """Feedback matrices learned online from forward-perturbation tangents (SFDFA).

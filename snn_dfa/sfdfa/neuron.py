@@ -101,7 +101,7 @@ class SpikeBuffer:
 
     @classmethod
     def from_arrays(cls, times_s: np.ndarray, counts: np.ndarray | None = None,
-                    tangents: np.ndarray | None = None) -> "SpikeBuffer":
+                    tangents: np.ndarray | None = None) -> SpikeBuffer:
         """Validate and build a buffer.
 
         Parameters

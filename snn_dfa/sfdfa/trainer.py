@@ -15,17 +15,27 @@ can replace either.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import itertools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from snn_dfa._validation import SeedLike, check_array, check_choice, check_random_state, \
-    check_scalar
-from snn_dfa.backends import DenseSynapses
+from snn_dfa._validation import (
+    SeedLike,
+    check_array,
+    check_choice,
+    check_random_state,
+    check_scalar,
+)
+from snn_dfa.backends import DenseSynapses, SynapseBackend
 from snn_dfa.errors import ValidationError
-from snn_dfa.sfdfa.feedback import LearnedFeedback, RandomFeedback, draw_perturbation, \
-    output_directional_derivative
+from snn_dfa.sfdfa.feedback import (
+    LearnedFeedback,
+    RandomFeedback,
+    draw_perturbation,
+    output_directional_derivative,
+)
 from snn_dfa.sfdfa.gradients import weight_gradient
 from snn_dfa.sfdfa.loss import CountTargets, hidden_error, spike_count_loss
 from snn_dfa.sfdfa.neuron import LIFParams, SpikeBuffer, simulate_layer
@@ -133,16 +143,21 @@ class SFDFATrainer:
     config : SFDFAConfig
     random_state : int, Generator or None
         Seeds everything: weights, DFA feedback, perturbations and batch order.
+    synapses : sequence of SynapseBackend or None
+        One backend per layer (``[n_out, n_in]`` each), e.g. crossbar-held weights; by
+        default ideal :class:`DenseSynapses` initialised ``U(-weight_scale, weight_scale)``.
+        The kernels read ``get_weights()`` and learning calls ``apply_update(dW)``.
 
     Attributes
     ----------
-    synapses_ : list of DenseSynapses
+    synapses_ : list of SynapseBackend
         One backend per layer, weights ``[n_out, n_in]``.
     feedback_ : LearnedFeedback or RandomFeedback
     """
 
     def __init__(self, n_inputs: int, n_classes: int, config: SFDFAConfig | None = None,
-                 random_state: SeedLike = None) -> None:
+                 random_state: SeedLike = None,
+                 synapses: Sequence[SynapseBackend] | None = None) -> None:
         check_scalar("n_inputs", n_inputs, int, low=1)
         check_scalar("n_classes", n_classes, int, low=2)
         self.config = config if config is not None else SFDFAConfig()
@@ -151,12 +166,20 @@ class SFDFATrainer:
         self.n_inputs, self.n_classes = n_inputs, n_classes
         self._rng = check_random_state(random_state)
         cfg = self.config
-        sizes = [n_inputs, *cfg.hidden_sizes, n_classes]
-        self.synapses_ = [
-            DenseSynapses(self._rng.uniform(-cfg.weight_scale, cfg.weight_scale,
-                                            (n_out, n_in)), dtype=np.float64)
-            for n_in, n_out in zip(sizes[:-1], sizes[1:])
-        ]
+        shapes = [(n_out, n_in) for n_in, n_out in
+                  itertools.pairwise([n_inputs, *cfg.hidden_sizes, n_classes])]
+        if synapses is None:
+            self.synapses_: list[SynapseBackend] = [
+                DenseSynapses(self._rng.uniform(-cfg.weight_scale, cfg.weight_scale, shape),
+                              dtype=np.float64)
+                for shape in shapes]
+        else:
+            self.synapses_ = list(synapses)
+            got = [tuple(getattr(s, "shape", ())) if isinstance(s, SynapseBackend) else None
+                   for s in self.synapses_]
+            if got != shapes:
+                raise ValidationError(
+                    f"synapses: expected SynapseBackend objects of shapes {shapes}, got {got}")
         if cfg.rule == "sfdfa":
             self.feedback_: LearnedFeedback | RandomFeedback = LearnedFeedback(
                 cfg.hidden_sizes, n_classes, lr=cfg.lr_feedback)
@@ -226,7 +249,7 @@ class SFDFATrainer:
 
     def fit(self, inputs: SpikeBuffer, labels: np.ndarray, epochs: int = 1,
             callback: Callable[[int, int, dict[str, float]], None] | None = None
-            ) -> "SFDFATrainer":
+            ) -> SFDFATrainer:
         """Train for ``epochs`` passes over shuffled batches.
 
         ``callback(epoch, batch_index, metrics)`` is called after each batch.
