@@ -1,13 +1,16 @@
 """20 — DFA against BPTT for the spiking HAR network on UCI HAPT (issue 4).
 
 Part A (offline training): the SFCN spiking network (SNN_HAR's UCI-HAR settings) trained
-with BPTT, with DFA, and with only its readout layer trained ("shallow", the control that
-shows what DFA's hidden-layer updates add) on the UCI-HAR training subjects of UCI HAPT;
+with BPTT, DFA (fixed random feedback), SFDFA in clock-driven form (feedback learned by
+forward perturbation) and with only its readout layer trained ("shallow", the control that
+shows what the hidden-layer updates add) on the UCI-HAR training subjects of UCI HAPT;
 test accuracy on the nine test subjects, over several seeds.
 
 Part B (online adaptation): each model of part A adapts to every test subject's stream at
 batch 1, window by window in recording order (predict, then update; transition and
-unlabelled windows are predicted but not learned from), with no adaptation, BPTT and DFA.
+unlabelled windows are predicted but not learned from), with no adaptation, BPTT, DFA and
+SFDFA (a rule other than the pre-training one starts with fresh feedback; SFDFA's then
+starts from zero).
 The figure of merit is the prequential accuracy over the stream's labelled windows.
 
 Usage::
@@ -30,7 +33,7 @@ import numpy as np
 
 from snn_dfa.data import Normalizer, load_hapt, subject_split, subject_stream
 from snn_dfa.estimator import SpikingClassifier
-from snn_dfa.learning import BPTT
+from snn_dfa.learning import make_rule
 from snn_dfa.online import OnlineAdapter
 from snn_dfa.optim import SGD
 
@@ -55,11 +58,10 @@ def prequential(model: SpikingClassifier, adapt: str, x: np.ndarray, y: np.ndarr
         labelled = y >= 0
         z, _ = net.forward(np.ascontiguousarray(x[labelled].transpose(1, 0, 2)))
         return float(np.mean(np.argmax(z, axis=1) == y[labelled]))
-    rule = BPTT() if adapt == "bptt" else copy.deepcopy(model.rule_)
-    if adapt == "dfa" and model.rule != "dfa":  # a BPTT-trained model gets fresh feedback
-        from snn_dfa.learning import make_rule
-
-        rule = make_rule("dfa", net, seed=1234)
+    if adapt == model.rule:  # keep the pre-training feedback (fixed or learned)
+        rule = copy.deepcopy(model.rule_)
+    else:
+        rule = make_rule(adapt, net, seed=1234)
     return OnlineAdapter(net, rule, SGD(lr=ADAPT_LR)).run(x, y).mean("correct")
 
 
@@ -88,7 +90,7 @@ def main() -> None:
         idx = np.arange(len(y_train))
         if args.quick:
             idx = np.sort(rng.choice(idx, QUICK["max_train"], replace=False))
-        for rule in ("bptt", "dfa", "shallow"):
+        for rule in ("bptt", "dfa", "sfdfa", "shallow"):
             t0 = time.perf_counter()
             model = train(rule, seed, x_train[idx], y_train[idx], epochs)
             seconds = time.perf_counter() - t0
@@ -103,7 +105,7 @@ def main() -> None:
             for subject in subjects:
                 stream = subject_stream(test_w, subject)
                 xs, ys = norm.transform(stream.X), stream.y
-                for adapt in ("none", "bptt", "dfa"):
+                for adapt in ("none", "bptt", "dfa", "sfdfa"):
                     key = f"pretrain_{rule}/adapt_{adapt}"
                     results["online"].setdefault(key, []).append(
                         {"seed": seed, "subject": subject,
