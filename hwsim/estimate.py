@@ -176,6 +176,26 @@ class CostReport:
             "totals": {k: float(v) for k, v in self.summary().items()},
         }
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CostReport:
+        """Rebuild a report from :meth:`to_dict` output (also as read back from HDF5, where
+        strings may come as bytes and numbers as 0-d arrays)."""
+
+        def text(v: Any) -> str:
+            v = v.item() if hasattr(v, "item") else v
+            return v.decode() if isinstance(v, bytes) else str(v)
+
+        try:
+            energy = {(p, c, name): float(v) for p, comps in data["energy_pJ"].items()
+                      for c, layers in comps.items() for name, v in layers.items()}
+            area = {(p, c): float(v) for p, comps in data["area_um2"].items()
+                    for c, v in comps.items()}
+            return cls(label=text(data["label"]), rule=text(data["rule"]),
+                       samples=int(data["samples"]), energy_pJ=energy, area_um2=area,
+                       latency_ns={p: float(v) for p, v in data["latency_ns"].items()})
+        except (KeyError, AttributeError, TypeError, ValueError) as exc:
+            raise HwsimError(f"cost report: not in CostReport.to_dict() form ({exc!r})") from exc
+
 
 def _check_layers(workload: Workload, arch: Architecture) -> None:
     got = [(x.name, x.kind, x.n_in, x.n_out) for x in workload.layers]

@@ -44,6 +44,10 @@ class SynapseBackend(Protocol):
         """The effective weights ``[n_out, n_in]`` (a copy)."""
         ...
 
+    def set_weights(self, weights: np.ndarray) -> None:
+        """Replace (program) the weights ``[n_out, n_in]``."""
+        ...
+
 
 @runtime_checkable
 class FeedbackProjector(Protocol):

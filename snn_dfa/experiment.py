@@ -1,119 +1,334 @@
-"""Experiments: the one place that wires data, networks, learning and results together.
+"""The main job: the one place that wires data, network, learning rules, crossbar and hwsim.
 
-:func:`run_pretrain` is the engine's end-to-end job on real data: UCI HAPT windows
-(UCI-HAR preprocessing, official subject split), the SFCN spiking network trained with
-surrogate-gradient BPTT on the training subjects, evaluated on the held-out subjects, with
-``results.h5``, ``report.md`` and a figure written to the output folder.
+Protocol (DESIGN.md §5), for a :class:`~snn_dfa.config.RunConfig`:
+
+1. Pre-train (cloud): the spiking network with surrogate-gradient BPTT on ideal weights,
+   on the UCI-HAR training subjects of UCI HAPT.  Cached by a hash of the data, model,
+   pre-training settings and seed, so repeated runs skip it.
+2. Deploy: fold batch norm, program every layer into crossbar arrays.  Accuracy on each
+   adaptation subject's held-out windows, ideal and deployed.
+3. Adapt on-device, per subject and rule: the subject's windows are cut into blocks of
+   consecutive windows; a random share of the blocks is the adaptation set, the rest the
+   held-out test.  The chip adapts at batch 1 over the adaptation windows for a few epochs
+   (shuffled by default: a chronological pass has long runs of one label, which a batch-1
+   learner chases, so prequential accuracy then mostly measures label persistence), predict
+   then update, with the crossbar in the loop (noisy forward reads, BP's backward through
+   transposed reads of the same arrays, updates as programming pulses).  Every subject gets
+   a fresh copy of the deployed chip.  Final accuracy on the subject's held-out windows.
+4. Account: crossbar and digital events per layer and phase -> ``hwsim`` energy, area and
+   latency per rule, and the DFA/BP and SFDFA/BP ratios.
+5. Results: ``results.h5``, ``report.md``, ``report.html`` and ``figures/`` in the output folder,
+   produced in a staging folder and moved into place only when complete.
 """
 
 from __future__ import annotations
 
+import copy
+import os
 import shutil
 import tempfile
-import time
-from dataclasses import asdict, dataclass, field
+import zipfile
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from snn_dfa._validation import check_scalar
-from snn_dfa.errors import ValidationError
+import hwsim
+from snn_dfa.config import RunConfig
+from snn_dfa.errors import DataError, ValidationError
 from snn_dfa.estimator import SpikingClassifier
+from snn_dfa.hardware import PhaseMeter, architecture, deploy
+from snn_dfa.learning import make_rule
+from snn_dfa.models import build_model
+from snn_dfa.network import SpikingNetwork
+from snn_dfa.online import OnlineAdapter
+from snn_dfa.optim import SGD
 from snn_dfa.results import provenance, write_results
 
+@dataclass
+class SubjectData:
+    """One adaptation subject: its adaptation windows and held-out test windows."""
 
-@dataclass(frozen=True)
-class PretrainConfig:
-    """Settings of :func:`run_pretrain` (defaults: SNN_HAR's UCI-HAR training, shortened)."""
+    subject: int
+    x_adapt: np.ndarray  # [N_a, T, C], recording order, unlabelled windows included
+    y_adapt: np.ndarray  # [N_a], -1 for unlabelled
+    x_test: np.ndarray  # [N_t, T, C], labelled only
+    y_test: np.ndarray
 
-    seed: int = 0
-    epochs: int = 2
-    batch_size: int = 64
-    lr: float = 1e-3
-    model: str = "sfcn"
-    model_params: dict[str, Any] = field(default_factory=dict)
-    max_train_windows: int | None = None
 
-    def __post_init__(self) -> None:
-        check_scalar("seed", self.seed, int, low=0)
-        check_scalar("epochs", self.epochs, int, low=1)
-        check_scalar("batch_size", self.batch_size, int, low=1)
-        check_scalar("lr", self.lr, (int, float), low=0.0, low_inclusive=False)
-        if self.max_train_windows is not None:
-            check_scalar("max_train_windows", self.max_train_windows, int, low=1)
+def _prepare_data(config: RunConfig) -> tuple[np.ndarray, np.ndarray, list[SubjectData], Any]:
+    from snn_dfa.data import Normalizer, load_hapt, subject_split, subject_stream
+
+    windows = load_hapt(basic_only=False)
+    train, test = subject_split(windows)
+    available = sorted(set(np.unique(test.subject).tolist()))
+    for s in config.data.adapt_subjects:
+        if s not in available:
+            raise ValidationError(
+                f"data.adapt_subjects: subject {s} is not a held-out (test) subject; "
+                f"expected some of {available}"
+            )
+    labelled = train.y >= 0
+    x_train, y_train = train.X[labelled], train.y[labelled]
+    rng = np.random.default_rng([config.seed, 1])
+    if 0 < config.data.max_pretrain_windows < len(y_train):
+        idx = np.sort(rng.choice(len(y_train), config.data.max_pretrain_windows, replace=False))
+        x_train, y_train = x_train[idx], y_train[idx]
+    norm = Normalizer().fit(x_train)
+    subjects = []
+    for s in config.data.adapt_subjects:
+        stream = subject_stream(test, s)
+        x = norm.transform(stream.X)
+        # blocks of consecutive windows, a random share adapts and the rest tests: both
+        # sets cover every activity and overlapping windows rarely straddle the two
+        block = np.arange(len(stream.y)) // config.data.block_windows
+        n_blocks = int(block[-1]) + 1
+        n_adapt = int(round(config.data.adapt_fraction * n_blocks))
+        chosen = rng.permutation(n_blocks)[:n_adapt]
+        adapt = np.isin(block, chosen)
+        keep = ~adapt & (stream.y >= 0)
+        if not keep.any() or not (adapt & (stream.y >= 0)).any():
+            raise ValidationError(
+                f"data.adapt_fraction={config.data.adapt_fraction}: subject {s} gets no "
+                "labelled adaptation or no held-out windows"
+            )
+        subjects.append(SubjectData(s, x[adapt], stream.y[adapt], x[keep], stream.y[keep]))
+    return norm.transform(x_train), y_train, subjects, windows.class_names
+
+
+def _model_params(config: RunConfig) -> dict[str, Any]:
+    m = config.model
+    return {"channels": m.channels, "kernel_size": m.kernel_size, "beta": m.beta,
+            "threshold": m.threshold}
+
+
+def _pretrained(config: RunConfig, rule: str, x: np.ndarray, y: np.ndarray,
+                cache_dir: Path | None, progress: bool) -> tuple[SpikingNetwork, Any, bool]:
+    """The network pre-trained with ``rule`` and that rule (its feedback matrices), from the
+    cache when a valid entry exists.
+
+    Entries are ``.npz`` files of plain arrays (read without pickle), keyed and checked by a
+    hash of the settings that determine them, written under a temporary name and renamed.
+    A corrupt or stale entry is never used: it is rebuilt and replaced.
+    """
+    from snn_dfa.data import default_cache_dir
+    from snn_dfa.feedback import LearnedFeedback, RandomFeedback
+
+    digest = config.digest("seed", "data", "model", "pretrain") + f"-{rule}"
+    if rule == "sfdfa":
+        digest += f"-{config.adapt.sfdfa_feedback_lr}"
+    folder = Path(cache_dir) if cache_dir is not None else default_cache_dir() / "pretrained"
+    path = folder / f"sfcn-{digest}.npz"
+    feedback_opts = {"feedback_lr": config.adapt.sfdfa_feedback_lr} if rule == "sfdfa" else {}
+    if path.exists():
+        try:
+            with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as f:
+                if str(f["__digest__"]) == digest:
+                    net = build_model("sfcn", x.shape[2], 6, x.shape[1], _model_params(config),
+                                      seed=0)
+                    net.load_state_dict({k: f[k] for k in f.files if "." in k
+                                         and not k.startswith("feedback.")})
+                    rule_obj = make_rule(rule, net, seed=0, **feedback_opts)
+                    mats = [f[f"feedback.{k}"] for k in range(len(net.synaptic_layers) - 1)]
+                    if rule == "dfa":
+                        rule_obj.projector = RandomFeedback.from_matrices(  # type: ignore
+                            mats, dtype=net.dtype)
+                    elif rule == "sfdfa":
+                        rule_obj.projector = LearnedFeedback.from_matrices(  # type: ignore
+                            mats, lr=config.adapt.sfdfa_feedback_lr, dtype=net.dtype)
+                    return net.train(False), rule_obj, True
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile, ValidationError):
+            pass  # corrupt or stale: rebuilt and replaced below
+    clf = SpikingClassifier(model="sfcn", model_params=_model_params(config),
+                            epochs=config.pretrain.epochs, batch_size=config.pretrain.batch_size,
+                            lr=config.pretrain.lr, rule=rule, feedback=feedback_opts or None,
+                            seed=np.random.default_rng([config.seed, 2]), verbose=progress)
+    clf.fit(x, y)
+    if list(clf.classes_) != list(range(6)):
+        raise DataError(f"pre-training data holds classes {clf.classes_.tolist()}, expected 0..5")
+    arrays = dict(clf.network_.state_dict())
+    if rule != "bptt":
+        for k, m in enumerate(clf.rule_.projector.matrices):  # type: ignore[attr-defined]
+            arrays[f"feedback.{k}"] = m
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=folder)
+    os.close(fd)
+    try:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, __digest__=np.array(digest), **arrays)
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return clf.network_.train(False), clf.rule_, False
+
+
+def _accuracy(net: SpikingNetwork, x: np.ndarray, y: np.ndarray) -> float:
+    net.train(False)
+    correct = 0
+    for s in range(0, len(y), 128):
+        z, _ = net.forward(np.ascontiguousarray(x[s:s + 128].transpose(1, 0, 2)))
+        correct += int(np.sum(np.argmax(z, axis=1) == y[s:s + 128]))
+    return correct / len(y)
+
+
+def _conductances(arrays: dict) -> np.ndarray:
+    return np.concatenate([a.conductances_uS.ravel() for a in arrays.values()])
 
 
 @dataclass
-class PretrainResult:
-    test_accuracy: float
-    per_class_accuracy: dict[str, float]
-    per_subject_accuracy: dict[int, float]
-    n_train: int
-    n_test: int
-    train_seconds: float
+class RunResult:
     out_dir: Path
+    metrics: dict[str, Any]
+    costs: dict[str, Any]
+    summary: dict[str, Any]
 
 
-def run_pretrain(config: PretrainConfig, out_dir: str | Path, progress: bool = False
-                 ) -> PretrainResult:
-    """Train and evaluate on UCI HAPT; write ``results.h5``, ``report.md`` and figures.
-
-    Everything is produced in a temporary folder next to ``out_dir`` and moved into place
-    at the end, so an interrupted or failed run leaves nothing half-written in ``out_dir``.
-    """
-    from snn_dfa.data import Normalizer, load_hapt, subject_split
-
+def run(config: RunConfig, out_dir: str | Path, progress: bool = False,
+        cache_dir: str | Path | None = None) -> RunResult:
+    """Run the whole protocol and write its outputs to ``out_dir`` (see module docstring)."""
+    config.check()
     started = datetime.now(timezone.utc)
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise ValidationError(f"out={str(out_dir)!r}: exists and is not a folder")
-    windows = load_hapt()
-    train, test = subject_split(windows)
-    rng = np.random.default_rng(config.seed)
-    idx = np.arange(train.X.shape[0])
-    if config.max_train_windows is not None and config.max_train_windows < idx.size:
-        idx = np.sort(rng.choice(idx, config.max_train_windows, replace=False))
-    norm = Normalizer().fit(train.X[idx])
-    x_train, y_train = norm.transform(train.X[idx]), train.y[idx]
-    x_test = norm.transform(test.X)
+    x_train, y_train, subjects, class_names = _prepare_data(config)
+    rules = config.adapt.rules
+    source = {r: (r if config.pretrain.rule == "matched" else "bptt") for r in rules}
+    pretrained = {}
+    for src in dict.fromkeys(source.values()):
+        net, rule_obj, cached = _pretrained(config, src, x_train, y_train,
+                                            Path(cache_dir) if cache_dir else None, progress)
+        folded = copy.deepcopy(net)
+        folded.fold_batch_norm()
+        pretrained[src] = (net, folded, rule_obj, cached)
 
-    clf = SpikingClassifier(model=config.model, model_params=config.model_params or None,
-                            epochs=config.epochs, batch_size=config.batch_size, lr=config.lr,
-                            seed=rng, verbose=progress)
-    t0 = time.perf_counter()
-    clf.fit(x_train, y_train)
-    train_seconds = time.perf_counter() - t0
-    pred = clf.predict(x_test)
-    correct = pred == test.y
-    classes = list(windows.class_names)
-    n_cls = len(classes)
-    confusion = np.zeros((n_cls, n_cls), np.int64)
-    np.add.at(confusion, (test.y, pred), 1)
-    per_class = {classes[c]: float(correct[test.y == c].mean()) for c in range(n_cls)}
-    subjects = np.unique(test.subject)
-    per_subject = {int(s): float(correct[test.subject == s].mean()) for s in subjects}
-    result = PretrainResult(float(correct.mean()), per_class, per_subject, int(idx.size),
-                            int(test.X.shape[0]), train_seconds, out_dir)
+    metrics: dict[str, Any] = {
+        "class_names": np.array(class_names, dtype="S"),
+        "pretrain_cached": all(p[3] for p in pretrained.values()), "subjects": {}}
+    meters: dict[str, list[PhaseMeter]] = {r: [] for r in rules}
+    g_before = g_after = None
+    for sub in subjects:
+        sm: dict[str, Any] = {"n_adapt_windows": len(sub.y_adapt),
+                              "n_test_windows": len(sub.y_test)}
+        for rule_name in rules:
+            ideal, folded, trained_rule, _ = pretrained[source[rule_name]]
+            net = copy.deepcopy(folded)
+            arrays = deploy(net, config.crossbar, config.seed)
+            deployed_acc = _accuracy(net, sub.x_test, sub.y_test)
+            for a in arrays.values():
+                a.reset_counters()
+            if g_before is None:
+                g_before = _conductances(arrays)
+            if source[rule_name] == rule_name and rule_name != "bptt":
+                rule = copy.deepcopy(trained_rule)  # keep the pre-training feedback
+            else:
+                opts = ({"feedback_lr": config.adapt.sfdfa_feedback_lr}
+                        if rule_name == "sfdfa" else {})
+                rule = make_rule(rule_name, net, seed=np.random.default_rng([config.seed, 3]),
+                                 **opts)
+            meter = PhaseMeter(net, arrays, rule_name)
+            adapter = OnlineAdapter(net, rule, SGD(lr=config.adapt.lr), on_phase=meter.phase,
+                                    on_window=meter.add_digital)
+            order_rng = np.random.default_rng([config.seed, 4, sub.subject])
+            for epoch in range(config.adapt.epochs):
+                idx = np.arange(len(sub.y_adapt))
+                if config.adapt.order == "shuffled":
+                    idx = order_rng.permutation(idx)
+                log = adapter.run(sub.x_adapt[idx], sub.y_adapt[idx], progress=progress,
+                                  desc=f"subject {sub.subject} {rule_name} epoch {epoch + 1}")
+            steps, curve = log.curve("correct")
+            sm[rule_name] = {
+                "ideal_accuracy": _accuracy(ideal, sub.x_test, sub.y_test),
+                "deployed_accuracy": deployed_acc,
+                "prequential_accuracy": log.mean("correct"),
+                "final_accuracy": _accuracy(net, sub.x_test, sub.y_test),
+                "stream_steps": steps, "stream_correct": curve,
+                "write_pulses": float(sum(a.counters.totals()["programming_pulses"]
+                                          for a in arrays.values())),
+            }
+            meters[rule_name].append(meter)
+            if sub is subjects[0] and rule_name == rules[0]:
+                g_after = _conductances(arrays)
+        metrics["subjects"][str(sub.subject)] = sm
+    metrics["conductance_before_uS"] = g_before
+    metrics["conductance_after_uS"] = g_after
+    metrics["conductance_after_rule"] = rules[0]
 
-    cfg = asdict(config) | {"dataset": "hapt", "split": "uci_har_subjects"}
-    metrics = {
-        "test_accuracy": result.test_accuracy,
-        "per_class_accuracy": np.array([per_class[c] for c in classes]),
-        "class_names": np.array(classes, dtype="S"),
-        "per_subject_accuracy": np.array(list(per_subject.values())),
-        "test_subjects": subjects,
-        "confusion": confusion,
-        "train_loss_per_epoch": np.array(clf.loss_curve_),
-        "train_seconds": train_seconds,
-    }
+    costs, reports = _costs(config, pretrained[source[rules[0]]][1], meters)
+    summary = _summary(config, metrics, reports)
+    metrics["summary"] = {k: v for k, v in summary.items() if not isinstance(v, dict)}
+    _write_outputs(config, out_dir, started, metrics, costs, summary, reports)
+    return RunResult(out_dir, metrics, costs, summary)
+
+
+def _merged_workload(meters: list[PhaseMeter]) -> hwsim.Workload:
+    """One workload over every subject's stream (counts add, samples add)."""
+    works = [m.workload() for m in meters]
+    layers = []
+    for per_layer in zip(*(w.layers for w in works)):
+        first = per_layer[0]
+        phases = {}
+        for p in hwsim.PHASES:
+            total = hwsim.Counts()
+            for lw in per_layer:
+                total = total + lw.counts(p)
+            phases[p] = total
+        layers.append(hwsim.LayerWorkload(first.name, first.kind, first.n_in, first.n_out,
+                                          first.time_steps, phases))
+    return hwsim.Workload(tuple(layers), samples=sum(w.samples for w in works))
+
+
+def _costs(config: RunConfig, net: SpikingNetwork, meters: dict[str, list[PhaseMeter]]
+           ) -> tuple[dict[str, Any], dict[str, hwsim.CostReport]]:
+    tech = hwsim.get_preset(config.hwsim.tech)
+    reports = {}
+    for rule, ms in meters.items():
+        arch = architecture(net, config.crossbar, config.hwsim, rule)
+        reports[rule] = hwsim.estimate(_merged_workload(ms), arch, tech, label=rule)
+    costs = {rule: rep.to_dict() for rule, rep in reports.items()}
+    return costs, reports
+
+
+def _summary(config: RunConfig, metrics: dict[str, Any], reports: dict[str, hwsim.CostReport]
+             ) -> dict[str, Any]:
+    subs = metrics["subjects"].values()
+    out: dict[str, Any] = {}
+    for rule in config.adapt.rules:
+        for key in ("ideal", "deployed", "final"):
+            out[f"{rule}_{key}_accuracy"] = float(np.mean([s[rule][f"{key}_accuracy"]
+                                                           for s in subs]))
+        out[f"{rule}_prequential_accuracy"] = float(np.mean(
+            [s[rule]["prequential_accuracy"] for s in subs]))
+        rep = reports[rule]
+        out[f"{rule}_energy_pJ_per_sample"] = rep.total_energy_pJ() / rep.samples
+        out[f"{rule}_area_um2"] = float(sum(rep.area_um2.values()))
+        out[f"{rule}_latency_ns_per_sample"] = float(sum(rep.latency_ns.values()))
+    if "bptt" in config.adapt.rules:
+        for rule in ("dfa", "sfdfa"):
+            if rule in config.adapt.rules:
+                out[f"{rule}_vs_bp_energy_ratio"] = (out[f"{rule}_energy_pJ_per_sample"]
+                                                     / out["bptt_energy_pJ_per_sample"])
+                out[f"{rule}_vs_bp_area_ratio"] = out[f"{rule}_area_um2"] / out["bptt_area_um2"]
+                out[f"{rule}_vs_bp_latency_speedup"] = (out["bptt_latency_ns_per_sample"]
+                                                        / out[f"{rule}_latency_ns_per_sample"])
+                out[f"{rule}_vs_bp_accuracy_gain_pct"] = 100 * (
+                    out[f"{rule}_final_accuracy"] - out["bptt_final_accuracy"])
+    return out
+
+
+def _write_outputs(config: RunConfig, out_dir: Path, started: datetime, metrics: dict[str, Any],
+                   costs: dict[str, Any], summary: dict[str, Any],
+                   reports: dict[str, hwsim.CostReport]) -> None:
+    from snn_dfa.report import write_report
+
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
-        write_results(staging / "results.h5", cfg, provenance(config.seed, started), metrics)
-        _figures(staging, classes, confusion, clf.loss_curve_)
-        (staging / "report.md").write_text(_report(result, config, classes))
+        write_results(staging / "results.h5", config.to_dict(),
+                      provenance(config.seed, started), metrics, costs)
+        write_report(staging, config.to_dict(), metrics, summary, reports)
         out_dir.mkdir(exist_ok=True)
         for item in staging.iterdir():
             target = out_dir / item.name
@@ -122,57 +337,4 @@ def run_pretrain(config: PretrainConfig, out_dir: str | Path, progress: bool = F
             item.replace(target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return result
 
-
-def _figures(folder: Path, classes: list[str], confusion: np.ndarray,
-             loss_curve: list[float]) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figs = folder / "figures"
-    figs.mkdir()
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
-    ax1.plot(np.arange(1, len(loss_curve) + 1), loss_curve, marker="o")
-    ax1.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
-    ax1.set_xlabel("epoch")
-    ax1.set_ylabel("training loss (cross-entropy)")
-    ax1.set_title("BPTT pre-training")
-    norm = confusion / np.maximum(confusion.sum(axis=1, keepdims=True), 1)
-    ax2.imshow(norm, cmap="Blues", vmin=0, vmax=1)
-    ax2.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
-    ax2.set_yticks(range(len(classes)), classes)
-    ax2.set_xlabel("predicted")
-    ax2.set_ylabel("true")
-    ax2.set_title("test confusion (row-normalised)")
-    fig.tight_layout()
-    fig.savefig(figs / "pretrain.png", dpi=110)
-    plt.close(fig)
-
-
-def _report(result: PretrainResult, config: PretrainConfig, classes: list[str]) -> str:
-    lines = [
-        "# snn-dfa: spiking HAR network pre-trained with BPTT on UCI HAPT",
-        "",
-        f"Model `{config.model}`, {config.epochs} epoch(s), batch {config.batch_size}, "
-        f"Adam lr {config.lr}, seed {config.seed}.",
-        f"Training windows: {result.n_train}; test windows: {result.n_test} "
-        "(UCI-HAR test subjects 2, 4, 9, 10, 12, 13, 18, 20, 24).",
-        f"Training time: {result.train_seconds:.1f} s.",
-        "",
-        f"**Test accuracy: {100 * result.test_accuracy:.2f} %**",
-        "",
-        "| class | accuracy (%) |",
-        "| --- | ---: |",
-        *[f"| {c} | {100 * result.per_class_accuracy[c]:.1f} |" for c in classes],
-        "",
-        "| test subject | accuracy (%) |",
-        "| --- | ---: |",
-        *[f"| {s} | {100 * a:.1f} |" for s, a in result.per_subject_accuracy.items()],
-        "",
-        "![training loss and confusion](figures/pretrain.png)",
-        "",
-    ]
-    return "\n".join(lines)

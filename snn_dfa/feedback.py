@@ -75,6 +75,22 @@ class RandomFeedback:
         self._offsets = np.cumsum([0, *sizes])
         self._stacked.setflags(write=False)
 
+    @classmethod
+    def from_matrices(cls, matrices: Sequence[np.ndarray], **kwargs: object) -> "RandomFeedback":
+        """Rebuild a projector holding the given ``B_l [n_l, n_classes]`` (e.g. from a cache)."""
+        if not matrices:
+            raise ValidationError("matrices: expected at least one feedback matrix")
+        n_classes = int(np.shape(matrices[0])[1])
+        obj = cls([int(np.shape(m)[0]) for m in matrices], n_classes, **kwargs)  # type: ignore
+        for mine, given in zip(obj.matrices, matrices):
+            if np.shape(given) != mine.shape:
+                raise ValidationError(f"matrices: expected shape {mine.shape}, got {np.shape(given)}")
+        stacked = np.concatenate([np.asarray(m, obj._stacked.dtype) for m in matrices])
+        writable = obj._stacked.flags.writeable
+        obj._stacked = np.ascontiguousarray(stacked)
+        obj._stacked.setflags(write=writable)
+        return obj
+
     @property
     def matrices(self) -> list[np.ndarray]:
         """Read-only views ``B_l [n_l, n_classes]``."""

@@ -277,6 +277,49 @@ class SpikingNetwork:
             if isinstance(layer, SynapticLayer):
                 layer.fold_batch_norm()
 
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Every array that defines the trained network (weights, biases, thresholds, batch
+        norm parameters and running statistics), keyed ``"<layer>.<name>"``."""
+        state = {}
+        for i, layer in enumerate(self.layers):
+            if not isinstance(layer, SynapticLayer):
+                continue
+            state[f"{i}.weight"] = layer.parameters["weight"]
+            state[f"{i}.threshold"] = layer.threshold.copy()
+            if layer.bias is not None:
+                state[f"{i}.bias"] = layer.bias.copy()
+            if layer.bn is not None:
+                for name in ("gamma", "beta", "running_mean", "running_var"):
+                    state[f"{i}.bn_{name}"] = getattr(layer.bn, name).copy()
+        return state
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        """Restore :meth:`state_dict` output into a network of the same architecture."""
+        expected = self.state_dict()
+        if set(state) != set(expected):
+            missing, extra = set(expected) - set(state), set(state) - set(expected)
+            raise ValidationError(
+                f"state: does not fit this network (missing {sorted(missing)}, "
+                f"unexpected {sorted(extra)})"
+            )
+        for key, value in state.items():
+            if np.shape(value) != expected[key].shape:
+                raise ValidationError(
+                    f"state[{key!r}]: expected shape {expected[key].shape}, got {np.shape(value)}"
+                )
+        for i, layer in enumerate(self.layers):
+            if not isinstance(layer, SynapticLayer):
+                continue
+            syn = layer.synapses
+            assert syn is not None
+            syn.set_weights(np.asarray(state[f"{i}.weight"], dtype=self.dtype))
+            layer.threshold = np.array(state[f"{i}.threshold"], dtype=self.dtype)
+            if layer.bias is not None:
+                layer.bias = np.array(state[f"{i}.bias"], dtype=self.dtype)
+            if layer.bn is not None:
+                for name in ("gamma", "beta", "running_mean", "running_var"):
+                    setattr(layer.bn, name, np.array(state[f"{i}.bn_{name}"], dtype=self.dtype))
+
     def get_params(self) -> list[dict[str, np.ndarray]]:
         """Copies of every layer's parameters (weights as ``[n_out, fan_in]``)."""
         return [{k: np.array(v, copy=True) for k, v in layer.parameters.items()}

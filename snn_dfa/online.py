@@ -14,6 +14,7 @@ long stream keeps a uniformly down-sampled curve plus exact totals.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -24,7 +25,7 @@ from snn_dfa.errors import ValidationError
 from snn_dfa.layers import SynapticLayer
 from snn_dfa.learning import BPTT, Grads, Rule, alignment
 from snn_dfa.losses import Loss, loss_and_grad
-from snn_dfa.network import SpikingNetwork
+from snn_dfa.network import SpikingNetwork, Trace
 from snn_dfa.optim import Optimizer
 
 
@@ -124,11 +125,18 @@ class OnlineAdapter:
         rule's update direction and it, per layer (costly: one extra backward pass).
     max_points : int
         Memory bound of the metric log.
+    on_phase : callable, optional
+        Called with ``"inference"``, ``"error_delivery"``, ``"weight_update"`` as each phase
+        of a window starts and with ``None`` when the window is done (hardware accounting).
+    on_window : callable, optional
+        Called with ``(trace, learned)`` after every window (hardware accounting).
     """
 
     def __init__(self, network: SpikingNetwork, rule: Rule, optimizer: Optimizer,
                  loss: Loss | str = Loss.CROSS_ENTROPY, update_every: int = 1,
-                 measure_alignment: bool = False, max_points: int = 4096) -> None:
+                 measure_alignment: bool = False, max_points: int = 4096,
+                 on_phase: Callable[[str | None], None] | None = None,
+                 on_window: Callable[[Trace, bool], None] | None = None) -> None:
         check_scalar("update_every", update_every, int, low=1)
         self.network, self.rule, self.optimizer = network, rule, optimizer
         self.loss = Loss.coerce(loss)
@@ -137,6 +145,8 @@ class OnlineAdapter:
         self.log = MetricLog(max_points=max_points)
         self._acc: Grads | None = None
         self._n_acc = 0
+        self._on_phase = on_phase or (lambda name: None)
+        self._on_window = on_window
 
     def _check_window(self, x: Any) -> np.ndarray:
         arr = check_array("x", x, ndim=(2, 3), dtype=self.network.dtype)
@@ -155,14 +165,19 @@ class OnlineAdapter:
             raise ValidationError(f"y={y!r}: expected a class index < {net.n_classes} or -1")
         net.train(False)
         labelled = y >= 0
-        z, trace = net.forward(xt, record=labelled)
+        self._on_phase("inference")
+        z, trace = net.forward(xt, record=labelled or self._on_window is not None)
         pred = int(np.argmax(z[0]))
         values: dict[str, float] = {"labelled": float(labelled)}
         if not labelled:
+            self._on_phase(None)
+            if self._on_window is not None:
+                self._on_window(trace, False)
             values |= {"correct": float("nan"), "loss": float("nan")}
             self.log.append(values)
             return pred
         loss, grad_z = loss_and_grad(z, np.array([y]), self.loss)
+        self._on_phase("error_delivery")
         grads = self.rule.gradients(net, trace, grad_z)
         values |= {"correct": float(pred == y), "loss": loss, **_rates(net, trace)}
         if self.measure_alignment and not isinstance(self.rule, BPTT):
@@ -171,12 +186,16 @@ class OnlineAdapter:
                     values[f"alignment_layer{li}"] = cos
         self._accumulate(grads)
         if self._n_acc >= self.update_every:
+            self._on_phase("weight_update")
             updates = self.optimizer.step(self._acc)  # type: ignore[arg-type]
             net.apply_updates(updates)
             values["update_norm"] = float(np.sqrt(sum(
                 float((u.astype(np.float64) ** 2).sum()) for layer in updates
                 for u in layer.values())))
             self._acc, self._n_acc = None, 0
+        self._on_phase(None)
+        if self._on_window is not None:
+            self._on_window(trace, True)
         self.log.append(values)
         return pred
 

@@ -55,6 +55,8 @@ def _write_group(group: h5py.Group, data: Mapping[str, Any]) -> None:
     for key, value in data.items():
         if isinstance(value, Mapping):
             _write_group(group.require_group(key), value)
+        elif isinstance(value, str):
+            group.create_dataset(key, data=np.bytes_(value.encode()))
         else:
             group.create_dataset(key, data=np.asarray(value))
 

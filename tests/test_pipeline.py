@@ -1,0 +1,162 @@
+"""The main job (snn-dfa run / demo / report / config): a reduced real run end to end, the
+pre-training cache, and bad input."""
+
+import dataclasses
+import re
+import tomllib
+
+import numpy as np
+import pytest
+
+from snn_dfa import experiment
+from snn_dfa.cli import main
+from snn_dfa.config import EXAMPLE, RunConfig, config_from_dict
+from snn_dfa.errors import ConfigError
+from snn_dfa.results import read_results
+
+SMALL = """
+seed = 1
+[data]
+adapt_subjects = [2, 9]
+adapt_fraction = 0.3
+max_pretrain_windows = 400
+[model]
+channels = [8, 16]
+[pretrain]
+epochs = 1
+"""
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("pipeline")
+    cfg = folder / "small.toml"
+    cfg.write_text(SMALL)
+    out = folder / "out"
+    assert main(["run", str(cfg), "--out", str(out)]) == 0
+    return cfg, out
+
+
+def test_results_file_holds_everything(small_run):
+    _, out = small_run
+    res = read_results(out / "results.h5")
+    assert res["config"]["data"]["adapt_subjects"] == [2, 9]
+    assert res["config"]["crossbar"]["device"] == "neurram_hfo2"
+    assert res["provenance"]["seed"] == 1
+    subjects = res["metrics"]["subjects"]
+    assert set(subjects) == {"2", "9"}
+    for sm in subjects.values():
+        for rule in ("bptt", "dfa", "sfdfa"):
+            assert 0 <= float(sm[rule]["final_accuracy"]) <= 1
+            assert len(sm[rule]["stream_correct"]) > 10
+            assert float(sm[rule]["write_pulses"]) > 0  # updates reached the devices
+    for rule in ("bptt", "dfa", "sfdfa"):
+        costs = res["costs"][rule]
+        assert set(costs["latency_ns"]) == {"inference", "error_compute", "error_delivery",
+                                            "weight_update"}
+        assert float(costs["totals"]["energy_pJ"]) > 0
+    # BP delivers errors through transposed reads and stores its activations; DFA does neither
+    def delivery(rule, component):
+        return sum(float(v) for v in
+                   res["costs"][rule]["energy_pJ"]["error_delivery"][component].values())
+
+    assert delivery("bptt", "bptt_store") > 0 and delivery("dfa", "bptt_store") == 0
+    assert delivery("bptt", "adc") > 0 and delivery("dfa", "adc") == 0
+    assert delivery("dfa", "feedback") > 0 and delivery("bptt", "feedback") == 0
+    summary = res["metrics"]["summary"]
+    ratio = float(summary["dfa_vs_bp_energy_ratio"])
+    assert ratio == pytest.approx(float(summary["dfa_energy_pJ_per_sample"])
+                                  / float(summary["bptt_energy_pJ_per_sample"]))
+
+
+def test_report_numbers_equal_the_file(small_run):
+    _, out = small_run
+    summary = read_results(out / "results.h5")["metrics"]["summary"]
+    md = (out / "report.md").read_text()
+    mean_row = next(line for line in md.splitlines() if line.startswith("| **mean** | DFA"))
+    cells = [c.strip() for c in mean_row.strip("|").split("|")]
+    assert cells[2] == f"{100 * float(summary['dfa_ideal_accuracy']):.2f}"
+    assert cells[3] == f"{100 * float(summary['dfa_deployed_accuracy']):.2f}"
+    assert cells[4] == f"{100 * float(summary['dfa_final_accuracy']):.2f}"
+    energy = 100 * (1 - float(summary["dfa_vs_bp_energy_ratio"]))
+    assert re.search(rf"\| energy reduction \(%\) \| up to 64.1 \| {energy:.1f} \|", md)
+    html = (out / "report.html").read_text()
+    assert html.count("data:image/png;base64,") == 5
+    for name in ("accuracy_stream", "energy", "latency", "area", "conductance"):
+        assert (out / "figures" / f"{name}.png").stat().st_size > 5_000
+
+
+def test_report_rebuilds_from_the_file_alone(small_run, capsys):
+    _, out = small_run
+    before = (out / "report.md").read_text()
+    (out / "report.md").unlink()
+    (out / "figures" / "energy.png").unlink()
+    assert main(["report", str(out / "results.h5")]) == 0
+    assert (out / "report.md").read_text() == before
+    assert (out / "figures" / "energy.png").exists()
+
+
+def test_pretraining_is_cached_and_runs_are_reproducible(tmp_path):
+    config = config_from_dict(tomllib.loads(SMALL))
+    config = dataclasses.replace(config, data=dataclasses.replace(config.data,
+                                                                  adapt_subjects=(2,)),
+                                 adapt=dataclasses.replace(config.adapt, rules=("dfa",)))
+    a = experiment.run(config, tmp_path / "a", cache_dir=tmp_path / "cache")
+    b = experiment.run(config, tmp_path / "b", cache_dir=tmp_path / "cache")
+    assert not a.metrics["pretrain_cached"] and b.metrics["pretrain_cached"]
+    sa, sb = a.metrics["subjects"]["2"], b.metrics["subjects"]["2"]
+    np.testing.assert_array_equal(sa["dfa"]["stream_correct"], sb["dfa"]["stream_correct"])
+    assert sa["dfa"]["final_accuracy"] == sb["dfa"]["final_accuracy"]
+    # a corrupt cache entry is rebuilt, never used
+    entry = next((tmp_path / "cache").glob("*.npz"))
+    entry.write_bytes(entry.read_bytes()[:100])
+    c = experiment.run(config, tmp_path / "c", cache_dir=tmp_path / "cache")
+    assert not c.metrics["pretrain_cached"]
+    assert c.metrics["subjects"]["2"]["dfa"]["deployed_accuracy"] == sa["dfa"]["deployed_accuracy"]
+
+
+def test_example_config_is_the_default(capsys):
+    assert main(["config", "--example"]) == 0
+    printed = capsys.readouterr().out
+    assert printed == EXAMPLE
+    assert config_from_dict(tomllib.loads(printed)) == RunConfig()
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("[crossbar]\nadc_bit = 4", "unknown key 'adc_bit'; did you mean 'adc_bits'?"),
+    ("[crosbar]\nadc_bits = 4", "did you mean 'crossbar'?"),
+    ("[crossbar]\nadc_bits = 0", "crossbar.adc_bits=0: expected a value >= 1"),
+    ("[crossbar]\narray_size = 0", "crossbar.array_size=0"),
+    ("[crossbar]\nadc_bits = 'four'", "crossbar.adc_bits='four': expected int"),
+    ("[adapt]\nlr = -0.1", "adapt.lr=-0.1: expected a value > 0"),
+    ("[adapt]\nrules = ['bp']", "adapt.rules='bp': expected one of 'bptt', 'dfa', 'sfdfa'"),
+    ("[crossbar]\nread_sigma_rel = -1", "crossbar.read_sigma_rel=-1"),
+    ("[data]\nadapt_subjects = [1]", "subject 1 is not a held-out (test) subject"),
+    ("seed = -3", "seed=-3"),
+    ("[model\n", "not valid TOML"),
+])
+def test_bad_configs_exit_2_with_one_line_and_no_output(tmp_path, capsys, text, fragment):
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text(text)
+    out = tmp_path / "out"
+    assert main(["run", str(cfg), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert fragment in err and err.count("\n") == 1, err
+    assert not out.exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["bad.toml"]
+
+
+def test_missing_files_exit_2(tmp_path, capsys):
+    assert main(["run", str(tmp_path / "nope.toml")]) == 2
+    assert "cannot be read" in capsys.readouterr().err
+    bad = tmp_path / "results.h5"
+    bad.write_bytes(b"not hdf5")
+    assert main(["report", str(bad)]) == 2
+    assert "cannot read results file" in capsys.readouterr().err
+
+
+def test_bad_value_errors_name_the_key():
+    with pytest.raises(ConfigError, match=r"data.adapt_fraction=1.0: expected a value > 0.0 and < 1.0"):
+        config_from_dict({"data": {"adapt_fraction": 1.0}})
+    with pytest.raises(ConfigError, match=r"\[crossbar\]: expected a table"):
+        config_from_dict({"crossbar": 3})
