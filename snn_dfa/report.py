@@ -101,14 +101,18 @@ def _markdown(config: Mapping[str, Any], metrics: Mapping[str, Any],
     lines = [
         "# snn-dfa: on-device adaptation of a spiking HAR network on an RRAM crossbar",
         "",
-        f"UCI HAPT, SFCN spiking network pre-trained with BPTT ({config['pretrain']['epochs']} "
-        f"epoch(s)); deployed on `{cb['device']}` crossbars of {cb['array_size']}x"
-        f"{cb['array_size']} ({cb['adc_bits']}-bit ADC per {cb['columns_per_adc']} columns, "
-        f"IR drop `{cb['ir_drop']}`, programming spread {cb['prog_sigma_rel']}, read noise "
-        f"{cb['read_sigma_rel']}); adapted at batch 1 on subjects "
-        f"{', '.join(map(str, data['adapt_subjects']))} (first {100 * data['adapt_fraction']:.0f} % "
-        f"of each stream; the rest is the held-out test). Seed {config['seed']}. "
-        f"Costs: hwsim preset `{config['hwsim']['tech']}`.",
+        f"UCI HAPT, SFCN spiking network pre-trained on ideal weights "
+        f"({config['pretrain']['epochs']} epoch(s), rule `{config['pretrain']['rule']}`); "
+        f"deployed on `{cb['device']}` crossbars of {cb['array_size']}x{cb['array_size']} "
+        f"({cb['adc_bits']}-bit ADC per {cb['columns_per_adc']} columns, IR drop "
+        f"`{cb['ir_drop']}`, programming spread {cb['prog_sigma_rel']}, read noise "
+        f"{cb['read_sigma_rel']}, write noise {cb['c2c_sigma_rel']}); adapted on-chip at batch 1 "
+        f"(plain SGD, lr {config['adapt']['lr']}, {config['adapt']['epochs']} epoch(s), "
+        f"{config['adapt']['order']} order) on subjects "
+        f"{', '.join(map(str, data['adapt_subjects']))}: each subject's windows are cut into "
+        f"blocks of {data['block_windows']}; {100 * data['adapt_fraction']:.0f} % of the blocks "
+        f"adapt, the rest are the held-out test. Seed {config['seed']}. Costs: hwsim preset "
+        f"`{config['hwsim']['tech']}`, feedback matrices in {config['hwsim']['feedback_storage']}.",
         "",
         "## Accuracy (%)",
         "",
