@@ -174,7 +174,7 @@ def _accuracy(net: SpikingNetwork, x: np.ndarray, y: np.ndarray) -> float:
 
 
 def _conductances(arrays: dict) -> np.ndarray:
-    return np.concatenate([a.conductances_uS.ravel() for a in arrays.values()])
+    return np.concatenate([a.conductances_uS.ravel() for a in arrays.values()]).astype(np.float32)
 
 
 @dataclass

@@ -58,7 +58,9 @@ def _write_group(group: h5py.Group, data: Mapping[str, Any]) -> None:
         elif isinstance(value, str):
             group.create_dataset(key, data=np.bytes_(value.encode()))
         else:
-            group.create_dataset(key, data=np.asarray(value))
+            arr = np.asarray(value)
+            big = arr.ndim > 0 and arr.size >= 1024
+            group.create_dataset(key, data=arr, compression="gzip" if big else None)
 
 
 def write_results(path: str | os.PathLike[str], config: Mapping[str, Any],
