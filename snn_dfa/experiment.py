@@ -58,7 +58,9 @@ class SubjectData:
     y_test: np.ndarray
 
 
-def _prepare_data(config: RunConfig) -> tuple[np.ndarray, np.ndarray, list[SubjectData], Any]:
+def prepare_data(config: RunConfig) -> tuple[np.ndarray, np.ndarray, list[SubjectData], Any]:
+    """Pre-training windows ``x [N, T, C]``, ``y [N]`` (normalised with their own
+    statistics), the adaptation subjects' data and the class names."""
     from snn_dfa.data import Normalizer, load_hapt, subject_split, subject_stream
 
     windows = load_hapt(basic_only=False)
@@ -104,7 +106,7 @@ def _model_params(config: RunConfig) -> dict[str, Any]:
             "threshold": m.threshold}
 
 
-def _pretrained(config: RunConfig, rule: str, x: np.ndarray, y: np.ndarray,
+def pretrained(config: RunConfig, rule: str, x: np.ndarray, y: np.ndarray,
                 cache_dir: Path | None, progress: bool) -> tuple[SpikingNetwork, Any, bool]:
     """The network pre-trained with ``rule`` and that rule (its feedback matrices), from the
     cache when a valid entry exists.
@@ -193,12 +195,12 @@ def run(config: RunConfig, out_dir: str | Path, progress: bool = False,
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise ValidationError(f"out={str(out_dir)!r}: exists and is not a folder")
-    x_train, y_train, subjects, class_names = _prepare_data(config)
+    x_train, y_train, subjects, class_names = prepare_data(config)
     rules = config.adapt.rules
     source = {r: (r if config.pretrain.rule == "matched" else "bptt") for r in rules}
     pretrained = {}
     for src in dict.fromkeys(source.values()):
-        net, rule_obj, cached = _pretrained(config, src, x_train, y_train,
+        net, rule_obj, cached = pretrained(config, src, x_train, y_train,
                                             Path(cache_dir) if cache_dir else None, progress)
         folded = copy.deepcopy(net)
         folded.fold_batch_norm()

@@ -43,21 +43,23 @@ def crossbar_config(section: CrossbarSection) -> crossbar.CrossbarConfig:
     )
 
 
-def deploy(network: SpikingNetwork, section: CrossbarSection, seed: int
-           ) -> dict[int, crossbar.CrossbarArray]:
+def deploy(network: SpikingNetwork, section: CrossbarSection, seed: int,
+           device: crossbar.DeviceParams | None = None) -> dict[int, crossbar.CrossbarArray]:
     """Fold batch norm and program every synaptic layer into crossbar arrays (in place).
 
     The same ``seed`` gives the same devices (programming errors, faults), so copies of one
-    network deployed with one seed sit on identical chips.
+    network deployed with one seed sit on identical chips.  ``device`` overrides the preset
+    named in ``section`` (e.g. a preset with other wire resistances).
     """
     network.fold_batch_norm()
     network.train(False)
     config = crossbar_config(section)
+    device = crossbar.get_preset(section.device) if device is None else device
     arrays = {}
     for i in network.synaptic_layers:
         layer = network.layers[i]
         assert isinstance(layer, SynapticLayer) and layer.synapses is not None
-        arrays[i] = crossbar.CrossbarArray(layer.synapses.get_weights(), section.device, config,
+        arrays[i] = crossbar.CrossbarArray(layer.synapses.get_weights(), device, config,
                                            seed=np.random.default_rng([seed, i]),
                                            dtype=network.dtype)
         layer.synapses = arrays[i]
