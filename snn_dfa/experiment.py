@@ -198,24 +198,24 @@ def run(config: RunConfig, out_dir: str | Path, progress: bool = False,
     x_train, y_train, subjects, class_names = prepare_data(config)
     rules = config.adapt.rules
     source = {r: (r if config.pretrain.rule == "matched" else "bptt") for r in rules}
-    pretrained = {}
+    starts = {}
     for src in dict.fromkeys(source.values()):
         net, rule_obj, cached = pretrained(config, src, x_train, y_train,
-                                            Path(cache_dir) if cache_dir else None, progress)
+                                           Path(cache_dir) if cache_dir else None, progress)
         folded = copy.deepcopy(net)
         folded.fold_batch_norm()
-        pretrained[src] = (net, folded, rule_obj, cached)
+        starts[src] = (net, folded, rule_obj, cached)
 
     metrics: dict[str, Any] = {
         "class_names": np.array(class_names, dtype="S"),
-        "pretrain_cached": all(p[3] for p in pretrained.values()), "subjects": {}}
+        "pretrain_cached": all(p[3] for p in starts.values()), "subjects": {}}
     meters: dict[str, list[PhaseMeter]] = {r: [] for r in rules}
     g_before = g_after = None
     for sub in subjects:
         sm: dict[str, Any] = {"n_adapt_windows": len(sub.y_adapt),
                               "n_test_windows": len(sub.y_test)}
         for rule_name in rules:
-            ideal, folded, trained_rule, _ = pretrained[source[rule_name]]
+            ideal, folded, trained_rule, _ = starts[source[rule_name]]
             net = copy.deepcopy(folded)
             arrays = deploy(net, config.crossbar, config.seed)
             deployed_acc = _accuracy(net, sub.x_test, sub.y_test)
@@ -258,7 +258,7 @@ def run(config: RunConfig, out_dir: str | Path, progress: bool = False,
     metrics["conductance_after_uS"] = g_after
     metrics["conductance_after_rule"] = rules[0]
 
-    costs, reports = _costs(config, pretrained[source[rules[0]]][1], meters)
+    costs, reports = _costs(config, starts[source[rules[0]]][1], meters)
     summary = _summary(config, metrics, reports)
     metrics["summary"] = {k: v for k, v in summary.items() if not isinstance(v, dict)}
     _write_outputs(config, out_dir, started, metrics, costs, summary, reports)
@@ -305,6 +305,9 @@ def _summary(config: RunConfig, metrics: dict[str, Any], reports: dict[str, hwsi
             [s[rule]["prequential_accuracy"] for s in subs]))
         rep = reports[rule]
         out[f"{rule}_energy_pJ_per_sample"] = rep.total_energy_pJ() / rep.samples
+        out[f"{rule}_delivery_energy_pJ_per_sample"] = (
+            rep.total_energy_pJ(phase="error_delivery") / rep.samples)
+        out[f"{rule}_delivery_latency_ns_per_sample"] = float(rep.latency_ns["error_delivery"])
         out[f"{rule}_area_um2"] = float(sum(rep.area_um2.values()))
         out[f"{rule}_latency_ns_per_sample"] = float(sum(rep.latency_ns.values()))
     if "bptt" in config.adapt.rules:
@@ -315,6 +318,12 @@ def _summary(config: RunConfig, metrics: dict[str, Any], reports: dict[str, hwsi
                 out[f"{rule}_vs_bp_area_ratio"] = out[f"{rule}_area_um2"] / out["bptt_area_um2"]
                 out[f"{rule}_vs_bp_latency_speedup"] = (out["bptt_latency_ns_per_sample"]
                                                         / out[f"{rule}_latency_ns_per_sample"])
+                out[f"{rule}_vs_bp_delivery_energy_ratio"] = (
+                    out[f"{rule}_delivery_energy_pJ_per_sample"]
+                    / out["bptt_delivery_energy_pJ_per_sample"])
+                out[f"{rule}_vs_bp_delivery_latency_speedup"] = (
+                    out["bptt_delivery_latency_ns_per_sample"]
+                    / out[f"{rule}_delivery_latency_ns_per_sample"])
                 out[f"{rule}_vs_bp_accuracy_gain_pct"] = 100 * (
                     out[f"{rule}_final_accuracy"] - out["bptt_final_accuracy"])
     return out

@@ -302,9 +302,9 @@ def _client(distributed: Any, scheduler: str | None, workers: int) -> Iterator[A
             yield client
         return
     with distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                  dashboard_address=None, silence_logs=logging.ERROR) as cluster:
-        with distributed.Client(cluster) as client:
-            yield client
+                                  dashboard_address=None, silence_logs=logging.CRITICAL
+                                  ) as cluster, distributed.Client(cluster) as client:
+        yield client
 
 
 def run_sweep(sweep: Sweep, out_dir: str | os.PathLike[str], scheduler: str | None = None,
@@ -372,7 +372,7 @@ def run_sweep(sweep: Sweep, out_dir: str | os.PathLike[str], scheduler: str | No
                 try:
                     future.result()
                     error_file.unlink(missing_ok=True)
-                except Exception as exc:  # any failure of one point is recorded, not raised
+                except Exception as exc:  # noqa: BLE001 - a point's failure is recorded, not raised
                     text = "".join(traceback.format_exception(exc))
                     _write_atomic(error_file, (f"point {point.key} "
                                                f"{json.dumps(dict(point.values))}\n\n{text}"
@@ -520,7 +520,9 @@ def _figures(table: Mapping[str, np.ndarray], axes: Sequence[str], folder: Path)
     done = table["status"] == "done"
     rules = [r for r in RULES if f"{r}_final_accuracy" in table]
     colors = dict(zip(RULES, ("C0", "C1", "C2")))
-    written = []
+    written: list[Path] = []
+    if not rules:  # no point has finished
+        return written
 
     def save(fig: Any, name: str) -> None:
         fig.tight_layout()
