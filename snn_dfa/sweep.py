@@ -40,6 +40,7 @@ import logging
 import math
 import os
 import shutil
+import sys
 import tempfile
 import tomllib
 import traceback
@@ -297,7 +298,7 @@ def _client(distributed: Any, scheduler: str | None, workers: int) -> Iterator[A
         try:
             client = distributed.Client(scheduler, timeout="20s")
         except (OSError, TimeoutError) as exc:
-            raise SweepError(f"--scheduler {scheduler!r}: cannot connect ({exc})") from exc
+            raise SweepError(f"scheduler={scheduler!r}: cannot connect ({exc})") from exc
         with client:
             yield client
         return
@@ -357,6 +358,8 @@ def run_sweep(sweep: Sweep, out_dir: str | os.PathLike[str], scheduler: str | No
     for stale in points_dir.glob(f"{_PARTIAL}*"):  # points a killed sweep left half-done
         shutil.rmtree(stale, ignore_errors=True)
     todo = [p for p in sweep.points if not point_done(points_dir / p.key, p.key)]
+    for key in {p.key for p in sweep.points} - {p.key for p in todo}:  # done: no stale error
+        (errors_dir / f"{key}.txt").unlink(missing_ok=True)
     cache = str(Path(cache_dir).resolve()) if cache_dir is not None else None
     failed = []
     if todo:
@@ -378,7 +381,8 @@ def run_sweep(sweep: Sweep, out_dir: str | os.PathLike[str], scheduler: str | No
                                                f"{json.dumps(dict(point.values))}\n\n{text}"
                                                ).encode())
                     failed.append(point.key)
-                    bar.write(f"sweep: point {point.key} failed: {_last_line(text)}")
+                    bar.write(f"sweep: point {point.key} failed: {_last_line(text)}",
+                              file=sys.stderr)
                 bar.update()
     table_h5, table_csv, figures = aggregate(sweep, out)
     return SweepResult(out, len(sweep.points), len(sweep.points) - len(todo),
