@@ -1,0 +1,130 @@
+"""Benchmark of the event-driven SFDFA layer kernel.
+
+1. Throughput: input spikes processed per second by one layer (forward pass with
+   eligibility and tangents), numba kernel against the plain reference, measured in the same
+   run on the same inputs.  The reference recomputes every sum from its definition, so its
+   cost grows with the square of the number of events; two sizes are shown.
+2. Memory against window length, each point in a fresh process (peak resident-set growth
+   during one call):
+   a. a fixed number of input spikes spread over windows from 1 s to 10^4 s: memory does not
+      depend on the duration (no time grid; exponentials are rebased, so long windows
+      neither overflow nor need more state);
+   b. delta-encoded random-walk IMU windows (6 channels, 50 Hz) of growing length: the
+      number of events grows with the length, and memory grows with the event list only.
+   The neuron state (per-neuron a, b, traces, per-synapse reset trace, bounded spike buffer)
+   is independent of both.
+
+Run:  python benchmarks/bench_sfdfa.py
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+from snn_dfa.sfdfa import LIFParams, SpikeBuffer, delta_encode, simulate_layer
+
+REPEATS = 3
+MEM_LENGTHS = [256, 1024, 4096, 16384]    # samples per window (50 Hz: 5 s ... 5.5 min)
+FIXED_EVENTS_WINDOWS_S = [1.0, 100.0, 10000.0]
+FIXED_EVENTS = 20000                      # per sample, 4 samples, 12 channels
+DT_S = 0.02
+
+
+def _inputs(rng, batch, n_in, k):
+    t = np.sort(rng.uniform(0.0, 0.1, (batch, n_in, k)), axis=2)
+    return SpikeBuffer.from_arrays(t, None, rng.standard_normal(t.shape))
+
+
+def _rate(inputs, w, params, impl):
+    kw = {"perturbation": np.zeros((inputs.shape[0], w.shape[0])), "eligibility": True,
+              "implementation": impl}
+    simulate_layer(inputs, w, params, **kw)  # compile / warm up
+    best = np.inf
+    for _ in range(REPEATS):
+        start = time.perf_counter()
+        simulate_layer(inputs, w, params, **kw)
+        best = min(best, time.perf_counter() - start)
+    return inputs.counts.sum() / best
+
+
+def throughput() -> list[dict]:
+    rng = np.random.default_rng(0)
+    params = LIFParams(threshold_hat=0.2, t_sim_s=0.2)
+    rows = []
+    for n_in, n_out, k in [(50, 20, 1), (100, 40, 2)]:
+        inputs = _inputs(rng, 2, n_in, k)
+        w = rng.uniform(-1.0, 1.0, (n_out, n_in)) * 2
+        fast = _rate(inputs, w, params, "numba")
+        slow = _rate(inputs, w, params, "reference")
+        rows.append({"n_in": n_in, "n_out": n_out, "events_per_sample": n_in * k,
+                     "numba_spikes_per_s": fast, "reference_spikes_per_s": slow,
+                     "ratio": fast / slow})
+    return rows
+
+
+def _memory_child(mode: str, size: float) -> None:
+    rng = np.random.default_rng(1)
+    if mode == "delta":
+        length = int(size)
+        x = np.cumsum(rng.standard_normal((4, length, 6)), axis=1)
+        inputs = delta_encode(x, threshold=1.0, dt_s=DT_S)
+        window_s = length * DT_S
+    else:
+        window_s = size
+        per_channel = FIXED_EVENTS // 12
+        t = np.sort(rng.uniform(0.0, window_s, (4, 12, per_channel)), axis=2)
+        inputs = SpikeBuffer.from_arrays(t)
+    w = rng.uniform(-1.0, 1.0, (64, 12))
+    params = LIFParams(t_sim_s=np.inf, max_n_spikes=30)
+    small = SpikeBuffer.from_arrays(inputs.times_s[:, :, :2])
+    simulate_layer(small, w, params, eligibility=True, track_tangents=True)  # load kernels
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    out = simulate_layer(inputs, w, params, eligibility=True, track_tangents=True)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"window_s": window_s,
+                      "events": int(inputs.counts.sum()),
+                      "input_kib": inputs.times_s.nbytes / 1024,
+                      "rss_growth_kib": peak - base,
+                      "output_spikes": int(out.spikes.counts.sum())}))
+
+
+def memory(mode: str, sizes: list[float]) -> list[dict]:
+    rows = []
+    for size in sizes:
+        res = subprocess.run([sys.executable, __file__, "--memory-child", mode, str(size)],
+                             capture_output=True, text=True, check=True)
+        rows.append(json.loads(res.stdout.strip().splitlines()[-1]))
+    return rows
+
+
+def main() -> None:
+    print("Throughput (input spikes / s, one layer, eligibility + tangents, best of "
+          f"{REPEATS})")
+    print(" n_in n_out events/sample      numba   reference   ratio")
+    for r in throughput():
+        print(f"{r['n_in']:5d} {r['n_out']:5d} {r['events_per_sample']:13d} "
+              f"{r['numba_spikes_per_s']:10.3g} {r['reference_spikes_per_s']:11.3g} "
+              f"{r['ratio']:7.0f}x")
+    header = " window (s)  events  input (KiB)  peak RSS growth (KiB)  out spikes"
+    for title, mode, sizes in [
+            (f"a. {FIXED_EVENTS} spikes per sample over longer windows", "fixed",
+             FIXED_EVENTS_WINDOWS_S),
+            ("b. delta-encoded random walks, 50 Hz", "delta", MEM_LENGTHS)]:
+        print(f"\nMemory, {title} (4 samples, 12 input channels, 64 neurons, buffer 30)")
+        print(header)
+        for r in memory(mode, sizes):
+            print(f"{r['window_s']:11.1f} {r['events']:7d} {r['input_kib']:12.1f} "
+                  f"{r['rss_growth_kib']:22d} {r['output_spikes']:11d}")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 4 and sys.argv[1] == "--memory-child":
+        _memory_child(sys.argv[2], float(sys.argv[3]))
+    else:
+        main()
