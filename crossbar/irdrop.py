@@ -250,7 +250,7 @@ def fast_effective_conductance(
     model ``G * (1 - G A - B G)`` (error second order in the wire resistance).  For a
     uniform drive each further iteration gains an order; for other inputs the remaining
     error is second order but, with binary spike inputs at the preset wire resistance, about
-    two orders of magnitude below the first-order model's (benchmarks/RESULTS_crossbar.md).
+    two orders of magnitude below the first-order model's (benchmarks/RESULTS.md).
     The word-line part is exact for any input; the bit-line part approximates the currents
     of the other rows by a uniform drive.  ``T A``
     and ``B T`` cost ``O(rows cols)`` with cumulative sums, so a read costs one matrix
