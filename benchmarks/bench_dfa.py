@@ -16,7 +16,6 @@ Usage: ``python benchmarks/bench_dfa.py``
 
 from __future__ import annotations
 
-import statistics
 import sys
 import time
 import tracemalloc
@@ -27,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_engine import CHANNELS, CLASSES, STEPS, TorchSFCN, build  # noqa: E402
+from bench_engine import CHANNELS, CLASSES, STEPS, TorchSFCN, build, timeit  # noqa: E402
 
 from snn_dfa.feedback import RandomFeedback  # noqa: E402
 from snn_dfa.layers import Conv1d, Linear  # noqa: E402
@@ -73,16 +72,6 @@ class TorchDFA:
         self.opt.step()
 
 
-def median_time(fn, repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
-
-
 def speed() -> None:
     net = build()
     tnet = TorchSFCN(net)
@@ -93,8 +82,8 @@ def speed() -> None:
     x = rng.normal(size=(STEPS, CHANNELS)).astype(np.float32)
     xt = torch.tensor(x.T[None].copy())
     yt = torch.tensor([3])
-    ta = median_time(lambda: ours.partial_fit(x, 3), 30)
-    tb = median_time(lambda: theirs.step(xt, yt), 10)
+    ta = timeit(lambda: ours.partial_fit(x, 3), 30)
+    tb = timeit(lambda: theirs.step(xt, yt), 10)
     print(f"online DFA step, batch 1: snn-dfa {1e3 * ta:.2f} ms, snntorch+torch "
           f"{1e3 * tb:.2f} ms, ratio {tb / ta:.1f}x")
 

@@ -67,6 +67,34 @@ def _surrogate(kind, k, x):
         return 0.5 * k / (1.0 + y * y)
 
 
+@njit(cache=True, inline="always")
+def _gated(s, ref0, refractory_steps, t, b, i):
+    """Whether neuron (b, i) is refractory at step t (recomputed from the spikes)."""
+    if ref0[b, i] > t:
+        return True
+    for j in range(1, refractory_steps + 1):
+        if t - j >= 0 and s[t - j, b, i] > 0:
+            return True
+    return False
+
+
+@njit(cache=True, inline="always")
+def _reset_factors(reset, beta, sub, detach_reset, s_t, u_t, theta_i):
+    """``(p, c) = (du[t+1]/du[t], du[t+1]/ds[t])`` of the LIF recursion at one neuron."""
+    if reset == _ZERO:
+        p = beta * (1.0 - s_t)
+        c = -beta * u_t
+    elif reset == _SUBTRACT:
+        p = beta
+        c = -theta_i * sub
+    else:
+        p = beta
+        c = 0.0
+    if detach_reset:
+        c = 0.0
+    return p, c
+
+
 @njit(cache=True)
 def lif_backward(u, s, grad_u, grad_s, beta, theta, reset, reset_decays, refractory_steps,
                  ref0, detach_reset, sg_kind, sg_scale, grad_current):
@@ -91,23 +119,9 @@ def lif_backward(u, s, grad_u, grad_s, beta, theta, reset, reset_decays, refract
     for t in range(T - 1, -1, -1):
         for b in range(B):
             for i in range(n):
-                gated = ref0[b, i] > t
-                if refractory_steps > 0 and not gated:
-                    for j in range(1, refractory_steps + 1):
-                        if t - j >= 0 and s[t - j, b, i] > 0:
-                            gated = True
-                            break
-                if reset == _ZERO:
-                    p = beta * (1.0 - s[t, b, i])
-                    c = -beta * u[t, b, i]
-                elif reset == _SUBTRACT:
-                    p = beta
-                    c = -theta[i] * sub
-                else:
-                    p = beta
-                    c = 0.0
-                if detach_reset:
-                    c = 0.0
+                gated = _gated(s, ref0, refractory_steps, t, b, i)
+                p, c = _reset_factors(reset, beta, sub, detach_reset, s[t, b, i], u[t, b, i],
+                                      theta[i])
                 an = a_next[b, i]
                 a = p * an + grad_u[t, b, i]
                 if gated:
@@ -137,25 +151,11 @@ def lif_jvp(u, s, grad_current, beta, theta, reset, reset_decays, refractory_ste
             du_prev = 0.0
             ds_prev = 0.0
             for t in range(T):
-                gated = ref0[b, i] > t
-                if refractory_steps > 0 and not gated:
-                    for j in range(1, refractory_steps + 1):
-                        if t - j >= 0 and s[t - j, b, i] > 0:
-                            gated = True
-                            break
+                gated = _gated(s, ref0, refractory_steps, t, b, i)
                 du = 0.0
                 if t > 0:
-                    if reset == _ZERO:
-                        p = beta * (1.0 - s[t - 1, b, i])
-                        c = -beta * u[t - 1, b, i]
-                    elif reset == _SUBTRACT:
-                        p = beta
-                        c = -theta[i] * sub
-                    else:
-                        p = beta
-                        c = 0.0
-                    if detach_reset:
-                        c = 0.0
+                    p, c = _reset_factors(reset, beta, sub, detach_reset, s[t - 1, b, i],
+                                          u[t - 1, b, i], theta[i])
                     du = p * du_prev + c * ds_prev
                 if gated:
                     ds = 0.0

@@ -129,3 +129,16 @@ def check_keys(where: str, given: Mapping[str, Any], allowed: Iterable[str]) -> 
             raise ConfigError(
                 f"{where}: unknown key {key!r}{hint} (valid keys: {', '.join(sorted(allowed))})"
             )
+
+
+def coerce_enum(cls: Any, name: str, value: Any) -> Any:
+    """``value`` as a member of the value-Enum ``cls`` (a member or its value); the error
+    lists every valid value."""
+    if isinstance(value, cls):
+        return value
+    try:
+        return cls(value)
+    except ValueError:
+        raise ValidationError(
+            f"{name}={value!r}: expected one of {', '.join(repr(m.value) for m in cls)}"
+        ) from None

@@ -45,7 +45,7 @@ from snn_dfa.models import build_model
 from snn_dfa.network import SpikingNetwork
 from snn_dfa.online import OnlineAdapter
 from snn_dfa.optim import SGD
-from snn_dfa.results import provenance, write_results
+from snn_dfa.results import provenance, publish, write_results
 
 @dataclass
 class SubjectData:
@@ -340,12 +340,8 @@ def _write_outputs(config: RunConfig, out_dir: Path, started: datetime, metrics:
         write_results(staging / "results.h5", config.to_dict(),
                       provenance(config.seed, started), metrics, costs)
         write_report(staging, config.to_dict(), metrics, summary, reports)
-        out_dir.mkdir(exist_ok=True)
-        for item in staging.iterdir():
-            target = out_dir / item.name
-            if target.is_dir():
-                shutil.rmtree(target)
-            item.replace(target)
-    finally:
+    except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
+        raise
+    publish(staging, out_dir)
 

@@ -10,7 +10,7 @@ import enum
 
 import numpy as np
 
-from snn_dfa.errors import ValidationError
+from snn_dfa._validation import coerce_enum
 
 
 class Loss(enum.Enum):
@@ -23,14 +23,7 @@ class Loss(enum.Enum):
 
     @classmethod
     def coerce(cls, value: "Loss | str") -> "Loss":
-        if isinstance(value, cls):
-            return value
-        try:
-            return cls(value)
-        except ValueError:
-            raise ValidationError(
-                f"loss={value!r}: expected one of {', '.join(repr(m.value) for m in cls)}"
-            ) from None
+        return coerce_enum(cls, "loss", value)
 
 
 def log_softmax(z: np.ndarray) -> np.ndarray:

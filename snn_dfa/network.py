@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from snn_dfa._validation import SeedLike, check_array, check_random_state
+from snn_dfa._validation import SeedLike, check_array, check_random_state, coerce_enum
 from snn_dfa.errors import ValidationError
 from snn_dfa.layers import Cache, Layer, SynapticLayer
 
@@ -30,14 +30,7 @@ class Readout(enum.Enum):
 
     @classmethod
     def coerce(cls, value: "Readout | str") -> "Readout":
-        if isinstance(value, cls):
-            return value
-        try:
-            return cls(value)
-        except ValueError:
-            raise ValidationError(
-                f"readout={value!r}: expected one of {', '.join(repr(m.value) for m in cls)}"
-            ) from None
+        return coerce_enum(cls, "readout", value)
 
 
 @dataclass

@@ -241,7 +241,7 @@ def write_report(folder: Path, config: Mapping[str, Any], metrics: Mapping[str, 
 
 def rebuild_report(results_path: str | os.PathLike[str]) -> Path:
     """Rebuild the report next to ``results_path`` from the file alone (atomically)."""
-    from snn_dfa.results import read_results
+    from snn_dfa.results import publish, read_results
 
     path = Path(results_path)
     res = read_results(path)
@@ -250,11 +250,8 @@ def rebuild_report(results_path: str | os.PathLike[str]) -> Path:
     staging = Path(tempfile.mkdtemp(prefix=".report.", dir=folder))
     try:
         write_report(staging, res["config"], res["metrics"], res["metrics"]["summary"], reports)
-        for item in staging.iterdir():
-            target = folder / item.name
-            if target.is_dir():
-                shutil.rmtree(target)
-            item.replace(target)
-    finally:
+    except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
+        raise
+    publish(staging, folder)
     return folder / "report.md"

@@ -86,6 +86,22 @@ def write_results(path: str | os.PathLike[str], config: Mapping[str, Any],
     return path
 
 
+def publish(staging: Path, folder: Path) -> None:
+    """Move everything in ``staging`` into ``folder`` (replacing same-named entries), then
+    remove ``staging``: outputs appear only once complete."""
+    import shutil
+
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        for item in staging.iterdir():
+            target = folder / item.name
+            if target.is_dir():
+                shutil.rmtree(target)
+            item.replace(target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
 def read_results(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read a results file back into nested dicts (raises DataError if unreadable)."""
 
