@@ -160,3 +160,41 @@ def test_bad_value_errors_name_the_key():
         config_from_dict({"data": {"adapt_fraction": 1.0}})
     with pytest.raises(ConfigError, match=r"\[crossbar\]: expected a table"):
         config_from_dict({"crossbar": 3})
+
+
+def test_interrupted_run_leaves_nothing(tmp_path, monkeypatch, capsys):
+    """Ctrl-C while the outputs are being written: exit 130, no output folder, no staging."""
+    import snn_dfa.report
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(snn_dfa.report, "write_report", interrupted)
+    cfg = tmp_path / "small.toml"
+    cfg.write_text(SMALL)
+    out = tmp_path / "out"
+    assert main(["run", str(cfg), "--out", str(out)]) == 130
+    assert "interrupted" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["small.toml"]
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["demo", "--seed", "-1"], "seed=-1"),
+    (["run", "x.toml", "--seed", "-2"], "cannot be read"),
+])
+def test_invalid_command_values_exit_2(tmp_path, capsys, args, fragment):
+    assert main([*args, "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("snn-dfa: error: ") and fragment in err and err.count("\n") == 1
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("args, fragment", [(["demo", "--seed", "two"], "invalid int value"),
+                                            (["trian"], "invalid choice"),
+                                            (["config"], "--example")])
+def test_malformed_arguments_exit_2_with_one_line(capsys, args, fragment):
+    with pytest.raises(SystemExit) as info:
+        main(args)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert fragment in err and err.count("\n") == 1
