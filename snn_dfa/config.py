@@ -228,18 +228,22 @@ def config_from_dict(data: dict[str, Any]) -> RunConfig:
     return config
 
 
-def load_config(path: str | Path) -> RunConfig:
-    """Read and validate a TOML configuration file."""
+def read_toml(path: str | Path, what: str = "config file") -> dict[str, Any]:
+    """Parse a TOML file; unreadable files raise DataError, malformed ones ConfigError."""
     path = Path(path)
     try:
         text = path.read_text()
     except OSError as exc:
-        raise DataError(f"config file {str(path)!r}: cannot be read ({exc.strerror})") from exc
+        raise DataError(f"{what} {str(path)!r}: cannot be read ({exc.strerror})") from exc
     try:
-        data = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config file {str(path)!r}: not valid TOML ({exc})") from exc
-    return config_from_dict(data)
+        raise ConfigError(f"{what} {str(path)!r}: not valid TOML ({exc})") from exc
+
+
+def load_config(path: str | Path) -> RunConfig:
+    """Read and validate a TOML configuration file."""
+    return config_from_dict(read_toml(path))
 
 
 def demo_config(seed: int = 0) -> RunConfig:

@@ -42,7 +42,6 @@ import os
 import shutil
 import sys
 import tempfile
-import tomllib
 import traceback
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -54,7 +53,7 @@ import h5py
 import numpy as np
 
 from snn_dfa._validation import check_keys
-from snn_dfa.config import RULES, RunConfig, config_from_dict
+from snn_dfa.config import RULES, RunConfig, config_from_dict, read_toml
 from snn_dfa.errors import ConfigError, DataError, SnnDfaError
 
 #: Crossbar non-idealities whose axes get an accuracy-after-adaptation figure.
@@ -228,16 +227,7 @@ def sweep_from_dict(data: Mapping[str, Any]) -> Sweep:
 
 def load_sweep(path: str | os.PathLike[str]) -> Sweep:
     """Read and expand a sweep file (see :func:`sweep_from_dict`)."""
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise DataError(f"sweep file {str(path)!r}: cannot be read ({exc.strerror})") from exc
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"sweep file {str(path)!r}: not valid TOML ({exc})") from exc
-    return sweep_from_dict(data)
+    return sweep_from_dict(read_toml(path, "sweep file"))
 
 
 # --- running ----------------------------------------------------------------------------------
