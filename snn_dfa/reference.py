@@ -24,26 +24,30 @@ def lif_forward_reference(current: np.ndarray, params: LIFParams, threshold: np.
     return spikes, membranes, state
 
 
+def _reset_factors(params: LIFParams, spikes_t: np.ndarray, membranes_t: np.ndarray,
+                   threshold: np.ndarray) -> tuple:
+    """``(p, c) = (du[t+1]/du[t], du[t+1]/ds[t])`` at step ``t``."""
+    beta = params.beta
+    if params.reset is Reset.ZERO:
+        p, c = beta * (1.0 - spikes_t), -beta * membranes_t
+    elif params.reset is Reset.SUBTRACT:
+        p, c = beta, -threshold * (beta if params.reset_decays else 1.0)
+    else:
+        p, c = beta, 0.0
+    return p, (0.0 if params.detach_reset else c)
+
+
 def lif_backward_reference(membranes: np.ndarray, spikes: np.ndarray, grad_membranes: np.ndarray,
                            grad_spikes: np.ndarray, params: LIFParams, threshold: np.ndarray,
                            refractory0: np.ndarray | None = None) -> np.ndarray:
     """``dL/dI`` by the BPTT recursion of ``snn_dfa._kernels.lif_backward``."""
     T, B, n = membranes.shape
-    beta = params.beta
     gate = refractory_gate(spikes, params, refractory0)  # recomputed forwards, as in the pass
     gate = np.ones_like(membranes) if gate is None else gate
-    sub = beta if params.reset_decays else 1.0
     a_next = np.zeros((B, n), membranes.dtype)
     out = np.empty_like(membranes)
     for t in range(T - 1, -1, -1):
-        if params.reset is Reset.ZERO:
-            p, c = beta * (1.0 - spikes[t]), -beta * membranes[t]
-        elif params.reset is Reset.SUBTRACT:
-            p, c = beta, -threshold * sub
-        else:
-            p, c = beta, 0.0
-        if params.detach_reset:
-            c = 0.0
+        p, c = _reset_factors(params, spikes[t], membranes[t], threshold)
         sg = params.surrogate.derivative(membranes[t] - threshold) * gate[t]
         a = p * a_next + grad_membranes[t] + (grad_spikes[t] + c * a_next) * sg
         out[t] = gate[t] * a
@@ -56,23 +60,14 @@ def lif_jvp_reference(membranes: np.ndarray, spikes: np.ndarray, tangent_current
                       refractory0: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Tangents ``(du, ds)`` by the recursion of ``snn_dfa._kernels.lif_jvp``."""
     T, B, n = membranes.shape
-    beta = params.beta
     gate = refractory_gate(spikes, params, refractory0)
     gate = np.ones_like(membranes) if gate is None else gate
-    sub = beta if params.reset_decays else 1.0
     du_all, ds_all = np.empty_like(membranes), np.empty_like(membranes)
     du = np.zeros((B, n))
     ds = np.zeros((B, n))
     for t in range(T):
         if t > 0:
-            if params.reset is Reset.ZERO:
-                p, c = beta * (1.0 - spikes[t - 1]), -beta * membranes[t - 1]
-            elif params.reset is Reset.SUBTRACT:
-                p, c = beta, -threshold * sub
-            else:
-                p, c = beta, 0.0
-            if params.detach_reset:
-                c = 0.0
+            p, c = _reset_factors(params, spikes[t - 1], membranes[t - 1], threshold)
             du = p * du + c * ds
         else:
             du = np.zeros((B, n))

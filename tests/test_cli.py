@@ -6,7 +6,6 @@ import sys
 import numpy as np
 import pytest
 
-from snn_dfa.cli import main
 from snn_dfa.errors import DataError
 from snn_dfa.results import read_results, write_results
 
