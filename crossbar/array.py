@@ -29,7 +29,7 @@ from crossbar._checks import (
     check_random_state,
     check_real,
 )
-from crossbar.counters import CrossbarCounters, TileCounters
+from crossbar.counters import CrossbarCounters, TileCounters, physical_arrays
 from crossbar.devices import DeviceParams, get_preset
 from crossbar.errors import CrossbarError
 from crossbar.gpr import GPRNoiseModel
@@ -191,10 +191,11 @@ class CrossbarArray:
         self._cell_shape = (m.n_slices, m.n_polarities) + self._shape
         self._row_blocks = tile_slices(self._shape[1], self.config.tile_rows)
         self._col_blocks = tile_slices(self._shape[0], self.config.tile_cols)
-        n_phys = m.n_slices * m.n_polarities
+        tc = self.config.tile_cols
         self.counters = CrossbarCounters(
             [
-                TileCounters(r, c, rb.stop - rb.start, cb.stop - cb.start, n_phys)
+                TileCounters(r, c, rb.stop - rb.start, cb.stop - cb.start,
+                             physical_arrays(cb.stop - cb.start, tc, m.n_slices, m.n_polarities))
                 for r, rb in enumerate(self._row_blocks)
                 for c, cb in enumerate(self._col_blocks)
             ]
@@ -352,7 +353,6 @@ class CrossbarArray:
         nnz = np.count_nonzero(xn, axis=0)
         n_out_total = self._shape[1] if transposed else self._shape[0]
         out = np.zeros((batch, n_out_total), dtype=self._cdtype)
-        n_phys = m.n_slices * m.n_polarities
         base = float(dev.n_levels)
         read_sigma = self.config.noise.read_sigma_rel
         out_model = self.config.gpr_output_model
@@ -378,16 +378,8 @@ class CrossbarArray:
                 if k:
                     cur *= base**k
                 out[:, sense] += cur
-            active = int(nnz[drive].sum())
-            if transposed:
-                t.transposed_reads += batch * n_phys
-                t.active_columns += active * n_phys
-            else:
-                t.mvms += batch * n_phys
-                t.active_rows += active * n_phys
-            t.adc_conversions += batch * n_sense * m.n_slices
-            if not binary:
-                t.dac_conversions += batch * n_drive * m.n_slices
+            t.record_read(batch, int(nnz[drive].sum()), n_sense, m.n_slices, m.n_polarities,
+                          transposed, multilevel=not binary)
         if norm is not None:
             out *= norm[:, None]
         if not transposed:

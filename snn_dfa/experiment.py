@@ -36,10 +36,11 @@ from typing import Any
 import numpy as np
 
 import hwsim
+from hwsim.sensitivity import sensitivity_table, sensitivity_to_dict
 from snn_dfa.config import RunConfig
 from snn_dfa.errors import DataError, ValidationError
 from snn_dfa.estimator import SpikingClassifier
-from snn_dfa.hardware import PhaseMeter, architecture, deploy
+from snn_dfa.hardware import HW_RULE, PhaseMeter, architecture, cost_tech, deploy
 from snn_dfa.learning import make_rule
 from snn_dfa.models import build_model
 from snn_dfa.network import SpikingNetwork
@@ -230,7 +231,8 @@ def run(config: RunConfig, out_dir: str | Path, progress: bool = False,
                         if rule_name == "sfdfa" else {})
                 rule = make_rule(rule_name, net, seed=np.random.default_rng([config.seed, 3]),
                                  **opts)
-            meter = PhaseMeter(net, arrays, rule_name)
+            meter = PhaseMeter(net, arrays, rule_name,
+                               arch=architecture(net, config.crossbar, config.hwsim, rule_name))
             adapter = OnlineAdapter(net, rule, SGD(lr=config.adapt.lr), on_phase=meter.phase,
                                     on_window=meter.add_digital)
             order_rng = np.random.default_rng([config.seed, 4, sub.subject])
@@ -266,7 +268,7 @@ def run(config: RunConfig, out_dir: str | Path, progress: bool = False,
 
 
 def _merged_workload(meters: list[PhaseMeter]) -> hwsim.Workload:
-    """One workload over every subject's stream (counts add, samples add)."""
+    """One workload over every subject's stream (counts and windows add)."""
     works = [m.workload() for m in meters]
     layers = []
     for per_layer in zip(*(w.layers for w in works)):
@@ -279,22 +281,31 @@ def _merged_workload(meters: list[PhaseMeter]) -> hwsim.Workload:
             phases[p] = total
         layers.append(hwsim.LayerWorkload(first.name, first.kind, first.n_in, first.n_out,
                                           first.time_steps, phases))
-    return hwsim.Workload(tuple(layers), samples=sum(w.samples for w in works))
+    return hwsim.Workload(tuple(layers), samples=sum(w.samples for w in works),
+                          inference_windows=sum(w.windows("inference") for w in works))
 
 
 def _costs(config: RunConfig, net: SpikingNetwork, meters: dict[str, list[PhaseMeter]]
            ) -> tuple[dict[str, Any], dict[str, hwsim.CostReport]]:
-    tech = hwsim.get_preset(config.hwsim.tech)
-    reports = {}
+    """Cost reports per rule, and the sensitivity of the rule/BP ratios to the costing
+    assumptions (``costs["sensitivity"]``, when BP ran beside another rule)."""
+    tech = cost_tech(config.crossbar, config.hwsim)
+    reports, cases = {}, {}
     for rule, ms in meters.items():
         arch = architecture(net, config.crossbar, config.hwsim, rule)
-        reports[rule] = hwsim.estimate(_merged_workload(ms), arch, tech, label=rule)
-    costs = {rule: rep.to_dict() for rule, rep in reports.items()}
+        work = _merged_workload(ms)
+        reports[rule] = hwsim.estimate(work, arch, tech, label=rule)
+        cases[HW_RULE[rule]] = (work, arch)
+    costs: dict[str, Any] = {rule: rep.to_dict() for rule, rep in reports.items()}
+    if "bp" in cases and len(cases) > 1:
+        costs["sensitivity"] = sensitivity_to_dict(sensitivity_table(cases, tech))
     return costs, reports
 
 
 def _summary(config: RunConfig, metrics: dict[str, Any], reports: dict[str, hwsim.CostReport]
              ) -> dict[str, Any]:
+    """Accuracies, each rule's cost summary (``<rule>_<CostReport.summary name>``, units in
+    the names) and the rule/BP ratios."""
     subs = metrics["subjects"].values()
     out: dict[str, Any] = {}
     for rule in config.adapt.rules:
@@ -303,27 +314,19 @@ def _summary(config: RunConfig, metrics: dict[str, Any], reports: dict[str, hwsi
                                                            for s in subs]))
         out[f"{rule}_prequential_accuracy"] = float(np.mean(
             [s[rule]["prequential_accuracy"] for s in subs]))
-        rep = reports[rule]
-        out[f"{rule}_energy_pJ_per_sample"] = rep.total_energy_pJ() / rep.samples
-        out[f"{rule}_delivery_energy_pJ_per_sample"] = (
-            rep.total_energy_pJ(phase="error_delivery") / rep.samples)
-        out[f"{rule}_delivery_latency_ns_per_sample"] = float(rep.latency_ns["error_delivery"])
-        out[f"{rule}_area_um2"] = float(sum(rep.area_um2.values()))
-        out[f"{rule}_latency_ns_per_sample"] = float(sum(rep.latency_ns.values()))
+        for key, value in reports[rule].summary().items():
+            out[f"{rule}_{key}"] = float(value)
     if "bptt" in config.adapt.rules:
         for rule in ("dfa", "sfdfa"):
             if rule in config.adapt.rules:
-                out[f"{rule}_vs_bp_energy_ratio"] = (out[f"{rule}_energy_pJ_per_sample"]
-                                                     / out["bptt_energy_pJ_per_sample"])
-                out[f"{rule}_vs_bp_area_ratio"] = out[f"{rule}_area_um2"] / out["bptt_area_um2"]
-                out[f"{rule}_vs_bp_latency_speedup"] = (out["bptt_latency_ns_per_sample"]
-                                                        / out[f"{rule}_latency_ns_per_sample"])
-                out[f"{rule}_vs_bp_delivery_energy_ratio"] = (
-                    out[f"{rule}_delivery_energy_pJ_per_sample"]
-                    / out["bptt_delivery_energy_pJ_per_sample"])
-                out[f"{rule}_vs_bp_delivery_latency_speedup"] = (
-                    out["bptt_delivery_latency_ns_per_sample"]
-                    / out[f"{rule}_delivery_latency_ns_per_sample"])
+                ratio = reports[rule].ratio(reports["bptt"])
+                out[f"{rule}_vs_bp_energy_ratio"] = ratio["energy_pJ_per_learned_window"]
+                out[f"{rule}_vs_bp_area_ratio"] = ratio["area_um2"]
+                out[f"{rule}_vs_bp_latency_speedup"] = 1 / ratio["latency_ns_per_learned_window"]
+                out[f"{rule}_vs_bp_delivery_energy_ratio"] = ratio[
+                    "error_delivery_energy_pJ_per_learned_window"]
+                out[f"{rule}_vs_bp_delivery_latency_speedup"] = 1 / ratio[
+                    "error_delivery_latency_ns_per_learned_window"]
                 out[f"{rule}_vs_bp_accuracy_gain_pct"] = 100 * (
                     out[f"{rule}_final_accuracy"] - out["bptt_final_accuracy"])
     return out
@@ -339,7 +342,8 @@ def _write_outputs(config: RunConfig, out_dir: Path, started: datetime, metrics:
     try:
         write_results(staging / "results.h5", config.to_dict(),
                       provenance(config.seed, started), metrics, costs)
-        write_report(staging, config.to_dict(), metrics, summary, reports)
+        write_report(staging, config.to_dict(), metrics, summary, reports,
+                     costs.get("sensitivity"))
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
