@@ -367,3 +367,57 @@ def test_inference_pipeline_with_per_layer_steps():
     )
     # a: 1 activation per step for 10 steps; b: 3 per step for 2 steps; a is the busiest
     assert estimate(w, a).latency_ns["inference"] == pytest.approx((10 * 1 + 3) * 104.0)
+
+
+def test_docs_hand_examples():
+    """The per-phase example of docs/hwsim.md, section 10: counts x unit costs."""
+    from hwsim import with_device_writes
+
+    tech = with_device_writes(S, device="neurram_hfo2", v_write_V=2.0, g_min_uS=1.0,
+                              g_max_uS=40.0, t_pulse_ns=100.0)
+    layers = (LayerShape("h", "linear", 128, 32), LayerShape("o", "linear", 32, 6))
+    act = Activity(input_rate=0.2, binary_input=True, spike_rate=0.1, update_fraction=0.05)
+    r = {}
+    for rule in ("bp", "dfa"):
+        a = Architecture(layers=layers, learning=LearningUnits(rule, n_classes=6))
+        r[rule] = estimate(shape_workload(a, 10, act), a, tech)
+    bp, dfa = r["bp"], r["dfa"]
+    e_cell, e_adc = 1.76423 / 4096, 2.03084 / 8
+    e_tile, e_store = 0.15625 * math.sqrt(1 / 8), 0.15625 * math.sqrt(4640 / 65536)
+    # inference, layer h
+    assert bp.total_energy_pJ("inference", "array", "h") == pytest.approx(256 * 64 * e_cell)
+    assert bp.total_energy_pJ("inference", "adc", "h") == pytest.approx(640 * e_adc)
+    assert bp.total_energy_pJ("inference", "sram", "h") == pytest.approx(6720 * e_tile)
+    assert bp.latency_ns["inference"] == pytest.approx(1144.0)
+    # error computation
+    assert bp.total_energy_pJ("error_compute", "digital") == pytest.approx(2.94)
+    assert bp.latency_ns["error_compute"] == pytest.approx(20.0)
+    # BP delivery: 8 bit-serial passes of the transposed reads of layer o
+    assert bp.total_energy_pJ("error_delivery", "array", "o") == pytest.approx(
+        120 * 8 * 64 * e_cell)
+    assert bp.total_energy_pJ("error_delivery", "adc", "o") == pytest.approx(320 * 8 * e_adc)
+    assert bp.latency_ns["error_delivery"] == pytest.approx(16000 + 90 + 30 + 640)
+    assert bp.total_energy_pJ("error_delivery", "learning_store", "h") == pytest.approx(
+        6400 * e_store)
+    # DFA delivery: projections from B in SRAM
+    e_b = 0.15625 * math.sqrt(1536 / 65536)
+    assert dfa.total_energy_pJ("error_delivery", "feedback", "h") == pytest.approx(
+        192 * (0.03 + 0.2 + 8 * e_b))
+    assert dfa.latency_ns["error_delivery"] == pytest.approx(96.0)
+    # weight update of layer h
+    assert bp.total_energy_pJ("weight_update", "update", "h") == pytest.approx(245.76)
+    assert dfa.total_energy_pJ("weight_update", "update", "h") == pytest.approx(309.76)
+    verify = e_cell + e_adc + 0.094245 / 8
+    assert bp.total_energy_pJ("weight_update", "write", "h") == pytest.approx(
+        409.6 * 8.25 + 409.6 * verify)
+    assert bp.latency_ns["weight_update"] == pytest.approx(4096 + 80 + 320 + 332.8)
+    assert dfa.latency_ns["weight_update"] == pytest.approx(4256 + 240 + 320 + 332.8)
+    # static energy of BP's delivery: the working units leak for the phase's latency
+    working = ("adc", "mux", "shift_add", "temporal_buffer", "sram", "digital",
+               "learning_store", "transpose_periphery")
+    area = sum(v for (_, c), v in bp.area_um2.items() if c in working)
+    assert area == pytest.approx(80811.1, abs=0.1)
+    assert bp.total_energy_pJ("error_delivery", "leakage") == pytest.approx(
+        0.1 * area * 16760 * 1e-6)
+    assert bp.summary()["energy_pJ_per_learned_window"] == pytest.approx(7078.0, abs=0.1)
+    assert dfa.summary()["energy_pJ_per_learned_window"] == pytest.approx(5800.6, abs=0.1)
