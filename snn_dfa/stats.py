@@ -25,7 +25,7 @@ from scipy import stats as _sps
 
 from snn_dfa.errors import ValidationError
 
-__all__ = ["Interval", "Comparison", "bootstrap_interval", "paired_comparison", "t_interval"]
+__all__ = ["Comparison", "Interval", "bootstrap_interval", "paired_comparison", "t_interval"]
 
 
 @dataclass(frozen=True)
