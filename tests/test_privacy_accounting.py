@@ -11,8 +11,8 @@ from scipy.stats import norm
 
 pytest.importorskip("dp_accounting")
 
-from snn_dfa.errors import ValidationError  # noqa: E402
-from snn_dfa.privacy import (  # noqa: E402
+from snn_dfa.errors import ValidationError
+from snn_dfa.privacy import (
     INTEGER_RDP_ORDERS,
     BudgetError,
     PrivacyAccountant,
@@ -160,10 +160,10 @@ def test_ledger_composes_like_one_mechanism():
 
 
 @pytest.mark.parametrize("kwargs, name", [
-    (dict(sampling_rate=0.0, noise_multiplier=1.0, steps=1), "sampling_rate"),
-    (dict(sampling_rate=1.5, noise_multiplier=1.0, steps=1), "sampling_rate"),
-    (dict(sampling_rate=0.1, noise_multiplier=0.0, steps=1), "noise_multiplier"),
-    (dict(sampling_rate=0.1, noise_multiplier=1.0, steps=-1), "steps"),
+    ({"sampling_rate": 0.0, "noise_multiplier": 1.0, "steps": 1}, "sampling_rate"),
+    ({"sampling_rate": 1.5, "noise_multiplier": 1.0, "steps": 1}, "sampling_rate"),
+    ({"sampling_rate": 0.1, "noise_multiplier": 0.0, "steps": 1}, "noise_multiplier"),
+    ({"sampling_rate": 0.1, "noise_multiplier": 1.0, "steps": -1}, "steps"),
 ])
 def test_bad_mechanism_is_rejected(kwargs, name):
     with pytest.raises(ValidationError, match=name):
