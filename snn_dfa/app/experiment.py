@@ -107,16 +107,20 @@ def _model_params(config: RunConfig) -> dict[str, Any]:
 
 
 def pretrained(config: RunConfig, rule: str, x: np.ndarray, y: np.ndarray,
-                cache_dir: Path | None, progress: bool) -> tuple[SpikingNetwork, Any, bool]:
-    """The network pre-trained with ``rule`` and that rule (its feedback matrices), from the
-    cache when a valid entry exists.
+                cache_dir: Path | None, progress: bool
+                ) -> tuple[SpikingNetwork, list[np.ndarray] | None, bool]:
+    """The network pre-trained with ``rule``, its feedback matrices (None for a rule without
+    feedback) and whether both came from the cache.
+
+    Only arrays are returned, never the trained rule object: a rule's other state (the random
+    stream of SFDFA's perturbations, say) would differ between a fresh and a cached run, so the
+    adaptation rule is always built anew from the configuration's seed and these arrays.
 
     Entries are ``.npz`` files of plain arrays (read without pickle), keyed and checked by a
     hash of the settings that determine them, written under a temporary name and renamed.
     A corrupt or stale entry is never used: it is rebuilt and replaced.
     """
     from snn_dfa.data import default_cache_dir
-    from snn_dfa.rules.feedback import LearnedFeedback, RandomFeedback
 
     digest = config.digest("seed", "data", "model", "pretrain") + f"-{rule}"
     if rule == "sfdfa":
@@ -132,15 +136,9 @@ def pretrained(config: RunConfig, rule: str, x: np.ndarray, y: np.ndarray,
                                       seed=0)
                     net.load_state_dict({k: f[k] for k in f.files if "." in k
                                          and not k.startswith("feedback.")})
-                    rule_obj = make_rule(rule, net, seed=0, **feedback_opts)
-                    mats = [f[f"feedback.{k}"] for k in range(len(net.synaptic_layers) - 1)]
-                    if rule == "dfa":
-                        rule_obj.projector = RandomFeedback.from_matrices(  # type: ignore
-                            mats, dtype=net.dtype)
-                    elif rule == "sfdfa":
-                        rule_obj.projector = LearnedFeedback.from_matrices(  # type: ignore
-                            mats, lr=config.adapt.sfdfa_feedback_lr, dtype=net.dtype)
-                    return net.train(False), rule_obj, True
+                    n_feedback = sum(k.startswith("feedback.") for k in f.files)
+                    mats = [f[f"feedback.{k}"] for k in range(n_feedback)] or None
+                    return net.train(False), mats, True
         except (OSError, ValueError, KeyError, zipfile.BadZipFile, ValidationError):
             pass  # corrupt or stale: rebuilt and replaced below
     clf = SpikingClassifier(model="sfcn", model_params=_model_params(config),
@@ -151,9 +149,10 @@ def pretrained(config: RunConfig, rule: str, x: np.ndarray, y: np.ndarray,
     if list(clf.classes_) != list(range(6)):
         raise DataError(f"pre-training data holds classes {clf.classes_.tolist()}, expected 0..5")
     arrays = dict(clf.network_.state_dict())
-    if rule != "bptt":
-        for k, m in enumerate(clf.rule_.projector.matrices):  # type: ignore[attr-defined]
-            arrays[f"feedback.{k}"] = m
+    projector = getattr(clf.rule_, "projector", None)
+    mats = [m.copy() for m in projector.matrices] if projector is not None else None
+    for k, m in enumerate(mats or []):
+        arrays[f"feedback.{k}"] = m
     folder.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=folder)
     os.close(fd)
@@ -163,7 +162,26 @@ def pretrained(config: RunConfig, rule: str, x: np.ndarray, y: np.ndarray,
         os.replace(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)
-    return clf.network_.train(False), clf.rule_, False
+    return clf.network_.train(False), mats, False
+
+
+def adaptation_rule(config: RunConfig, rule_name: str, net: SpikingNetwork,
+                    feedback: list[np.ndarray] | None) -> Any:
+    """The rule that adapts ``net`` on the chip: built from the configuration's seed alone, then
+    given the pre-trained feedback matrices when the network was pre-trained with the same rule
+    (DFA keeps its fixed matrices, SFDFA continues from its learned ones)."""
+    from snn_dfa.rules.feedback import LearnedFeedback, RandomFeedback
+
+    opts = {"feedback_lr": config.adapt.sfdfa_feedback_lr} if rule_name == "sfdfa" else {}
+    rule = make_rule(rule_name, net, seed=np.random.default_rng([config.seed, 3]), **opts)
+    if feedback is not None:
+        if rule_name == "dfa":
+            rule.projector = RandomFeedback.from_matrices(  # type: ignore[attr-defined]
+                feedback, dtype=net.dtype)
+        elif rule_name == "sfdfa":
+            rule.projector = LearnedFeedback.from_matrices(  # type: ignore[attr-defined]
+                feedback, lr=config.adapt.sfdfa_feedback_lr, dtype=net.dtype)
+    return rule
 
 
 def _accuracy(net: SpikingNetwork, x: np.ndarray, y: np.ndarray) -> float:
@@ -200,11 +218,11 @@ def run(config: RunConfig, out_dir: str | Path, progress: bool = False,
     source = {r: (r if config.pretrain.rule == "matched" else "bptt") for r in rules}
     starts = {}
     for src in dict.fromkeys(source.values()):
-        net, rule_obj, cached = pretrained(config, src, x_train, y_train,
+        net, feedback, cached = pretrained(config, src, x_train, y_train,
                                            Path(cache_dir) if cache_dir else None, progress)
         folded = copy.deepcopy(net)
         folded.fold_batch_norm()
-        starts[src] = (net, folded, rule_obj, cached)
+        starts[src] = (net, folded, feedback, cached)
 
     metrics: dict[str, Any] = {
         "class_names": np.array(class_names, dtype="S"),
@@ -215,7 +233,7 @@ def run(config: RunConfig, out_dir: str | Path, progress: bool = False,
         sm: dict[str, Any] = {"n_adapt_windows": len(sub.y_adapt),
                               "n_test_windows": len(sub.y_test)}
         for rule_name in rules:
-            ideal, folded, trained_rule, _ = starts[source[rule_name]]
+            ideal, folded, feedback, _ = starts[source[rule_name]]
             net = copy.deepcopy(folded)
             arrays = deploy(net, config.crossbar, config.seed)
             deployed_acc = _accuracy(net, sub.x_test, sub.y_test)
@@ -223,13 +241,8 @@ def run(config: RunConfig, out_dir: str | Path, progress: bool = False,
                 a.reset_counters()
             if g_before is None:
                 g_before = _conductances(arrays)
-            if source[rule_name] == rule_name and rule_name != "bptt":
-                rule = copy.deepcopy(trained_rule)  # keep the pre-training feedback
-            else:
-                opts = ({"feedback_lr": config.adapt.sfdfa_feedback_lr}
-                        if rule_name == "sfdfa" else {})
-                rule = make_rule(rule_name, net, seed=np.random.default_rng([config.seed, 3]),
-                                 **opts)
+            rule = adaptation_rule(config, rule_name, net,
+                                   feedback if source[rule_name] == rule_name else None)
             meter = PhaseMeter(net, arrays, rule_name)
             adapter = OnlineAdapter(net, rule, SGD(lr=config.adapt.lr), on_phase=meter.phase,
                                     on_window=meter.add_digital)

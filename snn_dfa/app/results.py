@@ -26,8 +26,16 @@ from snn_dfa.errors import DataError
 
 
 def provenance(seed: int | None, started: datetime) -> dict[str, Any]:
-    """Versions, git revision, seed, times and host cores of this run."""
+    """Versions, git revision, seed, times, host cores and the thread counts of this run.
+
+    Results are bit-identical for a given seed, library versions and BLAS thread count; the
+    BLAS thread count changes the order of float reductions (see docs/engine.md,
+    "Reproducibility"), so it is recorded.
+    """
     import importlib.metadata as md
+
+    import numba
+    import threadpoolctl
 
     versions = {}
     for pkg in ("snn-dfa", "numpy", "numba", "scipy", "h5py", "scikit-learn"):
@@ -47,6 +55,9 @@ def provenance(seed: int | None, started: datetime) -> dict[str, Any]:
         "start_time": started.isoformat(),
         "end_time": datetime.now(timezone.utc).isoformat(),
         "host_cores": os.cpu_count(),
+        "blas_threads": max((p["num_threads"] for p in threadpoolctl.threadpool_info()
+                             if p.get("user_api") == "blas"), default=0),
+        "numba_threads": numba.get_num_threads(),
         "python": platform.python_version(),
     }
 
