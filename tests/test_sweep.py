@@ -16,12 +16,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import snn_dfa.sweep as sweep_module
-from snn_dfa.cli import main
-from snn_dfa.config import config_from_dict
+import snn_dfa.app.sweep as sweep_module
+from snn_dfa.app.cli import main
+from snn_dfa.app.config import config_from_dict
 from snn_dfa.errors import ConfigError
-from snn_dfa.results import read_results
-from snn_dfa.sweep import (
+from snn_dfa.app.results import read_results
+from snn_dfa.app.sweep import (
     SweepError,
     load_sweep,
     point_done,
@@ -265,7 +265,7 @@ def test_cli_rerun_skips_finished_points(tiny, cache_dir, tmp_path, monkeypatch,
 
 # --- SIGKILL in the middle, then resume ---------------------------------------------------------
 
-_RUNNER = ("import sys; from snn_dfa.sweep import load_sweep, run_sweep; "
+_RUNNER = ("import sys; from snn_dfa.app.sweep import load_sweep, run_sweep; "
            "run_sweep(load_sweep(sys.argv[1]), sys.argv[2], workers=int(sys.argv[3]), "
            "cache_dir=sys.argv[4])")
 

@@ -10,8 +10,8 @@ and the dimensions to explore, as dotted config keys:
   or from ``{choices = [...]}``, with a generator seeded by the base config's seed.
 
 With both, every grid combination is crossed with the same ``N`` draws.  Each point is a full
-:class:`~snn_dfa.config.RunConfig`, validated while the sweep is expanded (a bad value fails
-before anything runs), and runs :func:`snn_dfa.experiment.run` on a ``dask.distributed``
+:class:`~snn_dfa.app.config.RunConfig`, validated while the sweep is expanded (a bad value fails
+before anything runs), and runs :func:`snn_dfa.app.experiment.run` on a ``dask.distributed``
 worker: a local cluster of worker processes, or the workers of an existing scheduler.
 
 Layout of the output folder::
@@ -53,7 +53,7 @@ import h5py
 import numpy as np
 
 from snn_dfa._validation import check_keys
-from snn_dfa.config import RULES, RunConfig, config_from_dict, read_toml
+from snn_dfa.app.config import RULES, RunConfig, config_from_dict, read_toml
 from snn_dfa.errors import ConfigError, DataError, SnnDfaError
 
 #: Crossbar non-idealities whose axes get an accuracy-after-adaptation figure.
@@ -266,7 +266,7 @@ def _import_distributed() -> Any:
 def point_done(point_dir: str | os.PathLike[str], key: str) -> bool:
     """Whether ``point_dir`` holds a finished point: its results file reads back, has the
     headline summary, and its configuration hashes to ``key``."""
-    from snn_dfa.results import read_results
+    from snn_dfa.app.results import read_results
 
     path = Path(point_dir) / "results.h5"
     if not path.is_file():
@@ -280,7 +280,7 @@ def point_done(point_dir: str | os.PathLike[str], key: str) -> bool:
 
 def _run_point(config: dict[str, Any], point_dir: str, cache_dir: str | None) -> str:
     """Worker task: run one point in a staging folder and rename it into ``point_dir``."""
-    from snn_dfa.experiment import run
+    from snn_dfa.app.experiment import run
 
     target = Path(point_dir)
     staging = Path(tempfile.mkdtemp(prefix=f"{_PARTIAL}{target.name}-", dir=target.parent))
@@ -338,7 +338,7 @@ def run_sweep(sweep: Sweep, out_dir: str | os.PathLike[str], scheduler: str | No
         Worker processes of the local cluster (one thread each); default: the CPU count.
         Not allowed with ``scheduler`` (that cluster has its own workers).
     cache_dir : path, optional
-        Pre-training cache folder handed to :func:`snn_dfa.experiment.run` on the workers.
+        Pre-training cache folder handed to :func:`snn_dfa.app.experiment.run` on the workers.
     progress : bool
         Show a progress bar over points (failures are printed whatever this is).
 
@@ -430,7 +430,7 @@ def collect(sweep: Sweep, out_dir: str | os.PathLike[str]) -> dict[str, np.ndarr
         dotted key), one per headline metric of ``metrics["summary"]`` (NaN where a point has
         none), and ``error`` (the last line of the point's error, empty when none).
     """
-    from snn_dfa.results import read_results
+    from snn_dfa.app.results import read_results
 
     out = Path(out_dir)
     status, errors, summaries = [], [], []
@@ -532,7 +532,7 @@ def _figures(table: Mapping[str, np.ndarray], axes: Sequence[str], folder: Path)
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from snn_dfa.report import RULE_LABEL
+    from snn_dfa.app.report import RULE_LABEL
 
     done = table["status"] == "done"
     rules = [r for r in RULES if f"{r}_final_accuracy" in table]
