@@ -19,12 +19,12 @@ import numpy as np
 import pytest
 
 import hwsim
-from snn_dfa.config import CrossbarSection, HwsimSection
-from snn_dfa.hardware import HW_RULE, PhaseMeter, architecture, deploy
-from snn_dfa.learning import make_rule
-from snn_dfa.models import sfcn
-from snn_dfa.online import OnlineAdapter
-from snn_dfa.optim import SGD
+from snn_dfa.app.config import CrossbarSection, HwsimSection
+from snn_dfa.app.hardware import HW_RULE, PhaseMeter, architecture, deploy
+from snn_dfa.engine.models import sfcn
+from snn_dfa.engine.optim import SGD
+from snn_dfa.rules.learning import make_rule
+from snn_dfa.rules.online import OnlineAdapter
 
 REL_TOL = 0.06
 """Relative tolerance per count: the im2col edge effects of an 8-tap kernel over 64 steps
