@@ -59,10 +59,9 @@ class Counts:
         projection), priced from SRAM or as reads of feedback crossbars.
     digital_adds, digital_mults : other digital arithmetic (errors, surrogate slopes,
         recurrences, partial sums, B updates).
-    update_adds : spike-gated accumulations of the weight gradient (one add per non-zero input
-        and output per step).
-    update_mults : multiplies of the weight gradient (error times slope per output and step,
-        multi-level inputs times error).
+    update_adds : gated accumulations of the weight gradient: one add per input spike and
+        output per step (a ``b``-bit input: ``b`` shifted adds per non-zero input and output).
+    update_mults : multiplies of the weight gradient (error times slope per output and step).
     sram_read_bits, sram_write_bits : traffic of the tiles' local SRAM buffers (inputs,
         membranes, tangents, deltas).
     store_write_bits, store_read_bits : traffic of the per-window learning store: what a rule
@@ -512,10 +511,8 @@ def shape_workload(
         if lu.rule != "none":
             store = store_bits_per_window(arch, layer, t, i != last, multilevel)
             in_store = layer.n_in * p_t * (arch.inference_input_bits(layer) if multilevel else 1)
-            if multilevel:
-                gradient = Counts(update_mults=r * n * p_t, update_adds=r * n * p_t)
-            else:
-                gradient = Counts(update_adds=inputs[i] * r * n * p_t)
+            bits = arch.inference_input_bits(layer) if multilevel else 1
+            gradient = Counts(update_adds=bits * inputs[i] * r * n * p_t)
             cells = r * n * arch.columns_per_weight
             pulses = activity.update_fraction * cells * activity.pulses_per_update
             update = gradient + Counts(

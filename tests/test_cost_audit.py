@@ -169,3 +169,21 @@ def test_write_pulses_come_from_the_device_preset():
     assert r.total_energy_pJ("weight_update", "write") == pytest.approx(
         64 * (tech.write_pulse_energy_pJ + tech.write_driver_energy_pJ))
     assert r.latency_ns["weight_update"] == pytest.approx(d.t_pulse_ns)  # one round of 64 cells
+
+
+def test_hwsim_section_sets_the_assumptions_and_precisions():
+    from snn_dfa.app.config import CrossbarSection, HwsimSection
+    from snn_dfa.app.hardware import architecture, assumptions, cost_tech
+    from snn_dfa.engine.models import sfcn
+
+    hw = HwsimSection(leakage="always_on", periphery="duplicated", input_bits=4, delta_bits=6)
+    asm = assumptions(hw)
+    assert (asm.leakage, asm.periphery, asm.multibit_reads) == ("always_on", "duplicated",
+                                                                "bit_serial")
+    net = sfcn(n_channels=3, n_classes=4, steps=16, channels=(8, 16), seed=0)
+    arch = architecture(net, CrossbarSection(), hw, "bptt")
+    assert arch.input_bits == 4 and arch.learning.delta_bits == 6
+    # layers fed by pooled spikes (2-step windows: 0, 1 or 2 spikes) take 2-bit inputs
+    assert [x.input_bits for x in arch.layers] == [None, 2, 2]
+    tech = cost_tech(CrossbarSection(device="neurram_hfo2"), hw)
+    assert tech.write_pulse_energy_pJ == pytest.approx(2.0**2 * 20.5e-6 * 100e-9 * 1e12)

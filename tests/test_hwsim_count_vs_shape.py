@@ -12,7 +12,6 @@ Programming pulses and verify reads are left out: they depend on the device resp
 updates, not on the workload's shape (their costing is tested in test_cost_audit.py).
 """
 
-import copy
 import dataclasses
 
 import numpy as np
@@ -36,25 +35,35 @@ STEPS = 64
 WINDOWS = 5
 
 
-@pytest.fixture(scope="module")
-def runs():
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(WINDOWS, STEPS, 3)).astype(np.float32)
-    y = np.array([0, 1, -1, 2, 1])  # one unlabelled window: inference only
-    base = sfcn(n_channels=3, n_classes=4, steps=STEPS, channels=(8, 16), seed=0)
+def _run(rule_name, y):
+    x = np.random.default_rng(0).normal(size=(WINDOWS, STEPS, 3)).astype(np.float32)
+    net = sfcn(n_channels=3, n_classes=4, steps=STEPS, channels=(8, 16), seed=0)
     section = CrossbarSection(prog_sigma_rel=0.0, read_sigma_rel=0.0, c2c_sigma_rel=0.0,
                               ir_drop="none", array_size=64)
-    out = {}
-    for rule_name in ("bptt", "dfa", "sfdfa"):
-        net = copy.deepcopy(base)
-        arrays = deploy(net, section, seed=0)
-        arch = architecture(net, section, HwsimSection(), rule_name)
-        meter = PhaseMeter(net, arrays, rule_name, arch=arch)
-        rule = make_rule(rule_name, net, seed=1)
-        OnlineAdapter(net, rule, SGD(lr=1e-3), on_phase=meter.phase,
-                      on_window=meter.add_digital).run(x, y)
-        out[rule_name] = (meter.workload(), arch)
-    return out
+    arrays = deploy(net, section, seed=0)
+    arch = architecture(net, section, HwsimSection(), rule_name)
+    meter = PhaseMeter(net, arrays, rule_name, arch=arch)
+    rule = make_rule(rule_name, net, seed=1)
+    OnlineAdapter(net, rule, SGD(lr=1e-3), on_phase=meter.phase,
+                  on_window=meter.add_digital).run(x, y)
+    return meter.workload(), arch
+
+
+@pytest.fixture(scope="module")
+def runs():
+    # every window learned, so inference and learning see the same activity
+    return {rule: _run(rule, np.array([0, 1, 3, 2, 1])) for rule in ("bptt", "dfa", "sfdfa")}
+
+
+def test_unlabelled_windows_count_inference_only():
+    work, arch = _run("dfa", np.array([0, 1, -1, 2, 1]))
+    assert work.samples == 4 and work.windows("inference") == 5
+    first = work.layers[0]
+    assert first.counts("inference").neuron_updates == 5 * first.time_steps * first.n_out
+    per_window = hwsim.workload.store_bits_per_window(arch, arch.layers[0],
+                                                      first.time_steps, True, True)
+    assert first.counts("error_delivery").store_write_bits == pytest.approx(
+        4 * per_window, rel=0.02)
 
 
 def _measured_activity(work: hwsim.Workload, arch: hwsim.Architecture) -> hwsim.Activity:
@@ -83,7 +92,7 @@ def _measured_activity(work: hwsim.Workload, arch: hwsim.Architecture) -> hwsim.
 @pytest.mark.parametrize("rule", ["bptt", "dfa", "sfdfa"])
 def test_count_path_equals_shape_path_phase_by_phase(runs, rule):
     counted, arch = runs[rule]
-    assert counted.samples == 4 and counted.windows("inference") == 5
+    assert counted.samples == counted.windows("inference") == WINDOWS
     shaped = hwsim.shape_workload(arch, [lw.time_steps for lw in counted.layers],
                                   _measured_activity(counted, arch), samples=counted.samples,
                                   inference_windows=counted.windows("inference"))

@@ -77,8 +77,9 @@ def test_shape_workload_hand_counts_linear():
     upd = w.layers[0].counts("weight_update")
     assert upd.write_pulses == pytest.approx(0.1 * 100 * 60)
     assert upd.verify_reads == upd.write_pulses
-    # multi-level inputs: a multiply-add per weight and step, plus error x slope per step
-    assert upd.update_mults == 100 * 30 * 4 + 30 * 4 and upd.update_adds == 100 * 30 * 4
+    # 8-bit inputs: 8 shifted adds per non-zero input and output; error x slope per step
+    assert upd.update_adds == pytest.approx(8 * 0.25 * 100 * 30 * 4)
+    assert upd.update_mults == 30 * 4
     assert upd.store_read_bits == dl.store_write_bits
     assert w.layers[0].counts("error_compute").digital_mults == 2 * 30
 

@@ -160,6 +160,8 @@ def test_example_config_is_the_default(capsys):
     ("[data]\nadapt_subjects = [1]", "subject 1 is not a held-out (test) subject"),
     ("seed = -3", "seed=-3"),
     ("[model\n", "not valid TOML"),
+    ("[hwsim]\nleakage = 'off'", "hwsim.leakage='off': expected one of 'gated', 'always_on'"),
+    ("[hwsim]\nperiphery = 'own'", "hwsim.periphery='own'"),
 ])
 def test_bad_configs_exit_2_with_one_line_and_no_output(tmp_path, capsys, text, fragment):
     cfg = tmp_path / "bad.toml"

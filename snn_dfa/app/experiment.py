@@ -38,7 +38,14 @@ import numpy as np
 import hwsim
 from hwsim.sensitivity import sensitivity_table, sensitivity_to_dict
 from snn_dfa.app.config import RunConfig
-from snn_dfa.app.hardware import HW_RULE, PhaseMeter, architecture, cost_tech, deploy
+from snn_dfa.app.hardware import (
+    HW_RULE,
+    PhaseMeter,
+    architecture,
+    assumptions,
+    cost_tech,
+    deploy,
+)
 from snn_dfa.app.results import provenance, publish, write_results
 from snn_dfa.engine.models import build_model
 from snn_dfa.engine.network import SpikingNetwork
@@ -310,15 +317,16 @@ def _costs(config: RunConfig, net: SpikingNetwork, meters: dict[str, list[PhaseM
     """Cost reports per rule, and the sensitivity of the rule/BP ratios to the costing
     assumptions (``costs["sensitivity"]``, when BP ran beside another rule)."""
     tech = cost_tech(config.crossbar, config.hwsim)
+    asm = assumptions(config.hwsim)
     reports, cases = {}, {}
     for rule, ms in meters.items():
         arch = architecture(net, config.crossbar, config.hwsim, rule)
         work = _merged_workload(ms)
-        reports[rule] = hwsim.estimate(work, arch, tech, label=rule)
+        reports[rule] = hwsim.estimate(work, arch, tech, label=rule, assumptions=asm)
         cases[HW_RULE[rule]] = (work, arch)
     costs: dict[str, Any] = {rule: rep.to_dict() for rule, rep in reports.items()}
     if "bp" in cases and len(cases) > 1:
-        costs["sensitivity"] = sensitivity_to_dict(sensitivity_table(cases, tech))
+        costs["sensitivity"] = sensitivity_to_dict(sensitivity_table(cases, tech, base=asm))
     return costs, reports
 
 

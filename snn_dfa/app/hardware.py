@@ -99,8 +99,17 @@ def architecture(network: SpikingNetwork, section: CrossbarSection, hw: HwsimSec
     return hwsim.Architecture(
         layers=tuple(shapes), array_rows=section.array_size, array_cols=section.array_size,
         adc_bits=section.adc_bits, cols_per_adc=section.columns_per_adc,
+        input_bits=hw.input_bits,
         learning=hwsim.LearningUnits(HW_RULE[rule], n_classes=network.n_classes,
-                                     feedback_storage=hw.feedback_storage))
+                                     feedback_storage=hw.feedback_storage,
+                                     delta_bits=hw.delta_bits))
+
+
+def assumptions(hw: HwsimSection) -> hwsim.Assumptions:
+    """The costing assumptions of a ``[hwsim]`` section."""
+    return hwsim.Assumptions(leakage=hw.leakage, multibit_reads=hw.multibit_reads,
+                             update_arithmetic=hw.update_arithmetic, periphery=hw.periphery,
+                             charge_storage=hw.charge_storage)
 
 
 def cost_tech(section: CrossbarSection, hw: HwsimSection) -> hwsim.Tech:
@@ -169,9 +178,8 @@ class PhaseMeter:
         Every window: spikes and neuron updates.  A learned window adds what its rule keeps
         (every step's inputs; BP its membranes, DFA/SFDFA their surrogate slopes, SFDFA its
         perturbations), the error, the projections or the elementwise backward work, and the
-        gradient: one addition per input spike and output per step (a multiply-add per
-        weight and step for a multi-level first-layer input), error times slope per output
-        and step for DFA/SFDFA.  The same equations as hwsim's shape path (docs/hwsim.md).
+        gradient: one addition per input spike and output per step (``b`` shifted additions
+        for a ``b``-bit input), error times slope per output and step for DFA/SFDFA.  The same equations as hwsim's shape path (docs/hwsim.md).
         """
         net = self.network
         syn = net.synaptic_layers
@@ -204,11 +212,8 @@ class PhaseMeter:
             deliver = self.counts[(i, "error_delivery")]
             upd = self.counts[(i, "weight_update")]
             hidden = k < len(syn) - 1
-            if multilevel:
-                upd["update_mults"] += float(rows.size) * n
-                upd["update_adds"] += float(rows.size) * n
-            else:
-                upd["update_adds"] += float(np.count_nonzero(rows)) * n
+            # one add per non-zero input and output and step; b shifted adds for b-bit inputs
+            upd["update_adds"] += float(np.count_nonzero(rows)) * n * in_bits
             if self.rule in ("dfa", "sfdfa"):
                 store = inputs_bits + nt * self.trace_bits
                 if self.rule == "sfdfa" and hidden:

@@ -25,6 +25,9 @@ PAPER = {"energy": 64.1, "area": 10.1, "latency": 2.1, "accuracy": 7.55}
 RULE_LABEL = {"bptt": "BP (BPTT)", "dfa": "DFA", "sfdfa": "SFDFA"}
 
 
+_ASSUMPTIONS = ("leakage", "multibit_reads", "update_arithmetic", "periphery", "charge_storage")
+
+
 def _f(v: Any) -> float:
     return float(np.asarray(v))
 
@@ -114,7 +117,10 @@ def _markdown(config: Mapping[str, Any], metrics: Mapping[str, Any],
         f"{', '.join(map(str, data['adapt_subjects']))}: each subject's windows are cut into "
         f"blocks of {data['block_windows']}; {100 * data['adapt_fraction']:.0f} % of the blocks "
         f"adapt, the rest are the held-out test. Seed {config['seed']}. Costs: hwsim preset "
-        f"`{config['hwsim']['tech']}`, feedback matrices in {config['hwsim']['feedback_storage']}.",
+        f"`{config['hwsim']['tech']}` with the device's write pulse, feedback matrices in "
+        f"{config['hwsim']['feedback_storage']}; costing assumptions (docs/hwsim.md): "
+        + ", ".join(f"{k} = {config['hwsim'][k]}" for k in _ASSUMPTIONS if k in config["hwsim"])
+        + ".",
         "",
         "## Accuracy (%)",
         "",
