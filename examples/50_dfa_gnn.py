@@ -174,11 +174,13 @@ def main() -> None:
             if r.get("epochs") == epochs}
     runs = [r for r in runs if r.get("epochs") == epochs]
     load_start = os.getloadavg()
-    for ds in datasets:
-        graph = load_graph(ds)
-        tensors = GraphTensors.from_graph(graph)
-        for regime in regimes:
-            for seed in seeds:
+    graphs = {ds: load_graph(ds) for ds in datasets}
+    prepared = {ds: GraphTensors.from_graph(g) for ds, g in graphs.items()}
+    # Seeds outermost: an interrupted run leaves every method and data set with the same seeds.
+    for regime in regimes:
+        for seed in seeds:
+            for ds in datasets:
+                graph, tensors = graphs[ds], prepared[ds]
                 for method in (args.methods if not args.quick else METHODS):
                     if (ds, regime, method, seed) in done:
                         continue
