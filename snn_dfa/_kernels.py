@@ -233,10 +233,14 @@ def im2col(x, kernel, left, stride, out):
         t0 = to * stride - left
         for b in range(B):
             row = to * B + b
-            for c in range(C):
-                for j in range(kernel):
-                    t = t0 + j
-                    out[row, c * kernel + j] = x[t, b, c] if 0 <= t < T else zero
+            for j in range(kernel):
+                t = t0 + j
+                if 0 <= t < T:
+                    for c in range(C):
+                        out[row, c * kernel + j] = x[t, b, c]
+                else:
+                    for c in range(C):
+                        out[row, c * kernel + j] = zero
 
 
 @njit(cache=True)
