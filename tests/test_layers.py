@@ -160,8 +160,8 @@ def test_layer_validation():
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_patch_kernels_equal_numpy_reference_bitwise(kernel, stride, left, right, dtype):
     """im2col / col2im and the pooling kernels against the sliding-window NumPy reference."""
-    from snn_dfa import _kernels
-    from snn_dfa.reference import patches_reference, unpatch_reference
+    from snn_dfa.engine import _kernels
+    from snn_dfa.engine.reference import patches_reference, unpatch_reference
 
     rng = np.random.default_rng(3)
     T, B, C = 23, 3, 5

@@ -202,7 +202,7 @@ def test_jvp_kernel_equals_reference_and_is_the_transpose_of_bptt(mode, detach):
 def test_plain_kernels_equal_general_kernels_bitwise(mode, surrogate, dtype):
     """Without a refractory period ``lif_run``/``lif_backward`` take the branch-free kernels;
     they must give bit-for-bit the results of the general kernels."""
-    from snn_dfa import _kernels
+    from snn_dfa.engine import _kernels
 
     rng = np.random.default_rng(2)
     T, B, n = 60, 3, 11

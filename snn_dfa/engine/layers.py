@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from snn_dfa import _kernels
+from snn_dfa.engine import _kernels
 from snn_dfa._validation import check_choice, check_scalar
 from snn_dfa.engine.backends import DenseSynapses, SynapseBackend
 from snn_dfa.errors import ValidationError
