@@ -59,8 +59,8 @@ METHODS = {
     "bp_eg": ("bp", True, False),
 }
 #: The paper's Table 6 (lr, alpha, iterations); hidden 64, eps 0.5, weight decay 5e-4.
-HYPER = {"cora": dict(lr=0.01, alpha=0.1, n_iterations=50),
-         "citeseer": dict(lr=0.01, alpha=0.01, n_iterations=200)}
+HYPER = {"cora": {"lr": 0.01, "alpha": 0.1, "n_iterations": 50},
+         "citeseer": {"lr": 0.01, "alpha": 0.01, "n_iterations": 200}}
 #: The paper's Table 1 (BP, DFA-GNN), Table 2 (ablation) and Table 8 (BP + EG), % mean ± 95 % CI.
 PAPER = {
     "cora": {"bp": "86.04 ± 0.62", "dfa": "83.02", "dfa_eg": "86.70",
@@ -69,8 +69,8 @@ PAPER = {
                  "dfa_eg_nf": "80.49 ± 0.41", "bp_eg": "80.24"},
 }
 REGIMES = ("random_60_20_20", "per_class_20")
-QUICK = dict(datasets=("cora",), seeds=(0,), epochs=15, diagnostics_every=5,
-             regimes=("random_60_20_20",))
+QUICK = {"datasets": ("cora",), "seeds": (0,), "epochs": 15, "diagnostics_every": 5,
+         "regimes": ("random_60_20_20",)}
 
 
 def mean_ci(values: list[float]) -> tuple[float, float]:
@@ -127,9 +127,9 @@ def _fmt(m: float, ci: float) -> str:
 
 def markdown(summary: dict, meta: dict) -> str:
     lines = [f"# DFA-GNN on Cora and CiteSeer ({meta['command']})", "",
-             f"{meta['n_runs']} runs, {meta['epochs']} epochs each; machine load "
-             f"(uptime) at the start {meta['load_start']}, at the end {meta['load_end']}; "
-             f"torch {meta['torch']}, 1 thread.", ""]
+             (f"{meta['n_runs']} runs, {meta['epochs']} epochs each; machine load "
+              f"(uptime) at the start {meta['load_start']}, at the end {meta['load_end']}; "
+              f"torch {meta['torch']}, 1 thread."), ""]
     for regime, per_ds in summary.items():
         lines += [f"## Test accuracy, {regime.replace('_', ' ')} (%, mean ± 95 % CI)", "",
                   "| method | " + " | ".join(f"{ds} (ours) | {ds} (paper)" for ds in per_ds) + " |",

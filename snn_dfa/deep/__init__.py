@@ -18,7 +18,13 @@ The only subpackage that imports torch; ``import snn_dfa`` and the spiking engin
 """
 
 from snn_dfa.deep.diagnostics import Factors, PointAlignment, alignment, record_factors
-from snn_dfa.deep.graph import GCN, GraphProjector, GraphTensors, GraphTrainConfig, train_gcn
+from snn_dfa.deep.graph import (
+    GCN,
+    GraphProjector,
+    GraphTensors,
+    GraphTrainConfig,
+    train_gcn,
+)
 from snn_dfa.deep.mechanism import DFA, Mode, ternarise
 from snn_dfa.deep.projectors import (
     FixedProjector,
@@ -30,9 +36,9 @@ from snn_dfa.deep.projectors import (
 
 __all__ = [
     "DFA",
+    "GCN",
     "Factors",
     "FixedProjector",
-    "GCN",
     "GraphProjector",
     "GraphTensors",
     "GraphTrainConfig",
@@ -44,6 +50,6 @@ __all__ = [
     "alignment",
     "record_factors",
     "sparse_row_masks",
-    "train_gcn",
     "ternarise",
+    "train_gcn",
 ]
