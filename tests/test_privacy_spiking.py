@@ -9,12 +9,10 @@ import pytest
 
 pytest.importorskip("dp_accounting")
 
+from snn_dfa.engine.losses import loss_and_grad
+from snn_dfa.engine.models import mlp
+from snn_dfa.engine.optim import SGD
 from snn_dfa.errors import ValidationError
-from snn_dfa.feedback import RandomFeedback
-from snn_dfa.learning import make_rule
-from snn_dfa.losses import loss_and_grad
-from snn_dfa.models import mlp
-from snn_dfa.optim import SGD
 from snn_dfa.privacy import SubsampledGaussian, epsilon
 from snn_dfa.privacy.spiking import (
     ClippedProjector,
@@ -22,6 +20,8 @@ from snn_dfa.privacy.spiking import (
     check_rule,
     clip_update,
 )
+from snn_dfa.rules.feedback import RandomFeedback
+from snn_dfa.rules.learning import make_rule
 
 T, C, K = 12, 5, 3
 

@@ -32,11 +32,11 @@ from typing import Any
 import numpy as np
 
 from snn_dfa._validation import SeedLike, check_array, check_random_state, check_scalar
-from snn_dfa.backends import FeedbackProjector
+from snn_dfa.engine.backends import FeedbackProjector
+from snn_dfa.engine.losses import Loss, loss_and_grad
+from snn_dfa.engine.network import SpikingNetwork, Trace
+from snn_dfa.engine.optim import Optimizer
 from snn_dfa.errors import ValidationError
-from snn_dfa.losses import Loss, loss_and_grad
-from snn_dfa.network import SpikingNetwork, Trace
-from snn_dfa.optim import Optimizer
 from snn_dfa.privacy.accounting import PrivacyAccountant
 
 Grads = list[dict[str, np.ndarray]]
@@ -121,7 +121,7 @@ class PrivateAdapter:
     seed : int or Generator
         Draws the batches and the noise.
     on_phase, on_window : callables, optional
-        The hardware meter's hooks, as for :class:`snn_dfa.online.OnlineAdapter`.
+        The hardware meter's hooks, as for :class:`snn_dfa.rules.online.OnlineAdapter`.
 
     Attributes
     ----------
