@@ -42,7 +42,7 @@ def test_crossbar_nonidealities_experiment_quick(tmp_path):
 
 def test_dfa_gnn_experiment_quick(tmp_path):
     pytest.importorskip("torch")
-    proc = subprocess.run([sys.executable, str(ROOT / "examples" / "50_dfa_gnn.py"), "--quick",
+    proc = subprocess.run([sys.executable, str(ROOT / "examples" / "60_dfa_gnn.py"), "--quick",
                            "--out", str(tmp_path)], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     res = json.loads((tmp_path / "results.json").read_text())
@@ -57,7 +57,7 @@ def test_dfa_gnn_experiment_quick(tmp_path):
     assert rows["bp"]["alignment_seed0"][1]["update_angle_deg"][0] < 1e-2  # BP is BP
     assert "| dfa_eg_nf |" in (tmp_path / "summary.md").read_text()
     # A rerun resumes: every run is already in the log.
-    again = subprocess.run([sys.executable, str(ROOT / "examples" / "50_dfa_gnn.py"), "--quick",
+    again = subprocess.run([sys.executable, str(ROOT / "examples" / "60_dfa_gnn.py"), "--quick",
                             "--out", str(tmp_path)], capture_output=True, text=True, timeout=600)
     assert again.returncode == 0 and "seed 0:" not in again.stdout
     assert len((tmp_path / "runs.jsonl").read_text().splitlines()) == 5

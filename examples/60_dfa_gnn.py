@@ -1,4 +1,4 @@
-"""50 — DFA-GNN: forward learning of a GCN on Cora and CiteSeer against BP (issue 21).
+"""60 — DFA-GNN: forward learning of a GCN on Cora and CiteSeer against BP (issue 21).
 
 Zhao et al., "DFA-GNN: Forward Learning of Graph Neural Networks by Direct Feedback Alignment",
 NeurIPS 2024 (seed-papers.md §7).  A 3-layer GCN (64 hidden units, sigmoid outputs with BCE,
@@ -22,12 +22,12 @@ measured in this one invocation, with one torch thread.
 
 Usage::
 
-    python examples/50_dfa_gnn.py                 # full run (resumable; ~1 h on one busy core)
-    python examples/50_dfa_gnn.py --quick         # seconds: Cora, 1 seed, 15 epochs
+    python examples/60_dfa_gnn.py                 # full run (resumable; ~1 h on one busy core)
+    python examples/60_dfa_gnn.py --quick         # seconds: Cora, 1 seed, 15 epochs
 
 Writes ``runs.jsonl`` (one line per finished run: a rerun skips those), ``results.json``
 (summary) and ``summary.md`` (tables beside the paper's) to ``--out``
-(default ``runs/50_dfa_gnn``).
+(default ``runs/60_dfa_gnn``).
 """
 
 from __future__ import annotations
@@ -155,7 +155,7 @@ def markdown(summary: dict, meta: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="Cora, one seed, 15 epochs")
-    parser.add_argument("--out", type=Path, default=Path("runs/50_dfa_gnn"))
+    parser.add_argument("--out", type=Path, default=Path("runs/60_dfa_gnn"))
     parser.add_argument("--datasets", nargs="+", default=list(HYPER), choices=list(HYPER))
     parser.add_argument("--regimes", nargs="+", default=list(REGIMES), choices=list(REGIMES))
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
@@ -198,7 +198,7 @@ def main() -> None:
     # The summary covers every finished run in the log (earlier invocations included).
     summary = summarise(runs, tuple(d for d in HYPER if any(r["dataset"] == d for r in runs)),
                         tuple(g for g in REGIMES if any(r["regime"] == g for r in runs)))
-    meta = {"command": "python examples/50_dfa_gnn.py" + (" --quick" if args.quick else ""),
+    meta = {"command": "python examples/60_dfa_gnn.py" + (" --quick" if args.quick else ""),
             "n_runs": len(runs), "epochs": epochs,
             "load_start": [round(v, 2) for v in load_start],
             "load_end": [round(v, 2) for v in os.getloadavg()],
