@@ -27,7 +27,8 @@ is why the multi-level reads are counted apart:
   physical array (the pairs of a tile spread over its arrays, whose row currents are
   converted separately and added digitally);
 * ``dac_conversions``: multi-level line drives (forward or transposed), one per driven line
-  per read per bit slice; binary spikes need none;
+  with a non-zero input per read per physical array (forward) or slice (transposed); binary
+  spikes need none;
 * ``programming_pulses``: write pulses applied to cells of the tile (in-situ updates,
   write-verify corrections, re-programming);
 * ``verify_reads``: single-cell reads of write-verify;
@@ -37,7 +38,27 @@ is why the multi-level reads are counted apart:
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+
+import numpy as np
+
+#: The event counts of a tile, in the order of the columns of :attr:`CrossbarCounters.counts`.
+EVENT_FIELDS = (
+    "mvms",
+    "active_rows",
+    "adc_conversions",
+    "multilevel_mvms",
+    "multilevel_active_rows",
+    "multilevel_adc_conversions",
+    "transposed_reads",
+    "active_columns",
+    "transposed_adc_conversions",
+    "dac_conversions",
+    "programming_pulses",
+    "verify_reads",
+    "cells_programmed",
+)
+_GEOMETRY_FIELDS = ("tile_row", "tile_col", "rows", "cols", "n_physical_arrays")
+_COLUMN = {name: i for i, name in enumerate(EVENT_FIELDS)}
 
 
 def physical_arrays(cols: int, tile_cols: int, n_slices: int, n_polarities: int) -> int:
@@ -50,102 +71,52 @@ def physical_arrays(cols: int, tile_cols: int, n_slices: int, n_polarities: int)
     return n_slices * math.ceil(n_polarities * cols / tile_cols)
 
 
-@dataclass
 class TileCounters:
-    """Counts of one tile (see the module docstring for the definitions)."""
+    """Counts of one tile (see the module docstring for the definitions).
 
-    tile_row: int
-    tile_col: int
-    rows: int
-    cols: int
-    n_physical_arrays: int
-    mvms: int = 0
-    active_rows: int = 0
-    adc_conversions: int = 0
-    multilevel_mvms: int = 0
-    multilevel_active_rows: int = 0
-    multilevel_adc_conversions: int = 0
-    transposed_reads: int = 0
-    active_columns: int = 0
-    transposed_adc_conversions: int = 0
-    dac_conversions: int = 0
-    programming_pulses: int = 0
-    verify_reads: int = 0
-    cells_programmed: int = 0
+    The geometry (``tile_row``, ``tile_col``, ``rows``, ``cols``, ``n_physical_arrays``) is
+    fixed; every name in :data:`EVENT_FIELDS` is an int attribute.  Inside a
+    :class:`CrossbarCounters` the counts live in one row of its array, so that an array
+    updates the counts of all its tiles with one vectorised operation.
+    """
 
-    EVENT_FIELDS = (
-        "mvms",
-        "active_rows",
-        "adc_conversions",
-        "multilevel_mvms",
-        "multilevel_active_rows",
-        "multilevel_adc_conversions",
-        "transposed_reads",
-        "active_columns",
-        "transposed_adc_conversions",
-        "dac_conversions",
-        "programming_pulses",
-        "verify_reads",
-        "cells_programmed",
-    )
+    EVENT_FIELDS = EVENT_FIELDS
 
-    def record_read(
-        self,
-        batch: int,
-        active_lines: int,
-        n_sense: int,
-        n_slices: int,
-        n_polarities: int,
-        transposed: bool,
-        multilevel: bool,
-    ) -> None:
-        """Count ``batch`` reads of this tile (see the module docstring).
-
-        Parameters
-        ----------
-        batch : int
-            Input vectors applied.
-        active_lines : int
-            Non-zero entries of the input vectors on the driven lines of this tile (rows
-            forward, outputs transposed), summed over the batch.
-        n_sense : int
-            Lines sensed per read and slice (outputs forward, inputs transposed).
-        n_slices, n_polarities : int
-            Bit slices and columns per weight and slice (2 for differential pairs).
-        transposed : bool
-        multilevel : bool
-            True if the inputs are not binary (a DAC or bit-serial drive is needed).
-        """
-        phys = self.n_physical_arrays
-        conversions = batch * n_sense * n_slices
-        if transposed:
-            self.transposed_reads += batch * phys
-            self.active_columns += active_lines * n_polarities * n_slices
-            self.transposed_adc_conversions += batch * n_sense * phys
-            drives = active_lines * n_polarities * n_slices
-        else:
-            self.mvms += batch * phys
-            self.active_rows += active_lines * phys
-            self.adc_conversions += conversions
-            drives = active_lines * phys
-            if multilevel:
-                self.multilevel_mvms += batch * phys
-                self.multilevel_active_rows += active_lines * phys
-                self.multilevel_adc_conversions += conversions
-        if multilevel:
-            self.dac_conversions += drives
+    def __init__(self, tile_row: int, tile_col: int, rows: int, cols: int,
+                 n_physical_arrays: int) -> None:
+        self.tile_row, self.tile_col = tile_row, tile_col
+        self.rows, self.cols, self.n_physical_arrays = rows, cols, n_physical_arrays
+        self._counts = np.zeros(len(EVENT_FIELDS), dtype=np.int64)
 
     def reset(self) -> None:
         """Zero every event count (the geometry fields stay)."""
-        for name in self.EVENT_FIELDS:
-            setattr(self, name, 0)
+        self._counts[:] = 0
 
     def as_dict(self) -> dict[str, int]:
         """A plain ``dict`` of all fields."""
-        return asdict(self)
+        out = {name: int(getattr(self, name)) for name in _GEOMETRY_FIELDS}
+        out.update(zip(EVENT_FIELDS, map(int, self._counts)))
+        return out
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{k}={v}" for k, v in self.as_dict().items())
+        return f"TileCounters({inner})"
 
 
-@dataclass
+def _event_property(i: int, name: str) -> property:
+    def get(self: TileCounters) -> int:
+        return int(self._counts[i])
+
+    def set(self: TileCounters, value: int) -> None:
+        self._counts[i] = value
+
+    return property(get, set, doc=f"``{name}`` count (see the module docstring).")
+
+
+for _i, _name in enumerate(EVENT_FIELDS):
+    setattr(TileCounters, _name, _event_property(_i, _name))
+
+
 class CrossbarCounters:
     """Counters of every tile of one :class:`~crossbar.array.CrossbarArray`.
 
@@ -154,24 +125,85 @@ class CrossbarCounters:
     tiles : list[TileCounters]
         Row-major over ``(tile_row, tile_col)``: ``tile_row`` indexes input blocks,
         ``tile_col`` output blocks.
+    counts : int64 array [n_tiles, len(EVENT_FIELDS)]
+        The same counts as one array (row ``i`` is ``tiles[i]``; the tiles are views of it).
     updates : int
         Calls of ``apply_update``.
     """
 
-    tiles: list[TileCounters]
-    updates: int = 0
+    def __init__(self, tiles: list[TileCounters], updates: int = 0) -> None:
+        self.tiles = list(tiles)
+        self.counts = np.zeros((len(self.tiles), len(EVENT_FIELDS)), dtype=np.int64)
+        for i, t in enumerate(self.tiles):
+            self.counts[i] = t._counts
+            t._counts = self.counts[i]
+        self.updates = updates
+        self._phys = np.array([t.n_physical_arrays for t in self.tiles], dtype=np.int64)
+
+    def __getstate__(self) -> dict[str, object]:
+        return {"tiles": self.tiles, "counts": self.counts, "updates": self.updates}
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        # copies and pickles re-link every tile to its row of the (copied) array
+        self.__dict__.update(state)
+        for i, t in enumerate(self.tiles):
+            t._counts = self.counts[i]
+        self._phys = np.array([t.n_physical_arrays for t in self.tiles], dtype=np.int64)
 
     def reset(self) -> None:
         """Zero all event counts."""
-        for t in self.tiles:
-            t.reset()
+        self.counts[:] = 0
         self.updates = 0
+
+    def record_read(
+        self,
+        batch: int,
+        active_lines: np.ndarray,
+        n_sense: np.ndarray,
+        n_slices: int,
+        n_polarities: int,
+        transposed: bool,
+        multilevel: bool,
+    ) -> None:
+        """Count ``batch`` reads of every tile (the definitions of the module docstring).
+
+        Parameters
+        ----------
+        batch : int
+            Input vectors applied.
+        active_lines : int array [n_tiles]
+            Non-zero entries of the input vectors on each tile's driven lines (rows forward,
+            outputs transposed), summed over the batch.
+        n_sense : int array [n_tiles]
+            Lines each tile senses per read and slice (outputs forward, inputs transposed).
+        n_slices, n_polarities : int
+            Bit slices, and columns per weight and slice (2 for differential pairs).
+        transposed : bool
+        multilevel : bool
+            True if the inputs are not binary (a DAC or bit-serial drive is needed).
+        """
+        phys, c = self._phys, self.counts
+        if transposed:
+            drives = active_lines * n_polarities * n_slices
+            c[:, _COLUMN["transposed_reads"]] += batch * phys
+            c[:, _COLUMN["active_columns"]] += drives
+            c[:, _COLUMN["transposed_adc_conversions"]] += batch * n_sense * phys
+        else:
+            drives = active_lines * phys
+            conversions = batch * n_sense * n_slices
+            c[:, _COLUMN["mvms"]] += batch * phys
+            c[:, _COLUMN["active_rows"]] += drives
+            c[:, _COLUMN["adc_conversions"]] += conversions
+            if multilevel:
+                c[:, _COLUMN["multilevel_mvms"]] += batch * phys
+                c[:, _COLUMN["multilevel_active_rows"]] += drives
+                c[:, _COLUMN["multilevel_adc_conversions"]] += conversions
+        if multilevel:
+            c[:, _COLUMN["dac_conversions"]] += drives
 
     def totals(self) -> dict[str, int]:
         """Event counts summed over tiles, plus ``updates``."""
-        out = {
-            name: sum(getattr(t, name) for t in self.tiles) for name in TileCounters.EVENT_FIELDS
-        }
+        out = dict(zip(EVENT_FIELDS, map(int, self.counts.sum(axis=0))))
         out["updates"] = self.updates
         return out
 
@@ -180,5 +212,5 @@ class CrossbarCounters:
         return {"updates": self.updates, "tiles": [t.as_dict() for t in self.tiles]}
 
 
-# Field names, for consumers that want to check a record without importing dataclasses.
-TILE_FIELDS = tuple(f.name for f in fields(TileCounters))
+# Field names, for consumers that want to check a record without importing the classes.
+TILE_FIELDS = _GEOMETRY_FIELDS + EVENT_FIELDS
