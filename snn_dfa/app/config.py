@@ -17,9 +17,23 @@ from pathlib import Path
 from typing import Any, get_type_hints
 
 from snn_dfa._validation import check_keys
-from snn_dfa.errors import ConfigError, DataError
+from snn_dfa.errors import ConfigError, DataError, ValidationError
+from snn_dfa.rules import registry
 
-RULES = ("bptt", "dfa", "sfdfa")
+#: the rules the main job adapts with by default (every registered rule is accepted)
+RULES = ("bp", "dfa", "sfdfa")
+
+
+def _canonical_rules(names: tuple[str, ...]) -> tuple[str, ...]:
+    """Aliases (``"bptt"``) as their rule's canonical name; unknown names are left for
+    ``check`` to report with the key."""
+    out = []
+    for name in names:
+        try:
+            out.append(registry.canonical(name))
+        except ValidationError:
+            out.append(name)
+    return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -69,8 +83,12 @@ class PretrainSection:
     batch_size: int = 64
     lr: float = 1e-3
 
+    def __post_init__(self) -> None:
+        if self.rule != "matched":
+            object.__setattr__(self, "rule", _canonical_rules((self.rule,))[0])
+
     def check(self) -> None:
-        _choice("pretrain.rule", self.rule, ("matched", "bptt"))
+        _choice("pretrain.rule", self.rule, ("matched", *registry.names()))
         _range("pretrain.epochs", self.epochs, 1, None)
         _range("pretrain.batch_size", self.batch_size, 1, None)
         _range("pretrain.lr", self.lr, 0.0, None, open_low=True)
@@ -119,11 +137,17 @@ class AdaptSection:
     lr: float = 3e-4
     sfdfa_feedback_lr: float = 1e-2
 
+    def __post_init__(self) -> None:
+        if isinstance(self.rules, tuple):
+            object.__setattr__(self, "rules", _canonical_rules(self.rules))
+
     def check(self) -> None:
         if not self.rules:
             raise ConfigError("adapt.rules: expected at least one rule")
         for r in self.rules:
-            _choice("adapt.rules", r, RULES)
+            _choice("adapt.rules", r, registry.names())
+        if len(set(self.rules)) != len(self.rules):
+            raise ConfigError(f"adapt.rules={list(self.rules)}: a rule is named twice")
         _range("adapt.epochs", self.epochs, 1, None)
         _choice("adapt.order", self.order, ("shuffled", "recording"))
         _range("adapt.lr", self.lr, 0.0, None, open_low=True)
@@ -273,7 +297,7 @@ threshold = 0.5
 
 [pretrain]                   # cloud pre-training on ideal weights (cached by hash)
 rule = "matched"             # each on-chip rule starts from a network trained with that rule
-                             # (DFA/SFDFA keep their feedback), or "bptt" for all
+                             # (DFA/SFDFA keep their feedback), or a rule's name ("bp") for all
 epochs = 2
 batch_size = 64
 lr = 1e-3                    # Adam
@@ -293,7 +317,7 @@ drift_nu = 0.0               # conductance drift exponent
 c2c_sigma_rel = 0.05         # cycle-to-cycle write noise of programming pulses
 
 [adapt]                      # on-device, batch 1, predict then update (plain SGD)
-rules = ["bptt", "dfa", "sfdfa"]
+rules = ["bp", "dfa", "sfdfa"]   # any of "bp" (alias "bptt"), "dfa", "sfdfa", "shallow"
 epochs = 2                   # passes over the adaptation windows
 order = "shuffled"           # or "recording" (chronological: strongly correlated labels)
 lr = 3e-4
