@@ -15,7 +15,7 @@ from snn_dfa.engine.neurons import LIFParams, Surrogate
 from snn_dfa.rules.online import MetricLog, OnlineAdapter
 from snn_dfa.engine.optim import SGD
 
-from test_estimator import toy_task
+from helpers import toy_task
 
 HID = LIFParams(beta=0.8, threshold=0.4, surrogate=Surrogate("triangle", 1.0))
 
