@@ -65,12 +65,18 @@ def prepare_data(config: RunConfig) -> tuple[np.ndarray, np.ndarray, list[Subjec
 
     windows = load_hapt(basic_only=False)
     train, test = subject_split(windows)
+    if config.data.split == "tuning":
+        # hyperparameters are chosen on training subjects, kept out of pre-training: the
+        # held-out subjects of the study never inform a setting
+        test = train.subset(np.isin(train.subject, config.data.adapt_subjects))
+        train = train.subset(~np.isin(train.subject, config.data.adapt_subjects))
     available = sorted(set(np.unique(test.subject).tolist()))
+    kind = "training" if config.data.split == "tuning" else "held-out (test)"
     for s in config.data.adapt_subjects:
         if s not in available:
             raise ValidationError(
-                f"data.adapt_subjects: subject {s} is not a held-out (test) subject; "
-                f"expected some of {available}"
+                f"data.adapt_subjects: subject {s} is not a {kind} subject "
+                f"(data.split={config.data.split!r}); expected some of {available}"
             )
     labelled = train.y >= 0
     x_train, y_train = train.X[labelled], train.y[labelled]
@@ -245,7 +251,8 @@ def run(config: RunConfig, out_dir: str | Path, progress: bool = False,
             rule = adaptation_rule(config, rule_name, net,
                                    feedback if source[rule_name] == rule_name else None)
             meter = PhaseMeter(net, arrays, rule_name, projector=getattr(rule, "projector", None))
-            adapter = OnlineAdapter(net, rule, SGD(lr=config.adapt.lr), on_phase=meter.phase,
+            adapter = OnlineAdapter(net, rule, SGD(lr=config.adapt.lr_for(rule_name)),
+                                    on_phase=meter.phase,
                                     on_window=meter.add_digital)
             order_rng = np.random.default_rng([config.seed, 4, sub.subject])
             for epoch in range(config.adapt.epochs):

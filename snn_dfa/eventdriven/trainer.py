@@ -36,9 +36,16 @@ from snn_dfa.eventdriven.feedback import draw_perturbation, output_directional_d
 from snn_dfa.eventdriven.gradients import weight_gradient
 from snn_dfa.eventdriven.loss import CountTargets, hidden_error, spike_count_loss
 from snn_dfa.eventdriven.neuron import LIFParams, SpikeBuffer, simulate_layer
+from snn_dfa.rules import registry
 from snn_dfa.rules.feedback import LearnedFeedback, RandomFeedback
 
-RULES = ("sfdfa", "dfa")
+#: the rules this trainer runs: those of the registry that keep a feedback projector (learned
+#: feedback: SFDFA; fixed random feedback: DFA)
+RULES = tuple(spec.name for spec in registry.rules() if spec.feedback is not None)
+
+
+def _learned(rule: str) -> bool:
+    return registry.get_rule(rule).feedback == "learned"
 
 
 @dataclass(frozen=True)
@@ -100,7 +107,7 @@ def fashion_mnist_config(rule: str = "sfdfa", **overrides) -> SFDFAConfig:
     """The authors' Fashion-MNIST settings for ``rule`` (core-papers §3.4): the regulariser
     is 0.3 / 0.4 for SFDFA and 1.0 / 0.4 for DFA; everything else is shared."""
     check_choice("rule", rule, RULES)
-    base = SFDFAConfig(rule=rule, reg_strength=0.3 if rule == "sfdfa" else 1.0,
+    base = SFDFAConfig(rule=rule, reg_strength=0.3 if _learned(rule) else 1.0,
                        reg_target=0.4)
     return replace(base, **overrides)
 
@@ -159,7 +166,7 @@ class SFDFATrainer:
             if got != shapes:
                 raise ValidationError(
                     f"synapses: expected SynapseBackend objects of shapes {shapes}, got {got}")
-        if cfg.rule == "sfdfa":
+        if _learned(cfg.rule):
             self.feedback_: LearnedFeedback | RandomFeedback = LearnedFeedback(
                 cfg.hidden_sizes, n_classes, lr=cfg.lr_feedback, dtype=np.float64)
         else:
@@ -194,7 +201,7 @@ class SFDFATrainer:
         """One learning step on one batch; returns its loss and accuracy."""
         y = self._check_inputs(inputs, labels)
         cfg = self.config
-        sfdfa = cfg.rule == "sfdfa"
+        sfdfa = _learned(cfg.rule)
         n_layers = len(self.synapses_)
         batch = inputs.shape[0]
         x = inputs

@@ -37,9 +37,8 @@ Grads = list[dict[str, np.ndarray]]
 
 
 class Rule(Protocol):
-    """Turns a recorded trace and ``dL/dz [B, n_classes]`` into per-layer gradients."""
-
-    name: str
+    """Turns a recorded trace and ``dL/dz [B, n_classes]`` into per-layer gradients (its name,
+    label and options live in its descriptor, :mod:`snn_dfa.rules.registry`)."""
 
     def gradients(self, network: SpikingNetwork, trace: Trace, grad_z: np.ndarray) -> Grads:
         ...
@@ -47,8 +46,6 @@ class Rule(Protocol):
 
 class BPTT:
     """Exact backpropagation through time (surrogate spike derivative)."""
-
-    name = "bptt"
 
     def gradients(self, network: SpikingNetwork, trace: Trace, grad_z: np.ndarray) -> Grads:
         return network.backward(trace, grad_z)
@@ -63,8 +60,6 @@ class DFA:
         ``B_l`` for every hidden synaptic layer, in network order (see
         :func:`random_feedback_for`).
     """
-
-    name = "dfa"
 
     def __init__(self, projector: FeedbackProjector) -> None:
         self.projector = projector
@@ -109,8 +104,6 @@ class SFDFA:
         Drives the perturbations.
     """
 
-    name = "sfdfa"
-
     def __init__(self, network: SpikingNetwork, feedback_lr: float = 1e-3,
                  seed: SeedLike = None) -> None:
         sizes = [network.layers[i].n_out for i in network.synaptic_layers[:-1]]
@@ -133,8 +126,6 @@ class SFDFA:
 
 class Shallow:
     """Only the output layer learns, with its true local gradient; hidden layers are fixed."""
-
-    name = "shallow"
 
     def gradients(self, network: SpikingNetwork, trace: Trace, grad_z: np.ndarray) -> Grads:
         grads: Grads = [{} for _ in network.layers]
