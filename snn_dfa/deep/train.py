@@ -71,12 +71,17 @@ def accuracy(model: torch.nn.Module, X: torch.Tensor, y: torch.Tensor,
 def fit_classifier(model: torch.nn.Module, dfa: DFA, train: tuple[torch.Tensor, torch.Tensor],
                    test: tuple[torch.Tensor, torch.Tensor], *, epochs: int, batch_size: int,
                    lr: float, optimizer: str = "sgd", seed: int = 0,
-                   probe_size: int = 256) -> dict[str, Any]:
+                   probe_size: int = 256, regulariser: Callable[[], torch.Tensor] | None = None,
+                   epoch_hook: Callable[[int], dict[str, Any]] | None = None) -> dict[str, Any]:
     """Train with cross-entropy; returns ``{"epochs": [...], "test_acc", "step_ms"}``.
 
     Each epoch row holds ``train_loss`` (mean over the epoch's minibatches), ``test_acc``,
     ``alignment`` (update cosine per point on a fixed probe minibatch of the training set;
     empty in BP mode) and ``step_ms`` (mean time of forward + backward + update).
+    ``regulariser()`` is added to every minibatch's loss (local terms, e.g. low-rank
+    alignment and orthogonality); ``epoch_hook(epoch)`` runs after each epoch's update and
+    before its evaluation, returns extra row entries, and may replace parameters (the optimiser
+    is then rebuilt).
     """
     X, y = train
     gen = torch.Generator().manual_seed(seed)
@@ -96,11 +101,16 @@ def fit_classifier(model: torch.nn.Module, dfa: DFA, train: tuple[torch.Tensor, 
             start = time.perf_counter()
             opt.zero_grad(set_to_none=True)
             loss = F.cross_entropy(model(X[idx]), y[idx])
-            loss.backward()
+            total = loss if regulariser is None else loss + regulariser()
+            total.backward()
             opt.step()
             elapsed += time.perf_counter() - start
             losses.append(loss.item())
-        rows.append({"epoch": epoch, "train_loss": sum(losses) / len(losses),
+        extra = {} if epoch_hook is None else epoch_hook(epoch)
+        if {id(p) for p in model.parameters()} != {id(p) for g in opt.param_groups
+                                                   for p in g["params"]}:
+            opt = make_optimizer(list(model.parameters()), optimizer, lr)
+        rows.append({**extra, "epoch": epoch, "train_loss": sum(losses) / len(losses),
                      "test_acc": accuracy(model, *test),
                      "alignment": _alignment_row(dfa, model, probe_loss),
                      "step_ms": 1e3 * elapsed / len(losses)})
