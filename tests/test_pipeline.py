@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from snn_dfa import experiment
-from snn_dfa.cli import main
-from snn_dfa.config import EXAMPLE, RunConfig, config_from_dict
+from snn_dfa.app.cli import main
+from snn_dfa.app.config import EXAMPLE, RunConfig, config_from_dict
 from snn_dfa.errors import ConfigError
-from snn_dfa.results import read_results
+from snn_dfa.app.results import read_results
 
 SMALL = """
 seed = 1
@@ -182,12 +182,12 @@ def test_bad_value_errors_name_the_key():
 
 def test_interrupted_run_leaves_nothing(tmp_path, monkeypatch, capsys):
     """Ctrl-C while the outputs are being written: exit 130, no output folder, no staging."""
-    import snn_dfa.report
+    import snn_dfa.app.report
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(snn_dfa.report, "write_report", interrupted)
+    monkeypatch.setattr(snn_dfa.app.report, "write_report", interrupted)
     cfg = tmp_path / "small.toml"
     cfg.write_text(SMALL)
     out = tmp_path / "out"

@@ -154,7 +154,7 @@ class LIFParams:
         check_scalar("refractory_steps", self.refractory_steps, int, low=0)
         if not isinstance(self.surrogate, Surrogate):
             raise ValidationError(
-                f"surrogate={self.surrogate!r}: expected a snn_dfa.neurons.Surrogate"
+                f"surrogate={self.surrogate!r}: expected a snn_dfa.engine.neurons.Surrogate"
             )
 
     @classmethod
@@ -261,7 +261,7 @@ def lif_run(
     membranes : array [T, B, n] or None
     state : LIFState after the last step
     """
-    from snn_dfa import _kernels
+    from snn_dfa.engine import _kernels
 
     T, B, n = current.shape
     dtype = current.dtype
@@ -289,7 +289,7 @@ def lif_backward(
 ) -> np.ndarray:
     """BPTT through the LIF recursion: ``dL/dI [T, B, n]`` from gradients reaching the
     membranes ``u`` and/or the spikes ``s`` (each ``[T, B, n]`` or None for zero)."""
-    from snn_dfa import _kernels
+    from snn_dfa.engine import _kernels
 
     T, B, n = membranes.shape
     dtype = membranes.dtype
@@ -324,7 +324,7 @@ def lif_jvp(
     spikes, the tangents ``(du, ds)`` of membranes and spikes, each ``[T, B, n]``.  It is
     the transpose of :func:`lif_backward`: ``<w, jvp(v)> = <vjp(w), v>``.
     """
-    from snn_dfa import _kernels
+    from snn_dfa.engine import _kernels
 
     T, B, n = membranes.shape
     dtype = membranes.dtype

@@ -27,6 +27,7 @@ class DataSection:
     """``[data]``: which windows and which subjects adapt."""
 
     dataset: str = "hapt"
+    split: str = "test"
     adapt_subjects: tuple[int, ...] = (2, 9)
     adapt_fraction: float = 0.5
     block_windows: int = 16
@@ -34,6 +35,7 @@ class DataSection:
 
     def check(self) -> None:
         _choice("data.dataset", self.dataset, ("hapt",))
+        _choice("data.split", self.split, ("test", "tuning"))
         if not self.adapt_subjects:
             raise ConfigError("data.adapt_subjects: expected at least one subject")
         _range("data.adapt_fraction", self.adapt_fraction, 0.0, 1.0, open_low=True, open_high=True)
@@ -117,7 +119,12 @@ class AdaptSection:
     epochs: int = 2
     order: str = "shuffled"
     lr: float = 3e-4
+    lr_by_rule: dict[str, float] = field(default_factory=dict)
     sfdfa_feedback_lr: float = 1e-2
+
+    def lr_for(self, rule: str) -> float:
+        """The step size of ``rule``: its entry in ``lr_by_rule``, else the shared ``lr``."""
+        return self.lr_by_rule.get(rule, self.lr)
 
     def check(self) -> None:
         if not self.rules:
@@ -127,6 +134,9 @@ class AdaptSection:
         _range("adapt.epochs", self.epochs, 1, None)
         _choice("adapt.order", self.order, ("shuffled", "recording"))
         _range("adapt.lr", self.lr, 0.0, None, open_low=True)
+        for r, lr in self.lr_by_rule.items():
+            _choice("adapt.lr_by_rule", r, RULES)
+            _range(f"adapt.lr_by_rule.{r}", lr, 0.0, None, open_low=True)
         _range("adapt.sfdfa_feedback_lr", self.sfdfa_feedback_lr, 0.0, 1.0, open_low=True)
 
 
@@ -197,6 +207,11 @@ def _coerce(where: str, hint: Any, value: Any) -> Any:
             raise ConfigError(f"{where}={value!r}: expected a list")
         item = hint.__args__[0]
         return tuple(_coerce(f"{where}[{i}]", item, v) for i, v in enumerate(value))
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}={value!r}: expected a table")
+        item = hint.__args__[1]
+        return {str(k): _coerce(f"{where}.{k}", item, v) for k, v in value.items()}
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if hint in (int, float, str, bool) and (type(value) is not hint):
@@ -259,6 +274,9 @@ seed = 0                     # one seed drives data order, initialisation, devic
 
 [data]
 dataset = "hapt"             # UCI HAPT windows (9 UCI-HAR channels, 128 samples, 6 classes)
+split = "test"               # "test": adapt to held-out subjects; "tuning": adapt to the
+                             #   training subjects named below, left out of pre-training
+                             #   (for choosing settings without touching the held-out ones)
 adapt_subjects = [2, 9]      # held-out subjects whose data the chip adapts to
 adapt_fraction = 0.5         # share of each subject's blocks used for adaptation; the rest
 block_windows = 16           #   (blocks of 16 consecutive windows, ~20 s) is the final test
@@ -296,7 +314,8 @@ c2c_sigma_rel = 0.05         # cycle-to-cycle write noise of programming pulses
 rules = ["bptt", "dfa", "sfdfa"]
 epochs = 2                   # passes over the adaptation windows
 order = "shuffled"           # or "recording" (chronological: strongly correlated labels)
-lr = 3e-4
+lr = 3e-4                    # SGD step of every rule, unless set per rule:
+lr_by_rule = {}              #   e.g. {bptt = 1e-3, dfa = 3e-4} (the study's, from a search)
 sfdfa_feedback_lr = 1e-2     # SFDFA's feedback moving-average step (pre-training too)
 
 [hwsim]

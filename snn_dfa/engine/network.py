@@ -18,7 +18,7 @@ import numpy as np
 
 from snn_dfa._validation import SeedLike, check_array, check_random_state, coerce_enum
 from snn_dfa.errors import ValidationError
-from snn_dfa.layers import Cache, Layer, SynapticLayer
+from snn_dfa.engine.layers import Cache, Layer, SynapticLayer
 
 
 class Readout(enum.Enum):

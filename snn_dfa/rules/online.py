@@ -22,11 +22,11 @@ from tqdm.auto import tqdm
 
 from snn_dfa._validation import check_array, check_scalar
 from snn_dfa.errors import ValidationError
-from snn_dfa.layers import SynapticLayer
-from snn_dfa.learning import BPTT, Grads, Rule, alignment
-from snn_dfa.losses import Loss, loss_and_grad
-from snn_dfa.network import SpikingNetwork, Trace
-from snn_dfa.optim import Optimizer
+from snn_dfa.engine.layers import SynapticLayer
+from snn_dfa.rules.learning import BPTT, Grads, Rule, alignment
+from snn_dfa.engine.losses import Loss, loss_and_grad
+from snn_dfa.engine.network import SpikingNetwork, Trace
+from snn_dfa.engine.optim import Optimizer
 
 
 class MetricLog:
@@ -115,7 +115,7 @@ class OnlineAdapter:
     ----------
     network : SpikingNetwork
     rule : Rule
-        :class:`~snn_dfa.learning.BPTT`, :class:`~snn_dfa.learning.DFA`, ...
+        :class:`~snn_dfa.rules.learning.BPTT`, :class:`~snn_dfa.rules.learning.DFA`, ...
     optimizer : Optimizer
     loss : Loss or str
     update_every : int

@@ -8,8 +8,8 @@ tangents -> update the feedback matrices (SFDFA) -> update the weights with Adam
 * Weight gradient ``g_ij = mean_b elig_bij delta_bi`` with ``elig = sum_m dt_im/dw_ij``;
   Adam descends ``g`` (a positive error asks for earlier, i.e. more, spikes).
 
-Weights live behind :class:`snn_dfa.backends.SynapseBackend` (ideal :class:`DenseSynapses`
-here) and feedback behind :class:`snn_dfa.backends.FeedbackProjector`, so a crossbar backend
+Weights live behind :class:`snn_dfa.engine.backends.SynapseBackend` (ideal :class:`DenseSynapses`
+here) and feedback behind :class:`snn_dfa.engine.backends.FeedbackProjector`, so a crossbar backend
 can replace either.
 """
 
@@ -28,17 +28,17 @@ from snn_dfa._validation import (
     check_random_state,
     check_scalar,
 )
-from snn_dfa.backends import DenseSynapses, SynapseBackend
+from snn_dfa.engine.backends import DenseSynapses, SynapseBackend
 from snn_dfa.errors import ValidationError
-from snn_dfa.sfdfa.feedback import (
+from snn_dfa.eventdriven.feedback import (
     LearnedFeedback,
     RandomFeedback,
     draw_perturbation,
     output_directional_derivative,
 )
-from snn_dfa.sfdfa.gradients import weight_gradient
-from snn_dfa.sfdfa.loss import CountTargets, hidden_error, spike_count_loss
-from snn_dfa.sfdfa.neuron import LIFParams, SpikeBuffer, simulate_layer
+from snn_dfa.eventdriven.gradients import weight_gradient
+from snn_dfa.eventdriven.loss import CountTargets, hidden_error, spike_count_loss
+from snn_dfa.eventdriven.neuron import LIFParams, SpikeBuffer, simulate_layer
 
 RULES = ("sfdfa", "dfa")
 

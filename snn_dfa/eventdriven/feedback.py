@@ -3,7 +3,7 @@
 **Learned feedback.**  Every hidden neuron ``i`` of layer ``l`` draws ``u_i ~ N(0, 1)`` per
 sample; its first spike is seen downstream delayed by ``u_i`` (a tangent, not an actual
 delay), and the exact tangents of all spike times are carried forward to the output
-(:func:`snn_dfa.sfdfa.neuron.simulate_layer` with ``perturbation``).  The output directional
+(:func:`snn_dfa.eventdriven.neuron.simulate_layer` with ``perturbation``).  The output directional
 derivative ``dv_k`` is the sum of the tangents of output neuron ``k``'s spikes, so
 ``E[u_i dv_k] = d(sum_z t_kz) / d t_i1 =: J_ki`` (the cross terms vanish in expectation).
 Each feedback matrix ``B_l [n_l, C]`` starts at zero and moves towards it as an exponential
@@ -17,7 +17,7 @@ output-to-hidden sensitivity, not a random matrix.
 
 **Random feedback (DFA).**  Fixed ``B_l ~ U(-1, 1)``, the authors' DFA baseline.
 
-Both satisfy :class:`snn_dfa.backends.FeedbackProjector`.
+Both satisfy :class:`snn_dfa.engine.backends.FeedbackProjector`.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import numpy as np
 
 from snn_dfa._validation import SeedLike, check_array, check_random_state, check_scalar
 from snn_dfa.errors import ValidationError
-from snn_dfa.sfdfa.neuron import SpikeBuffer
+from snn_dfa.eventdriven.neuron import SpikeBuffer
 
 
 def _check_sizes(layer_sizes: Sequence[int], n_classes: int) -> tuple[list[int], int]:

@@ -241,7 +241,7 @@ def write_report(folder: Path, config: Mapping[str, Any], metrics: Mapping[str, 
 
 def rebuild_report(results_path: str | os.PathLike[str]) -> Path:
     """Rebuild the report next to ``results_path`` from the file alone (atomically)."""
-    from snn_dfa.results import publish, read_results
+    from snn_dfa.app.results import publish, read_results
 
     path = Path(results_path)
     res = read_results(path)

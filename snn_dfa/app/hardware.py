@@ -8,7 +8,7 @@
   feedback projections, BPTT storage, outer products).
 * :func:`architecture` and :meth:`PhaseMeter.workload` turn both into ``hwsim`` records.
 
-This module is the only place (with :mod:`snn_dfa.experiment`) where ``snn_dfa`` meets
+This module is the only place (with :mod:`snn_dfa.app.experiment`) where ``snn_dfa`` meets
 ``crossbar`` and ``hwsim``; neurons, layers and rules never see them.
 """
 
@@ -20,9 +20,9 @@ import numpy as np
 
 import crossbar
 import hwsim
-from snn_dfa.config import CrossbarSection, HwsimSection
-from snn_dfa.layers import Conv1d, SynapticLayer
-from snn_dfa.network import SpikingNetwork, Trace
+from snn_dfa.app.config import CrossbarSection, HwsimSection
+from snn_dfa.engine.layers import Conv1d, SynapticLayer
+from snn_dfa.engine.network import SpikingNetwork, Trace
 
 #: hwsim's name of each learning rule.
 HW_RULE = {"bptt": "bp", "dfa": "dfa", "sfdfa": "sfdfa", "none": "none"}

@@ -15,8 +15,8 @@ import numpy as np
 
 from snn_dfa._validation import check_array, check_scalar
 from snn_dfa.errors import ValidationError
-from snn_dfa.sfdfa import _kernels
-from snn_dfa.sfdfa.neuron import SpikeBuffer
+from snn_dfa.eventdriven import _kernels
+from snn_dfa.eventdriven.neuron import SpikeBuffer
 
 
 def ttfs_encode(images: np.ndarray, t_max_s: float = 0.1) -> SpikeBuffer:

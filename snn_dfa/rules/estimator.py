@@ -14,11 +14,11 @@ from tqdm.auto import tqdm
 
 from snn_dfa._validation import SeedLike, check_array, check_random_state, check_scalar
 from snn_dfa.errors import NotFittedError, ValidationError
-from snn_dfa.learning import Rule, make_rule
-from snn_dfa.losses import Loss, loss_and_grad
-from snn_dfa.models import build_model
-from snn_dfa.network import SpikingNetwork
-from snn_dfa.optim import Optimizer, make_optimizer
+from snn_dfa.rules.learning import Rule, make_rule
+from snn_dfa.engine.losses import Loss, loss_and_grad
+from snn_dfa.engine.models import build_model
+from snn_dfa.engine.network import SpikingNetwork
+from snn_dfa.engine.optim import Optimizer, make_optimizer
 
 
 class SpikingClassifier:
@@ -27,7 +27,7 @@ class SpikingClassifier:
     Parameters
     ----------
     model : str
-        A name in :data:`snn_dfa.models.MODELS` (``"sfcn"``, ``"mlp"``).
+        A name in :data:`snn_dfa.engine.models.MODELS` (``"sfcn"``, ``"mlp"``).
     model_params : dict, optional
         Keyword arguments of the model builder (e.g. ``{"channels": (16, 32)}``).
     epochs : int
@@ -42,7 +42,7 @@ class SpikingClassifier:
         Clip the global update norm.
     loss : {"cross_entropy", "spike_count_mse"}
     rule : {"bptt", "dfa", "sfdfa", "shallow"}
-        Learning rule (:mod:`snn_dfa.learning`); "shallow" trains the output layer only.
+        Learning rule (:mod:`snn_dfa.rules.learning`); "shallow" trains the output layer only.
     feedback : dict, optional
         DFA feedback options: ``distribution`` ("uniform"/"gaussian"), ``scaling``
         ("none"/"fan"/"classes"), ``shared`` (bool); SFDFA: ``feedback_lr``.

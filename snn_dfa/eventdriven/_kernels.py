@@ -1,6 +1,6 @@
 """Event-driven LIF kernels of SFDFA (private), each with a plain reference implementation.
 
-The wrappers in :mod:`snn_dfa.sfdfa.neuron` validate and coerce once; the numba kernels here
+The wrappers in :mod:`snn_dfa.eventdriven.neuron` validate and coerce once; the numba kernels here
 never see bad input.  Every numba kernel has a plain Python/NumPy counterpart below it
 (suffix ``_reference``) written from the definitions rather than from the incremental
 traces, and the tests compare the two.

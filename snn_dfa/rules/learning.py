@@ -27,10 +27,10 @@ from typing import Protocol
 
 import numpy as np
 
-from snn_dfa.backends import FeedbackProjector
+from snn_dfa.engine.backends import FeedbackProjector
 from snn_dfa.errors import ValidationError
-from snn_dfa.layers import SynapticLayer
-from snn_dfa.network import SpikingNetwork, Trace
+from snn_dfa.engine.layers import SynapticLayer
+from snn_dfa.engine.network import SpikingNetwork, Trace
 
 Grads = list[dict[str, np.ndarray]]
 
@@ -113,7 +113,7 @@ class SFDFA:
     def __init__(self, network: SpikingNetwork, feedback_lr: float = 1e-3,
                  seed: int | np.random.Generator | None = None) -> None:
         from snn_dfa._validation import check_random_state
-        from snn_dfa.feedback import LearnedFeedback
+        from snn_dfa.rules.feedback import LearnedFeedback
 
         sizes = [network.layers[i].n_out for i in network.synaptic_layers[:-1]]
         self.projector = LearnedFeedback(sizes, network.n_classes, feedback_lr, network.dtype)
@@ -148,8 +148,8 @@ class Shallow:
 
 def random_feedback_for(network: SpikingNetwork, distribution: str = "uniform",
                         scaling: str = "fan", shared: bool = False, seed: int | None = None):
-    """A :class:`~snn_dfa.feedback.RandomFeedback` sized for ``network``'s hidden layers."""
-    from snn_dfa.feedback import RandomFeedback
+    """A :class:`~snn_dfa.rules.feedback.RandomFeedback` sized for ``network``'s hidden layers."""
+    from snn_dfa.rules.feedback import RandomFeedback
 
     sizes = [network.layers[i].n_out for i in network.synaptic_layers[:-1]]
     return RandomFeedback(sizes, network.n_classes, distribution=distribution, scaling=scaling,

@@ -1,6 +1,6 @@
 """The main job: the one place that wires data, network, learning rules, crossbar and hwsim.
 
-Protocol (DESIGN.md §5), for a :class:`~snn_dfa.config.RunConfig`:
+Protocol (DESIGN.md §5), for a :class:`~snn_dfa.app.config.RunConfig`:
 
 1. Pre-train (cloud): the spiking network with surrogate-gradient BPTT on ideal weights,
    on the UCI-HAR training subjects of UCI HAPT.  Cached by a hash of the data, model,
@@ -36,16 +36,16 @@ from typing import Any
 import numpy as np
 
 import hwsim
-from snn_dfa.config import RunConfig
+from snn_dfa.app.config import RunConfig
 from snn_dfa.errors import DataError, ValidationError
-from snn_dfa.estimator import SpikingClassifier
-from snn_dfa.hardware import PhaseMeter, architecture, deploy
-from snn_dfa.learning import make_rule
-from snn_dfa.models import build_model
-from snn_dfa.network import SpikingNetwork
-from snn_dfa.online import OnlineAdapter
-from snn_dfa.optim import SGD
-from snn_dfa.results import provenance, publish, write_results
+from snn_dfa.rules.estimator import SpikingClassifier
+from snn_dfa.app.hardware import PhaseMeter, architecture, deploy
+from snn_dfa.rules.learning import make_rule
+from snn_dfa.engine.models import build_model
+from snn_dfa.engine.network import SpikingNetwork
+from snn_dfa.rules.online import OnlineAdapter
+from snn_dfa.engine.optim import SGD
+from snn_dfa.app.results import provenance, publish, write_results
 
 @dataclass
 class SubjectData:
@@ -65,12 +65,18 @@ def prepare_data(config: RunConfig) -> tuple[np.ndarray, np.ndarray, list[Subjec
 
     windows = load_hapt(basic_only=False)
     train, test = subject_split(windows)
+    if config.data.split == "tuning":
+        # hyperparameters are chosen on training subjects, kept out of pre-training: the
+        # held-out subjects of the study never inform a setting
+        test = train.subset(np.isin(train.subject, config.data.adapt_subjects))
+        train = train.subset(~np.isin(train.subject, config.data.adapt_subjects))
     available = sorted(set(np.unique(test.subject).tolist()))
+    kind = "training" if config.data.split == "tuning" else "held-out (test)"
     for s in config.data.adapt_subjects:
         if s not in available:
             raise ValidationError(
-                f"data.adapt_subjects: subject {s} is not a held-out (test) subject; "
-                f"expected some of {available}"
+                f"data.adapt_subjects: subject {s} is not a {kind} subject "
+                f"(data.split={config.data.split!r}); expected some of {available}"
             )
     labelled = train.y >= 0
     x_train, y_train = train.X[labelled], train.y[labelled]
@@ -170,7 +176,7 @@ def adaptation_rule(config: RunConfig, rule_name: str, net: SpikingNetwork,
     """The rule that adapts ``net`` on the chip: built from the configuration's seed alone, then
     given the pre-trained feedback matrices when the network was pre-trained with the same rule
     (DFA keeps its fixed matrices, SFDFA continues from its learned ones)."""
-    from snn_dfa.feedback import LearnedFeedback, RandomFeedback
+    from snn_dfa.rules.feedback import LearnedFeedback, RandomFeedback
 
     opts = {"feedback_lr": config.adapt.sfdfa_feedback_lr} if rule_name == "sfdfa" else {}
     rule = make_rule(rule_name, net, seed=np.random.default_rng([config.seed, 3]), **opts)
@@ -244,7 +250,7 @@ def run(config: RunConfig, out_dir: str | Path, progress: bool = False,
             rule = adaptation_rule(config, rule_name, net,
                                    feedback if source[rule_name] == rule_name else None)
             meter = PhaseMeter(net, arrays, rule_name)
-            adapter = OnlineAdapter(net, rule, SGD(lr=config.adapt.lr), on_phase=meter.phase,
+            adapter = OnlineAdapter(net, rule, SGD(lr=config.adapt.lr_for(rule_name)), on_phase=meter.phase,
                                     on_window=meter.add_digital)
             order_rng = np.random.default_rng([config.seed, 4, sub.subject])
             for epoch in range(config.adapt.epochs):
@@ -345,7 +351,7 @@ def _summary(config: RunConfig, metrics: dict[str, Any], reports: dict[str, hwsi
 def _write_outputs(config: RunConfig, out_dir: Path, started: datetime, metrics: dict[str, Any],
                    costs: dict[str, Any], summary: dict[str, Any],
                    reports: dict[str, hwsim.CostReport]) -> None:
-    from snn_dfa.report import write_report
+    from snn_dfa.app.report import write_report
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))

@@ -1,6 +1,6 @@
 """Step-by-step online DFA whose memory does not grow with the window length.
 
-:class:`~snn_dfa.online.OnlineAdapter` simulates a window layer by layer and keeps the
+:class:`~snn_dfa.rules.online.OnlineAdapter` simulates a window layer by layer and keeps the
 whole recorded trace, as BPTT must.  DFA needs no past states: this module simulates one
 time step at a time and keeps only, per synaptic layer,
 
@@ -8,7 +8,7 @@ time step at a time and keeps only, per synaptic layer,
 * for ``timing="window"``, eligibility traces ``E_l[i, j] = sum_t sigma'_i[t] x_j[t]``
   (the size of ``W_l``), so that at the end of the window, when the error ``e`` is known,
   ``dW_l[i, j] = (B_l e)_i E_l[i, j]``: exactly the gradient of
-  :class:`~snn_dfa.learning.DFA` on the recorded trace;
+  :class:`~snn_dfa.rules.learning.DFA` on the recorded trace;
 * for ``timing="step"`` (fully online), nothing: at every step the running readout gives an
   error ``e[t]`` and every layer updates at once with ``dW_l = (B_l e[t] * sigma'[t]) x[t]^T``.
 
@@ -27,14 +27,14 @@ from typing import Any
 import numpy as np
 
 from snn_dfa._validation import check_array, check_choice
-from snn_dfa.backends import FeedbackProjector
+from snn_dfa.engine.backends import FeedbackProjector
 from snn_dfa.errors import ValidationError
-from snn_dfa.layers import Conv1d, SynapticLayer
-from snn_dfa.losses import Loss, loss_and_grad
-from snn_dfa.network import Readout, SpikingNetwork
-from snn_dfa.neurons import LIFState, Reset, lif_run
-from snn_dfa.online import MetricLog
-from snn_dfa.optim import Optimizer
+from snn_dfa.engine.layers import Conv1d, SynapticLayer
+from snn_dfa.engine.losses import Loss, loss_and_grad
+from snn_dfa.engine.network import Readout, SpikingNetwork
+from snn_dfa.engine.neurons import LIFState, Reset, lif_run
+from snn_dfa.rules.online import MetricLog
+from snn_dfa.engine.optim import Optimizer
 
 
 class _LayerState:

@@ -1,8 +1,8 @@
-"""numba kernels of the clock-driven engine.  Private: the wrappers in ``snn_dfa.neurons`` /
-``snn_dfa.layers`` validate and coerce once; these never see bad input.
+"""numba kernels of the clock-driven engine.  Private: the wrappers in ``snn_dfa.engine.neurons`` /
+``snn_dfa.engine.layers`` validate and coerce once; these never see bad input.
 
-Each kernel has a plain NumPy reference (``snn_dfa.reference``) that tests compare against.
-Reset codes follow ``snn_dfa.neurons.Reset``; surrogate codes ``SurrogateKind``.
+Each kernel has a plain NumPy reference (``snn_dfa.engine.reference``) that tests compare against.
+Reset codes follow ``snn_dfa.engine.neurons.Reset``; surrogate codes ``SurrogateKind``.
 """
 
 from __future__ import annotations

@@ -4,17 +4,17 @@ Bacho & Chu, "Forward Direct Feedback Alignment for Online Gradient Estimates of
 Neural Networks" (arXiv 2403.08804).  See docs/sfdfa.md.
 """
 
-from snn_dfa.sfdfa.encoding import delta_encode, ttfs_encode
-from snn_dfa.sfdfa.feedback import (
+from snn_dfa.eventdriven.encoding import delta_encode, ttfs_encode
+from snn_dfa.eventdriven.feedback import (
                                     LearnedFeedback,
                                     RandomFeedback,
                                     draw_perturbation,
                                     output_directional_derivative,
 )
-from snn_dfa.sfdfa.gradients import spike_time_gradient, weight_gradient
-from snn_dfa.sfdfa.loss import CountTargets, count_targets, hidden_error, spike_count_loss
-from snn_dfa.sfdfa.neuron import LayerOutput, LIFParams, SpikeBuffer, simulate_layer
-from snn_dfa.sfdfa.trainer import SFDFAConfig, SFDFATrainer, fashion_mnist_config
+from snn_dfa.eventdriven.gradients import spike_time_gradient, weight_gradient
+from snn_dfa.eventdriven.loss import CountTargets, count_targets, hidden_error, spike_count_loss
+from snn_dfa.eventdriven.neuron import LayerOutput, LIFParams, SpikeBuffer, simulate_layer
+from snn_dfa.eventdriven.trainer import SFDFAConfig, SFDFATrainer, fashion_mnist_config
 
 __all__ = [
     "CountTargets", "LIFParams", "LayerOutput", "LearnedFeedback", "RandomFeedback",

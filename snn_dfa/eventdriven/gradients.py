@@ -20,7 +20,7 @@ differentiation divides by ``a - c x_m^2`` (equivalently ``x_m sqrt(D_m)``).  Th
 only when ``c x_m^2 << a``, which never holds at a crossing: there ``c x_m^2 = b x_m - a``.
 The kernels implement the exact form; the tests check it against finite differences.
 
-The kernel computing these lives in :mod:`snn_dfa.sfdfa._kernels`; this module is the public
+The kernel computing these lives in :mod:`snn_dfa.eventdriven._kernels`; this module is the public
 entry point for the eligibility and turns eligibilities and errors into weight gradients.
 """
 
@@ -30,7 +30,7 @@ import numpy as np
 
 from snn_dfa._validation import check_array
 from snn_dfa.errors import ValidationError
-from snn_dfa.sfdfa.neuron import LIFParams, SpikeBuffer, simulate_layer
+from snn_dfa.eventdriven.neuron import LIFParams, SpikeBuffer, simulate_layer
 
 
 def spike_time_gradient(inputs: SpikeBuffer, weights: np.ndarray, params: LIFParams,

@@ -25,7 +25,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _print_summary(result: object) -> None:
-    from snn_dfa.report import RULE_LABEL
+    from snn_dfa.app.report import RULE_LABEL
 
     summary = result.summary  # type: ignore[attr-defined]
     rules = [r for r in ("bptt", "dfa", "sfdfa") if f"{r}_final_accuracy" in summary]
@@ -53,8 +53,8 @@ def _print_summary(result: object) -> None:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from snn_dfa.config import demo_config
-    from snn_dfa.experiment import run
+    from snn_dfa.app.config import demo_config
+    from snn_dfa.app.experiment import run
 
     _print_summary(run(demo_config(seed=args.seed), args.out, progress=sys.stderr.isatty()))
     return 0
@@ -63,8 +63,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from snn_dfa.config import load_config
-    from snn_dfa.experiment import run
+    from snn_dfa.app.config import load_config
+    from snn_dfa.app.experiment import run
 
     config = load_config(args.config)
     if args.seed is not None:
@@ -74,21 +74,21 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_config(args: argparse.Namespace) -> int:
-    from snn_dfa.config import EXAMPLE
+    from snn_dfa.app.config import EXAMPLE
 
     print(EXAMPLE, end="")
     return 0
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from snn_dfa.report import rebuild_report
+    from snn_dfa.app.report import rebuild_report
 
     print(f"report: {rebuild_report(args.results)}")
     return 0
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
-    from snn_dfa.sweep import load_sweep, run_sweep
+    from snn_dfa.app.sweep import load_sweep, run_sweep
 
     sweep = load_sweep(args.sweep)
     result = run_sweep(sweep, args.out, scheduler=args.scheduler, workers=args.workers,

@@ -10,8 +10,8 @@ and the dimensions to explore, as dotted config keys:
   or from ``{choices = [...]}``, with a generator seeded by the base config's seed.
 
 With both, every grid combination is crossed with the same ``N`` draws.  Each point is a full
-:class:`~snn_dfa.config.RunConfig`, validated while the sweep is expanded (a bad value fails
-before anything runs), and runs :func:`snn_dfa.experiment.run` on a ``dask.distributed``
+:class:`~snn_dfa.app.config.RunConfig`, validated while the sweep is expanded (a bad value fails
+before anything runs), and runs :func:`snn_dfa.app.experiment.run` on a ``dask.distributed``
 worker: a local cluster of worker processes, or the workers of an existing scheduler.
 
 Layout of the output folder::
@@ -53,7 +53,7 @@ import h5py
 import numpy as np
 
 from snn_dfa._validation import check_keys
-from snn_dfa.config import RULES, RunConfig, config_from_dict, read_toml
+from snn_dfa.app.config import RULES, RunConfig, config_from_dict, read_toml
 from snn_dfa.errors import ConfigError, DataError, SnnDfaError
 
 #: Crossbar non-idealities whose axes get an accuracy-after-adaptation figure.
@@ -64,6 +64,7 @@ NONIDEALITY_KEYS = ("crossbar.prog_sigma_rel", "crossbar.read_sigma_rel",
 COST_KEYS = ("crossbar.adc_bits", "crossbar.array_size")
 
 _PARTIAL = ".partial-"
+SCENARIO = "scenario"  # the axis of named scenarios
 _MISSING_EXTRA = ("snn-dfa sweep needs dask.distributed, which is not installed; "
                   "install the extra: pip install 'snn-dfa[sweep]'")
 
@@ -168,9 +169,13 @@ def sweep_from_dict(data: Mapping[str, Any]) -> Sweep:
     Parameters
     ----------
     data : mapping
-        ``{"base": {...}, "axes": {"section.field": [values]}, "random": {"samples": N,
+        ``{"base": {...}, "scenarios": {"name": {"section.field": value, ...}, ...},
+        "axes": {"section.field": [values]}, "random": {"samples": N,
         "section.field": {"low": .., "high": .., "log": bool} | {"choices": [..]}}}``;
-        ``base`` may be omitted (defaults), and at least one of ``axes`` or ``random`` given.
+        ``base`` may be omitted (defaults), and at least one of ``scenarios``, ``axes`` or
+        ``random`` given. A scenario is a named set of settings applied together on top of
+        ``base``; the scenarios form the first axis, ``"scenario"``, whose values are their
+        names (a scenario may be an empty table: the base itself).
 
     Returns
     -------
@@ -184,17 +189,28 @@ def sweep_from_dict(data: Mapping[str, Any]) -> Sweep:
         Unknown sections or keys, empty axes, bad ranges, or a point whose configuration is
         invalid (the message names the point's axis values).
     """
-    check_keys("sweep", data, ["base", "axes", "random"])
+    check_keys("sweep", data, ["base", "scenarios", "axes", "random"])
     base_dict = data.get("base", {})
     if not isinstance(base_dict, dict):
         raise ConfigError(f"[base]: expected a table, got {base_dict!r}")
     base = config_from_dict(base_dict)
+    scenarios = data.get("scenarios", {})
     grid = data.get("axes", {})
     random = dict(data.get("random", {}))
-    if not isinstance(grid, dict) or not isinstance(random, dict):
-        raise ConfigError("[axes] and [random]: expected tables")
-    if not grid and not random:
-        raise ConfigError("sweep: expected an [axes] table, a [random] table or both")
+    if not all(isinstance(t, dict) for t in (scenarios, grid, random)):
+        raise ConfigError("[scenarios], [axes] and [random]: expected tables")
+    if not grid and not random and not scenarios:
+        raise ConfigError("sweep: expected a [scenarios], [axes] or [random] table")
+    for name, settings in scenarios.items():
+        if not isinstance(settings, dict):
+            raise ConfigError(f"scenarios.{name}={settings!r}: expected a table of "
+                              "\"section.field\" = value")
+        if SCENARIO in settings:
+            raise ConfigError(f"scenarios.{name}: {SCENARIO!r} cannot be set inside a scenario")
+    if SCENARIO in grid or SCENARIO in random:
+        raise ConfigError(f"{SCENARIO!r}: reserved for the names of [scenarios]")
+    if scenarios:
+        grid = {SCENARIO: list(scenarios)} | dict(grid)
     grid_values = [_check_values(f"axes.{k}", v) for k, v in grid.items()]
     draws: list[dict[str, Any]] = [{}]
     if random:
@@ -214,13 +230,20 @@ def sweep_from_dict(data: Mapping[str, Any]) -> Sweep:
         for draw in draws:
             values = dict(zip(grid, combo)) | draw
             tree = json.loads(json.dumps(base.to_dict()))
-            for k, v in values.items():
+            settings = dict(scenarios.get(values[SCENARIO], {})) if scenarios else {}
+            settings |= {k: v for k, v in values.items() if k != SCENARIO}
+            for k, v in settings.items():
                 _set_dotted(tree, k, v)
             try:
                 config = config_from_dict(tree)
             except ConfigError as exc:
                 raise ConfigError(f"sweep point {json.dumps(values)}: {exc}") from exc
             key = config.digest()
+            if key in points and SCENARIO in values and (
+                    points[key].values[SCENARIO] != values[SCENARIO]):
+                raise ConfigError(f"scenarios {points[key].values[SCENARIO]!r} and "
+                                  f"{values[SCENARIO]!r} give the same configuration; "
+                                  "expected scenarios that differ")
             points.setdefault(key, Point(key, values, config))
     return Sweep(base, axes, tuple(points.values()), dict(data))
 
@@ -243,7 +266,7 @@ def _import_distributed() -> Any:
 def point_done(point_dir: str | os.PathLike[str], key: str) -> bool:
     """Whether ``point_dir`` holds a finished point: its results file reads back, has the
     headline summary, and its configuration hashes to ``key``."""
-    from snn_dfa.results import read_results
+    from snn_dfa.app.results import read_results
 
     path = Path(point_dir) / "results.h5"
     if not path.is_file():
@@ -257,7 +280,7 @@ def point_done(point_dir: str | os.PathLike[str], key: str) -> bool:
 
 def _run_point(config: dict[str, Any], point_dir: str, cache_dir: str | None) -> str:
     """Worker task: run one point in a staging folder and rename it into ``point_dir``."""
-    from snn_dfa.experiment import run
+    from snn_dfa.app.experiment import run
 
     target = Path(point_dir)
     staging = Path(tempfile.mkdtemp(prefix=f"{_PARTIAL}{target.name}-", dir=target.parent))
@@ -315,7 +338,7 @@ def run_sweep(sweep: Sweep, out_dir: str | os.PathLike[str], scheduler: str | No
         Worker processes of the local cluster (one thread each); default: the CPU count.
         Not allowed with ``scheduler`` (that cluster has its own workers).
     cache_dir : path, optional
-        Pre-training cache folder handed to :func:`snn_dfa.experiment.run` on the workers.
+        Pre-training cache folder handed to :func:`snn_dfa.app.experiment.run` on the workers.
     progress : bool
         Show a progress bar over points (failures are printed whatever this is).
 
@@ -407,7 +430,7 @@ def collect(sweep: Sweep, out_dir: str | os.PathLike[str]) -> dict[str, np.ndarr
         dotted key), one per headline metric of ``metrics["summary"]`` (NaN where a point has
         none), and ``error`` (the last line of the point's error, empty when none).
     """
-    from snn_dfa.results import read_results
+    from snn_dfa.app.results import read_results
 
     out = Path(out_dir)
     status, errors, summaries = [], [], []
@@ -509,7 +532,7 @@ def _figures(table: Mapping[str, np.ndarray], axes: Sequence[str], folder: Path)
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from snn_dfa.report import RULE_LABEL
+    from snn_dfa.app.report import RULE_LABEL
 
     done = table["status"] == "done"
     rules = [r for r in RULES if f"{r}_final_accuracy" in table]

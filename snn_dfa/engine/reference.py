@@ -1,6 +1,6 @@
 """Plain NumPy references for the numba kernels (slow, obvious, tested against the kernels).
 
-They follow the equations in :mod:`snn_dfa.neurons` line by line, vectorised over the
+They follow the equations in :mod:`snn_dfa.engine.neurons` line by line, vectorised over the
 batch and the neurons and looping over time.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from snn_dfa.neurons import LIFParams, LIFState, Reset, lif_step, refractory_gate
+from snn_dfa.engine.neurons import LIFParams, LIFState, Reset, lif_step, refractory_gate
 
 
 def lif_forward_reference(current: np.ndarray, params: LIFParams, threshold: np.ndarray,
@@ -40,7 +40,7 @@ def _reset_factors(params: LIFParams, spikes_t: np.ndarray, membranes_t: np.ndar
 def lif_backward_reference(membranes: np.ndarray, spikes: np.ndarray, grad_membranes: np.ndarray,
                            grad_spikes: np.ndarray, params: LIFParams, threshold: np.ndarray,
                            refractory0: np.ndarray | None = None) -> np.ndarray:
-    """``dL/dI`` by the BPTT recursion of ``snn_dfa._kernels.lif_backward``."""
+    """``dL/dI`` by the BPTT recursion of ``snn_dfa.engine._kernels.lif_backward``."""
     T, B, n = membranes.shape
     gate = refractory_gate(spikes, params, refractory0)  # recomputed forwards, as in the pass
     gate = np.ones_like(membranes) if gate is None else gate
@@ -58,7 +58,7 @@ def lif_backward_reference(membranes: np.ndarray, spikes: np.ndarray, grad_membr
 def lif_jvp_reference(membranes: np.ndarray, spikes: np.ndarray, tangent_current: np.ndarray,
                       params: LIFParams, threshold: np.ndarray,
                       refractory0: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Tangents ``(du, ds)`` by the recursion of ``snn_dfa._kernels.lif_jvp``."""
+    """Tangents ``(du, ds)`` by the recursion of ``snn_dfa.engine._kernels.lif_jvp``."""
     T, B, n = membranes.shape
     gate = refractory_gate(spikes, params, refractory0)
     gate = np.ones_like(membranes) if gate is None else gate

@@ -25,7 +25,7 @@ import numpy as np
 
 from snn_dfa._validation import check_array, check_choice, check_scalar
 from snn_dfa.errors import ValidationError
-from snn_dfa.sfdfa import _kernels
+from snn_dfa.eventdriven import _kernels
 
 IMPLEMENTATIONS = ("numba", "reference")
 
@@ -155,7 +155,7 @@ class LayerOutput:
     eligibility : float64 [B, n_out, n_in] or None
         ``sum_m dt_im / dw_ij``: the exact derivative of the sum of neuron ``i``'s spike
         times with respect to ``w_ij``, including later spikes' dependence on earlier ones
-        through the reset (see :mod:`snn_dfa.sfdfa.gradients`).
+        through the reset (see :mod:`snn_dfa.eventdriven.gradients`).
     """
 
     spikes: SpikeBuffer

@@ -3,7 +3,7 @@
 Every layer maps a time-major sequence ``x [T, B, n_in]`` to ``y [T_out, B, n_out]``.
 
 * :class:`Linear` and :class:`Conv1d` are *synaptic* layers: a weight matrix held by a
-  :class:`~snn_dfa.backends.SynapseBackend`, an optional bias, optional batch norm, and a
+  :class:`~snn_dfa.engine.backends.SynapseBackend`, an optional bias, optional batch norm, and a
   population of LIF neurons (or a non-spiking integrator for a readout).  Their output is
   the spike train.
 * :class:`Conv1d` convolves along time with channels as features: the current at step
@@ -29,9 +29,9 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from snn_dfa._validation import check_choice, check_scalar
-from snn_dfa.backends import DenseSynapses, SynapseBackend
+from snn_dfa.engine.backends import DenseSynapses, SynapseBackend
 from snn_dfa.errors import ValidationError
-from snn_dfa.neurons import (
+from snn_dfa.engine.neurons import (
     LIFParams,
     LIFState,
     lif_backward,
@@ -147,7 +147,7 @@ class SynapticLayer(Layer):
         check_scalar("n_in", n_in, int, low=1)
         check_scalar("n_out", n_out, int, low=1)
         if neuron is not None and not isinstance(neuron, LIFParams):
-            raise ValidationError(f"neuron={neuron!r}: expected snn_dfa.neurons.LIFParams")
+            raise ValidationError(f"neuron={neuron!r}: expected snn_dfa.engine.neurons.LIFParams")
         self.n_in = n_in
         self.n_out = n_out
         self.neuron = neuron if neuron is not None else LIFParams()
