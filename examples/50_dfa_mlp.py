@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -92,8 +93,8 @@ def main(argv: list[str] | None = None) -> dict:
         for act in ACTIVATIONS:
             for method in methods:
                 runs = [cached_run(args.out, f"{dataset}_{act}_{method}_s{s}",
-                                   lambda s=s: run_one(dataset, data, act, method, s, epochs,
-                                                       batch)) for s in seeds]
+                                   partial(run_one, dataset, data, act, method, s, epochs,
+                                           batch)) for s in seeds]
                 acc = mean_std([100 * r["test_acc"] for r in runs])
                 align = {}
                 for key in runs[0]["epochs"][-1]["alignment"]:

@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None) -> dict:
         train, test = cache[dataset]
 
         def run(method: str, seed: int, model: str = model, epochs: int = epochs,
-                dataset: str = dataset) -> dict:
+                dataset: str = dataset, train: tuple = train, test: tuple = test) -> dict:
             net, dfa = build(dataset, model, method, seed)
             res = fit_classifier(net, dfa, train, test, epochs=epochs, batch_size=BATCH, lr=LR,
                                  optimizer="adam", seed=seed)

@@ -41,8 +41,8 @@ METHODS = {  # name: (mode, scheme, ternarise threshold)
     "micro": ("dfa", "micro", None),
     "macro_ternary": ("dfa", "macro", 0.1),
 }
-FULL = dict(steps=600, eval_every=150, d=64, layers=2, context=64, batch=16)  # CPU budget
-QUICK = dict(steps=20, eval_every=10, d=32, layers=1, context=32, batch=8)
+FULL = {"steps": 600, "eval_every": 150, "d": 64, "layers": 2, "context": 64, "batch": 16}  # CPU budget
+QUICK = {"steps": 20, "eval_every": 10, "d": 32, "layers": 1, "context": 32, "batch": 8}
 LR = 1e-3  # Adam [assumption: nanoGPT's small-model default; the DFA papers tune per method]
 
 

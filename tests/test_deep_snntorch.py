@@ -8,8 +8,8 @@ import pytest
 torch = pytest.importorskip("torch")
 snn = pytest.importorskip("snntorch")
 
-from snn_dfa.deep import DFA, FixedProjector, RandomProjector  # noqa: E402
-from snn_dfa.deep.snntorch_bridge import (  # noqa: E402
+from snn_dfa.deep import DFA, FixedProjector, RandomProjector
+from snn_dfa.deep.snntorch_bridge import (
     Integrator,
     SnnTorchNet,
     default_leaky,
@@ -17,11 +17,19 @@ from snn_dfa.deep.snntorch_bridge import (  # noqa: E402
     from_engine,
     to_engine,
 )
-from snn_dfa.errors import ValidationError  # noqa: E402
-from snn_dfa.layers import Conv1d, Linear  # noqa: E402
-from snn_dfa.network import SpikingNetwork  # noqa: E402
-from snn_dfa.neurons import LIFParams, Surrogate  # noqa: E402
+from snn_dfa.engine.layers import Conv1d, Linear
+from snn_dfa.engine.network import SpikingNetwork
+from snn_dfa.engine.neurons import LIFParams, Surrogate
+from snn_dfa.errors import ValidationError
 
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Small tensors: one intra-op thread avoids oversubscribing the shared cores."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
 
 def _inputs(seed, steps, batch, n):
     return np.random.default_rng(seed).normal(0.4, 1.0, (steps, batch, n)).astype(np.float32)

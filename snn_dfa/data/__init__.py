@@ -23,7 +23,11 @@ from snn_dfa.data.hapt import load_hapt
 from snn_dfa.data.hhar import load_hhar
 from snn_dfa.data.records import UNLABELLED, HarWindows, ImageSet
 from snn_dfa.data.registry import DatasetInfo, download, registry
-from snn_dfa.data.text import encode_characters, load_tiny_shakespeare, unigram_entropy_nats
+from snn_dfa.data.text import (
+    encode_characters,
+    load_tiny_shakespeare,
+    unigram_entropy_nats,
+)
 from snn_dfa.data.uci_har import load_uci_har
 from snn_dfa.data.unimib import load_unimib_shar
 from snn_dfa.data.windows import (

@@ -25,8 +25,10 @@ each layer and added to the loss.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
+from typing import cast
 
 import numpy as np
 import torch
@@ -124,7 +126,7 @@ class LowRankMLP(nn.Module):
     def __init__(self, sizes: Sequence[int], rank: int, dfa: DFA, activation: str = "tanh") -> None:
         super().__init__()
         self.layers = nn.ModuleList(LowRankLinear(a, b, min(rank, a, b))
-                                    for a, b in zip(sizes[:-1], sizes[1:]))
+                                    for a, b in itertools.pairwise(sizes))
         self.act, self.dfa = ACTIVATIONS[activation], dfa
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -136,11 +138,12 @@ class LowRankMLP(nn.Module):
     def local_losses(self, feedback: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """``(sum of align_loss, sum of ortho_loss)`` over the layers, given the hidden points'
         feedback matrices ``B_l [n_l, n_out]`` (the projector's ``matrices``)."""
-        ortho = torch.stack([ortho_loss(lin) for lin in self.layers]).sum()
-        targets = [b_next @ b.T for b, b_next in zip(feedback[:-1], feedback[1:])]
+        layers = cast(list[LowRankLinear], list(self.layers))
+        ortho = torch.stack([ortho_loss(lin) for lin in layers]).sum()
+        targets = [b_next @ b.T for b, b_next in itertools.pairwise(feedback)]
         targets.append(feedback[-1].T)
         align = torch.stack([align_loss(lin.weight, t)
-                             for lin, t in zip(self.layers[1:], targets)]).sum()
+                             for lin, t in zip(layers[1:], targets)]).sum()
         return align, ortho
 
     def n_parameters(self) -> int:

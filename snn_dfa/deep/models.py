@@ -20,6 +20,7 @@ same initial weights at one seed).
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 
@@ -41,7 +42,7 @@ class MLP(nn.Module):
         check_choice("activation", activation, ACTIVATIONS)
         if len(sizes) < 2:
             raise ValidationError(f"sizes={list(sizes)}: expected at least (n_in, n_out)")
-        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
+        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in itertools.pairwise(sizes))
         self.act = ACTIVATIONS[activation]
         self.dfa = dfa
 
@@ -105,6 +106,8 @@ class RNN(nn.Module):
 
 
 class _Block(nn.Module):
+    mask: torch.Tensor
+
     def __init__(self, d: int, heads: int, context: int) -> None:
         super().__init__()
         self.ln1, self.ln2 = nn.LayerNorm(d), nn.LayerNorm(d)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import cast
 
 import numpy as np
 import snntorch as snn
@@ -31,10 +32,10 @@ from torch import nn
 
 from snn_dfa._validation import check_choice
 from snn_dfa.deep.mechanism import DFA
+from snn_dfa.engine.layers import Conv1d, Linear, SynapticLayer
+from snn_dfa.engine.network import Readout, SpikingNetwork
+from snn_dfa.engine.neurons import LIFParams, Reset, Surrogate, SurrogateKind
 from snn_dfa.errors import ValidationError
-from snn_dfa.layers import Conv1d, Linear, SynapticLayer
-from snn_dfa.network import Readout, SpikingNetwork
-from snn_dfa.neurons import LIFParams, Reset, Surrogate, SurrogateKind
 
 READOUTS = [r.value for r in Readout]
 
@@ -63,7 +64,7 @@ class _Triangle(torch.autograd.Function):
         return grad * torch.clamp(w - x.abs(), min=0) / (w * w), None
 
 
-def spike_function(surrogate: Surrogate):  # noqa: ANN201 - a callable for snntorch
+def spike_function(surrogate: Surrogate):
     """The snntorch ``spike_grad`` matching an engine :class:`Surrogate`."""
     k = float(surrogate.scale)  # type: ignore[arg-type]
     if surrogate.kind is SurrogateKind.FAST_SIGMOID:
@@ -140,7 +141,7 @@ class SnnTorchNet(nn.Module):
                 mems.append(u)
             m = torch.stack(mems)
             return torch.zeros_like(m), m
-        mem = neuron.init_leaky()
+        mem = cast(snn.Leaky, neuron).init_leaky()
         spikes, mems = [], []
         for t in range(current.shape[0]):
             s, mem = neuron(current[t], mem)
@@ -172,10 +173,11 @@ def _lif_params(neuron: nn.Module, surrogate: Surrogate) -> tuple[LIFParams, np.
 def to_engine(net: SnnTorchNet, surrogate: Surrogate | None = None,
               dtype: np.dtype | type = np.float32) -> SpikingNetwork:
     """The engine network with the same weights, biases, neurons, padding and readout."""
-    surrogate = surrogate if surrogate is not None else Surrogate("arctan", 2.0)
+    surrogate = surrogate if surrogate is not None else Surrogate(SurrogateKind.ARCTAN, 2.0)
     layers: list[SynapticLayer] = []
     thresholds = []
-    for syn, neuron, pad in zip(net.synapses, net.neurons, net.pads):
+    synapses = cast(list[nn.Linear | nn.Conv1d], list(net.synapses))
+    for syn, neuron, pad in zip(synapses, net.neurons, net.pads):
         params, threshold = _lif_params(neuron, surrogate)
         bias = syn.bias is not None
         if isinstance(syn, nn.Conv1d):
@@ -187,7 +189,7 @@ def to_engine(net: SnnTorchNet, surrogate: Surrogate | None = None,
         thresholds.append(threshold)
     engine = SpikingNetwork(list(layers), readout=net.readout, seed=0, dtype=dtype)
     state = {}
-    for i, (syn, layer, threshold) in enumerate(zip(net.synapses, layers, thresholds)):
+    for i, (syn, layer, threshold) in enumerate(zip(synapses, layers, thresholds)):
         state[f"{i}.weight"] = syn.weight.detach().reshape(layer.n_out, -1).numpy()
         if syn.bias is not None:
             state[f"{i}.bias"] = syn.bias.detach().numpy()
@@ -215,7 +217,7 @@ def from_engine(engine: SpikingNetwork, dfa: DFA | None = None) -> SnnTorchNet:
                                   "reset_decays=False, refractory_steps=0, detach_reset=True)")
         w = torch.as_tensor(np.array(layer.parameters["weight"], dtype=np.float32))
         if isinstance(layer, Conv1d):
-            syn: nn.Module = nn.Conv1d(layer.n_in, layer.n_out, layer.kernel_size,
+            syn: nn.Linear | nn.Conv1d = nn.Conv1d(layer.n_in, layer.n_out, layer.kernel_size,
                                        stride=layer.stride, bias=layer.bias is not None)
             w = w.reshape(layer.n_out, layer.n_in, layer.kernel_size)
             pads.append(tuple(layer.pad))  # type: ignore[arg-type]
@@ -224,7 +226,7 @@ def from_engine(engine: SpikingNetwork, dfa: DFA | None = None) -> SnnTorchNet:
             pads.append(None)
         with torch.no_grad():
             syn.weight.copy_(w)
-            if layer.bias is not None:
+            if layer.bias is not None and syn.bias is not None:
                 syn.bias.copy_(torch.as_tensor(np.array(layer.bias, dtype=np.float32)))
         synapses.append(syn)
         if not p.spiking:

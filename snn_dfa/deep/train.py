@@ -91,7 +91,7 @@ def fit_classifier(model: torch.nn.Module, dfa: DFA, train: tuple[torch.Tensor, 
     def probe_loss() -> torch.Tensor:
         return F.cross_entropy(model(X[probe]), y[probe])
 
-    rows = [{"epoch": 0, "train_loss": math.nan, "test_acc": accuracy(model, *test),
+    rows: list[dict[str, Any]] = [{"epoch": 0, "train_loss": math.nan, "test_acc": accuracy(model, *test),
              "alignment": _alignment_row(dfa, model, probe_loss), "step_ms": math.nan}]
     for epoch in range(1, epochs + 1):
         order = torch.randperm(len(X), generator=gen)
