@@ -110,38 +110,42 @@ def sensitivity_table(
     base: Assumptions | None = None,
     schedule: Schedule | None = None,
     rows: Sequence[Case] | None = None,
+    baseline: str = "bp",
 ) -> list[SensitivityRow]:
     """Ratios of every rule to BP with each assumption switched.
 
     Parameters
     ----------
-    cases : mapping rule -> (workload, architecture)
-        Must contain ``"bp"`` and at least one other rule (``"dfa"``, ``"sfdfa"``).
+    cases : mapping rule name -> (workload, architecture)
+        Must contain ``baseline`` and at least one other rule.
     tech : Tech
     base : Assumptions, optional
         The defaults the rows switch from.
     schedule : Schedule, optional
     rows : sequence of Case, optional
         Defaults to :func:`default_cases`.
+    baseline : str
+        The key of BP in ``cases``; the other rules are divided by it.
 
     Returns
     -------
     list of SensitivityRow, in the order of ``rows``.
     """
-    if "bp" not in cases or len(cases) < 2:
+    if baseline not in cases or len(cases) < 2:
         raise HwsimError(
-            f"cases={sorted(cases)}: expected 'bp' and at least one other rule"
+            f"cases={sorted(cases)}: expected {baseline!r} and at least one other rule"
         )
     out = []
     for case in default_cases(base) if rows is None else rows:
         reports: dict[str, CostReport] = {}
         for rule, (work, arch) in cases.items():
-            arch = _swap(arch) if case.swap_feedback_storage and rule != "bp" else arch
+            swap = case.swap_feedback_storage and arch.learning.feedback_alignment
+            arch = _swap(arch) if swap else arch
             reports[rule] = estimate(work, arch, tech, schedule, rule, case.assumptions)
-        bp = reports["bp"].summary()
+        bp = reports[baseline].summary()
         ratios = {}
         for rule, rep in reports.items():
-            if rule == "bp":
+            if rule == baseline:
                 continue
             mine = rep.summary()
             ratios[rule] = {q: mine[k] / bp[k] if bp[k] else math.nan

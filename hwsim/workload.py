@@ -539,10 +539,9 @@ def shape_workload(
                         sram_write_bits=nt * arch.input_bits,
                     )
                 update = update + Counts(update_mults=nt, store_read_bits=store)
-                if lu.rule == "sfdfa" and i != last:
-                    update = update + Counts(
-                        feedback_macs=2 * n * c, sram_write_bits=n * c * lu.feedback_bits
-                    )
+                if lu.rule == "sfdfa" and i != last:  # B's moving average
+                    delivery = delivery + Counts(digital_mults=2 * n * c, digital_adds=n * c)
+                    update = update + Counts(sram_write_bits=n * c * lu.feedback_bits)
             else:  # bp
                 membranes = nt * arch.membrane_bits
                 delivery = Counts(

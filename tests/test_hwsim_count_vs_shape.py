@@ -19,10 +19,10 @@ import pytest
 
 import hwsim
 from snn_dfa.app.config import CrossbarSection, HwsimSection
-from snn_dfa.app.hardware import HW_RULE, PhaseMeter, architecture, deploy
+from snn_dfa.app.hardware import PhaseMeter, architecture, deploy
 from snn_dfa.engine.models import sfcn
 from snn_dfa.engine.optim import SGD
-from snn_dfa.rules.learning import make_rule
+from snn_dfa.rules import registry
 from snn_dfa.rules.online import OnlineAdapter
 
 REL_TOL = 0.06
@@ -42,8 +42,9 @@ def _run(rule_name, y):
                               ir_drop="none", array_size=64)
     arrays = deploy(net, section, seed=0)
     arch = architecture(net, section, HwsimSection(), rule_name)
-    meter = PhaseMeter(net, arrays, rule_name, arch=arch)
-    rule = make_rule(rule_name, net, seed=1)
+    rule = registry.get_rule(rule_name).build(net, seed=1)
+    meter = PhaseMeter(net, arrays, rule_name, projector=getattr(rule, "projector", None),
+                       arch=arch)
     OnlineAdapter(net, rule, SGD(lr=1e-3), on_phase=meter.phase,
                   on_window=meter.add_digital).run(x, y)
     return meter.workload(), arch
@@ -52,7 +53,7 @@ def _run(rule_name, y):
 @pytest.fixture(scope="module")
 def runs():
     # every window learned, so inference and learning see the same activity
-    return {rule: _run(rule, np.array([0, 1, 3, 2, 1])) for rule in ("bptt", "dfa", "sfdfa")}
+    return {rule: _run(rule, np.array([0, 1, 3, 2, 1])) for rule in ("bp", "dfa", "sfdfa")}
 
 
 def test_unlabelled_windows_count_inference_only():
@@ -89,7 +90,7 @@ def _measured_activity(work: hwsim.Workload, arch: hwsim.Architecture) -> hwsim.
                           tangent_rate=tuple(tangent), delta_rate=tuple(delta))
 
 
-@pytest.mark.parametrize("rule", ["bptt", "dfa", "sfdfa"])
+@pytest.mark.parametrize("rule", ["bp", "dfa", "sfdfa"])
 def test_count_path_equals_shape_path_phase_by_phase(runs, rule):
     counted, arch = runs[rule]
     assert counted.samples == counted.windows("inference") == WINDOWS
@@ -108,7 +109,7 @@ def test_count_path_equals_shape_path_phase_by_phase(runs, rule):
     costs = [hwsim.estimate(w, arch) for w in (counted, _with_pulses(shaped, counted))]
     for key in ("energy_pJ_per_learned_window", "latency_ns_per_learned_window"):
         assert costs[0].summary()[key] == pytest.approx(costs[1].summary()[key], rel=REL_TOL)
-    assert HW_RULE[rule] == arch.learning.rule
+    assert registry.get_rule(rule).hw_name == arch.learning.rule
 
 
 def _with_pulses(shaped: hwsim.Workload, counted: hwsim.Workload) -> hwsim.Workload:

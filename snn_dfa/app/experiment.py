@@ -39,7 +39,6 @@ import hwsim
 from hwsim.sensitivity import sensitivity_table, sensitivity_to_dict
 from snn_dfa.app.config import RunConfig
 from snn_dfa.app.hardware import (
-    HW_RULE,
     PhaseMeter,
     architecture,
     assumptions,
@@ -51,8 +50,8 @@ from snn_dfa.engine.models import build_model
 from snn_dfa.engine.network import SpikingNetwork
 from snn_dfa.engine.optim import SGD
 from snn_dfa.errors import DataError, ValidationError
+from snn_dfa.rules import registry
 from snn_dfa.rules.estimator import SpikingClassifier
-from snn_dfa.rules.learning import make_rule
 from snn_dfa.rules.online import OnlineAdapter
 
 
@@ -137,12 +136,12 @@ def pretrained(config: RunConfig, rule: str, x: np.ndarray, y: np.ndarray,
     """
     from snn_dfa.data import default_cache_dir
 
-    digest = config.digest("seed", "data", "model", "pretrain") + f"-{rule}"
-    if rule == "sfdfa":
-        digest += f"-{config.adapt.sfdfa_feedback_lr}"
+    spec = registry.get_rule(rule)
+    feedback_opts = spec.select(_rule_options(config))
+    digest = (config.digest("seed", "data", "model", "pretrain") + f"-{spec.name}"
+              + "".join(f"-{v}" for v in feedback_opts.values()))
     folder = Path(cache_dir) if cache_dir is not None else default_cache_dir() / "pretrained"
     path = folder / f"sfcn-{digest}.npz"
-    feedback_opts = {"feedback_lr": config.adapt.sfdfa_feedback_lr} if rule == "sfdfa" else {}
     if path.exists():
         try:
             with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as f:
@@ -158,7 +157,7 @@ def pretrained(config: RunConfig, rule: str, x: np.ndarray, y: np.ndarray,
             pass  # corrupt or stale: rebuilt and replaced below
     clf = SpikingClassifier(model="sfcn", model_params=_model_params(config),
                             epochs=config.pretrain.epochs, batch_size=config.pretrain.batch_size,
-                            lr=config.pretrain.lr, rule=rule, feedback=feedback_opts or None,
+                            lr=config.pretrain.lr, rule=spec.name, feedback=feedback_opts or None,
                             seed=np.random.default_rng([config.seed, 2]), verbose=progress)
     clf.fit(x, y)
     if list(clf.classes_) != list(range(6)):
@@ -180,22 +179,22 @@ def pretrained(config: RunConfig, rule: str, x: np.ndarray, y: np.ndarray,
     return clf.network_.train(False), mats, False
 
 
+def _rule_options(config: RunConfig) -> dict[str, object]:
+    """Every rule option the configuration sets; each rule takes the ones it accepts."""
+    return {"feedback_lr": config.adapt.sfdfa_feedback_lr}
+
+
 def adaptation_rule(config: RunConfig, rule_name: str, net: SpikingNetwork,
                     feedback: list[np.ndarray] | None) -> Any:
     """The rule that adapts ``net`` on the chip: built from the configuration's seed alone, then
     given the pre-trained feedback matrices when the network was pre-trained with the same rule
     (DFA keeps its fixed matrices, SFDFA continues from its learned ones)."""
-    from snn_dfa.rules.feedback import LearnedFeedback, RandomFeedback
-
-    opts = {"feedback_lr": config.adapt.sfdfa_feedback_lr} if rule_name == "sfdfa" else {}
-    rule = make_rule(rule_name, net, seed=np.random.default_rng([config.seed, 3]), **opts)
-    if feedback is not None:
-        if rule_name == "dfa":
-            rule.projector = RandomFeedback.from_matrices(  # type: ignore[attr-defined]
-                feedback, dtype=net.dtype)
-        elif rule_name == "sfdfa":
-            rule.projector = LearnedFeedback.from_matrices(  # type: ignore[attr-defined]
-                feedback, lr=config.adapt.sfdfa_feedback_lr, dtype=net.dtype)
+    spec = registry.get_rule(rule_name)
+    opts = spec.select(_rule_options(config))
+    rule = spec.build(net, seed=np.random.default_rng([config.seed, 3]), **opts)
+    if feedback is not None and spec.feedback is not None:
+        rule.projector = spec.projector_from(  # type: ignore[attr-defined]  # rules with feedback
+            feedback, dtype=net.dtype, **opts)
     return rule
 
 
@@ -230,7 +229,8 @@ def run(config: RunConfig, out_dir: str | Path, progress: bool = False,
         raise ValidationError(f"out={str(out_dir)!r}: exists and is not a folder")
     x_train, y_train, subjects, class_names = prepare_data(config)
     rules = config.adapt.rules
-    source = {r: (r if config.pretrain.rule == "matched" else "bptt") for r in rules}
+    source = {r: (r if config.pretrain.rule == "matched" else config.pretrain.rule)
+              for r in rules}
     starts = {}
     for src in dict.fromkeys(source.values()):
         net, feedback, cached = pretrained(config, src, x_train, y_train,
@@ -258,9 +258,10 @@ def run(config: RunConfig, out_dir: str | Path, progress: bool = False,
                 g_before = _conductances(arrays)
             rule = adaptation_rule(config, rule_name, net,
                                    feedback if source[rule_name] == rule_name else None)
-            meter = PhaseMeter(net, arrays, rule_name,
+            meter = PhaseMeter(net, arrays, rule_name, projector=getattr(rule, "projector", None),
                                arch=architecture(net, config.crossbar, config.hwsim, rule_name))
-            adapter = OnlineAdapter(net, rule, SGD(lr=config.adapt.lr_for(rule_name)), on_phase=meter.phase,
+            adapter = OnlineAdapter(net, rule, SGD(lr=config.adapt.lr_for(rule_name)),
+                                    on_phase=meter.phase,
                                     on_window=meter.add_digital)
             order_rng = np.random.default_rng([config.seed, 4, sub.subject])
             for epoch in range(config.adapt.epochs):
@@ -323,11 +324,18 @@ def _costs(config: RunConfig, net: SpikingNetwork, meters: dict[str, list[PhaseM
         arch = architecture(net, config.crossbar, config.hwsim, rule)
         work = _merged_workload(ms)
         reports[rule] = hwsim.estimate(work, arch, tech, label=rule, assumptions=asm)
-        cases[HW_RULE[rule]] = (work, arch)
+        cases[rule] = (work, arch)
     costs: dict[str, Any] = {rule: rep.to_dict() for rule, rep in reports.items()}
-    if "bp" in cases and len(cases) > 1:
-        costs["sensitivity"] = sensitivity_to_dict(sensitivity_table(cases, tech, base=asm))
+    bp = registry.baseline().name
+    if bp in cases and len(cases) > 1:
+        costs["sensitivity"] = sensitivity_to_dict(
+            sensitivity_table(cases, tech, base=asm, baseline=bp))
     return costs, reports
+
+
+def _ratio(a: float, b: float) -> float:
+    """``a / b``; infinite when only ``b`` is zero (a rule without error delivery, say)."""
+    return a / b if b else (float("nan") if a == 0 else float("inf"))
 
 
 def _summary(config: RunConfig, metrics: dict[str, Any], reports: dict[str, hwsim.CostReport]
@@ -344,19 +352,21 @@ def _summary(config: RunConfig, metrics: dict[str, Any], reports: dict[str, hwsi
             [s[rule]["prequential_accuracy"] for s in subs]))
         for key, value in reports[rule].summary().items():
             out[f"{rule}_{key}"] = float(value)
-    if "bptt" in config.adapt.rules:
-        for rule in ("dfa", "sfdfa"):
-            if rule in config.adapt.rules:
-                ratio = reports[rule].ratio(reports["bptt"])
+    bp = registry.baseline().name
+    if bp in config.adapt.rules:
+        for rule in config.adapt.rules:
+            if rule != bp:
+                ratio = reports[rule].ratio(reports[bp])
                 out[f"{rule}_vs_bp_energy_ratio"] = ratio["energy_pJ_per_learned_window"]
                 out[f"{rule}_vs_bp_area_ratio"] = ratio["area_um2"]
-                out[f"{rule}_vs_bp_latency_speedup"] = 1 / ratio["latency_ns_per_learned_window"]
+                out[f"{rule}_vs_bp_latency_speedup"] = _ratio(
+                    1.0, ratio["latency_ns_per_learned_window"])
                 out[f"{rule}_vs_bp_delivery_energy_ratio"] = ratio[
                     "error_delivery_energy_pJ_per_learned_window"]
-                out[f"{rule}_vs_bp_delivery_latency_speedup"] = 1 / ratio[
-                    "error_delivery_latency_ns_per_learned_window"]
+                out[f"{rule}_vs_bp_delivery_latency_speedup"] = _ratio(
+                    1.0, ratio["error_delivery_latency_ns_per_learned_window"])
                 out[f"{rule}_vs_bp_accuracy_gain_pct"] = 100 * (
-                    out[f"{rule}_final_accuracy"] - out["bptt_final_accuracy"])
+                    out[f"{rule}_final_accuracy"] - out[f"{bp}_final_accuracy"])
     return out
 
 

@@ -3,13 +3,17 @@
 * :func:`deploy` swaps every synaptic layer's ideal weights for a ``crossbar.CrossbarArray``
   (after batch norm has been folded), so forward reads, BP's transposed reads and updates
   all go through the non-ideal arrays.
-* :class:`PhaseMeter` attributes the crossbar's event counters to the phases of on-device
-  learning, and adds the digital events the simulation knows (spikes, neuron updates,
-  feedback projections, BPTT storage, outer products).
+* :class:`PhaseMeter` attributes the event counters of the crossbar arrays and of the rule's
+  feedback projector to the phases of on-device learning, and adds the digital events of the
+  window (spikes, neuron updates, buffer traffic, partial sums, the gradient's gated
+  additions) and the rule's own, from its descriptor
+  (:attr:`snn_dfa.rules.registry.RuleSpec.events`: what it stores, its deltas, tangents).
+  These are the equations of hwsim's shape path (docs/hwsim.md, section 1), which
+  tests/test_hwsim_count_vs_shape.py checks phase by phase.
 * :func:`architecture` and :meth:`PhaseMeter.workload` turn both into ``hwsim`` records.
 
-This module is the only place (with :mod:`snn_dfa.app.experiment`) where ``snn_dfa`` meets
-``crossbar`` and ``hwsim``; neurons, layers and rules never see them.
+With the rest of :mod:`snn_dfa.app`, this is where ``snn_dfa`` meets ``crossbar`` and
+``hwsim``; the engine and the rules never see them (tests/test_layering.py).
 """
 
 from __future__ import annotations
@@ -24,9 +28,12 @@ import hwsim
 from snn_dfa.app.config import CrossbarSection, HwsimSection
 from snn_dfa.engine.layers import AvgPool, Conv1d, SumPool, SynapticLayer
 from snn_dfa.engine.network import SpikingNetwork, Trace
+from snn_dfa.rules import registry
+from snn_dfa.rules.feedback import FeedbackProjector
 
-#: hwsim's name of each learning rule.
-HW_RULE = {"bptt": "bp", "dfa": "dfa", "sfdfa": "sfdfa", "none": "none"}
+#: how projector counters map to hwsim's ``Counts`` fields
+_PROJECTOR_FIELDS = {"feedback_macs": "feedback_macs", "update_mults": "digital_mults",
+                     "update_adds": "digital_adds"}
 
 
 def crossbar_config(section: CrossbarSection) -> crossbar.CrossbarConfig:
@@ -82,9 +89,9 @@ def _pooled_input_bits(network: SpikingNetwork, index: int) -> int | None:
 
 
 def architecture(network: SpikingNetwork, section: CrossbarSection, hw: HwsimSection,
-                 rule: str) -> hwsim.Architecture:
+                 rule: str | None) -> hwsim.Architecture:
     """The chip ``hwsim`` costs: one layer shape per synaptic layer, the crossbar geometry
-    and periphery of ``section``, and the learning units of ``rule``."""
+    and periphery of ``section``, and the learning units of ``rule`` (None: inference only)."""
     shapes = []
     for i in network.synaptic_layers:
         layer = network.layers[i]
@@ -100,7 +107,8 @@ def architecture(network: SpikingNetwork, section: CrossbarSection, hw: HwsimSec
         layers=tuple(shapes), array_rows=section.array_size, array_cols=section.array_size,
         adc_bits=section.adc_bits, cols_per_adc=section.columns_per_adc,
         input_bits=hw.input_bits,
-        learning=hwsim.LearningUnits(HW_RULE[rule], n_classes=network.n_classes,
+        learning=hwsim.LearningUnits("none" if rule is None else registry.get_rule(rule).hw_name,
+                                     n_classes=network.n_classes,
                                      feedback_storage=hw.feedback_storage,
                                      delta_bits=hw.delta_bits))
 
@@ -125,32 +133,36 @@ class PhaseMeter:
     """Counts of one network's on-chip work, per synaptic layer and phase.
 
     Call :meth:`phase` at every phase boundary (``OnlineAdapter`` does, through its
-    ``on_phase`` hook): crossbar events since the previous boundary go to the phase that
-    just ended (SFDFA's tangent pass, run after the forward pass of a learned window, is
-    ``error_delivery`` work, as in hwsim's shape path).  :meth:`add_digital` adds the events
-    the simulation computes itself.  Inference counts cover every window, learning counts
-    the learned windows; :meth:`workload` records both numbers.
+    ``on_phase`` hook): crossbar and projector events since the previous boundary go to the
+    phase that just ended (with the partial-sum additions their reads imply; a forward-mode
+    rule's tangent pass, run for learned windows only, is ``error_delivery`` work, as in
+    hwsim's shape path).  :meth:`add_digital` adds the events the simulation computes itself.
+    Inference counts cover every window, learning counts the learned windows; :meth:`workload`
+    records both numbers.
 
     Parameters
     ----------
     network, arrays, rule
     membrane_bits : int
         Bits of a stored membrane potential (BPTT's store).
+    projector : FeedbackProjector, optional
+        The rule's feedback projector (None for a rule without one); its layer ``k`` is the
+        ``k``-th hidden synaptic layer.
     arch : hwsim.Architecture, optional
-        Precisions of stored inputs, slopes, errors and B entries (``input_bits``,
-        ``trace_bits``, ``delta_bits``, ``feedback_bits``); defaults to hwsim's.
+        Mapping and precisions (``input_bits``, ``trace_bits``, ``delta_bits``,
+        ``feedback_bits``); defaults to :func:`architecture` with default sections.
     """
 
     def __init__(self, network: SpikingNetwork, arrays: dict[int, crossbar.CrossbarArray],
                  rule: str, membrane_bits: int = 8,
+                 projector: FeedbackProjector | None = None,
                  arch: hwsim.Architecture | None = None) -> None:
-        self.network, self.arrays, self.rule = network, arrays, rule
+        self.network, self.arrays = network, arrays
+        self.rule = registry.get_rule(rule)
+        self.projector = projector
         self.membrane_bits = membrane_bits
         self.arch = arch if arch is not None else architecture(
             network, CrossbarSection(), HwsimSection(), rule)
-        self.input_bits, lu = self.arch.input_bits, self.arch.learning
-        self.trace_bits, self.delta_bits, self.feedback_bits = (
-            lu.trace_bits, lu.delta_bits, lu.feedback_bits)
         self.counts: dict[tuple[int, str], dict[str, float]] = defaultdict(
             lambda: defaultdict(float))
         self.samples = 0
@@ -158,32 +170,57 @@ class PhaseMeter:
         self.steps: dict[int, int] = {}
         self._current: str | None = None
         self._last = {i: a.counters.totals() for i, a in arrays.items()}
+        self._last_projector = projector.counters.snapshot() if projector is not None else None
 
     def phase(self, name: str | None) -> None:
-        """Close the running phase (attribute crossbar events to it) and open ``name``."""
+        """Close the running phase (attribute crossbar and projector events to it) and open
+        ``name``."""
+        self._book_projector(self._current)
         target = self._current
+        syn = self.network.synaptic_layers
         for i, arr in self.arrays.items():
             now = arr.counters.totals()
             if target is not None:
                 delta = {k: now[k] - self._last[i][k] for k in now}
-                for field, value in hwsim.counts_from_crossbar(delta).to_dict().items():
+                counts = hwsim.counts_from_crossbar(delta)
+                booked = self.counts[(i, target)]
+                for field, value in counts.to_dict().items():
                     if value:
-                        self.counts[(i, target)][field] += value
+                        booked[field] += value
+                m = self.arch.mapping(self.arch.layers[syn.index(i)])
+                # partial sums of the row blocks (forward) and column blocks (transposed)
+                booked["digital_adds"] += (counts.adc_conversions * (m.row_blocks - 1)
+                                           / m.row_blocks
+                                           + counts.transposed_adc_conversions
+                                           * (m.col_blocks - 1) / m.col_blocks)
             self._last[i] = now
         self._current = name
+
+    def _book_projector(self, phase: str | None) -> None:
+        if self.projector is None or self._last_projector is None:
+            return
+        now = self.projector.counters.snapshot()
+        if phase is not None:
+            hidden = self.network.synaptic_layers[:-1]
+            for name, field in _PROJECTOR_FIELDS.items():
+                for k, value in enumerate(now[name] - self._last_projector[name]):
+                    if value:
+                        self.counts[(hidden[k], phase)][field] += float(value)
+        self._last_projector = now
 
     def add_digital(self, trace: Trace, learned: bool) -> None:
         """Digital events and storage of one window (batch 1) from its trace.
 
-        Every window: spikes and neuron updates.  A learned window adds what its rule keeps
-        (every step's inputs; BP its membranes, DFA/SFDFA their surrogate slopes, SFDFA its
-        perturbations), the error, the projections or the elementwise backward work, and the
-        gradient: one addition per input spike and output per step (``b`` shifted additions
-        for a ``b``-bit input), error times slope per output and step for DFA/SFDFA.  The same equations as hwsim's shape path (docs/hwsim.md).
+        Every window: spikes, neuron updates and tile-buffer traffic.  A learned window adds
+        the gradient, one addition per non-zero input and output per step (``b`` shifted
+        additions for a ``b``-bit input), the error, and the rule's own events
+        (:attr:`~snn_dfa.rules.registry.RuleSpec.events`: what it stores, its deltas and
+        tangents).  The same equations as hwsim's shape path (docs/hwsim.md).
         """
         net = self.network
         syn = net.synaptic_layers
         n_cls = net.n_classes
+        lu = self.arch.learning
         self.windows += 1
         for k, i in enumerate(syn):
             layer = net.layers[i]
@@ -192,61 +229,36 @@ class PhaseMeter:
             x = cache["x"]
             steps = layer.output_steps(x.shape[0])
             self.steps[i] = steps
+            shape = self.arch.layers[k]
             n = layer.n_out
             nt = steps * n
-            shape = self.arch.layers[k]
-            m = self.arch.mapping(shape)
             inf = self.counts[(i, "inference")]
             if "s" in cache:
                 inf["spikes"] += float(cache["s"].sum())
             inf["neuron_updates"] += nt
-            inf["digital_adds"] += (m.row_blocks - 1) * nt  # partial sums of row blocks
             inf["sram_read_bits"] += shape.rows * steps + nt * self.membrane_bits
             inf["sram_write_bits"] += nt * (self.membrane_bits + 1)
-            if not learned:
+            if not learned or self.rule.hw_name == "none":
                 continue
             multilevel = not bool(np.all((x == 0) | (x == 1)))
             in_bits = self.arch.inference_input_bits(shape) if multilevel else 1
-            inputs_bits = float(x.size) * in_bits
             rows = cache["rows"] if "rows" in cache else layer._inputs_2d(x)[0]
-            deliver = self.counts[(i, "error_delivery")]
-            upd = self.counts[(i, "weight_update")]
-            hidden = k < len(syn) - 1
             # one add per non-zero input and output and step; b shifted adds for b-bit inputs
-            upd["update_adds"] += float(np.count_nonzero(rows)) * n * in_bits
-            if self.rule in ("dfa", "sfdfa"):
-                store = inputs_bits + nt * self.trace_bits
-                if self.rule == "sfdfa" and hidden:
-                    store += n * self.input_bits  # the window's perturbations xi
-                if hidden:
-                    deliver["feedback_macs"] += n * n_cls
-                if self.rule == "sfdfa" and k > 0:  # tangents through this layer's arrays
-                    deliver["digital_adds"] += nt + (m.row_blocks - 1) * nt
-                    deliver["digital_mults"] += 2 * nt
-                    deliver["sram_read_bits"] += nt * self.input_bits
-                    deliver["sram_write_bits"] += nt * self.input_bits
-                deliver["store_write_bits"] += store
-                upd["update_mults"] += nt  # (B e) * sigma'(u_t)
-                upd["store_read_bits"] += store
-                if self.rule == "sfdfa" and hidden:
-                    upd["feedback_macs"] += 2 * n * n_cls  # B moving average
-                    upd["sram_write_bits"] += n * n_cls * self.feedback_bits
-            elif self.rule == "bptt":
-                membranes = nt * self.membrane_bits
-                deliver["store_write_bits"] += inputs_bits + membranes
-                deliver["store_read_bits"] += membranes
-                deliver["digital_mults"] += 2 * nt  # surrogate slope, reset path
-                deliver["digital_adds"] += nt  # membrane recurrence
-                deliver["sram_write_bits"] += nt * self.delta_bits
-                if k > 0:  # transposed reads, partial sums of column blocks
-                    deliver["sram_read_bits"] += nt * self.delta_bits
-                    deliver["digital_adds"] += (m.col_blocks - 1) * shape.rows * steps
-                upd["store_read_bits"] += inputs_bits
-                upd["sram_read_bits"] += nt * self.delta_bits
-        if learned:
+            self.counts[(i, "weight_update")]["update_adds"] += (
+                float(np.count_nonzero(rows)) * n * in_bits)
+            context = registry.LayerEvents(
+                steps=steps, n=n, n_classes=n_cls, membrane_bits=self.membrane_bits,
+                hidden=k < len(syn) - 1, first=k == 0, input_bits=float(x.size) * in_bits,
+                slope_bits=lu.trace_bits, delta_bits=lu.delta_bits,
+                tangent_bits=self.arch.input_bits, feedback_bits=lu.feedback_bits)
+            for phase, events in self.rule.events(context).items():
+                for field, value in events.items():
+                    self.counts[(i, phase)][field] += value
+        if learned and self.rule.hw_name != "none":
             out = self.counts[(syn[-1], "error_compute")]
             out["digital_adds"] += 3 * n_cls  # softmax normalisation and e = p - onehot
             out["digital_mults"] += 2 * n_cls
+        if learned:
             self.samples += 1
 
     def workload(self) -> hwsim.Workload:
