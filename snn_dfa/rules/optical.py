@@ -137,6 +137,7 @@ class OPU:
         check_scalar("calibration_frames", calibration_frames, int, low=1)
         check_scalar("frame_rate_hz", frame_rate_hz, (int, float), low=0.0, low_inclusive=False)
         self.n_in, self.n_out, self.n_reference = n_in, n_out, n_ref
+        self.calibration_frames = calibration_frames
         self.camera = camera if camera is not None else Camera()
         self.frame_rate_hz = float(frame_rate_hz)
         self._rng = check_random_state(seed)
