@@ -221,8 +221,8 @@ def run(config: RunConfig, out_dir: str | Path, progress: bool = False,
         raise ValidationError(f"out={str(out_dir)!r}: exists and is not a folder")
     x_train, y_train, subjects, class_names = prepare_data(config)
     rules = config.adapt.rules
-    source = {r: (r if config.pretrain.rule == "matched" else config.pretrain.rule)
-              for r in rules}
+    source = {r: ((registry.get_rule(r).pretrained_as or r) if config.pretrain.rule == "matched"
+                  else config.pretrain.rule) for r in rules}
     starts = {}
     for src in dict.fromkeys(source.values()):
         net, feedback, cached = pretrained(config, src, x_train, y_train,
