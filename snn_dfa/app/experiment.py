@@ -141,12 +141,14 @@ def pretrained(config: RunConfig, rule: str, x: np.ndarray, y: np.ndarray,
     digest = (config.digest("seed", "data", "model", "pretrain") + f"-{spec.name}"
               + "".join(f"-{v}" for v in feedback_opts.values()))
     folder = Path(cache_dir) if cache_dir is not None else default_cache_dir() / "pretrained"
-    path = folder / f"sfcn-{digest}.npz"
+    path = folder / f"{config.model.name}-{digest}.npz"
+    n_classes = int(np.max(y)) + 1  # labels are 0..n_classes-1 (checked after training)
     if path.exists():
         try:
             with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as f:
                 if str(f["__digest__"]) == digest:
-                    net = build_model("sfcn", x.shape[2], 6, x.shape[1], _model_params(config),
+                    net = build_model(config.model.name, x.shape[2], n_classes, x.shape[1],
+                                      _model_params(config),
                                       seed=0)
                     net.load_state_dict({k: f[k] for k in f.files if "." in k
                                          and not k.startswith("feedback.")})
@@ -155,13 +157,14 @@ def pretrained(config: RunConfig, rule: str, x: np.ndarray, y: np.ndarray,
                     return net.train(False), mats, True
         except (OSError, ValueError, KeyError, zipfile.BadZipFile, ValidationError):
             pass  # corrupt or stale: rebuilt and replaced below
-    clf = SpikingClassifier(model="sfcn", model_params=_model_params(config),
+    clf = SpikingClassifier(model=config.model.name, model_params=_model_params(config),
                             epochs=config.pretrain.epochs, batch_size=config.pretrain.batch_size,
                             lr=config.pretrain.lr, rule=spec.name, feedback=feedback_opts or None,
                             seed=np.random.default_rng([config.seed, 2]), verbose=progress)
     clf.fit(x, y)
-    if list(clf.classes_) != list(range(6)):
-        raise DataError(f"pre-training data holds classes {clf.classes_.tolist()}, expected 0..5")
+    if list(clf.classes_) != list(range(n_classes)):
+        raise DataError(f"pre-training data holds classes {clf.classes_.tolist()}, "
+                        f"expected 0..{n_classes - 1}")
     arrays = dict(clf.network_.state_dict())
     projector = getattr(clf.rule_, "projector", None)
     mats = [m.copy() for m in projector.matrices] if projector is not None else None
@@ -229,8 +232,8 @@ def run(config: RunConfig, out_dir: str | Path, progress: bool = False,
         raise ValidationError(f"out={str(out_dir)!r}: exists and is not a folder")
     x_train, y_train, subjects, class_names = prepare_data(config)
     rules = config.adapt.rules
-    source = {r: (r if config.pretrain.rule == "matched" else config.pretrain.rule)
-              for r in rules}
+    source = {r: ((registry.get_rule(r).pretrained_as or r) if config.pretrain.rule == "matched"
+                  else config.pretrain.rule) for r in rules}
     starts = {}
     for src in dict.fromkeys(source.values()):
         net, feedback, cached = pretrained(config, src, x_train, y_train,

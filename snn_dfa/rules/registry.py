@@ -28,7 +28,15 @@ from snn_dfa._validation import SeedLike, check_keys, check_random_state
 from snn_dfa.engine.network import SpikingNetwork
 from snn_dfa.errors import ValidationError
 from snn_dfa.rules.feedback import FeedbackProjector
-from snn_dfa.rules.learning import BPTT, DFA, SFDFA, Rule, Shallow, random_feedback_for
+from snn_dfa.rules.learning import (
+    BPTT,
+    DFA,
+    SFDFA,
+    NoUpdate,
+    Rule,
+    Shallow,
+    random_feedback_for,
+)
 
 
 @dataclass(frozen=True)
@@ -106,6 +114,10 @@ class RuleSpec:
         crossbar events are counted by those objects).
     baseline : bool
         The rule the others are compared with in the main job's summary (backprop).
+    pretrained_as : str or None
+        With ``pretrain.rule = "matched"``, the rule whose pre-trained network this rule starts
+        from (None: itself). Controls that do not train hidden layers (readout only, no
+        adaptation) start from backprop's network, as a deployed product would.
     """
 
     name: str
@@ -117,6 +129,7 @@ class RuleSpec:
     feedback: str | None = None
     events: EventsFn = field(default=_no_events)
     baseline: bool = False
+    pretrained_as: str | None = None
 
     def build(self, network: SpikingNetwork, seed: SeedLike = None,
               wrap: Callable[[FeedbackProjector], FeedbackProjector] | None = None,
@@ -131,7 +144,7 @@ class RuleSpec:
         if wrap is not None:
             if self.feedback is None:
                 raise ValidationError(f"wrap: rule {self.name!r} keeps no feedback projector")
-            rule.projector = wrap(rule.projector)  # type: ignore[attr-defined]
+            rule.projector = wrap(rule.projector)  # type: ignore[attr-defined]  # a rule with spec.feedback keeps .projector
         return rule
 
     def select(self, available: Mapping[str, object]) -> dict[str, object]:
@@ -249,12 +262,12 @@ def _sfdfa_events(layer: LayerEvents) -> dict[str, dict[str, float]]:
 
 def _build_dfa(network: SpikingNetwork, rng: np.random.Generator, options: dict[str, object]
                ) -> Rule:
-    return DFA(random_feedback_for(network, seed=rng, **options))  # type: ignore[arg-type]
+    return DFA(random_feedback_for(network, seed=rng, **options))  # type: ignore[arg-type]  # options were checked against spec.options by build
 
 
 def _build_sfdfa(network: SpikingNetwork, rng: np.random.Generator, options: dict[str, object]
                  ) -> Rule:
-    return SFDFA(network, seed=rng, **options)  # type: ignore[arg-type]
+    return SFDFA(network, seed=rng, **options)  # type: ignore[arg-type]  # options were checked against spec.options by build
 
 
 BP = register(RuleSpec(
@@ -267,5 +280,8 @@ SFDFA_RULE = register(RuleSpec(
     name="sfdfa", label="SFDFA", hw_name="sfdfa", factory=_build_sfdfa,
     options=("feedback_lr",), feedback="learned", events=_sfdfa_events))
 SHALLOW = register(RuleSpec(
-    name="shallow", label="Shallow", hw_name="none",
-    factory=lambda network, rng, options: Shallow()))
+    name="shallow", label="Readout only", hw_name="none",
+    factory=lambda network, rng, options: Shallow(), pretrained_as="bp"))
+NONE = register(RuleSpec(
+    name="none", label="No adaptation", hw_name="none",
+    factory=lambda network, rng, options: NoUpdate(), pretrained_as="bp"))
