@@ -88,11 +88,11 @@ def test_removing_one_window_moves_each_layer_by_at_most_the_bound():
     net, rule, X, y = _setup(clip_backward=0.05)
     adapter = PrivateAdapter(net, rule, SGD(lr=0.1), clip_update=0.02, noise_multiplier=1.0,
                              sampling_rate=1.0, seed=0)
-    full, n_clipped = adapter.clipped_sum(X, y)
+    full, n_clipped, _ = adapter.clipped_sum(X, y)
     assert n_clipped > 0      # the bound binds in this example
     for i in range(len(y)):
         keep = np.arange(len(y)) != i
-        less, _ = adapter.clipped_sum(X[keep], y[keep])
+        less, _, _ = adapter.clipped_sum(X[keep], y[keep])
         for a, b in zip(full, less):
             if a:
                 assert _norm({k: a[k] - b[k] for k in a}) <= 0.02 * (1 + 1e-5)

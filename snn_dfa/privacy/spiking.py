@@ -100,6 +100,7 @@ class StepLog:
 
     batch_size: int
     clipped_fraction: float
+    n_correct: int
 
 
 class PrivateAdapter:
@@ -157,16 +158,18 @@ class PrivateAdapter:
         """``σ = z sqrt(L) Δ`` added to every entry of every synaptic layer's summed update."""
         return self.noise_multiplier * math.sqrt(self.n_private_layers) * self.clip
 
-    def clipped_sum(self, X: np.ndarray, y: np.ndarray) -> tuple[Grads, int]:
+    def clipped_sum(self, X: np.ndarray, y: np.ndarray) -> tuple[Grads, int, int]:
         """Sum over windows ``X [B, T, C]`` of the clipped per-window updates; also the number
-        of (layer, window) updates that were clipped."""
+        of (layer, window) updates that were clipped and of windows predicted correctly (before
+        the step's update)."""
         net = self.network
         total = [{k: v.copy() for k, v in layer.items()} for layer in self._template]
-        n_clipped = 0
+        n_clipped = n_correct = 0
         net.train(False)
         for x, label in zip(X, y):
             self._on_phase("inference")
             z, trace = net.forward(np.ascontiguousarray(x[:, None, :]), record=True)
+            n_correct += int(np.argmax(z[0]) == label)
             _, grad_z = loss_and_grad(z, np.array([int(label)]), self.loss)
             self._on_phase("error_delivery")
             grads = self.rule.gradients(net, trace, grad_z)
@@ -180,7 +183,7 @@ class PrivateAdapter:
             self._on_phase(None)
             if self._on_window is not None:
                 self._on_window(trace, True)
-        return total, n_clipped
+        return total, n_clipped, n_correct
 
     def step(self, X: np.ndarray, y: np.ndarray) -> StepLog:
         """One private step over the wearer's windows ``X [N, T, C]``, ``y [N]``."""
@@ -189,7 +192,7 @@ class PrivateAdapter:
         if y.shape != (X.shape[0],):
             raise ValidationError(f"y: expected shape ({X.shape[0]},), got {y.shape}")
         idx = np.flatnonzero(self.rng.random(len(y)) < self.sampling_rate)
-        total, n_clipped = self.clipped_sum(X[idx], y[idx])
+        total, n_clipped, n_correct = self.clipped_sum(X[idx], y[idx])
         std = self.noise_std
         expected = self.sampling_rate * len(y)
         noisy = [{k: ((g + std * self.rng.standard_normal(g.shape)) / expected).astype(g.dtype)
@@ -201,7 +204,7 @@ class PrivateAdapter:
         if self.noise_multiplier > 0:
             self.accountant.step(self.sampling_rate, self.noise_multiplier)
         denom = max(1, len(idx) * self.n_private_layers)
-        return StepLog(len(idx), n_clipped / denom)
+        return StepLog(len(idx), n_clipped / denom, n_correct)
 
     def epsilon(self, delta: float) -> float:
         """ε spent so far at ``delta`` (infinite once a step ran without noise)."""
