@@ -23,7 +23,7 @@ channels = [8, 16]
 [pretrain]
 epochs = 1
 [adapt]
-rules = ["bptt", "dfa"]
+rules = ["bp", "dfa"]
 epochs = 1
 """
 
@@ -38,7 +38,7 @@ def test_private_run_meets_and_reports_the_budget(tmp_path):
     subjects = res["metrics"]["subjects"]
     assert set(subjects) == {"2", "9"}
     for sm in subjects.values():
-        for rule in ("bptt", "dfa"):
+        for rule in ("bp", "dfa"):
             m = sm[rule]
             assert 0 < float(m["epsilon_spent"]) <= 2.0
             assert int(m["private_steps"]) == 4          # ceil(1 epoch / 0.25)

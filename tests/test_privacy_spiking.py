@@ -116,7 +116,22 @@ def test_noise_has_the_stated_scale_and_the_ledger_counts_steps():
         epsilon(SubsampledGaussian(1e-9, 2.0, 2), 1e-5), rel=1e-12)
 
 
-def test_sfdfa_is_refused():
-    net = mlp(C, K, steps=T, hidden=(8,), seed=0)
+def test_learned_feedback_is_refused_by_descriptor_and_by_projector():
     with pytest.raises(ValidationError, match="sfdfa"):
-        check_rule(make_rule("sfdfa", net, seed=0))
+        check_rule("sfdfa")
+    check_rule("dfa")
+    check_rule("bptt")   # an alias of bp
+    net = mlp(C, K, steps=T, hidden=(8,), seed=0)
+    rule = make_rule("sfdfa", net, seed=0)
+    rule.projector = ClippedProjector(rule.projector, 1.0)
+    with pytest.raises(ValidationError, match="learns"):
+        PrivateAdapter(net, rule, SGD(lr=0.1), 1.0, 1.0, 0.5)
+
+
+def test_clipped_projector_counts_its_events():
+    base = RandomFeedback([7, 4], 3, seed=0)
+    wrapped = ClippedProjector(base, 1.0)
+    wrapped.project_all(np.ones((2, 3), np.float32))
+    np.testing.assert_array_equal(base.counters.update_mults, [2 * 2 * 7, 2 * 2 * 4])
+    np.testing.assert_array_equal(base.counters.update_adds, [2 * 7, 2 * 4])
+    np.testing.assert_array_equal(base.counters.feedback_macs, [2 * 7 * 3, 2 * 4 * 3])

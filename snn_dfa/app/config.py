@@ -244,10 +244,14 @@ class RunConfig:
         :class:`ConfigError` when the budget cannot be met."""
         from snn_dfa.privacy import BudgetError, noise_multiplier_for
 
+        from snn_dfa.privacy.spiking import check_rule
+
         p = self.privacy
-        if "sfdfa" in self.adapt.rules:
-            raise ConfigError("privacy.enabled with adapt.rules containing 'sfdfa': SFDFA learns "
-                              "its feedback from every window without noise; use 'dfa' or 'bptt'")
+        for rule in self.adapt.rules:
+            try:
+                check_rule(rule)
+            except ValidationError as exc:
+                raise ConfigError(f"adapt.rules with {exc}") from None
         try:
             return noise_multiplier_for(p.epsilon, p.delta, p.sampling_rate,
                                         p.steps_for(self.adapt.epochs),

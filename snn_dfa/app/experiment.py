@@ -193,14 +193,14 @@ def adaptation_rule(config: RunConfig, rule_name: str, net: SpikingNetwork,
 def _adapt_privately(config: RunConfig, sub: SubjectData, rule_name: str, rule: Any,
                      net: SpikingNetwork, meter: PhaseMeter, noise_multiplier: float
                      ) -> dict[str, Any]:
-    """DP-DFA (DP-SGD for BPTT) adaptation to one wearer under ``[privacy]``; returns the
+    """DP-DFA (DP-SGD for backprop) adaptation to one wearer under ``[privacy]``; returns the
     stream metrics (prequential accuracy over the sampled windows, each predicted before its
     step's update; the curve is one point per step: first window index, batch accuracy) and
     the privacy spent."""
     from snn_dfa.privacy.spiking import ClippedProjector, PrivateAdapter
 
     p = config.privacy
-    if hasattr(rule, "projector"):
+    if registry.get_rule(rule_name).feedback is not None:
         rule.projector = ClippedProjector(rule.projector, p.clip_backward)
     expected = p.sampling_rate * len(sub.y_adapt)
     adapter = PrivateAdapter(net, rule, SGD(lr=config.adapt.lr_for(rule_name) * expected),

@@ -199,7 +199,7 @@ def _privacy_lines(config: Mapping[str, Any], metrics: Mapping[str, Any],
     p = config.get("privacy", {})
     if not p.get("enabled"):
         return []
-    text = (f"Differentially private adaptation (DP-DFA; DP-SGD for BP): budget ε = "
+    text = (f"Differentially private adaptation (DP-DFA; DP-SGD for backprop): budget ε = "
             f"{p['epsilon']} at δ = {p['delta']} per wearer, adjacency add/remove one window; "
             f"Poisson rate {p['sampling_rate']}, projected error clipped to "
             f"{p['clip_backward']}, per-window layer update to "
@@ -211,7 +211,7 @@ def _privacy_lines(config: Mapping[str, Any], metrics: Mapping[str, Any],
     for s, sm in metrics["subjects"].items():
         for r in rules:
             m = sm[r]
-            lines.append(f"| {s} | {RULE_LABEL.get(r, r)} | {_f(m['epsilon_spent']):.3f} | "
+            lines.append(f"| {s} | {registry.label(r)} | {_f(m['epsilon_spent']):.3f} | "
                          f"{_f(m['noise_multiplier']):.3f} | {int(_f(m['private_steps']))} | "
                          f"{100 * _f(m['clipped_fraction']):.1f} | "
                          f"{100 * _f(m['final_accuracy']):.2f} |")
