@@ -21,12 +21,12 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from snn_dfa._validation import check_array, check_scalar
-from snn_dfa.errors import ValidationError
 from snn_dfa.engine.layers import SynapticLayer
-from snn_dfa.rules.learning import BPTT, Grads, Rule, alignment
 from snn_dfa.engine.losses import Loss, loss_and_grad
 from snn_dfa.engine.network import SpikingNetwork, Trace
 from snn_dfa.engine.optim import Optimizer
+from snn_dfa.errors import ValidationError
+from snn_dfa.rules.learning import BPTT, Grads, Rule, alignment
 
 
 class MetricLog:

@@ -27,14 +27,14 @@ from typing import Any
 import numpy as np
 
 from snn_dfa._validation import check_array, check_choice
-from snn_dfa.errors import ValidationError
 from snn_dfa.engine.layers import Conv1d, SynapticLayer
 from snn_dfa.engine.losses import Loss, loss_and_grad
 from snn_dfa.engine.network import Readout, SpikingNetwork
 from snn_dfa.engine.neurons import LIFState, Reset, lif_run
-from snn_dfa.rules.online import MetricLog, run_stream
 from snn_dfa.engine.optim import Optimizer
+from snn_dfa.errors import ValidationError
 from snn_dfa.rules.feedback import FeedbackProjector
+from snn_dfa.rules.online import MetricLog, run_stream
 
 
 class _LayerState:
