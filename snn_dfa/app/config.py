@@ -243,7 +243,6 @@ class RunConfig:
         """The private adaptation's noise multiplier for ``[privacy]``'s budget; raises
         :class:`ConfigError` when the budget cannot be met."""
         from snn_dfa.privacy import BudgetError, noise_multiplier_for
-
         from snn_dfa.privacy.spiking import check_rule
 
         p = self.privacy
