@@ -148,7 +148,7 @@ class CrossbarConfig:
     def ideal(cls, **changes: object) -> CrossbarConfig:
         """No quantisation, no noise, ideal periphery, no IR drop (an exact matrix)."""
         changes.setdefault("mapping", MappingConfig(quantize=False))
-        return cls(**changes)  # type: ignore[arg-type]
+        return cls(**changes)  # type: ignore[arg-type]  # field overrides, checked by __post_init__
 
 
 class CrossbarArray:

@@ -261,8 +261,8 @@ def run(config: RunConfig, out_dir: str | Path, progress: bool = False,
                               f"{len(sub.y_adapt)} adaptation windows; delta must be below "
                               f"1/{len(sub.y_adapt)}")
     rules = config.adapt.rules
-    source = {r: (r if config.pretrain.rule == "matched" else config.pretrain.rule)
-              for r in rules}
+    source = {r: ((registry.get_rule(r).pretrained_as or r) if config.pretrain.rule == "matched"
+                  else config.pretrain.rule) for r in rules}
     starts = {}
     for src in dict.fromkeys(source.values()):
         net, feedback, cached = pretrained(config, src, x_train, y_train,

@@ -102,7 +102,7 @@ class Surrogate:
 
     def derivative(self, x: np.ndarray) -> np.ndarray:
         """``sigma'(x)`` elementwise, ``x = u - theta`` (NumPy reference)."""
-        k = float(self.scale)  # type: ignore[arg-type]
+        k = float(self.scale)  # type: ignore[arg-type]  # __post_init__ replaces a None scale by the kind's default
         if self.kind is SurrogateKind.FAST_SIGMOID:
             return 1.0 / (k * np.abs(x) + 1.0) ** 2
         if self.kind is SurrogateKind.TRIANGLE:
@@ -163,7 +163,7 @@ class LIFParams:
         """Build parameters from a membrane time constant: ``beta = exp(-dt / tau)``."""
         check_scalar("tau_mem_ms", tau_mem_ms, (int, float), low=0.0, low_inclusive=False)
         check_scalar("dt_ms", dt_ms, (int, float), low=0.0, low_inclusive=False)
-        return cls(beta=math.exp(-dt_ms / tau_mem_ms), **kwargs)  # type: ignore[arg-type]
+        return cls(beta=math.exp(-dt_ms / tau_mem_ms), **kwargs)  # type: ignore[arg-type]  # the other LIFParams fields, checked by __post_init__
 
     @classmethod
     def integrator(cls, beta: float = 0.0) -> LIFParams:

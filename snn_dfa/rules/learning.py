@@ -120,7 +120,7 @@ class SFDFA:
             dz = network.jvp(trace, xis)  # order: forward (+tangents), feedback, weights
             for k, i in enumerate(hidden):
                 active = trace.caches[i]["s"].any(axis=0)
-                self.projector.update(k, xis[i], dz, active)  # type: ignore[attr-defined]
+                self.projector.update(k, xis[i], dz, active)  # type: ignore[attr-defined]  # SFDFA's projector learns (LearnedFeedback or a wrapper of it)
         return DFA(self.projector).gradients(network, trace, grad_z)
 
 
@@ -134,6 +134,14 @@ class Shallow:
         assert isinstance(last, SynapticLayer)
         _, grads[-1] = last.backward(trace.caches[-1], grad_s, grad_u, input_grad=False)
         return grads
+
+
+class NoUpdate:
+    """No adaptation: the chip predicts and never learns (the control that adaptation must beat;
+    on a relaxing chip it shows what relaxation alone does to accuracy)."""
+
+    def gradients(self, network: SpikingNetwork, trace: Trace, grad_z: np.ndarray) -> Grads:
+        return [{} for _ in network.layers]
 
 
 def random_feedback_for(network: SpikingNetwork, distribution: str = "uniform",

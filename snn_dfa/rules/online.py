@@ -187,7 +187,7 @@ class OnlineAdapter:
         self._accumulate(grads)
         if self._n_acc >= self.update_every:
             self._on_phase("weight_update")
-            updates = self.optimizer.step(self._acc)  # type: ignore[arg-type]
+            updates = self.optimizer.step(self._acc)  # type: ignore[arg-type]  # _accumulate has set _acc once _n_acc > 0
             net.apply_updates(updates)
             values["update_norm"] = float(np.sqrt(sum(
                 float((u.astype(np.float64) ** 2).sum()) for layer in updates

@@ -253,7 +253,7 @@ class OpticalFeedback:
         check_scalar("threshold", threshold, (int, float), low=0.0)
         self.n_classes, self.threshold, self.dtype = n_classes, float(threshold), dtype
         self.opu = OPU(n_classes, sum(self.sizes), camera=camera, seed=seed,
-                       **opu_kwargs)  # type: ignore[arg-type]
+                       **opu_kwargs)  # type: ignore[arg-type]  # OPU checks its keyword options at run time
         self._offsets = np.cumsum([0, *self.sizes])
         self.counters = ProjectorCounters(len(self.sizes))
 
