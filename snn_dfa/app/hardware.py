@@ -104,6 +104,10 @@ class PhaseMeter:
         self.steps: dict[int, int] = {}
         self._current: str | None = None
         self._last = {i: a.counters.totals() for i, a in arrays.items()}
+        # crossbar events per (layer, phase), in crossbar's names: turned into hwsim counts
+        # once, by :meth:`workload` (the mapping of names is linear)
+        self._crossbar: dict[tuple[int, str], dict[str, int]] = defaultdict(
+            lambda: defaultdict(int))
 
     def phase(self, name: str | None) -> None:
         """Close the running phase (attribute crossbar events to it) and open ``name``.
@@ -118,10 +122,10 @@ class PhaseMeter:
         for i, arr in self.arrays.items():
             now = arr.counters.totals()
             if target is not None:
-                delta = {k: now[k] - self._last[i][k] for k in now}
-                for field, value in hwsim.counts_from_crossbar(delta).to_dict().items():
-                    if value:
-                        self.counts[(i, target)][field] += value
+                acc, last = self._crossbar[(i, target)], self._last[i]
+                for k, v in now.items():
+                    if v != last[k]:
+                        acc[k] += v - last[k]
             self._last[i] = now
         self._current = name
 
@@ -173,8 +177,16 @@ class PhaseMeter:
             layer = self.network.layers[i]
             assert isinstance(layer, SynapticLayer)
             kind = "conv" if isinstance(layer, Conv1d) else "linear"
-            phases = {p: hwsim.Counts(**dict(self.counts[(i, p)])) for p in hwsim.PHASES
-                      if (i, p) in self.counts}
+            phases = {}
+            for p in hwsim.PHASES:
+                if (i, p) not in self.counts and (i, p) not in self._crossbar:
+                    continue
+                merged = defaultdict(float, self.counts.get((i, p), {}))
+                events = self._crossbar.get((i, p), {})
+                for name, value in hwsim.counts_from_crossbar(events).to_dict().items():
+                    if value:
+                        merged[name] += value
+                phases[p] = hwsim.Counts(**merged)
             layers.append(hwsim.LayerWorkload(f"layer{i}", kind, layer.n_in, layer.n_out,
                                               time_steps=self.steps.get(i, 1), phases=phases))
         return hwsim.Workload(tuple(layers), samples=max(self.samples, 1))
