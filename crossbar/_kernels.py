@@ -119,3 +119,39 @@ def open_loop_pulses(intended, dw, scales, g_min, g_max, level_step, pulse_step,
                                                  differential)
                     k += 1
     return out_idx, out_n, out_t
+
+
+@njit(cache=True)
+def digitise_and_sum(cur, var, z, sigma, add_noise, step, quantize, n_codes, weights, out):
+    # pragma: no cover - compiled; reference: the NumPy read path of tests/test_crossbar_array.py
+    """Read noise, per-tile ADC and the digital sum over tiles and slices, in one pass.
+
+    ``cur [B, S, M, N]``: partial column currents of the ``B`` drive blocks and ``S``
+    slices; ``var`` the same shape (``x^2 @ G^2`` sums) and ``z`` standard normals (float64,
+    same shape) when ``add_noise``.  Per entry, with NumPy's operations and types:
+    ``c + (sigma * sqrt(var)) * z`` (noise added in float64, rounded to the current's
+    dtype), then if ``quantize`` ``clip(rint(c / step[b]), -n_codes, n_codes) * step[b]``,
+    times ``weights[s]`` (``n_levels ** s``) for ``s > 0``, summed over blocks and slices in
+    that order into ``out [M, N]`` (overwritten).
+    """
+    B, S, M, N = cur.shape
+    dt = out.dtype.type
+    sig = dt(sigma)
+    lo = dt(-n_codes)
+    hi = dt(n_codes)
+    out[:] = 0.0
+    for b in range(B):
+        st = step[b]
+        for s in range(S):
+            w = dt(weights[s])
+            for m in range(M):
+                for n in range(N):
+                    c = cur[b, s, m, n]
+                    if add_noise:
+                        sd = sig * np.sqrt(var[b, s, m, n])
+                        c = dt(np.float64(c) + np.float64(sd) * z[b, s, m, n])
+                    if quantize:
+                        c = min(max(np.rint(c / st), lo), hi) * st
+                    if s > 0:
+                        c = c * w
+                    out[m, n] += c

@@ -33,7 +33,7 @@ from crossbar.counters import EVENT_FIELDS, CrossbarCounters, TileCounters
 from crossbar.devices import DeviceParams, get_preset
 from crossbar.errors import CrossbarError
 from crossbar.gpr import GPRNoiseModel
-from crossbar._kernels import open_loop_pulses
+from crossbar._kernels import digitise_and_sum, open_loop_pulses
 from crossbar.irdrop import ExactIRDropSolver, fast_ir_unchecked
 from crossbar.mapping import (
     MappingConfig,
@@ -52,12 +52,10 @@ from crossbar.noise import (
     apply_faults,
     drift,
     programming_noise,
-    read_noise_std,
     sample_faults,
 )
 from crossbar.periphery import (
     PeripheryConfig,
-    adc_quantize,
     dac_quantize,
     is_binary,
     normalise_inputs,
@@ -369,7 +367,7 @@ class CrossbarArray:
         matrix product per slice, ``[blocks, M, drive] @ [blocks, drive, sense]``, gives the
         partial sums of every tile, which are digitised per tile and added over the blocks.
         """
-        per, m = self.config.periphery, self.config.mapping
+        per = self.config.periphery
         batch = x.shape[0]
         binary = is_binary(x)
         if binary:
@@ -378,30 +376,38 @@ class CrossbarArray:
             xn, norm = normalise_inputs(x)
             xn = dac_quantize(xn, per.dac_bits).astype(self._cdtype, copy=False)
         d_mats, g_sq = self._read_matrices(transposed)
-        blocks, size, sense = d_mats.shape[1:]
+        n_slices, blocks, size, sense = d_mats.shape
         xs = _stack_inputs(xn, blocks, size)  # [blocks, M, size]
+        cur = np.empty((blocks, n_slices, batch, sense), dtype=self._cdtype)
+        for k in range(n_slices):
+            cur[:, k] = np.matmul(xs, d_mats[k])
         read_sigma = self.config.noise.read_sigma_rel
-        out_model = self.config.gpr_output_model
+        noise = read_sigma > 0
+        var, z = cur[:0], np.empty((0, 0, 0, 0))  # placeholders when noiseless
+        if noise:  # read noise: std = read_sigma * sqrt(x^2 @ G^2) per column and tile
+            x_sq = xs if binary else xs**2
+            var = np.empty_like(cur)
+            for k in range(n_slices):
+                var[:, k] = np.matmul(x_sq, g_sq[k])
+            z = self._rng.standard_normal(cur.shape)
         levels_full = self.device.g_range_uS / self.device.level_step_uS
-        drive = self._block_sizes(transposed)[:, None, None]  # driven lines per block
-        full_scale = per.adc_full_scale_fraction * drive * levels_full
-        x_sq = None if read_sigma == 0 else (xs if binary else xs**2)
-        cur = np.empty((blocks, m.n_slices, batch, sense), dtype=self._cdtype)
-        for k in range(m.n_slices):
-            c = np.matmul(xs, d_mats[k])
-            if x_sq is not None:
-                std = read_noise_std(x_sq, g_sq[k], read_sigma)
-                c += std * self._rng.standard_normal(c.shape)
-            if out_model is not None:
-                i_max = drive * levels_full
-                c = (out_model.sample(c / i_max, self._rng) * i_max).astype(self._cdtype,
-                                                                              copy=False)
-            c = adc_quantize(c, per.adc_bits, full_scale)
-            if k:
-                c *= float(self.device.n_levels) ** k
-            cur[:, k] = c
-        # digital sum of the partial sums, block by block (and slice by slice) in order
-        out = cur.reshape(blocks * m.n_slices, batch, sense).sum(axis=0)
+        drive = self._block_sizes(transposed)  # driven lines per block
+        out_model = self.config.gpr_output_model
+        if out_model is not None:
+            if noise:
+                cur = (cur + (read_sigma * np.sqrt(var)) * z).astype(self._cdtype)
+                noise = False
+            i_max = (drive * levels_full)[:, None, None, None]
+            cur = (out_model.sample(cur / i_max, self._rng) * i_max).astype(self._cdtype)
+        bits = per.adc_bits
+        n_codes = 0 if bits is None else 2 ** (bits - 1) - 1
+        step = (per.adc_full_scale_fraction * drive * levels_full / max(n_codes, 1)).astype(
+            self._cdtype)
+        weights = float(self.device.n_levels) ** np.arange(n_slices, dtype=np.float64)
+        out = np.empty((batch, sense), dtype=self._cdtype)
+        # noise, ADC per tile and the digital sum over blocks and slices, in one pass
+        digitise_and_sum(cur, var, z, read_sigma, noise, step, bits is not None, n_codes,
+                         weights, out)
         self._count_read(xn, batch, binary, transposed)
         if norm is not None:
             out *= norm[:, None]
