@@ -155,3 +155,34 @@ def digitise_and_sum(cur, var, z, sigma, add_noise, step, quantize, n_codes, wei
                     if s > 0:
                         c = c * w
                     out[m, n] += c
+
+
+@njit(cache=True)
+def fast_ir_tiles(g_uS, eff, jobs, row_bounds, col_bounds, n_cb, transposed, r_row, r_col,
+                  r_drv, r_sen, n_iter):  # pragma: no cover - compiled
+    """The fast IR-drop model of several physical arrays, written into ``eff`` in place.
+
+    ``g_uS, eff [S, P, n_out, n_in]`` (µS); ``jobs [J, 3]`` rows ``(slice, polarity, tile)``
+    with tiles row-major over (row block, column block); ``row_bounds``, ``col_bounds``
+    the block edges.  Each array is driven along its rows (inputs), or along its columns
+    for a transposed read, and computed exactly as :func:`fast_ir_fixed_point` of the
+    conductances in siemens (``g * 1e-6``), scaled back by ``1e6``.
+    """
+    for j in range(jobs.shape[0]):
+        k, p, tile = jobs[j, 0], jobs[j, 1], jobs[j, 2]
+        r0, r1 = row_bounds[tile // n_cb], row_bounds[tile // n_cb + 1]
+        c0, c1 = col_bounds[tile % n_cb], col_bounds[tile % n_cb + 1]
+        if transposed:  # columns (outputs) drive
+            a = np.empty((c1 - c0, r1 - r0))
+            for c in range(c1 - c0):
+                for r in range(r1 - r0):
+                    a[c, r] = g_uS[k, p, c0 + c, r0 + r] * 1e-6
+        else:
+            a = np.empty((r1 - r0, c1 - c0))
+            for r in range(r1 - r0):
+                for c in range(c1 - c0):
+                    a[r, c] = g_uS[k, p, c0 + c, r0 + r] * 1e-6
+        t = fast_ir_fixed_point(a, r_row, r_col, r_drv, r_sen, n_iter)
+        for c in range(c1 - c0):
+            for r in range(r1 - r0):
+                eff[k, p, c0 + c, r0 + r] = (t[c, r] if transposed else t[r, c]) * 1e6

@@ -33,7 +33,7 @@ from crossbar.counters import EVENT_FIELDS, CrossbarCounters, TileCounters
 from crossbar.devices import DeviceParams, get_preset
 from crossbar.errors import CrossbarError
 from crossbar.gpr import GPRNoiseModel
-from crossbar._kernels import digitise_and_sum, open_loop_pulses
+from crossbar._kernels import digitise_and_sum, fast_ir_tiles, open_loop_pulses
 from crossbar.irdrop import ExactIRDropSolver, fast_ir_unchecked
 from crossbar.mapping import (
     MappingConfig,
@@ -215,6 +215,8 @@ class CrossbarArray:
         self._tile_rows = np.array([t.rows for t in self.counters.tiles], dtype=np.int64)
         self._tile_cols = np.array([t.cols for t in self.counters.tiles], dtype=np.int64)
         self._tile_cells = self._tile_rows * self._tile_cols
+        self._row_bounds = np.array([b.start for b in self._row_blocks] + [self._shape[1]])
+        self._col_bounds = np.array([b.start for b in self._col_blocks] + [self._shape[0]])
         self._event_column = {name: i for i, name in enumerate(EVENT_FIELDS)}
         # The IR-drop resistances of each read direction (rows and columns swap roles in a
         # transposed read: the column lines are driven, the row lines sensed).
@@ -457,10 +459,10 @@ class CrossbarArray:
             eff = None
             if self.config.ir_drop != "none":
                 eff = np.empty_like(g)
-                for tile in range(len(self.counters.tiles)):
-                    for k in range(g.shape[0]):
-                        for p in range(g.shape[1]):
-                            self._ir_tile(g, eff, k, p, tile, transposed)
+                n_tiles = len(self.counters.tiles)
+                jobs = np.array([(k, p, tile) for tile in range(n_tiles)
+                                 for k in range(g.shape[0]) for p in range(g.shape[1])])
+                self._ir_tiles(g, eff, jobs, transposed)
             d_mats = self._difference_stack(g if eff is None else eff, transposed)
             g_sq = self._square_stack(g, transposed)
             self._read_cache[transposed] = (eff, d_mats, g_sq)
@@ -472,13 +474,20 @@ class CrossbarArray:
         n_cb = len(self._col_blocks)
         return self._col_blocks[tile % n_cb], self._row_blocks[tile // n_cb]
 
-    def _ir_tile(self, g: np.ndarray, eff: np.ndarray, k: int, p: int, tile: int,
-                 transposed: bool) -> None:
-        """Effective conductances of one physical array into ``eff`` (cell positions)."""
-        cb, rb = self._tile_slices(tile)
-        cells = g[k, p, cb, rb]  # [cols, rows]: transposed reads drive the columns
-        eff[k, p, cb, rb] = (self._ir(cells, transposed) if transposed
-                             else self._ir(cells.T, transposed).T)
+    def _ir_tiles(self, g: np.ndarray, eff: np.ndarray, jobs: np.ndarray,
+                  transposed: bool) -> None:
+        """Effective conductances of the physical arrays ``jobs [J, 3]`` (rows ``(slice,
+        polarity, tile)``) into ``eff`` at the cells' positions."""
+        if self.config.ir_drop == "fast":
+            fast_ir_tiles(g, eff, jobs, self._row_bounds, self._col_bounds,
+                          len(self._col_blocks), transposed, *self._ir_resistances[transposed],
+                          self.config.ir_fast_iterations)
+            return
+        for k, p, tile in jobs.tolist():
+            cb, rb = self._tile_slices(tile)
+            cells = g[k, p, cb, rb]  # [cols, rows]: transposed reads drive the columns
+            eff[k, p, cb, rb] = (self._ir(cells, transposed) if transposed
+                                 else self._ir(cells.T, transposed).T)
 
     def _difference_stack(self, eff: np.ndarray, transposed: bool) -> np.ndarray:
         """``(G+ - G-) / step`` (or ``(G - G_ref) / step``) per slice, stacked (see above)."""
@@ -583,8 +592,8 @@ class CrossbarArray:
                 continue
             tiles = self._tile_of(o, i)
             n_cb = len(self._col_blocks)
-            for kk, pp, tile in set(zip(k.tolist(), p.tolist(), tiles.tolist())):
-                self._ir_tile(g, eff, kk, pp, tile, transposed)
+            jobs = np.unique(np.stack([k, p, tiles], axis=1), axis=0)
+            self._ir_tiles(g, eff, jobs, transposed)
             for kk, tile in set(zip(k.tolist(), tiles.tolist())):
                 cb, rb = self._tile_slices(tile)
                 diff = self._difference(eff, kk, cb, rb) / step  # [cols, rows]
