@@ -20,10 +20,11 @@ def fast_ir_fixed_point(
     m, n = g.shape
     t = g.copy()
     new = np.empty_like(g)
-    ta = np.empty(n)
     col_sum = np.empty(n)
     d_tail = np.empty(n)
     head = np.empty(n)
+    c0_row = np.empty(n)
+    c1_row = np.empty(n)
     for _ in range(n_iter):
         for j in range(n):
             col_sum[j] = 0.0
@@ -36,18 +37,19 @@ def fast_ir_fixed_point(
                 d_tail[j] += d_i * t[i, j]
         for i in range(m):
             d_i = m - 1 - i
-            s = 0.0
-            for k in range(n):
-                s += t[i, k]
+            # prefix sums of the row (serial); the last is the row sum
             c0 = 0.0
             c1 = 0.0
             for j in range(n):
                 c0 += t[i, j]
                 c1 += j * t[i, j]
-                ta[j] = r_drv * s + r_row * (c1 + j * (s - c0))
-            for j in range(n):
+                c0_row[j] = c0
+                c1_row[j] = c1
+            s = c0
+            for j in range(n):  # vectorises
+                ta = r_drv * s + r_row * (c1_row[j] + j * (s - c0_row[j]))
                 bt = r_sen * col_sum[j] + r_col * (d_tail[j] + d_i * head[j])
-                new[i, j] = g[i, j] * (1.0 - ta[j] - bt)
+                new[i, j] = g[i, j] * (1.0 - ta - bt)
                 d_tail[j] -= d_i * t[i, j]
                 head[j] += t[i, j]
         t, new = new, t
