@@ -161,14 +161,18 @@ def digitise_and_sum(cur, var, z, sigma, add_noise, step, quantize, n_codes, wei
 
 @njit(cache=True)
 def fast_ir_tiles(g_uS, eff, jobs, row_bounds, col_bounds, n_cb, transposed, r_row, r_col,
-                  r_drv, r_sen, n_iter):  # pragma: no cover - compiled
-    """The fast IR-drop model of several physical arrays, written into ``eff`` in place.
+                  r_drv, r_sen, n_iter, d_mats, step, g_ref, differential):
+    # pragma: no cover - compiled
+    """The fast IR-drop model of several physical arrays, and their read matrices, in place.
 
     ``g_uS, eff [S, P, n_out, n_in]`` (µS); ``jobs [J, 3]`` rows ``(slice, polarity, tile)``
     with tiles row-major over (row block, column block); ``row_bounds``, ``col_bounds``
     the block edges.  Each array is driven along its rows (inputs), or along its columns
     for a transposed read, and computed exactly as :func:`fast_ir_fixed_point` of the
-    conductances in siemens (``g * 1e-6``), scaled back by ``1e6``.
+    conductances in siemens (``g * 1e-6``), scaled back by ``1e6``.  Then the tile's
+    entries of ``d_mats [S, blocks, size, sense]`` (if not empty) become
+    ``(eff+ - eff-) / step`` (or ``(eff - g_ref) / step``), stacked by drive block as in
+    ``CrossbarArray._read_matrices``.
     """
     for j in range(jobs.shape[0]):
         k, p, tile = jobs[j, 0], jobs[j, 1], jobs[j, 2]
@@ -188,3 +192,19 @@ def fast_ir_tiles(g_uS, eff, jobs, row_bounds, col_bounds, n_cb, transposed, r_r
         for c in range(c1 - c0):
             for r in range(r1 - r0):
                 eff[k, p, c0 + c, r0 + r] = (t[c, r] if transposed else t[r, c]) * 1e6
+    if d_mats.shape[0] == 0:
+        return
+    for j in range(jobs.shape[0]):
+        k, tile = jobs[j, 0], jobs[j, 2]
+        r0, r1 = row_bounds[tile // n_cb], row_bounds[tile // n_cb + 1]
+        c0, c1 = col_bounds[tile % n_cb], col_bounds[tile % n_cb + 1]
+        for c in range(c0, c1):
+            for r in range(r0, r1):
+                if differential:
+                    v = (eff[k, 0, c, r] - eff[k, 1, c, r]) / step
+                else:
+                    v = (eff[k, 0, c, r] - g_ref) / step
+                if transposed:
+                    d_mats[k, tile % n_cb, c - c0, r] = v
+                else:
+                    d_mats[k, tile // n_cb, r - r0, c] = v

@@ -462,7 +462,7 @@ class CrossbarArray:
                 n_tiles = len(self.counters.tiles)
                 jobs = np.array([(k, p, tile) for tile in range(n_tiles)
                                  for k in range(g.shape[0]) for p in range(g.shape[1])])
-                self._ir_tiles(g, eff, jobs, transposed)
+                self._ir_tiles(g, eff, jobs, transposed, None)
             d_mats = self._difference_stack(g if eff is None else eff, transposed)
             g_sq = self._square_stack(g, transposed)
             self._read_cache[transposed] = (eff, d_mats, g_sq)
@@ -474,20 +474,35 @@ class CrossbarArray:
         n_cb = len(self._col_blocks)
         return self._col_blocks[tile % n_cb], self._row_blocks[tile // n_cb]
 
-    def _ir_tiles(self, g: np.ndarray, eff: np.ndarray, jobs: np.ndarray,
-                  transposed: bool) -> None:
+    def _ir_tiles(self, g: np.ndarray, eff: np.ndarray, jobs: np.ndarray, transposed: bool,
+                  d_mats: np.ndarray | None) -> None:
         """Effective conductances of the physical arrays ``jobs [J, 3]`` (rows ``(slice,
-        polarity, tile)``) into ``eff`` at the cells' positions."""
+        polarity, tile)``) into ``eff`` at the cells' positions, and, if given, those tiles'
+        entries of the stacked difference matrices ``d_mats``."""
+        dev = self.device
+        step = dev.level_step_uS
+        g_ref = dev.g_min_uS + ((dev.n_levels - 1) // 2) * step
+        differential = self.config.mapping.scheme == "differential"
         if self.config.ir_drop == "fast":
             fast_ir_tiles(g, eff, jobs, self._row_bounds, self._col_bounds,
                           len(self._col_blocks), transposed, *self._ir_resistances[transposed],
-                          self.config.ir_fast_iterations)
+                          self.config.ir_fast_iterations,
+                          np.empty((0, 0, 0, 0), self._cdtype) if d_mats is None else d_mats,
+                          step, g_ref, differential)
             return
+        n_cb = len(self._col_blocks)
         for k, p, tile in jobs.tolist():
             cb, rb = self._tile_slices(tile)
             cells = g[k, p, cb, rb]  # [cols, rows]: transposed reads drive the columns
             eff[k, p, cb, rb] = (self._ir(cells, transposed) if transposed
                                  else self._ir(cells.T, transposed).T)
+        for k, _, tile in [] if d_mats is None else jobs.tolist():
+            cb, rb = self._tile_slices(tile)
+            diff = self._difference(eff, k, cb, rb) / step  # [cols, rows]
+            if transposed:
+                d_mats[k, tile % n_cb, : cb.stop - cb.start, rb] = diff
+            else:
+                d_mats[k, tile // n_cb, : rb.stop - rb.start, cb] = diff.T
 
     def _difference_stack(self, eff: np.ndarray, transposed: bool) -> np.ndarray:
         """``(G+ - G-) / step`` (or ``(G - G_ref) / step``) per slice, stacked (see above)."""
@@ -590,17 +605,11 @@ class CrossbarArray:
             if eff is None:
                 d_mats[at] = self._difference(g, k, o, i) / step
                 continue
-            tiles = self._tile_of(o, i)
-            n_cb = len(self._col_blocks)
-            jobs = np.unique(np.stack([k, p, tiles], axis=1), axis=0)
-            self._ir_tiles(g, eff, jobs, transposed)
-            for kk, tile in set(zip(k.tolist(), tiles.tolist())):
-                cb, rb = self._tile_slices(tile)
-                diff = self._difference(eff, kk, cb, rb) / step  # [cols, rows]
-                if transposed:
-                    d_mats[kk, tile % n_cb, : cb.stop - cb.start, rb] = diff
-                else:
-                    d_mats[kk, tile // n_cb, : rb.stop - rb.start, cb] = diff.T
+            n_tiles, n_pol = len(self.counters.tiles), self._cell_shape[1]
+            key = np.unique((k * n_pol + p) * n_tiles + self._tile_of(o, i))
+            jobs = np.stack([key // (n_pol * n_tiles), key // n_tiles % n_pol, key % n_tiles],
+                            axis=1)
+            self._ir_tiles(g, eff, jobs, transposed, d_mats)
 
     def _difference(self, a: np.ndarray, k: object, o: object, i: object) -> np.ndarray:
         """``G+ - G-`` (or ``G - G_ref``) of slice ``k`` at outputs ``o``, inputs ``i``."""
