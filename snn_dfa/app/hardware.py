@@ -24,6 +24,9 @@ from snn_dfa.app.config import CrossbarSection, HwsimSection
 from snn_dfa.engine.layers import Conv1d, SynapticLayer
 from snn_dfa.engine.network import SpikingNetwork, Trace
 
+#: Names of the entries of PhaseMeter's crossbar event vectors.
+_EVENT_NAMES = (*crossbar.counters.EVENT_FIELDS, "updates")
+
 #: hwsim's name of each learning rule.
 HW_RULE = {"bptt": "bp", "dfa": "dfa", "sfdfa": "sfdfa", "none": "none"}
 
@@ -103,11 +106,15 @@ class PhaseMeter:
         self.samples = 0
         self.steps: dict[int, int] = {}
         self._current: str | None = None
-        self._last = {i: a.counters.totals() for i, a in arrays.items()}
-        # crossbar events per (layer, phase), in crossbar's names: turned into hwsim counts
-        # once, by :meth:`workload` (the mapping of names is linear)
-        self._crossbar: dict[tuple[int, str], dict[str, int]] = defaultdict(
-            lambda: defaultdict(int))
+        self._last = {i: self._events(a) for i, a in arrays.items()}
+        # crossbar events per (layer, phase), a vector over crossbar's names: turned into
+        # hwsim counts once, by :meth:`workload` (the mapping of names is linear)
+        self._crossbar: dict[tuple[int, str], np.ndarray] = {}
+
+    @staticmethod
+    def _events(arr: crossbar.CrossbarArray) -> np.ndarray:
+        """The array's event totals as a vector: ``crossbar.EVENT_FIELDS``, then updates."""
+        return np.append(arr.counters.counts.sum(axis=0), arr.counters.updates)
 
     def phase(self, name: str | None) -> None:
         """Close the running phase (attribute crossbar events to it) and open ``name``.
@@ -120,12 +127,13 @@ class PhaseMeter:
         if self.rule == "sfdfa" and target == "error_delivery":
             target = "inference"
         for i, arr in self.arrays.items():
-            now = arr.counters.totals()
+            now = self._events(arr)
             if target is not None:
-                acc, last = self._crossbar[(i, target)], self._last[i]
-                for k, v in now.items():
-                    if v != last[k]:
-                        acc[k] += v - last[k]
+                delta = now - self._last[i]
+                if (i, target) in self._crossbar:
+                    self._crossbar[(i, target)] += delta
+                else:
+                    self._crossbar[(i, target)] = delta
             self._last[i] = now
         self._current = name
 
@@ -182,7 +190,8 @@ class PhaseMeter:
                 if (i, p) not in self.counts and (i, p) not in self._crossbar:
                     continue
                 merged = defaultdict(float, self.counts.get((i, p), {}))
-                events = self._crossbar.get((i, p), {})
+                vector = self._crossbar.get((i, p), np.zeros(len(_EVENT_NAMES), np.int64))
+                events = dict(zip(_EVENT_NAMES, vector.tolist()))
                 for name, value in hwsim.counts_from_crossbar(events).to_dict().items():
                     if value:
                         merged[name] += value
