@@ -17,7 +17,7 @@ bookkeeping (cache refresh after updates, read counters, the phase meter) and th
 
 Inputs are random windows (N(0, 1), the scale of normalised HAPT windows) and random
 labels: the cost of a window does not depend on what it holds beyond the spike counts.
-Usage: ``python benchmarks/bench_chip.py [--windows 60] [--blocks 3] [--rules dfa,bptt]``
+Usage: ``python benchmarks/bench_chip.py [--windows 60] [--blocks 3] [--rules dfa,bp]``
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ def adapter(net, rule_name: str, chip: bool) -> tuple[OnlineAdapter, dict]:
     arrays = deploy(net, CrossbarSection(), seed=0) if chip else {}
     rule = make_rule(rule_name, net, seed=np.random.default_rng(3))
     if chip:
-        meter = PhaseMeter(net, arrays, rule_name)
+        meter = PhaseMeter(net, arrays, rule_name, projector=getattr(rule, "projector", None))
         return OnlineAdapter(net, rule, SGD(lr=LR), on_phase=meter.phase,
                              on_window=meter.add_digital), arrays
     return OnlineAdapter(net, rule, SGD(lr=LR)), arrays
@@ -129,7 +129,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--windows", type=int, default=60, help="windows per timed block")
     ap.add_argument("--blocks", type=int, default=3, help="interleaved blocks per side")
-    ap.add_argument("--rules", default="dfa,bptt", help="comma-separated rules")
+    ap.add_argument("--rules", default="dfa,bp", help="comma-separated rules")
     args = ap.parse_args()
     print(f"load average {os.getloadavg()}; numpy {np.__version__}")
     rng = np.random.default_rng(0)

@@ -17,9 +17,23 @@ from pathlib import Path
 from typing import Any, get_type_hints
 
 from snn_dfa._validation import check_keys
-from snn_dfa.errors import ConfigError, DataError
+from snn_dfa.errors import ConfigError, DataError, ValidationError
+from snn_dfa.rules import registry
 
-RULES = ("bptt", "dfa", "sfdfa")
+#: the rules the main job adapts with by default (every registered rule is accepted)
+RULES = ("bp", "dfa", "sfdfa")
+
+
+def _canonical_rules(names: tuple[str, ...]) -> tuple[str, ...]:
+    """Aliases (``"bptt"``) as their rule's canonical name; unknown names are left for
+    ``check`` to report with the key."""
+    out = []
+    for name in names:
+        try:
+            out.append(registry.canonical(name))
+        except ValidationError:
+            out.append(name)
+    return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -71,8 +85,12 @@ class PretrainSection:
     batch_size: int = 64
     lr: float = 1e-3
 
+    def __post_init__(self) -> None:
+        if self.rule != "matched":
+            object.__setattr__(self, "rule", _canonical_rules((self.rule,))[0])
+
     def check(self) -> None:
-        _choice("pretrain.rule", self.rule, ("matched", "bptt"))
+        _choice("pretrain.rule", self.rule, ("matched", *registry.names()))
         _range("pretrain.epochs", self.epochs, 1, None)
         _range("pretrain.batch_size", self.batch_size, 1, None)
         _range("pretrain.lr", self.lr, 0.0, None, open_low=True)
@@ -122,6 +140,13 @@ class AdaptSection:
     lr_by_rule: dict[str, float] = field(default_factory=dict)
     sfdfa_feedback_lr: float = 1e-2
 
+    def __post_init__(self) -> None:
+        if isinstance(self.rules, tuple):
+            object.__setattr__(self, "rules", _canonical_rules(self.rules))
+        if isinstance(self.lr_by_rule, dict):
+            keys = _canonical_rules(tuple(self.lr_by_rule))
+            object.__setattr__(self, "lr_by_rule", dict(zip(keys, self.lr_by_rule.values())))
+
     def lr_for(self, rule: str) -> float:
         """The step size of ``rule``: its entry in ``lr_by_rule``, else the shared ``lr``."""
         return self.lr_by_rule.get(rule, self.lr)
@@ -130,12 +155,14 @@ class AdaptSection:
         if not self.rules:
             raise ConfigError("adapt.rules: expected at least one rule")
         for r in self.rules:
-            _choice("adapt.rules", r, RULES)
+            _choice("adapt.rules", r, registry.names())
+        if len(set(self.rules)) != len(self.rules):
+            raise ConfigError(f"adapt.rules={list(self.rules)}: a rule is named twice")
         _range("adapt.epochs", self.epochs, 1, None)
         _choice("adapt.order", self.order, ("shuffled", "recording"))
         _range("adapt.lr", self.lr, 0.0, None, open_low=True)
         for r, lr in self.lr_by_rule.items():
-            _choice("adapt.lr_by_rule", r, RULES)
+            _choice("adapt.lr_by_rule", r, registry.names())
             _range(f"adapt.lr_by_rule.{r}", lr, 0.0, None, open_low=True)
         _range("adapt.sfdfa_feedback_lr", self.sfdfa_feedback_lr, 0.0, 1.0, open_low=True)
 
@@ -291,7 +318,7 @@ threshold = 0.5
 
 [pretrain]                   # cloud pre-training on ideal weights (cached by hash)
 rule = "matched"             # each on-chip rule starts from a network trained with that rule
-                             # (DFA/SFDFA keep their feedback), or "bptt" for all
+                             # (DFA/SFDFA keep their feedback), or a rule's name ("bp") for all
 epochs = 2
 batch_size = 64
 lr = 1e-3                    # Adam
@@ -311,11 +338,11 @@ drift_nu = 0.0               # conductance drift exponent
 c2c_sigma_rel = 0.05         # cycle-to-cycle write noise of programming pulses
 
 [adapt]                      # on-device, batch 1, predict then update (plain SGD)
-rules = ["bptt", "dfa", "sfdfa"]
+rules = ["bp", "dfa", "sfdfa"]   # any of "bp" (alias "bptt"), "dfa", "sfdfa", "shallow"
 epochs = 2                   # passes over the adaptation windows
 order = "shuffled"           # or "recording" (chronological: strongly correlated labels)
 lr = 3e-4                    # SGD step of every rule, unless set per rule:
-lr_by_rule = {}              #   e.g. {bptt = 1e-3, dfa = 3e-4} (the study's, from a search)
+lr_by_rule = {}              #   e.g. {bp = 1e-3, dfa = 3e-4} (the study's, from a search)
 sfdfa_feedback_lr = 1e-2     # SFDFA's feedback moving-average step (pre-training too)
 
 [hwsim]

@@ -40,12 +40,12 @@ from snn_dfa.app.config import RunConfig
 from snn_dfa.errors import DataError, ValidationError
 from snn_dfa.rules.estimator import SpikingClassifier
 from snn_dfa.app.hardware import PhaseMeter, architecture, deploy
-from snn_dfa.rules.learning import make_rule
 from snn_dfa.engine.models import build_model
 from snn_dfa.engine.network import SpikingNetwork
 from snn_dfa.rules.online import OnlineAdapter
 from snn_dfa.engine.optim import SGD
 from snn_dfa.app.results import provenance, publish, write_results
+from snn_dfa.rules import registry
 
 @dataclass
 class SubjectData:
@@ -128,12 +128,12 @@ def pretrained(config: RunConfig, rule: str, x: np.ndarray, y: np.ndarray,
     """
     from snn_dfa.data import default_cache_dir
 
-    digest = config.digest("seed", "data", "model", "pretrain") + f"-{rule}"
-    if rule == "sfdfa":
-        digest += f"-{config.adapt.sfdfa_feedback_lr}"
+    spec = registry.get_rule(rule)
+    feedback_opts = spec.select(_rule_options(config))
+    digest = (config.digest("seed", "data", "model", "pretrain") + f"-{spec.name}"
+              + "".join(f"-{v}" for v in feedback_opts.values()))
     folder = Path(cache_dir) if cache_dir is not None else default_cache_dir() / "pretrained"
     path = folder / f"sfcn-{digest}.npz"
-    feedback_opts = {"feedback_lr": config.adapt.sfdfa_feedback_lr} if rule == "sfdfa" else {}
     if path.exists():
         try:
             with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as f:
@@ -149,7 +149,7 @@ def pretrained(config: RunConfig, rule: str, x: np.ndarray, y: np.ndarray,
             pass  # corrupt or stale: rebuilt and replaced below
     clf = SpikingClassifier(model="sfcn", model_params=_model_params(config),
                             epochs=config.pretrain.epochs, batch_size=config.pretrain.batch_size,
-                            lr=config.pretrain.lr, rule=rule, feedback=feedback_opts or None,
+                            lr=config.pretrain.lr, rule=spec.name, feedback=feedback_opts or None,
                             seed=np.random.default_rng([config.seed, 2]), verbose=progress)
     clf.fit(x, y)
     if list(clf.classes_) != list(range(6)):
@@ -171,22 +171,22 @@ def pretrained(config: RunConfig, rule: str, x: np.ndarray, y: np.ndarray,
     return clf.network_.train(False), mats, False
 
 
+def _rule_options(config: RunConfig) -> dict[str, object]:
+    """Every rule option the configuration sets; each rule takes the ones it accepts."""
+    return {"feedback_lr": config.adapt.sfdfa_feedback_lr}
+
+
 def adaptation_rule(config: RunConfig, rule_name: str, net: SpikingNetwork,
                     feedback: list[np.ndarray] | None) -> Any:
     """The rule that adapts ``net`` on the chip: built from the configuration's seed alone, then
     given the pre-trained feedback matrices when the network was pre-trained with the same rule
     (DFA keeps its fixed matrices, SFDFA continues from its learned ones)."""
-    from snn_dfa.rules.feedback import LearnedFeedback, RandomFeedback
-
-    opts = {"feedback_lr": config.adapt.sfdfa_feedback_lr} if rule_name == "sfdfa" else {}
-    rule = make_rule(rule_name, net, seed=np.random.default_rng([config.seed, 3]), **opts)
-    if feedback is not None:
-        if rule_name == "dfa":
-            rule.projector = RandomFeedback.from_matrices(  # type: ignore[attr-defined]
-                feedback, dtype=net.dtype)
-        elif rule_name == "sfdfa":
-            rule.projector = LearnedFeedback.from_matrices(  # type: ignore[attr-defined]
-                feedback, lr=config.adapt.sfdfa_feedback_lr, dtype=net.dtype)
+    spec = registry.get_rule(rule_name)
+    opts = spec.select(_rule_options(config))
+    rule = spec.build(net, seed=np.random.default_rng([config.seed, 3]), **opts)
+    if feedback is not None and spec.feedback is not None:
+        rule.projector = spec.projector_from(  # type: ignore[attr-defined]  # rules with feedback
+            feedback, dtype=net.dtype, **opts)
     return rule
 
 
@@ -221,7 +221,8 @@ def run(config: RunConfig, out_dir: str | Path, progress: bool = False,
         raise ValidationError(f"out={str(out_dir)!r}: exists and is not a folder")
     x_train, y_train, subjects, class_names = prepare_data(config)
     rules = config.adapt.rules
-    source = {r: (r if config.pretrain.rule == "matched" else "bptt") for r in rules}
+    source = {r: (r if config.pretrain.rule == "matched" else config.pretrain.rule)
+              for r in rules}
     starts = {}
     for src in dict.fromkeys(source.values()):
         net, feedback, cached = pretrained(config, src, x_train, y_train,
@@ -249,8 +250,9 @@ def run(config: RunConfig, out_dir: str | Path, progress: bool = False,
                 g_before = _conductances(arrays)
             rule = adaptation_rule(config, rule_name, net,
                                    feedback if source[rule_name] == rule_name else None)
-            meter = PhaseMeter(net, arrays, rule_name)
-            adapter = OnlineAdapter(net, rule, SGD(lr=config.adapt.lr_for(rule_name)), on_phase=meter.phase,
+            meter = PhaseMeter(net, arrays, rule_name, projector=getattr(rule, "projector", None))
+            adapter = OnlineAdapter(net, rule, SGD(lr=config.adapt.lr_for(rule_name)),
+                                    on_phase=meter.phase,
                                     on_window=meter.add_digital)
             order_rng = np.random.default_rng([config.seed, 4, sub.subject])
             for epoch in range(config.adapt.epochs):
@@ -312,6 +314,11 @@ def _costs(config: RunConfig, net: SpikingNetwork, meters: dict[str, list[PhaseM
     return costs, reports
 
 
+def _ratio(a: float, b: float) -> float:
+    """``a / b``; infinite when only ``b`` is zero (a rule without error delivery, say)."""
+    return a / b if b else (float("nan") if a == 0 else float("inf"))
+
+
 def _summary(config: RunConfig, metrics: dict[str, Any], reports: dict[str, hwsim.CostReport]
              ) -> dict[str, Any]:
     subs = metrics["subjects"].values()
@@ -329,22 +336,24 @@ def _summary(config: RunConfig, metrics: dict[str, Any], reports: dict[str, hwsi
         out[f"{rule}_delivery_latency_ns_per_sample"] = float(rep.latency_ns["error_delivery"])
         out[f"{rule}_area_um2"] = float(sum(rep.area_um2.values()))
         out[f"{rule}_latency_ns_per_sample"] = float(sum(rep.latency_ns.values()))
-    if "bptt" in config.adapt.rules:
-        for rule in ("dfa", "sfdfa"):
-            if rule in config.adapt.rules:
-                out[f"{rule}_vs_bp_energy_ratio"] = (out[f"{rule}_energy_pJ_per_sample"]
-                                                     / out["bptt_energy_pJ_per_sample"])
-                out[f"{rule}_vs_bp_area_ratio"] = out[f"{rule}_area_um2"] / out["bptt_area_um2"]
-                out[f"{rule}_vs_bp_latency_speedup"] = (out["bptt_latency_ns_per_sample"]
-                                                        / out[f"{rule}_latency_ns_per_sample"])
-                out[f"{rule}_vs_bp_delivery_energy_ratio"] = (
-                    out[f"{rule}_delivery_energy_pJ_per_sample"]
-                    / out["bptt_delivery_energy_pJ_per_sample"])
-                out[f"{rule}_vs_bp_delivery_latency_speedup"] = (
-                    out["bptt_delivery_latency_ns_per_sample"]
-                    / out[f"{rule}_delivery_latency_ns_per_sample"])
+    bp = registry.baseline().name
+    if bp in config.adapt.rules:
+        for rule in config.adapt.rules:
+            if rule != bp:
+                out[f"{rule}_vs_bp_energy_ratio"] = _ratio(out[f"{rule}_energy_pJ_per_sample"],
+                                                           out[f"{bp}_energy_pJ_per_sample"])
+                out[f"{rule}_vs_bp_area_ratio"] = _ratio(out[f"{rule}_area_um2"],
+                                                         out[f"{bp}_area_um2"])
+                out[f"{rule}_vs_bp_latency_speedup"] = _ratio(
+                    out[f"{bp}_latency_ns_per_sample"], out[f"{rule}_latency_ns_per_sample"])
+                out[f"{rule}_vs_bp_delivery_energy_ratio"] = _ratio(
+                    out[f"{rule}_delivery_energy_pJ_per_sample"],
+                    out[f"{bp}_delivery_energy_pJ_per_sample"])
+                out[f"{rule}_vs_bp_delivery_latency_speedup"] = _ratio(
+                    out[f"{bp}_delivery_latency_ns_per_sample"],
+                    out[f"{rule}_delivery_latency_ns_per_sample"])
                 out[f"{rule}_vs_bp_accuracy_gain_pct"] = 100 * (
-                    out[f"{rule}_final_accuracy"] - out["bptt_final_accuracy"])
+                    out[f"{rule}_final_accuracy"] - out[f"{bp}_final_accuracy"])
     return out
 
 

@@ -29,15 +29,16 @@ from typing import NamedTuple
 import numpy as np
 
 from snn_dfa._validation import check_scalar
+from snn_dfa.engine import _codes
 from snn_dfa.errors import ValidationError
 
 
 class Reset(enum.Enum):
     """How the membrane is reset after a spike."""
 
-    SUBTRACT = 0
-    ZERO = 1
-    NONE = 2
+    SUBTRACT = _codes.RESET_SUBTRACT
+    ZERO = _codes.RESET_ZERO
+    NONE = _codes.RESET_NONE
 
     @classmethod
     def coerce(cls, value: "Reset | str") -> "Reset":
@@ -57,9 +58,9 @@ class SurrogateKind(enum.Enum):
     * ``ARCTAN`` (scale = alpha): ``(alpha / 2) / (1 + (pi alpha x / 2)^2)``, snntorch's ``atan``.
     """
 
-    FAST_SIGMOID = 0
-    TRIANGLE = 1
-    ARCTAN = 2
+    FAST_SIGMOID = _codes.SURROGATE_FAST_SIGMOID
+    TRIANGLE = _codes.SURROGATE_TRIANGLE
+    ARCTAN = _codes.SURROGATE_ARCTAN
 
 
 _DEFAULT_SCALE = {
