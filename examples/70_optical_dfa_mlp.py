@@ -29,6 +29,7 @@ Writes ``results.json`` and ``summary.md`` to ``--out`` (default ``runs/70_optic
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 from pathlib import Path
@@ -71,7 +72,7 @@ class MLP(torch.nn.Module):
     def __init__(self, sizes: tuple[int, ...], dfa: DFA) -> None:
         super().__init__()
         self.layers = torch.nn.ModuleList(torch.nn.Linear(a, b)
-                                          for a, b in zip(sizes[:-1], sizes[1:]))
+                                          for a, b in itertools.pairwise(sizes))
         self.dfa = dfa
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

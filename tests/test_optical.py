@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from snn_dfa.engine.backends import FeedbackProjector
 from snn_dfa.engine.losses import loss_and_grad
 from snn_dfa.engine.models import mlp
 from snn_dfa.errors import ValidationError
+from snn_dfa.rules.feedback import FeedbackProjector
 from snn_dfa.rules.learning import DFA
 from snn_dfa.rules.optical import OPU, Camera, OpticalFeedback, ternarise
 
@@ -110,6 +110,8 @@ def test_optical_feedback_serves_the_spiking_engine():
     for p, b in zip(parts, fb.matrices):
         np.testing.assert_allclose(p, signs @ b.T / 2, rtol=1e-5, atol=1e-7)
     np.testing.assert_allclose(fb.project(1, e), parts[1], rtol=1e-6)
+    assert not fb.counters.feedback_macs.any()  # the projection is optical
+    np.testing.assert_allclose(fb.counters.update_adds, [2 * 5 * 2 * 16, 2 * 5 * 2 * 8])
     x = np.random.default_rng(0).random((4, 2, 12)).astype(np.float32) * 2
     z, trace = net.forward(x, record=True)
     _, dz = loss_and_grad(z, np.array([0, 2]))

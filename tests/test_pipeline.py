@@ -11,8 +11,8 @@ import pytest
 from snn_dfa.app import experiment
 from snn_dfa.app.cli import main
 from snn_dfa.app.config import EXAMPLE, RunConfig, config_from_dict
-from snn_dfa.errors import ConfigError
 from snn_dfa.app.results import read_results
+from snn_dfa.errors import ConfigError
 
 SMALL = """
 seed = 1

@@ -11,10 +11,14 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from crossbar import CrossbarError
 from hwsim import HwsimError
 from snn_dfa.errors import SnnDfaError
+
+if TYPE_CHECKING:  # the experiment (numba, h5py) is imported only by the commands that run it
+    from snn_dfa.app.experiment import RunResult
 
 _OUR_ERRORS = (SnnDfaError, CrossbarError, HwsimError)
 
@@ -24,10 +28,10 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def _print_summary(result: object) -> None:
+def _print_summary(result: RunResult) -> None:
     from snn_dfa.rules import registry
 
-    summary = result.summary  # type: ignore[attr-defined]
+    summary = result.summary
     rules = [r for r in registry.names() if f"{r}_final_accuracy" in summary]
     print("accuracy (%) on held-out windows, mean over subjects; costs per adaptation window")
     print(f"{'rule':<11}{'ideal':>7}{'deployed':>10}{'after':>8}{'prequential':>13}"
@@ -49,7 +53,7 @@ def _print_summary(result: object) -> None:
                   "(paper: 64.1 %, 10.1 %, 2.1x, up to 7.55); error delivery alone: "
                   f"{100 * (1 - summary[f'{r}_vs_bp_delivery_energy_ratio']):.1f} % less energy, "
                   f"{summary[f'{r}_vs_bp_delivery_latency_speedup']:.1f}x faster")
-    print(f"report: {Path(result.out_dir) / 'report.md'}")  # type: ignore[attr-defined]
+    print(f"report: {Path(result.out_dir) / 'report.md'}")
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:

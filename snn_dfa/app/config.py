@@ -257,7 +257,7 @@ def _build(cls: type, where: str, data: dict[str, Any]) -> Any:
         if dataclasses.is_dataclass(hint):
             if not isinstance(value, dict):
                 raise ConfigError(f"[{key}]: expected a table, got {value!r}")
-            kwargs[name] = _build(hint, key, value)  # type: ignore[arg-type]
+            kwargs[name] = _build(hint, key, value)  # type: ignore[arg-type]  # is_dataclass(hint) holds for the class itself here, not an instance
         else:
             kwargs[name] = _coerce(key, hint, value)
     return cls(**kwargs)

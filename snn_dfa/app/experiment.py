@@ -29,7 +29,7 @@ import shutil
 import tempfile
 import zipfile
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -37,15 +37,16 @@ import numpy as np
 
 import hwsim
 from snn_dfa.app.config import RunConfig
-from snn_dfa.errors import DataError, ValidationError
-from snn_dfa.rules.estimator import SpikingClassifier
 from snn_dfa.app.hardware import PhaseMeter, architecture, deploy
+from snn_dfa.app.results import provenance, publish, write_results
 from snn_dfa.engine.models import build_model
 from snn_dfa.engine.network import SpikingNetwork
-from snn_dfa.rules.online import OnlineAdapter
 from snn_dfa.engine.optim import SGD
-from snn_dfa.app.results import provenance, publish, write_results
+from snn_dfa.errors import DataError, ValidationError
 from snn_dfa.rules import registry
+from snn_dfa.rules.estimator import SpikingClassifier
+from snn_dfa.rules.online import OnlineAdapter
+
 
 @dataclass
 class SubjectData:
@@ -133,12 +134,14 @@ def pretrained(config: RunConfig, rule: str, x: np.ndarray, y: np.ndarray,
     digest = (config.digest("seed", "data", "model", "pretrain") + f"-{spec.name}"
               + "".join(f"-{v}" for v in feedback_opts.values()))
     folder = Path(cache_dir) if cache_dir is not None else default_cache_dir() / "pretrained"
-    path = folder / f"sfcn-{digest}.npz"
+    path = folder / f"{config.model.name}-{digest}.npz"
+    n_classes = int(np.max(y)) + 1  # labels are 0..n_classes-1 (checked after training)
     if path.exists():
         try:
             with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as f:
                 if str(f["__digest__"]) == digest:
-                    net = build_model("sfcn", x.shape[2], 6, x.shape[1], _model_params(config),
+                    net = build_model(config.model.name, x.shape[2], n_classes, x.shape[1],
+                                      _model_params(config),
                                       seed=0)
                     net.load_state_dict({k: f[k] for k in f.files if "." in k
                                          and not k.startswith("feedback.")})
@@ -147,13 +150,14 @@ def pretrained(config: RunConfig, rule: str, x: np.ndarray, y: np.ndarray,
                     return net.train(False), mats, True
         except (OSError, ValueError, KeyError, zipfile.BadZipFile, ValidationError):
             pass  # corrupt or stale: rebuilt and replaced below
-    clf = SpikingClassifier(model="sfcn", model_params=_model_params(config),
+    clf = SpikingClassifier(model=config.model.name, model_params=_model_params(config),
                             epochs=config.pretrain.epochs, batch_size=config.pretrain.batch_size,
                             lr=config.pretrain.lr, rule=spec.name, feedback=feedback_opts or None,
                             seed=np.random.default_rng([config.seed, 2]), verbose=progress)
     clf.fit(x, y)
-    if list(clf.classes_) != list(range(6)):
-        raise DataError(f"pre-training data holds classes {clf.classes_.tolist()}, expected 0..5")
+    if list(clf.classes_) != list(range(n_classes)):
+        raise DataError(f"pre-training data holds classes {clf.classes_.tolist()}, "
+                        f"expected 0..{n_classes - 1}")
     arrays = dict(clf.network_.state_dict())
     projector = getattr(clf.rule_, "projector", None)
     mats = [m.copy() for m in projector.matrices] if projector is not None else None
@@ -215,7 +219,7 @@ def run(config: RunConfig, out_dir: str | Path, progress: bool = False,
         cache_dir: str | Path | None = None) -> RunResult:
     """Run the whole protocol and write its outputs to ``out_dir`` (see module docstring)."""
     config.check()
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise ValidationError(f"out={str(out_dir)!r}: exists and is not a folder")

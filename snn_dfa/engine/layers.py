@@ -27,10 +27,9 @@ from typing import Any
 
 import numpy as np
 
-from snn_dfa.engine import _kernels
 from snn_dfa._validation import check_choice, check_scalar
+from snn_dfa.engine import _kernels
 from snn_dfa.engine.backends import DenseSynapses, SynapseBackend
-from snn_dfa.errors import ValidationError
 from snn_dfa.engine.neurons import (
     LIFParams,
     LIFState,
@@ -39,6 +38,7 @@ from snn_dfa.engine.neurons import (
     lif_run,
     surrogate_slopes,
 )
+from snn_dfa.errors import ValidationError
 
 Cache = dict[str, Any]
 

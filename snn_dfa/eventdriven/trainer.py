@@ -200,6 +200,7 @@ class SFDFATrainer:
     def partial_fit(self, inputs: SpikeBuffer, labels: np.ndarray) -> dict[str, float]:
         """One learning step on one batch; returns its loss and accuracy."""
         y = self._check_inputs(inputs, labels)
+        assert y is not None  # labels were given
         cfg = self.config
         sfdfa = _learned(cfg.rule)
         n_layers = len(self.synapses_)
@@ -213,15 +214,19 @@ class SFDFATrainer:
             out = simulate_layer(x, syn.get_weights(), self._params(layer), perturbation=pert,
                                  track_tangents=sfdfa and layer > 0, eligibility=True)
             x = out.spikes
+            assert out.eligibility is not None  # asked for above
             eligs.append(out.eligibility)
             counts.append(x.counts)
             perts.append(pert)
         loss, err = spike_count_loss(counts[-1], y, cfg.targets)
         if sfdfa:
             dv = output_directional_derivative(x)
+            learned = self.feedback_
+            assert isinstance(learned, LearnedFeedback)
             for layer in range(n_layers - 1):
-                self.feedback_.update(layer, perts[layer], dv,  # type: ignore[union-attr]
-                                      counts[layer] > 0)
+                pert = perts[layer]
+                assert pert is not None  # drawn for every hidden layer under SFDFA
+                learned.update(layer, pert, dv, counts[layer] > 0)
         grads = []
         for layer in range(n_layers):
             if layer == n_layers - 1:

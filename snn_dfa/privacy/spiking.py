@@ -32,23 +32,26 @@ from typing import Any
 import numpy as np
 
 from snn_dfa._validation import SeedLike, check_array, check_random_state, check_scalar
-from snn_dfa.engine.backends import FeedbackProjector
 from snn_dfa.engine.losses import Loss, loss_and_grad
 from snn_dfa.engine.network import SpikingNetwork, Trace
 from snn_dfa.engine.optim import Optimizer
 from snn_dfa.errors import ValidationError
 from snn_dfa.privacy.accounting import PrivacyAccountant
+from snn_dfa.rules.feedback import FeedbackProjector, ProjectorWrapper
+from snn_dfa.rules.learning import SFDFA
 
 Grads = list[dict[str, np.ndarray]]
 
 __all__ = ["ClippedProjector", "PrivateAdapter", "check_rule", "clip_update"]
 
 
-class ClippedProjector:
+class ClippedProjector(ProjectorWrapper):
     """A feedback projector whose every projected row ``(B_l e)_i`` is clipped to L2 norm
-    ``clip`` (one bound, or one per layer); otherwise the wrapped projector."""
+    ``clip`` (one bound, or one per layer); otherwise the wrapped projector (matrices and
+    event counters included)."""
 
     def __init__(self, base: FeedbackProjector, clip: float | Sequence[float]) -> None:
+        super().__init__(base)
         self.base = base
         n = len(base.project_all(np.zeros((1, _n_classes(base)), np.float32)))
         clips = [clip] * n if isinstance(clip, (int, float)) else list(clip)
@@ -80,9 +83,9 @@ def _n_classes(projector: Any) -> int:
 
 def check_rule(rule: Any) -> None:
     """Refuse rules whose state learns from the data outside the clipped, noised update."""
-    if getattr(rule, "name", None) == "sfdfa":
+    if isinstance(rule, SFDFA):
         raise ValidationError("privacy: rule 'sfdfa' learns its feedback from every window "
-                              "without noise, which would leak; use 'dfa' or 'bptt'")
+                              "without noise, which would leak; use 'dfa' or 'bp'")
 
 
 def clip_update(grads: dict[str, np.ndarray], bound: float) -> tuple[dict[str, np.ndarray], bool]:

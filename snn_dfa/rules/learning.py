@@ -120,7 +120,7 @@ class SFDFA:
             dz = network.jvp(trace, xis)  # order: forward (+tangents), feedback, weights
             for k, i in enumerate(hidden):
                 active = trace.caches[i]["s"].any(axis=0)
-                self.projector.update(k, xis[i], dz, active)  # type: ignore[attr-defined]
+                self.projector.update(k, xis[i], dz, active)  # type: ignore[attr-defined]  # SFDFA's projector learns (LearnedFeedback or a wrapper of it)
         return DFA(self.projector).gradients(network, trace, grad_z)
 
 

@@ -24,7 +24,9 @@ camera.  What :class:`OPU` simulates:
 * a **ternary** input ``t ∈ {-1, 0, 1}`` as two binary inputs ``t > 0`` and ``t < 0`` whose
   projections are subtracted (seed-papers.md §1.4): four frames per ternary vector;
 * a frame counter: the OPU counts every camera frame it takes (``frames``);
-  ``seconds = frames / frame_rate_hz``.
+  ``seconds = frames / frame_rate_hz``.  :class:`OpticalFeedback` also counts the electronic
+  reconstruction (``counters``: five sums and three products per example and pixel, no
+  feedback MACs), as every projector of ``snn_dfa.rules.feedback`` does.
 
 :class:`OpticalFeedback` is a DFA feedback projector (the spiking engine's
 ``FeedbackProjector``: ``project(layer, e)``, ``project_all(e)``; :mod:`snn_dfa.deep.optical`
@@ -44,6 +46,7 @@ import numpy as np
 
 from snn_dfa._validation import SeedLike, check_array, check_random_state, check_scalar
 from snn_dfa.errors import ValidationError
+from snn_dfa.rules.feedback import ProjectorCounters
 
 #: Frame rate of the simulated OPU [assumption, derived]: the 1500 TeraOPS quoted for a
 #: 10^6 x 10^6 projection (seed-papers.md §5, §6) is 2e12 operations per frame at
@@ -250,8 +253,9 @@ class OpticalFeedback:
         check_scalar("threshold", threshold, (int, float), low=0.0)
         self.n_classes, self.threshold, self.dtype = n_classes, float(threshold), dtype
         self.opu = OPU(n_classes, sum(self.sizes), camera=camera, seed=seed,
-                       **opu_kwargs)  # type: ignore[arg-type]
+                       **opu_kwargs)  # type: ignore[arg-type]  # OPU checks its keyword options at run time
         self._offsets = np.cumsum([0, *self.sizes])
+        self.counters = ProjectorCounters(len(self.sizes))
 
     @property
     def matrices(self) -> list[np.ndarray]:
@@ -265,6 +269,12 @@ class OpticalFeedback:
         if e.shape[1] != self.n_classes:
             raise ValidationError(f"e: expected {self.n_classes} columns, got shape {e.shape}")
         full = (self.opu.ternary(ternarise(e, self.threshold)) / e.shape[0]).astype(self.dtype)
+        # The projection itself is optical (no feedback MACs); the electronics reconstruct it:
+        # per example and pixel, two holograms of two subtractions and one division each, the
+        # difference of the two, and the 1/M scale.
+        n = np.asarray(self.sizes, dtype=np.float64) * e.shape[0]
+        self.counters.update_adds += 5 * n
+        self.counters.update_mults += 3 * n
         return [full[:, a:b] for a, b in zip(self._offsets[:-1], self._offsets[1:])]
 
     def project(self, layer: int, e: np.ndarray) -> np.ndarray:

@@ -96,7 +96,7 @@ class RuleSpec:
         if wrap is not None:
             if self.feedback is None:
                 raise ValidationError(f"wrap: rule {self.name!r} keeps no feedback projector")
-            rule.projector = wrap(rule.projector)  # type: ignore[attr-defined]
+            rule.projector = wrap(rule.projector)  # type: ignore[attr-defined]  # a rule with spec.feedback keeps .projector
         return rule
 
     def select(self, available: Mapping[str, object]) -> dict[str, object]:
@@ -199,12 +199,12 @@ def _sfdfa_events(steps: int, n: int, n_classes: int, membrane_bits: int, hidden
 
 def _build_dfa(network: SpikingNetwork, rng: np.random.Generator, options: dict[str, object]
                ) -> Rule:
-    return DFA(random_feedback_for(network, seed=rng, **options))  # type: ignore[arg-type]
+    return DFA(random_feedback_for(network, seed=rng, **options))  # type: ignore[arg-type]  # options were checked against spec.options by build
 
 
 def _build_sfdfa(network: SpikingNetwork, rng: np.random.Generator, options: dict[str, object]
                  ) -> Rule:
-    return SFDFA(network, seed=rng, **options)  # type: ignore[arg-type]
+    return SFDFA(network, seed=rng, **options)  # type: ignore[arg-type]  # options were checked against spec.options by build
 
 
 BP = register(RuleSpec(
