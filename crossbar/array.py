@@ -18,6 +18,7 @@ driven through ``r_sense_ohm`` and the row lines sensed through ``r_driver_ohm``
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -237,6 +238,11 @@ class CrossbarArray:
         )
         self._pulse_count = np.zeros(self._cell_shape, dtype=np.int64)
         self._time_s = 0.0
+        # derived state, rebuilt on demand: present conductances, and per read direction
+        # (transposed?) the IR-drop effective conductances, difference and square matrices
+        self._g_cache: np.ndarray | None = None
+        self._read_cache: dict[bool, tuple[np.ndarray | None, np.ndarray, np.ndarray | None]]
+        self._read_cache = {}
         self.set_weights(w)
 
     # ------------------------------------------------------------------ state
@@ -387,6 +393,7 @@ class CrossbarArray:
         noise = read_sigma > 0
         var, z = cur[:0], np.empty((0, 0, 0, 0))  # placeholders when noiseless
         if noise:  # read noise: std = read_sigma * sqrt(x^2 @ G^2) per column and tile
+            assert g_sq is not None  # built whenever read_sigma_rel > 0
             x_sq = xs if binary else xs**2
             var = np.empty_like(cur)
             for k in range(n_slices):
@@ -496,7 +503,9 @@ class CrossbarArray:
             cells = g[k, p, cb, rb]  # [cols, rows]: transposed reads drive the columns
             eff[k, p, cb, rb] = (self._ir(cells, transposed) if transposed
                                  else self._ir(cells.T, transposed).T)
-        for k, _, tile in [] if d_mats is None else jobs.tolist():
+        if d_mats is None:
+            return
+        for k, _, tile in jobs.tolist():
             cb, rb = self._tile_slices(tile)
             diff = self._difference(eff, k, cb, rb) / step  # [cols, rows]
             if transposed:
@@ -574,8 +583,7 @@ class CrossbarArray:
 
     def _invalidate(self) -> None:
         """Forget every derived conductance state (after a change of all cells or of time)."""
-        self._g_cache: np.ndarray | None = None
-        self._read_cache: dict[bool, tuple[np.ndarray | None, np.ndarray, np.ndarray | None]]
+        self._g_cache = None
         self._read_cache = {}
 
     def _refresh_cells(self, cells: np.ndarray) -> None:
@@ -611,14 +619,14 @@ class CrossbarArray:
                             axis=1)
             self._ir_tiles(g, eff, jobs, transposed, d_mats)
 
-    def _difference(self, a: np.ndarray, k: object, o: object, i: object) -> np.ndarray:
+    def _difference(self, a: np.ndarray, k: Any, o: Any, i: Any) -> np.ndarray:
         """``G+ - G-`` (or ``G - G_ref``) of slice ``k`` at outputs ``o``, inputs ``i``."""
         if self.config.mapping.scheme == "differential":
             return a[k, 0, o, i] - a[k, 1, o, i]
         dev = self.device
         return a[k, 0, o, i] - (dev.g_min_uS + ((dev.n_levels - 1) // 2) * dev.level_step_uS)
 
-    def _squares(self, g: np.ndarray, k: object, o: object, i: object) -> np.ndarray:
+    def _squares(self, g: np.ndarray, k: Any, o: Any, i: Any) -> np.ndarray:
         """Sum of the squared conductances read together (a pair, or one cell)."""
         if g.shape[1] == 2:
             return g[k, 0, o, i] ** 2 + g[k, 1, o, i] ** 2

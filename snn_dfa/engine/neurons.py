@@ -310,14 +310,12 @@ def lif_backward(
                                     grad_spikes is not None, beta, theta, reset, decays,
                                     detach, kind, scale, out)
         return out
-    zeros = None
-    if grad_membranes is None or grad_spikes is None:
-        zeros = np.zeros_like(membranes)
-    gu = zeros if grad_membranes is None else np.ascontiguousarray(grad_membranes, dtype)
-    gs = zeros if grad_spikes is None else np.ascontiguousarray(grad_spikes, dtype)
+    zeros = np.zeros_like(membranes)
+    grad_u = zeros if grad_membranes is None else np.ascontiguousarray(grad_membranes, dtype)
+    grad_s = zeros if grad_spikes is None else np.ascontiguousarray(grad_spikes, dtype)
     ref0 = np.zeros((B, n), np.int32) if refractory0 is None else refractory0
-    _kernels.lif_backward(membranes, spikes, gu, gs, beta, theta, reset, decays, refr, ref0,
-                          detach, kind, scale, out)
+    _kernels.lif_backward(membranes, spikes, grad_u, grad_s, beta, theta, reset, decays, refr,
+                          ref0, detach, kind, scale, out)
     return out
 
 
