@@ -141,7 +141,8 @@ def markdown(summary: dict, meta: dict) -> str:
             for ds, rows in per_ds.items():
                 r = rows.get(method)
                 paper = PAPER[ds][method] if regime == REGIMES[0] else "–"
-                cells.append(f"{_fmt(r['accuracy_pct'], r['ci95_pct']) if r else '–'} | {paper}")
+                ours = f"{_fmt(r['accuracy_pct'], r['ci95_pct'])} (n={r['n_seeds']})" if r else "–"
+                cells.append(f"{ours} | {paper}")
             lines.append(f"| {method} | " + " | ".join(cells) + " |")
         lines += ["", "Median training time per epoch (ms) and median best epoch:", "",
                   "| method | " + " | ".join(per_ds) + " |", "| --- |" + " --- |" * len(per_ds)]
