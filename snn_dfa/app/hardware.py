@@ -31,6 +31,9 @@ from snn_dfa.engine.network import SpikingNetwork, Trace
 from snn_dfa.rules import registry
 from snn_dfa.rules.feedback import FeedbackProjector
 
+#: Names of the entries of PhaseMeter's crossbar event vectors.
+_EVENT_NAMES = (*crossbar.counters.EVENT_FIELDS, "updates")
+
 #: how projector counters map to hwsim's ``Counts`` fields
 _PROJECTOR_FIELDS = {"feedback_macs": "feedback_macs", "update_mults": "digital_mults",
                      "update_adds": "digital_adds"}
@@ -169,30 +172,30 @@ class PhaseMeter:
         self.windows = 0
         self.steps: dict[int, int] = {}
         self._current: str | None = None
-        self._last = {i: a.counters.totals() for i, a in arrays.items()}
+        self._last = {i: self._events(a) for i, a in arrays.items()}
         self._last_projector = projector.counters.snapshot() if projector is not None else None
+        # crossbar events per (layer, phase), a vector over crossbar's names: turned into
+        # hwsim counts once, by :meth:`workload` (the mapping of names is linear)
+        self._crossbar: dict[tuple[int, str], np.ndarray] = {}
+
+    @staticmethod
+    def _events(arr: crossbar.CrossbarArray) -> np.ndarray:
+        """The array's event totals as a vector: ``crossbar.EVENT_FIELDS``, then updates."""
+        return np.append(arr.counters.counts.sum(axis=0), arr.counters.updates)
 
     def phase(self, name: str | None) -> None:
         """Close the running phase (attribute crossbar and projector events to it) and open
         ``name``."""
         self._book_projector(self._current)
         target = self._current
-        syn = self.network.synaptic_layers
         for i, arr in self.arrays.items():
-            now = arr.counters.totals()
-            if target is not None:
-                delta = {k: now[k] - self._last[i][k] for k in now}
-                counts = hwsim.counts_from_crossbar(delta)
-                booked = self.counts[(i, target)]
-                for field, value in counts.to_dict().items():
-                    if value:
-                        booked[field] += value
-                m = self.arch.mapping(self.arch.layers[syn.index(i)])
-                # partial sums of the row blocks (forward) and column blocks (transposed)
-                booked["digital_adds"] += (counts.adc_conversions * (m.row_blocks - 1)
-                                           / m.row_blocks
-                                           + counts.transposed_adc_conversions
-                                           * (m.col_blocks - 1) / m.col_blocks)
+            now = self._events(arr)
+            delta = now - self._last[i]
+            if target is not None and delta.any():
+                if (i, target) in self._crossbar:
+                    self._crossbar[(i, target)] += delta
+                else:
+                    self._crossbar[(i, target)] = delta
             self._last[i] = now
         self._current = name
 
@@ -265,12 +268,27 @@ class PhaseMeter:
         """Everything counted so far as an ``hwsim.Workload``: inference over every window,
         the learning phases over the learned windows."""
         layers = []
-        for i in self.network.synaptic_layers:
+        for k, i in enumerate(self.network.synaptic_layers):
             layer = self.network.layers[i]
             assert isinstance(layer, SynapticLayer)
             kind = "conv" if isinstance(layer, Conv1d) else "linear"
-            phases = {p: hwsim.Counts(**dict(self.counts[(i, p)])) for p in hwsim.PHASES
-                      if (i, p) in self.counts}
+            m = self.arch.mapping(self.arch.layers[k])
+            phases = {}
+            for p in hwsim.PHASES:
+                if (i, p) not in self.counts and (i, p) not in self._crossbar:
+                    continue
+                merged = defaultdict(float, self.counts.get((i, p), {}))
+                vector = self._crossbar.get((i, p), np.zeros(len(_EVENT_NAMES), np.int64))
+                events = dict(zip(_EVENT_NAMES, vector.tolist()))
+                reads = hwsim.counts_from_crossbar(events)
+                for name, value in reads.to_dict().items():
+                    if value:
+                        merged[name] += value
+                # partial sums of the row blocks (forward) and column blocks (transposed)
+                merged["digital_adds"] += (
+                    reads.adc_conversions * (m.row_blocks - 1) / m.row_blocks
+                    + reads.transposed_adc_conversions * (m.col_blocks - 1) / m.col_blocks)
+                phases[p] = hwsim.Counts(**merged)
             layers.append(hwsim.LayerWorkload(f"layer{i}", kind, layer.n_in, layer.n_out,
                                               time_steps=self.steps.get(i, 1), phases=phases))
         return hwsim.Workload(tuple(layers), samples=max(self.samples, 1),
