@@ -143,6 +143,9 @@ def main(argv=None) -> None:
     ap.add_argument("--quick", action="store_true", help="a reduced run of seconds")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--epochs", type=int, default=EPOCHS)
+    ap.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
+    ap.add_argument("--epsilons", type=float, nargs="+", default=list(EPSILONS),
+                    help="a subset of the budgets, to run the most informative first")
     ap.add_argument("--tune", action="store_true",
                     help="learning-rate scan (seed 0, eps 2, 1 epoch)")
     args = ap.parse_args(argv)
@@ -157,7 +160,7 @@ def main(argv=None) -> None:
         batch = QUICK["expected_batch"]
     else:
         data = load(None, None)
-        epochs, epsilons, seeds, batch = args.epochs, EPSILONS, args.seeds, EXPECTED_BATCH
+        epochs, epsilons, seeds, batch = args.epochs, args.epsilons, args.seeds, EXPECTED_BATCH
     done = set()
     if log_path.exists():
         for line in log_path.read_text().splitlines():
@@ -169,7 +172,7 @@ def main(argv=None) -> None:
         epochs = 1
     else:
         plan = [(m, d, e if m.startswith("dp_") else None, s, LR[m, d])
-                for s in seeds for d in DEPTHS for m in METHODS
+                for s in seeds for d in DEPTHS for m in args.methods
                 for e in (epsilons if m.startswith("dp_") else (None,))]
     for method, depth, eps, seed, lr in plan:
         if (method, depth, eps, seed, lr) in done:
