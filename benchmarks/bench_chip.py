@@ -27,7 +27,6 @@ import os
 import statistics
 import time
 from collections import defaultdict
-from collections.abc import Callable
 
 import numpy as np
 
@@ -35,10 +34,10 @@ import crossbar
 import crossbar.array
 from snn_dfa.app.config import CrossbarSection
 from snn_dfa.app.hardware import PhaseMeter, deploy
-from snn_dfa.rules.learning import make_rule
 from snn_dfa.engine.models import sfcn
-from snn_dfa.rules.online import OnlineAdapter
 from snn_dfa.engine.optim import SGD
+from snn_dfa.rules.learning import make_rule
+from snn_dfa.rules.online import OnlineAdapter
 
 CHANNELS, STEPS, CLASSES = 9, 128, 6
 LR = 3e-4  # the demo's adaptation step

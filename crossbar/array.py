@@ -29,19 +29,19 @@ from crossbar._checks import (
     check_random_state,
     check_real,
 )
+from crossbar._kernels import open_loop_pulses
 from crossbar.counters import EVENT_FIELDS, CrossbarCounters, TileCounters
 from crossbar.devices import DeviceParams, get_preset
 from crossbar.errors import CrossbarError
 from crossbar.gpr import GPRNoiseModel
-from crossbar._kernels import open_loop_pulses
 from crossbar.irdrop import ExactIRDropSolver, fast_ir_unchecked
 from crossbar.mapping import (
     MappingConfig,
     check_mapping_device,
-    max_level_count,
     conductances_to_levels,
     levels_to_conductances,
     levels_to_weights,
+    max_level_count,
     tile_slices,
     weight_scales,
     weights_to_levels,
@@ -148,7 +148,7 @@ class CrossbarConfig:
     def ideal(cls, **changes: object) -> CrossbarConfig:
         """No quantisation, no noise, ideal periphery, no IR drop (an exact matrix)."""
         changes.setdefault("mapping", MappingConfig(quantize=False))
-        return cls(**changes)  # type: ignore[arg-type]
+        return cls(**changes)  # type: ignore[arg-type]  # field overrides, checked by __post_init__
 
 
 class CrossbarArray:

@@ -5,9 +5,9 @@ import math
 import numpy as np
 import pytest
 
-from snn_dfa.errors import ValidationError
 from snn_dfa.engine.neurons import LIFParams, LIFState, Reset, Surrogate, lif_backward, lif_run
 from snn_dfa.engine.reference import lif_backward_reference, lif_forward_reference
+from snn_dfa.errors import ValidationError
 
 MODES = [
     dict(reset="subtract", reset_decays=True),

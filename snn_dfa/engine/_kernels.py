@@ -12,8 +12,10 @@ import math
 import numpy as np
 from numba import njit
 
-_SUBTRACT, _ZERO, _NONE = 0, 1, 2
-_FAST_SIGMOID, _TRIANGLE, _ARCTAN = 0, 1, 2
+from snn_dfa.engine._codes import RESET_SUBTRACT as _SUBTRACT
+from snn_dfa.engine._codes import RESET_ZERO as _ZERO
+from snn_dfa.engine._codes import SURROGATE_FAST_SIGMOID as _FAST_SIGMOID
+from snn_dfa.engine._codes import SURROGATE_TRIANGLE as _TRIANGLE
 
 
 @njit(cache=True, fastmath=False)

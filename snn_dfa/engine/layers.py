@@ -27,10 +27,9 @@ from typing import Any
 
 import numpy as np
 
-from snn_dfa.engine import _kernels
 from snn_dfa._validation import check_choice, check_scalar
+from snn_dfa.engine import _kernels
 from snn_dfa.engine.backends import DenseSynapses, SynapseBackend
-from snn_dfa.errors import ValidationError
 from snn_dfa.engine.neurons import (
     LIFParams,
     LIFState,
@@ -39,6 +38,7 @@ from snn_dfa.engine.neurons import (
     lif_run,
     surrogate_slopes,
 )
+from snn_dfa.errors import ValidationError
 
 Cache = dict[str, Any]
 
@@ -223,16 +223,23 @@ class SynapticLayer(Layer):
 
     def currents(self, x: np.ndarray, cache: Cache | None = None) -> np.ndarray:
         """Synaptic currents ``[T_out, B, n_out]`` (after bias and batch norm)."""
-        syn = self._require_init()
+        self._require_init()
         rows, t_out = self._inputs_2d(x)
+        return self.row_currents(rows, t_out, x.shape[1], cache)
+
+    def row_currents(self, rows: np.ndarray, steps: int = 1, batch: int = 1,
+                     cache: Cache | None = None) -> np.ndarray:
+        """Currents ``[steps, batch, n_out]`` of operand rows ``[steps * batch, fan_in]``
+        (inputs already unrolled, e.g. a streaming delay line), after bias and batch norm."""
+        syn = self._require_init()
         if cache is not None:  # BPTT needs the operand again for the weight gradient
             cache["rows"] = rows
-        current = syn.forward(rows).reshape(t_out, x.shape[1], self.n_out)
+        current = syn.forward(rows).reshape(steps, batch, self.n_out)
         if self.bias is not None:
             current = current + self.bias
         if self.bn is not None:
             current = self._bn_forward(current, cache)
-        return np.ascontiguousarray(current, dtype=x.dtype)
+        return np.ascontiguousarray(current, dtype=rows.dtype)
 
     def _bn_forward(self, current: np.ndarray, cache: Cache | None) -> np.ndarray:
         bn = self.bn
