@@ -35,8 +35,8 @@ def sfcn(
 
     ``len(channels)`` blocks of Conv1d along time (no bias) -> batch norm -> LIF (soft
     reset) -> pooling (kernel 2, stride 2, padding 1), then flatten and a non-spiking
-    linear readout.  The defaults are SNN_HAR's UCI-HAR settings (Li et al. 2023, arXiv 2212.02233, and its code
-    Intelligent-Computing-Lab-Yale/SNN_HAR:
+    linear readout.  The defaults are SNN_HAR's UCI-HAR settings (Li et al. 2023,
+    arXiv 2212.02233, and its code Intelligent-Computing-Lab-Yale/SNN_HAR:
     threshold 0.5, decay 0.75, triangle surrogate of width 1, padding 4), which give
     128 -> 129 -> 65 -> 66 -> 34 -> 35 -> 18 steps.  ``padding="causal"`` and
     ``pool="sum"`` give a streaming, spike-count-preserving variant for hardware.
