@@ -2,8 +2,9 @@
 
 Loss (the public code of Bacho & Chu 2024, arXiv 2403.08804, Florian-BACHO/SFDFA):
 ``L = 1/2 sum_k (target_k - n_k)^2`` with ``target = 15`` spikes for the true class and ``3``
-for the others; the prediction is the output neuron with most spikes.  The output error ``e_k = target_k - n_k`` is the error
-assigned to output neuron ``k``'s spike times (positive: spike earlier, i.e. more).
+for the others; the prediction is the output neuron with most spikes.  The output error
+``e_k = target_k - n_k`` is the error assigned to output neuron ``k``'s spike times (positive:
+spike earlier, i.e. more).
 
 Hidden error: ``delta_i = (e @ B_l.T)_i + lam (r* - mean_batch n_i)``.  The regulariser is
 **added** to the feedback error; the authors' public snapshot overwrites the feedback error
