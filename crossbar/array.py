@@ -18,6 +18,7 @@ driven through ``r_sense_ohm`` and the row lines sensed through ``r_driver_ohm``
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -177,6 +178,8 @@ class CrossbarArray:
         Present time (read-only; see :meth:`set_time`); cells age from the moment they were
         programmed.
     """
+
+    _g_cache: np.ndarray | None  # conductances now (drift, faults), rebuilt when None
 
     def __init__(
         self,
@@ -390,6 +393,7 @@ class CrossbarArray:
         for k in range(m.n_slices):
             c = np.matmul(xs, d_mats[k])
             if x_sq is not None:
+                assert g_sq is not None  # kept whenever reads are noisy
                 std = read_noise_std(x_sq, g_sq[k], read_sigma)
                 c += std * self._rng.standard_normal(c.shape)
             if out_model is not None:
@@ -544,7 +548,7 @@ class CrossbarArray:
 
     def _invalidate(self) -> None:
         """Forget every derived conductance state (after a change of all cells or of time)."""
-        self._g_cache: np.ndarray | None = None
+        self._g_cache = None
         self._read_cache: dict[bool, tuple[np.ndarray | None, np.ndarray, np.ndarray | None]]
         self._read_cache = {}
 
@@ -587,14 +591,14 @@ class CrossbarArray:
                 else:
                     d_mats[kk, tile // n_cb, : rb.stop - rb.start, cb] = diff.T
 
-    def _difference(self, a: np.ndarray, k: object, o: object, i: object) -> np.ndarray:
+    def _difference(self, a: np.ndarray, k: Any, o: Any, i: Any) -> np.ndarray:
         """``G+ - G-`` (or ``G - G_ref``) of slice ``k`` at outputs ``o``, inputs ``i``."""
         if self.config.mapping.scheme == "differential":
             return a[k, 0, o, i] - a[k, 1, o, i]
         dev = self.device
         return a[k, 0, o, i] - (dev.g_min_uS + ((dev.n_levels - 1) // 2) * dev.level_step_uS)
 
-    def _squares(self, g: np.ndarray, k: object, o: object, i: object) -> np.ndarray:
+    def _squares(self, g: np.ndarray, k: Any, o: Any, i: Any) -> np.ndarray:
         """Sum of the squared conductances read together (a pair, or one cell)."""
         if g.shape[1] == 2:
             return g[k, 0, o, i] ** 2 + g[k, 1, o, i] ** 2

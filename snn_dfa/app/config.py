@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -270,7 +271,7 @@ def config_from_dict(data: dict[str, Any]) -> RunConfig:
     return config
 
 
-def read_toml(path: str | Path, what: str = "config file") -> dict[str, Any]:
+def read_toml(path: str | os.PathLike[str], what: str = "config file") -> dict[str, Any]:
     """Parse a TOML file; unreadable files raise DataError, malformed ones ConfigError."""
     path = Path(path)
     try:

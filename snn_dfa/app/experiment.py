@@ -167,8 +167,9 @@ def pretrained(config: RunConfig, rule: str, x: np.ndarray, y: np.ndarray,
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=folder)
     os.close(fd)
     try:
-        with open(tmp, "wb") as fh:
-            np.savez(fh, __digest__=np.array(digest), **arrays)
+        with open(tmp, "wb") as out:
+            # numpy's stub reads **arrays as its allow_pickle argument
+            np.savez(out, __digest__=np.array(digest), **arrays)  # type: ignore[arg-type]  # see above
         os.replace(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)

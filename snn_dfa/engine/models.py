@@ -47,7 +47,7 @@ def sfcn(
     check_scalar("steps", steps, int, low=1)
     check_choice("pool", pool, ["avg", "sum", "none"])
     neuron = LIFParams(beta=beta, threshold=threshold,
-                       surrogate=Surrogate(surrogate, surrogate_scale))
+                       surrogate=Surrogate(surrogate, surrogate_scale))  # type: ignore[arg-type]  # __post_init__ takes a name
     layers: list[Layer] = []
     c_in, t = n_channels, steps
     for c_out in channels:
@@ -85,7 +85,7 @@ def mlp(
     """A fully connected spiking network ``n_in -> hidden... -> n_classes`` (all LIF)."""
     check_scalar("n_in", n_in, int, low=1)
     neuron = LIFParams(beta=beta, threshold=threshold,
-                       surrogate=Surrogate(surrogate, surrogate_scale))
+                       surrogate=Surrogate(surrogate, surrogate_scale))  # type: ignore[arg-type]  # __post_init__ takes a name
     sizes = [n_in, *hidden, n_classes]
     last = Readout.coerce(readout)
     layers: list[Layer] = [Linear(a, b, neuron=neuron) for a, b in zip(sizes[:-2], sizes[1:-1])]

@@ -24,7 +24,7 @@ the same rule runs on ideal weights or on a crossbar.
 from __future__ import annotations
 
 import math
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -147,7 +147,7 @@ def random_feedback_for(network: SpikingNetwork, distribution: str = "uniform",
 
 
 def make_rule(name: str, network: SpikingNetwork, seed: SeedLike = None,
-              **options: object) -> Rule:
+              **options: Any) -> Rule:
     """Build a registered rule by name or alias (:mod:`snn_dfa.rules.registry`): ``"bp"``,
     ``"shallow"``, ``"dfa"`` (options of :func:`random_feedback_for`) or ``"sfdfa"`` (option
     ``feedback_lr``)."""
