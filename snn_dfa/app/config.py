@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -183,6 +184,41 @@ class HwsimSection:
 
 
 @dataclass(frozen=True)
+class PrivacySection:
+    """``[privacy]``: differentially private adaptation to each wearer (docs/privacy.md).
+
+    When enabled, every adaptation rule runs as DP-DFA (DP-SGD for ``bptt``): Poisson-sampled
+    steps over the wearer's adaptation windows (rate ``sampling_rate``, ``ceil(adapt.epochs /
+    sampling_rate)`` steps), the projected error clipped to ``clip_backward``, every layer's
+    per-window update to ``clip_backward * clip_forward``, Gaussian noise calibrated so that
+    each wearer's windows spend at most ``epsilon`` at ``delta`` (add/remove one window).
+    The learning rate is the rule's ``adapt`` rate times the expected batch, so that an epoch
+    moves the weights as far as the streaming adaptation does.
+    """
+
+    enabled: bool = False
+    epsilon: float = 4.0
+    delta: float = 1e-5
+    clip_backward: float = 0.05
+    clip_forward: float = 50.0
+    sampling_rate: float = 0.05
+    max_noise_multiplier: float = 20.0
+
+    def steps_for(self, epochs: int) -> int:
+        """Private steps for ``epochs`` expected passes over the windows."""
+        return math.ceil(epochs / self.sampling_rate)
+
+    def check(self) -> None:
+        _range("privacy.epsilon", self.epsilon, 0.0, None, open_low=True)
+        _range("privacy.delta", self.delta, 0.0, 1.0, open_low=True, open_high=True)
+        _range("privacy.clip_backward", self.clip_backward, 0.0, None, open_low=True)
+        _range("privacy.clip_forward", self.clip_forward, 0.0, None, open_low=True)
+        _range("privacy.sampling_rate", self.sampling_rate, 0.0, 1.0, open_low=True)
+        _range("privacy.max_noise_multiplier", self.max_noise_multiplier, 0.0, None,
+               open_low=True)
+
+
+@dataclass(frozen=True)
 class RunConfig:
     """A whole run."""
 
@@ -193,6 +229,7 @@ class RunConfig:
     crossbar: CrossbarSection = field(default_factory=CrossbarSection)
     adapt: AdaptSection = field(default_factory=AdaptSection)
     hwsim: HwsimSection = field(default_factory=HwsimSection)
+    privacy: PrivacySection = field(default_factory=PrivacySection)
 
     def check(self) -> None:
         _range("seed", self.seed, 0, None)
@@ -200,6 +237,27 @@ class RunConfig:
             value = getattr(self, f.name)
             if hasattr(value, "check"):
                 value.check()
+        if self.privacy.enabled:
+            self.noise_multiplier()
+
+    def noise_multiplier(self) -> float:
+        """The private adaptation's noise multiplier for ``[privacy]``'s budget; raises
+        :class:`ConfigError` when the budget cannot be met."""
+        from snn_dfa.privacy import BudgetError, noise_multiplier_for
+        from snn_dfa.privacy.spiking import check_rule
+
+        p = self.privacy
+        for rule in self.adapt.rules:
+            try:
+                check_rule(rule)
+            except ValidationError as exc:
+                raise ConfigError(f"adapt.rules with {exc}") from None
+        try:
+            return noise_multiplier_for(p.epsilon, p.delta, p.sampling_rate,
+                                        p.steps_for(self.adapt.epochs),
+                                        max_noise_multiplier=p.max_noise_multiplier)
+        except BudgetError as exc:
+            raise ConfigError(f"privacy: {exc}") from None
 
     def to_dict(self) -> dict[str, Any]:
         return json.loads(json.dumps(dataclasses.asdict(self)))
@@ -349,4 +407,13 @@ sfdfa_feedback_lr = 1e-2     # SFDFA's feedback moving-average step (pre-trainin
 [hwsim]
 tech = "spikesim65"          # technology preset (SpikeSim 65 nm constants)
 feedback_storage = "sram"    # where DFA/SFDFA keep B: "sram" or "crossbar"
+
+[privacy]                    # differentially private adaptation (docs/privacy.md)
+enabled = false              # true: DP-DFA (DP-SGD for bptt) on Poisson-sampled steps
+epsilon = 4.0                # budget per wearer, at delta, adjacency add/remove one window
+delta = 1e-5                 # must stay below 1 / (a wearer's adaptation windows)
+clip_backward = 0.05         # bound on the projected error B e of a window [assumption]
+clip_forward = 50.0          # per-window update bound = clip_backward * clip_forward [assumption]
+sampling_rate = 0.05         # Poisson rate of a window joining a step; steps = epochs / rate
+max_noise_multiplier = 20.0  # refuse budgets that need more noise than this [assumption]
 """

@@ -42,7 +42,7 @@ from snn_dfa.app.results import provenance, publish, write_results
 from snn_dfa.engine.models import build_model
 from snn_dfa.engine.network import SpikingNetwork
 from snn_dfa.engine.optim import SGD
-from snn_dfa.errors import DataError, ValidationError
+from snn_dfa.errors import ConfigError, DataError, ValidationError
 from snn_dfa.rules import registry
 from snn_dfa.rules.estimator import SpikingClassifier
 from snn_dfa.rules.online import OnlineAdapter
@@ -195,6 +195,36 @@ def adaptation_rule(config: RunConfig, rule_name: str, net: SpikingNetwork,
     return rule
 
 
+def _adapt_privately(config: RunConfig, sub: SubjectData, rule_name: str, rule: Any,
+                     net: SpikingNetwork, meter: PhaseMeter, noise_multiplier: float
+                     ) -> dict[str, Any]:
+    """DP-DFA (DP-SGD for backprop) adaptation to one wearer under ``[privacy]``; returns the
+    stream metrics (prequential accuracy over the sampled windows, each predicted before its
+    step's update; the curve is one point per step: first window index, batch accuracy) and
+    the privacy spent."""
+    from snn_dfa.privacy.spiking import ClippedProjector, PrivateAdapter
+
+    p = config.privacy
+    if registry.get_rule(rule_name).feedback is not None:
+        rule.projector = ClippedProjector(rule.projector, p.clip_backward)
+    expected = p.sampling_rate * len(sub.y_adapt)
+    adapter = PrivateAdapter(net, rule, SGD(lr=config.adapt.lr_for(rule_name) * expected),
+                             clip_update=p.clip_backward * p.clip_forward,
+                             noise_multiplier=noise_multiplier, sampling_rate=p.sampling_rate,
+                             seed=np.random.default_rng([config.seed, 5, sub.subject]),
+                             on_phase=meter.phase, on_window=meter.add_digital)
+    logs = adapter.fit(sub.x_adapt, sub.y_adapt, p.steps_for(config.adapt.epochs))
+    sizes = np.array([log.batch_size for log in logs])
+    correct = np.array([log.n_correct for log in logs])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per_step = np.where(sizes > 0, correct / np.maximum(sizes, 1), np.nan)
+    return {"prequential_accuracy": float(correct.sum() / max(sizes.sum(), 1)),
+            "stream_steps": np.cumsum(sizes) - sizes, "stream_correct": per_step,
+            "epsilon_spent": adapter.epsilon(p.delta), "noise_multiplier": noise_multiplier,
+            "private_steps": len(logs),
+            "clipped_fraction": float(np.mean([log.clipped_fraction for log in logs]))}
+
+
 def _accuracy(net: SpikingNetwork, x: np.ndarray, y: np.ndarray) -> float:
     net.train(False)
     correct = 0
@@ -225,9 +255,15 @@ def run(config: RunConfig, out_dir: str | Path, progress: bool = False,
     if out_dir.exists() and not out_dir.is_dir():
         raise ValidationError(f"out={str(out_dir)!r}: exists and is not a folder")
     x_train, y_train, subjects, class_names = prepare_data(config)
+    noise_multiplier = config.noise_multiplier() if config.privacy.enabled else 0.0
+    for sub in subjects if config.privacy.enabled else ():
+        if config.privacy.delta * len(sub.y_adapt) >= 1:
+            raise ConfigError(f"privacy.delta={config.privacy.delta:g}: subject {sub.subject} has "
+                              f"{len(sub.y_adapt)} adaptation windows; delta must be below "
+                              f"1/{len(sub.y_adapt)}")
     rules = config.adapt.rules
-    source = {r: (r if config.pretrain.rule == "matched" else config.pretrain.rule)
-              for r in rules}
+    source = {r: ((registry.get_rule(r).pretrained_as or r) if config.pretrain.rule == "matched"
+                  else config.pretrain.rule) for r in rules}
     starts = {}
     for src in dict.fromkeys(source.values()):
         net, feedback, cached = pretrained(config, src, x_train, y_train,
@@ -256,23 +292,27 @@ def run(config: RunConfig, out_dir: str | Path, progress: bool = False,
             rule = adaptation_rule(config, rule_name, net,
                                    feedback if source[rule_name] == rule_name else None)
             meter = PhaseMeter(net, arrays, rule_name, projector=getattr(rule, "projector", None))
-            adapter = OnlineAdapter(net, rule, SGD(lr=config.adapt.lr_for(rule_name)),
-                                    on_phase=meter.phase,
-                                    on_window=meter.add_digital)
-            order_rng = np.random.default_rng([config.seed, 4, sub.subject])
-            for epoch in range(config.adapt.epochs):
-                idx = np.arange(len(sub.y_adapt))
-                if config.adapt.order == "shuffled":
-                    idx = order_rng.permutation(idx)
-                log = adapter.run(sub.x_adapt[idx], sub.y_adapt[idx], progress=progress,
-                                  desc=f"subject {sub.subject} {rule_name} epoch {epoch + 1}")
-            steps, curve = log.curve("correct")
+            if config.privacy.enabled:
+                stream = _adapt_privately(config, sub, rule_name, rule, net, meter,
+                                          noise_multiplier)
+            else:
+                adapter = OnlineAdapter(net, rule, SGD(lr=config.adapt.lr_for(rule_name)),
+                                        on_phase=meter.phase, on_window=meter.add_digital)
+                order_rng = np.random.default_rng([config.seed, 4, sub.subject])
+                for epoch in range(config.adapt.epochs):
+                    idx = np.arange(len(sub.y_adapt))
+                    if config.adapt.order == "shuffled":
+                        idx = order_rng.permutation(idx)
+                    log = adapter.run(sub.x_adapt[idx], sub.y_adapt[idx], progress=progress,
+                                      desc=f"subject {sub.subject} {rule_name} epoch {epoch + 1}")
+                steps, curve = log.curve("correct")
+                stream = {"prequential_accuracy": log.mean("correct"), "stream_steps": steps,
+                          "stream_correct": curve}
             sm[rule_name] = {
                 "ideal_accuracy": _accuracy(ideal, sub.x_test, sub.y_test),
                 "deployed_accuracy": deployed_acc,
-                "prequential_accuracy": log.mean("correct"),
                 "final_accuracy": _accuracy(net, sub.x_test, sub.y_test),
-                "stream_steps": steps, "stream_correct": curve,
+                **stream,
                 "write_pulses": float(sum(a.counters.totals()["programming_pulses"]
                                           for a in arrays.values())),
             }
@@ -334,6 +374,8 @@ def _summary(config: RunConfig, metrics: dict[str, Any], reports: dict[str, hwsi
                                                            for s in subs]))
         out[f"{rule}_prequential_accuracy"] = float(np.mean(
             [s[rule]["prequential_accuracy"] for s in subs]))
+        if config.privacy.enabled:
+            out[f"{rule}_epsilon_spent_max"] = float(max(s[rule]["epsilon_spent"] for s in subs))
         rep = reports[rule]
         out[f"{rule}_energy_pJ_per_sample"] = rep.total_energy_pJ() / rep.samples
         out[f"{rule}_delivery_energy_pJ_per_sample"] = (

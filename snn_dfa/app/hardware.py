@@ -27,6 +27,9 @@ from snn_dfa.engine.network import SpikingNetwork, Trace
 from snn_dfa.rules import registry
 from snn_dfa.rules.feedback import FeedbackProjector
 
+#: Names of the entries of PhaseMeter's crossbar event vectors.
+_EVENT_NAMES = (*crossbar.counters.EVENT_FIELDS, "updates")
+
 #: how projector counters map to hwsim's ``Counts`` fields
 _PROJECTOR_FIELDS = {"feedback_macs": "feedback_macs", "update_mults": "digital_mults",
                      "update_adds": "digital_adds"}
@@ -113,8 +116,16 @@ class PhaseMeter:
         self.samples = 0
         self.steps: dict[int, int] = {}
         self._current: str | None = None
-        self._last = {i: a.counters.totals() for i, a in arrays.items()}
+        self._last = {i: self._events(a) for i, a in arrays.items()}
         self._last_projector = projector.counters.snapshot() if projector is not None else None
+        # crossbar events per (layer, phase), a vector over crossbar's names: turned into
+        # hwsim counts once, by :meth:`workload` (the mapping of names is linear)
+        self._crossbar: dict[tuple[int, str], np.ndarray] = {}
+
+    @staticmethod
+    def _events(arr: crossbar.CrossbarArray) -> np.ndarray:
+        """The array's event totals as a vector: ``crossbar.EVENT_FIELDS``, then updates."""
+        return np.append(arr.counters.counts.sum(axis=0), arr.counters.updates)
 
     def phase(self, name: str | None) -> None:
         """Close the running phase (attribute crossbar events to it) and open ``name``.
@@ -129,12 +140,13 @@ class PhaseMeter:
         if self.rule.tangents_in_inference and target == "error_delivery":
             target = "inference"
         for i, arr in self.arrays.items():
-            now = arr.counters.totals()
-            if target is not None:
-                delta = {k: now[k] - self._last[i][k] for k in now}
-                for field, value in hwsim.counts_from_crossbar(delta).to_dict().items():
-                    if value:
-                        self.counts[(i, target)][field] += value
+            now = self._events(arr)
+            delta = now - self._last[i]
+            if target is not None and delta.any():
+                if (i, target) in self._crossbar:
+                    self._crossbar[(i, target)] += delta
+                else:
+                    self._crossbar[(i, target)] = delta
             self._last[i] = now
         self._current = name
 
@@ -189,8 +201,17 @@ class PhaseMeter:
             layer = self.network.layers[i]
             assert isinstance(layer, SynapticLayer)
             kind = "conv" if isinstance(layer, Conv1d) else "linear"
-            phases = {p: hwsim.Counts(**dict(self.counts[(i, p)])) for p in hwsim.PHASES
-                      if (i, p) in self.counts}
+            phases = {}
+            for p in hwsim.PHASES:
+                if (i, p) not in self.counts and (i, p) not in self._crossbar:
+                    continue
+                merged = defaultdict(float, self.counts.get((i, p), {}))
+                vector = self._crossbar.get((i, p), np.zeros(len(_EVENT_NAMES), np.int64))
+                events = dict(zip(_EVENT_NAMES, vector.tolist()))
+                for name, value in hwsim.counts_from_crossbar(events).to_dict().items():
+                    if value:
+                        merged[name] += value
+                phases[p] = hwsim.Counts(**merged)
             layers.append(hwsim.LayerWorkload(f"layer{i}", kind, layer.n_in, layer.n_out,
                                               time_steps=self.steps.get(i, 1), phases=phases))
         return hwsim.Workload(tuple(layers), samples=max(self.samples, 1))

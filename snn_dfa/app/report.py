@@ -137,6 +137,7 @@ def _markdown(config: Mapping[str, Any], metrics: Mapping[str, Any],
             f"{100 * _f(summary[f'{r}_deployed_accuracy']):.2f} | "
             f"{100 * _f(summary[f'{r}_final_accuracy']):.2f} | "
             f"{100 * _f(summary[f'{r}_prequential_accuracy']):.2f} |")
+    lines += _privacy_lines(config, metrics, rules)
     lines += ["", "## Energy, area and latency of adaptation (hwsim)", "",
               "| rule | energy per window (nJ) | chip area (mm^2) | latency per window (us) |",
               "| --- | ---: | ---: | ---: |"]
@@ -190,6 +191,31 @@ def _markdown(config: Mapping[str, Any], metrics: Mapping[str, Any],
     for title, path in figures:
         lines += [f"### {title}", "", f"![{title}]({path})", ""]
     return "\n".join(lines)
+
+
+def _privacy_lines(config: Mapping[str, Any], metrics: Mapping[str, Any],
+                   rules: list[str]) -> list[str]:
+    """The privacy spent per subject and rule (a ``[privacy]`` run only; docs/privacy.md)."""
+    p = config.get("privacy", {})
+    if not p.get("enabled"):
+        return []
+    text = (f"Differentially private adaptation (DP-DFA; DP-SGD for backprop): budget ε = "
+            f"{p['epsilon']} at δ = {p['delta']} per wearer, adjacency add/remove one window; "
+            f"Poisson rate {p['sampling_rate']}, projected error clipped to "
+            f"{p['clip_backward']}, per-window layer update to "
+            f"{p['clip_backward'] * p['clip_forward']:g}.")
+    header = ("| subject | rule | ε spent | noise multiplier | steps | updates clipped (%) | "
+              "after adaptation (%) |")
+    lines = ["", "## Privacy spent per wearer", "", text, "", header,
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]
+    for s, sm in metrics["subjects"].items():
+        for r in rules:
+            m = sm[r]
+            lines.append(f"| {s} | {registry.label(r)} | {_f(m['epsilon_spent']):.3f} | "
+                         f"{_f(m['noise_multiplier']):.3f} | {int(_f(m['private_steps']))} | "
+                         f"{100 * _f(m['clipped_fraction']):.1f} | "
+                         f"{100 * _f(m['final_accuracy']):.2f} |")
+    return lines
 
 
 def _html(markdown: str, folder: Path) -> str:

@@ -137,6 +137,14 @@ class Shallow:
         return grads
 
 
+class NoUpdate:
+    """No adaptation: the chip predicts and never learns (the control that adaptation must beat;
+    on a relaxing chip it shows what relaxation alone does to accuracy)."""
+
+    def gradients(self, network: SpikingNetwork, trace: Trace, grad_z: np.ndarray) -> Grads:
+        return [{} for _ in network.layers]
+
+
 def random_feedback_for(network: SpikingNetwork, distribution: str = "uniform",
                         scaling: str = "fan", shared: bool = False,
                         seed: SeedLike = None) -> RandomFeedback:

@@ -27,7 +27,15 @@ from snn_dfa._validation import SeedLike, check_keys, check_random_state
 from snn_dfa.engine.network import SpikingNetwork
 from snn_dfa.errors import ValidationError
 from snn_dfa.rules.feedback import FeedbackProjector
-from snn_dfa.rules.learning import BPTT, DFA, SFDFA, Rule, Shallow, random_feedback_for
+from snn_dfa.rules.learning import (
+    BPTT,
+    DFA,
+    SFDFA,
+    NoUpdate,
+    Rule,
+    Shallow,
+    random_feedback_for,
+)
 
 #: ``events(steps, n, n_classes, membrane_bits, hidden) -> {phase: {counter: count}}``
 EventsFn = Callable[[int, int, int, int, bool], dict[str, dict[str, float]]]
@@ -71,6 +79,10 @@ class RuleSpec:
         forward pass as dual numbers).
     baseline : bool
         The rule the others are compared with in the main job's summary (backprop).
+    pretrained_as : str or None
+        With ``pretrain.rule = "matched"``, the rule whose pre-trained network this rule starts
+        from (None: itself). Controls that do not train hidden layers (readout only, no
+        adaptation) start from backprop's network, as a deployed product would.
     """
 
     name: str
@@ -83,6 +95,7 @@ class RuleSpec:
     events: EventsFn = field(default=_no_events)
     tangents_in_inference: bool = False
     baseline: bool = False
+    pretrained_as: str | None = None
 
     def build(self, network: SpikingNetwork, seed: SeedLike = None, *,
               wrap: Callable[[FeedbackProjector], FeedbackProjector] | None = None,
@@ -219,5 +232,8 @@ SFDFA_RULE = register(RuleSpec(
     options=("feedback_lr",), feedback="learned", events=_sfdfa_events,
     tangents_in_inference=True))
 SHALLOW = register(RuleSpec(
-    name="shallow", label="Shallow", hw_name="none",
-    factory=lambda network, rng, options: Shallow()))
+    name="shallow", label="Readout only", hw_name="none",
+    factory=lambda network, rng, options: Shallow(), pretrained_as="bp"))
+NONE = register(RuleSpec(
+    name="none", label="No adaptation", hw_name="none",
+    factory=lambda network, rng, options: NoUpdate(), pretrained_as="bp"))
