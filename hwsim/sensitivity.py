@@ -198,7 +198,7 @@ def sensitivity_from_dict(data: Mapping[str, Mapping[str, object]]) -> list[Sens
     order = [c.key for c in default_cases()]
 
     def plain(v: object) -> object:
-        v = v.item() if hasattr(v, "item") else v  # type: ignore[union-attr]
+        v = v.item() if hasattr(v, "item") else v  # type: ignore[union-attr]  # numpy scalars have item()
         return v.decode() if isinstance(v, bytes) else v
 
     rows = []
@@ -209,6 +209,6 @@ def sensitivity_from_dict(data: Mapping[str, Mapping[str, object]]) -> list[Sens
             if name == "label":
                 continue
             rule, rest = name.split("_over_bp_", 1)
-            ratios.setdefault(rule, {})[rest.removesuffix("_ratio")] = float(value)  # type: ignore[arg-type]
+            ratios.setdefault(rule, {})[rest.removesuffix("_ratio")] = float(value)  # type: ignore[arg-type]  # the ratios are numbers
         rows.append(SensitivityRow(key, str(entry["label"]), ratios))
     return rows

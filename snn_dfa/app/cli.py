@@ -11,7 +11,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from crossbar import CrossbarError
 from hwsim import HwsimError
@@ -24,7 +24,7 @@ _OUR_ERRORS = (SnnDfaError, CrossbarError, HwsimError)
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit 2 (argparse's code too)
+    def error(self, message: str) -> NoReturn:  # one line, exit 2 (argparse's code too)
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 

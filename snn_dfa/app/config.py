@@ -12,6 +12,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -353,7 +354,7 @@ def config_from_dict(data: dict[str, Any]) -> RunConfig:
     return config
 
 
-def read_toml(path: str | Path, what: str = "config file") -> dict[str, Any]:
+def read_toml(path: str | os.PathLike[str], what: str = "config file") -> dict[str, Any]:
     """Parse a TOML file; unreadable files raise DataError, malformed ones ConfigError."""
     path = Path(path)
     try:

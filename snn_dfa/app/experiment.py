@@ -1,6 +1,6 @@
 """The main job: the one place that wires data, network, learning rules, crossbar and hwsim.
 
-Protocol (DESIGN.md §5), for a :class:`~snn_dfa.app.config.RunConfig`:
+Protocol, for a :class:`~snn_dfa.app.config.RunConfig`:
 
 1. Pre-train (cloud): the spiking network with surrogate-gradient BPTT on ideal weights,
    on the UCI-HAR training subjects of UCI HAPT.  Cached by a hash of the data, model,
@@ -174,8 +174,9 @@ def pretrained(config: RunConfig, rule: str, x: np.ndarray, y: np.ndarray,
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=folder)
     os.close(fd)
     try:
-        with open(tmp, "wb") as fh:
-            np.savez(fh, __digest__=np.array(digest), **arrays)
+        with open(tmp, "wb") as out:
+            # numpy's stub reads **arrays as its allow_pickle argument
+            np.savez(out, __digest__=np.array(digest), **arrays)  # type: ignore[arg-type]  # see above
         os.replace(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)

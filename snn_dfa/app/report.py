@@ -81,7 +81,7 @@ def _figures(folder: Path, config: Mapping[str, Any], metrics: Mapping[str, Any]
     before = np.asarray(metrics["conductance_before_uS"], float)
     after = np.asarray(metrics["conductance_after_uS"], float)
     fig, ax = plt.subplots(figsize=(6, 3.6))
-    bins = np.linspace(min(before.min(), after.min()), max(before.max(), after.max()), 60)
+    bins = np.linspace(min(before.min(), after.min()), max(before.max(), after.max()), 60).tolist()
     ax.hist(before, bins=bins, alpha=0.6, label="deployed")
     rule = metrics["conductance_after_rule"]
     rule = rule.decode() if isinstance(rule, bytes) else str(rule)
