@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import functools
+
 import numpy as np
 
 from crossbar._checks import (
@@ -33,7 +35,7 @@ from crossbar.counters import CrossbarCounters, TileCounters
 from crossbar.devices import DeviceParams, get_preset
 from crossbar.errors import CrossbarError
 from crossbar.gpr import GPRNoiseModel
-from crossbar.irdrop import ExactIRDropSolver, fast_effective_conductance
+from crossbar.irdrop import FAST_IR_FALLBACKS, ExactIRDropSolver, fast_effective_conductance
 from crossbar.mapping import (
     MappingConfig,
     check_mapping_device,
@@ -51,7 +53,9 @@ from crossbar.noise import (
     drift,
     programming_noise,
     read_noise_std,
+    relaxed,
     sample_faults,
+    wan2022_programming_noise,
 )
 from crossbar.periphery import (
     PeripheryConfig,
@@ -60,7 +64,14 @@ from crossbar.periphery import (
     is_binary,
     normalise_inputs,
 )
-from crossbar.update import UpdateConfig, program_with_pulses, pulses_for_change
+from crossbar.update import (
+    IN_SITU_MODES,
+    UpdateConfig,
+    coincidence_pulses,
+    program_with_pulses,
+    pulses_for_change,
+    whole_pulses,
+)
 
 IR_DROP_MODES = ("none", "fast", "exact")
 
@@ -76,16 +87,21 @@ class CrossbarConfig:
     periphery : PeripheryConfig
     update : UpdateConfig
     ir_drop : {"none", "fast", "exact"}
-        Wire resistance ignored, first-order model, or exact nodal solve (the exact transfer
-        matrix of each array is computed once per conductance state).
-    ir_fast_iterations : int
-        Substitutions of the fast IR-drop model (see
-        :func:`crossbar.irdrop.fast_effective_conductance`; 1 is first order).
+        Wire resistance ignored, the fast fixed-point model, or exact nodal solve (the
+        transfer matrix of each array is computed once per conductance state).
+    ir_fast_tolerance : float
+        Relative tolerance the fast model iterates to (``> 0``; see
+        :func:`crossbar.irdrop.fast_effective_conductance`).
+    ir_fast_max_iterations : int
+        Substitutions the fast model may take (``>= 1``).
+    ir_fast_fallback : {"exact", "raise"}
+        When the fast model does not converge (not contracting, or out of iterations): warn
+        and use the exact solve, or raise.
     tile_rows, tile_cols : int
         Largest array: inputs per tile and outputs per tile.
     gpr_model : GPRNoiseModel or None
-        If given (fitted), programming errors are sampled from it instead of
-        ``noise.prog_sigma_rel`` (which must then be 0).
+        ``noise.noise_model="gpr"`` only: the fitted model programming errors are drawn
+        from (``None``: fitted once to the shipped table).
     gpr_output_model : GPRNoiseModel or None
         If given (fitted on normalised ``(ideal, measured)`` column outputs), every column
         current of every read is replaced by a draw from it, before the ADC.  Currents are
@@ -98,7 +114,9 @@ class CrossbarConfig:
     periphery: PeripheryConfig = field(default_factory=PeripheryConfig)
     update: UpdateConfig = field(default_factory=UpdateConfig)
     ir_drop: str = "none"
-    ir_fast_iterations: int = 3
+    ir_fast_tolerance: float = 1e-6
+    ir_fast_max_iterations: int = 100
+    ir_fast_fallback: str = "exact"
     tile_rows: int = 128
     tile_cols: int = 128
     gpr_model: GPRNoiseModel | None = field(default=None, compare=False)
@@ -114,28 +132,41 @@ class CrossbarConfig:
             if not isinstance(getattr(self, name), kind):
                 raise CrossbarError(f"{name}={getattr(self, name)!r}: expected a {kind.__name__}")
         check_choice("ir_drop", self.ir_drop, IR_DROP_MODES)
-        check_int("ir_fast_iterations", self.ir_fast_iterations, low=1)
+        if not check_real("ir_fast_tolerance", self.ir_fast_tolerance) > 0:
+            raise CrossbarError(
+                f"ir_fast_tolerance={self.ir_fast_tolerance!r}: expected a value > 0"
+            )
+        check_int("ir_fast_max_iterations", self.ir_fast_max_iterations, low=1)
+        check_choice("ir_fast_fallback", self.ir_fast_fallback, FAST_IR_FALLBACKS)
         check_int("tile_rows", self.tile_rows, low=1)
         check_int("tile_cols", self.tile_cols, low=1)
         for name in ("gpr_model", "gpr_output_model"):
             model = getattr(self, name)
             if model is not None and not isinstance(model, GPRNoiseModel):
                 raise CrossbarError(f"{name}={model!r}: expected a GPRNoiseModel or None")
-        if self.gpr_model is not None and self.noise.prog_sigma_rel != 0:
+        if self.gpr_model is not None and self.noise.noise_model != "gpr":
             raise CrossbarError(
-                f"prog_sigma_rel={self.noise.prog_sigma_rel!r}: expected 0 when gpr_model is set"
+                f"noise_model={self.noise.noise_model!r}: expected 'gpr' when gpr_model is set"
             )
-        if self.update.mode == "pulse" and self.mapping.n_slices > 1:
+        if self.update.mode in IN_SITU_MODES and self.mapping.n_slices > 1:
             raise CrossbarError(
-                f"n_slices={self.mapping.n_slices}: in-situ pulse updates need one slice; "
-                "use UpdateConfig(mode='reprogram') with bit slicing"
+                f"n_slices={self.mapping.n_slices}: in-situ updates (mode="
+                f"{self.update.mode!r}) need one slice; use UpdateConfig(mode='reprogram') "
+                "with bit slicing"
             )
 
     @classmethod
     def ideal(cls, **changes: object) -> CrossbarConfig:
         """No quantisation, no noise, ideal periphery, no IR drop (an exact matrix)."""
         changes.setdefault("mapping", MappingConfig(quantize=False))
+        changes.setdefault("noise", NoiseConfig.ideal())
         return cls(**changes)  # type: ignore[arg-type]
+
+
+@functools.lru_cache(maxsize=1)
+def _default_gpr_model() -> GPRNoiseModel:
+    """The GPR model fitted once to the shipped table (``noise_model="gpr"`` default)."""
+    return GPRNoiseModel.from_csv()
 
 
 class CrossbarArray:
@@ -148,8 +179,9 @@ class CrossbarArray:
     device : str or DeviceParams
         Device preset name (see :data:`crossbar.devices.PRESETS`) or a record.
     config : CrossbarConfig, optional
-        Mapping, non-idealities, periphery, updates, IR drop and tile size
-        (default: quantised to the device levels, otherwise ideal).
+        Mapping, non-idealities, periphery, updates, IR drop and tile size (default: the
+        device's levels, the measured ``"wan2022"`` programming error and relaxation,
+        accumulated pulse updates, ideal periphery, no IR drop).
     seed : int, numpy.random.Generator or None
         Source of all randomness.
     dtype : numpy dtype
@@ -162,7 +194,7 @@ class CrossbarArray:
         Event counts per tile (reset with :meth:`reset_counters`).
     time_s : float
         Present time (read-only; see :meth:`set_time`); cells age from the moment they were
-        programmed.
+        programmed (an array is programmed at time 0 when created).
     """
 
     def __init__(
@@ -211,6 +243,14 @@ class CrossbarArray:
         )
         self._pulse_count = np.zeros(self._cell_shape, dtype=np.int64)
         self._time_s = 0.0
+        self._gpr = (
+            (self.config.gpr_model or _default_gpr_model())
+            if noise.noise_model == "gpr"
+            else None
+        )
+        # Calibrated full scales: ADC per (transposed, tile index, slice), DAC per direction.
+        self._adc_fs: dict[tuple[bool, int, int], float] = {}
+        self._dac_fs: dict[bool, float] = {}
         self.set_weights(w)
 
     # ------------------------------------------------------------------ state
@@ -245,7 +285,11 @@ class CrossbarArray:
         return self._g_now().copy()
 
     def set_weights(self, weights: np.ndarray) -> None:
-        """Map ``weights`` anew and program every cell (programming variation applies)."""
+        """Map ``weights`` anew and program every cell (programming variation applies).
+
+        The update accumulator is cleared; calibrated ranges are kept (call
+        :meth:`calibrate` again if the weights changed much).
+        """
         w = as_float_array("weights", weights, ndim=2, shape=self._shape)
         m = self.config.mapping
         self._scales = weight_scales(w, m, self.device)
@@ -254,17 +298,26 @@ class CrossbarArray:
         target = levels_to_conductances(self._levels, self.device)
         self._intended = target
         self._g_prog = self._program(target)
+        self._g_anchor = target
         self._t_prog = np.full(self._cell_shape, self.time_s)
         self._z_relax = self._relax_draws(self._cell_shape)
+        # Digital accumulator of sub-pulse updates, in pulses per weight ("accumulate").
+        self._acc = np.zeros(self._shape)
         for t, rb, cb in self._tiles():
             t.cells_programmed += int(np.prod(self._cell_shape[:2])) * t.rows * t.cols
         self._invalidate()
 
     def set_time(self, time_s: float) -> None:
-        """Move the clock to ``time_s`` (``>=`` the present time): drift and relaxation act."""
+        """Move the clock to ``time_s`` seconds (``>=`` the present time): cells relax.
+
+        Ages beyond the fitted data (2 days for ``"wan2022"``) warn when conductances are
+        next evaluated.
+        """
         t = check_real("time_s", time_s)
         if t < self._time_s:
-            raise CrossbarError(f"time_s={time_s!r}: expected a finite time >= {self._time_s}")
+            raise CrossbarError(
+                f"time_s={time_s!r}: expected a finite time >= the present time {self._time_s} s"
+            )
         self._time_s = t
         self._invalidate()
 
@@ -282,9 +335,14 @@ class CrossbarArray:
         Keys: ``n_out``, ``n_in``, ``device``, ``g_min_uS``, ``g_max_uS``, ``n_levels``,
         ``v_read_V``, ``v_write_V``, ``t_pulse_ns``, ``scheme``, ``n_slices``,
         ``n_polarities``, ``tile_rows``, ``tile_cols``, ``n_tiles``, ``dac_bits``,
-        ``adc_bits``, ``columns_per_adc``, ``ir_drop``, ``write_verify``.
+        ``adc_bits``, ``columns_per_adc``, ``ir_drop``, ``write_verify``, ``noise_model``,
+        ``adc_range``, ``dac_range``, ``calibration_percentile``, ``calibration_scope``,
+        ``update_mode``, ``bit_length`` (pulses per line per round, coincidence mode; 0
+        otherwise) and ``accumulator_words`` (digital accumulator words held: one per weight
+        in accumulate mode, else 0).
         """
         dev, m, per = self.device, self.config.mapping, self.config.periphery
+        upd = self.config.update
         return {
             "n_out": self._shape[0],
             "n_in": self._shape[1],
@@ -305,7 +363,15 @@ class CrossbarArray:
             "adc_bits": per.adc_bits,
             "columns_per_adc": per.columns_per_adc,
             "ir_drop": self.config.ir_drop,
-            "write_verify": self.config.update.write_verify,
+            "write_verify": upd.write_verify,
+            "noise_model": self.config.noise.noise_model,
+            "adc_range": per.adc_range,
+            "dac_range": per.dac_range,
+            "calibration_percentile": per.calibration_percentile,
+            "calibration_scope": per.calibration_scope,
+            "update_mode": upd.mode,
+            "bit_length": upd.bit_length if upd.mode == "coincidence" else 0,
+            "accumulator_words": self._shape[0] * self._shape[1] if upd.mode == "accumulate" else 0,
         }
 
     def reset_counters(self) -> None:
@@ -334,11 +400,57 @@ class CrossbarArray:
         scaled = dv * self._scales.astype(self._cdtype)
         return self._read(scaled, transposed=True).astype(self.dtype, copy=False)
 
-    def _read(self, x: np.ndarray, transposed: bool) -> np.ndarray:
+    def calibrate(self, x: np.ndarray, *, transposed: bool = False) -> None:
+        """Set the calibrated ADC / DAC full scales from a calibration batch.
+
+        Done once when the array is deployed, as chips calibrate their converter references
+        after programming: ``x [M, n_in]`` (or errors ``[M, n_out]`` with
+        ``transposed=True``) is read through the array with the ADC bypassed, and each
+        calibrated range becomes the ``calibration_percentile``-th percentile of the
+        magnitudes seen (per tile and slice, or per array and slice; see
+        :class:`~crossbar.periphery.PeripheryConfig`).  A range measured as zero (no current
+        at all) falls back to the largest possible one.  The reads are counted as reads.
+        """
+        per = self.config.periphery
+        n = self._shape[0] if transposed else self._shape[1]
+        xv = as_float_array("x", x, ndim=2, shape=(None, n), dtype=self._cdtype)
+        if transposed:
+            xv = xv * self._scales.astype(self._cdtype)
+        pct = per.calibration_percentile
+        if per.dac_range == "calibrated" and not is_binary(xv):
+            fs = float(np.percentile(np.abs(xv), pct))
+            self._dac_fs[transposed] = fs if fs > 0 else float(np.abs(xv).max(initial=0.0)) or 1.0
+        seen: dict[tuple[int, int], np.ndarray] = {}
+        self._read(xv, transposed, collect=seen)
+        if per.adc_range != "calibrated":
+            return
+        for k in range(self.config.mapping.n_slices):
+            keys = [key for key in seen if key[1] == k]
+            if per.calibration_scope == "layer":
+                pooled = float(np.percentile(np.concatenate([seen[key] for key in keys]), pct))
+                values = {key: pooled for key in keys}
+            else:
+                values = {key: float(np.percentile(seen[key], pct)) for key in keys}
+            for (i, kk), fs in values.items():
+                self._adc_fs[(transposed, i, kk)] = fs if fs > 0 else self._max_full_scale(i, transposed)
+
+    def _max_full_scale(self, tile_index: int, transposed: bool) -> float:
+        """Largest possible column current of a tile, in ``v_read * level_step`` units."""
+        t = self.counters.tiles[tile_index]
+        n_drive = t.cols if transposed else t.rows
+        return n_drive * self.device.g_range_uS / self.device.level_step_uS
+
+    def _read(
+        self,
+        x: np.ndarray,
+        transposed: bool,
+        collect: dict[tuple[int, int], np.ndarray] | None = None,
+    ) -> np.ndarray:
         """Tiled read in normalised units: inputs in ``v_read``, conductances in levels.
 
         Row voltages are ``v_read * xn``; currents are carried as ``I / (v_read * level_step)``
-        so that no full-size array is rescaled twice.
+        so that no full-size array is rescaled twice.  With ``collect`` (calibration) the ADC
+        is bypassed and the magnitudes of the currents are stored per ``(tile, slice)``.
         """
         dev, per = self.device, self.config.periphery
         m = self.config.mapping
@@ -346,6 +458,18 @@ class CrossbarArray:
         binary = is_binary(x)
         if binary:
             xn, norm = x, None
+        elif per.dac_range == "calibrated":
+            fs = self._dac_fs.get(transposed)
+            if fs is None and collect is None and not transposed:
+                raise CrossbarError(
+                    "dac_range='calibrated': expected calibrate(x) before forward reads"
+                )
+            if fs is None:
+                xn, norm = normalise_inputs(x)
+            else:
+                xn = np.clip(x / fs, -1.0, 1.0)
+                norm = np.full(batch, fs)
+            xn = dac_quantize(xn, per.dac_bits).astype(self._cdtype, copy=False)
         else:
             xn, norm = normalise_inputs(x)
             xn = dac_quantize(xn, per.dac_bits).astype(self._cdtype, copy=False)
@@ -357,12 +481,11 @@ class CrossbarArray:
         read_sigma = self.config.noise.read_sigma_rel
         out_model = self.config.gpr_output_model
         levels_full = dev.g_range_uS / dev.level_step_uS
-        for t, rb, cb in self._tiles():
+        for i_tile, (t, rb, cb) in enumerate(self._tiles()):
             drive, sense = (cb, rb) if transposed else (rb, cb)
             x_t = xn[:, drive]
             n_drive, n_sense = x_t.shape[1], sense.stop - sense.start
             d_mats, g_sq = self._tile_matrices(t, rb, cb, transposed)
-            full_scale = per.adc_full_scale_fraction * n_drive * levels_full
             x_sq = x_t**2 if read_sigma > 0 else None
             for k in range(m.n_slices):
                 cur = x_t @ d_mats[k]
@@ -374,7 +497,10 @@ class CrossbarArray:
                     cur = (out_model.sample(cur / i_max, self._rng) * i_max).astype(
                         self._cdtype, copy=False
                     )
-                cur = adc_quantize(cur, per.adc_bits, full_scale)
+                if collect is not None:
+                    collect[(i_tile, k)] = np.abs(cur).ravel()
+                else:
+                    cur = adc_quantize(cur, per.adc_bits, self._full_scale(i_tile, k, transposed))
                 if k:
                     cur *= base**k
                 out[:, sense] += cur
@@ -393,6 +519,23 @@ class CrossbarArray:
         if not transposed:
             out *= self._scales.astype(self._cdtype)
         return out
+
+    def _full_scale(self, tile_index: int, k: int, transposed: bool) -> float:
+        """ADC full scale of a tile and slice (normalised units)."""
+        per = self.config.periphery
+        if per.adc_bits is None:
+            return 1.0  # unused by an ideal ADC
+        if per.adc_range == "calibrated":
+            fs = self._adc_fs.get((transposed, tile_index, k))
+            if fs is not None:
+                return fs
+            if not transposed:
+                raise CrossbarError(
+                    "adc_range='calibrated': expected calibrate(x) before forward reads"
+                )
+            # Transposed reads without a calibration batch of errors: largest possible range.
+            return self._max_full_scale(tile_index, transposed)
+        return per.adc_full_scale_fraction * self._max_full_scale(tile_index, transposed)
 
     def _tiles(self):  # type: ignore[no-untyped-def]
         """``(counters, row block, column block)`` of every tile."""
@@ -443,33 +586,55 @@ class CrossbarArray:
         }
         g_S = g_uS * 1e-6
         if mode == "fast":
-            return fast_effective_conductance(g_S, n_iter=self.config.ir_fast_iterations, **r) * 1e6
+            cfg = self.config
+            return (
+                fast_effective_conductance(
+                    g_S,
+                    tol=cfg.ir_fast_tolerance,
+                    max_iter=cfg.ir_fast_max_iterations,
+                    on_failure=cfg.ir_fast_fallback,
+                    **r,
+                )
+                * 1e6
+            )
         return ExactIRDropSolver(g_S, **r).transfer_matrix() * 1e6
 
     # ------------------------------------------------------------------ cells
     def _program(self, target_uS: np.ndarray) -> np.ndarray:
-        """Programmed conductances for targets: GPR or Gaussian programming variation."""
-        if self.config.gpr_model is not None:
-            g = self.config.gpr_model.sample(target_uS, self._rng)
-            return np.clip(g, self.device.g_min_uS, self.device.g_max_uS)
-        return programming_noise(
-            target_uS, self.device, self.config.noise.prog_sigma_rel, self._rng
-        )
+        """Programmed conductances for targets under the configured noise model (µS)."""
+        noise = self.config.noise
+        if noise.noise_model == "relative":
+            return programming_noise(target_uS, self.device, noise.prog_sigma_rel, self._rng)
+        if noise.noise_model == "wan2022":
+            return wan2022_programming_noise(
+                target_uS, self.device, noise.prog_noise_scale, self._rng
+            )
+        assert self._gpr is not None
+        mean, std = self._gpr.predict(target_uS)
+        return mean + noise.prog_noise_scale * std * self._rng.standard_normal(mean.shape)
 
     def _relax_draws(self, shape: tuple[int, ...]) -> np.ndarray:
-        if self.config.noise.relax_sigma_rel == 0:
+        noise = self.config.noise
+        strength = noise.relax_sigma_rel if noise.noise_model == "relative" else noise.prog_noise_scale
+        if strength == 0:
             return np.zeros(shape)
         return self._rng.standard_normal(shape)
 
     def _g_now(self) -> np.ndarray:
         if self._g_cache is None:
-            g = drift(
-                self._g_prog,
-                self.time_s - self._t_prog,
-                self._z_relax,
-                self.device,
-                self.config.noise,
-            )
+            noise = self.config.noise
+            age = self.time_s - self._t_prog
+            if noise.noise_model == "relative":
+                g = drift(self._g_prog, age, self._z_relax, self.device, noise)
+            else:
+                g = relaxed(
+                    self._g_prog,
+                    self._g_anchor,
+                    age,
+                    self._z_relax,
+                    self.device,
+                    noise.prog_noise_scale,
+                )
             self._g_cache = apply_faults(g, self._faults, self.device)
         return self._g_cache
 
@@ -479,13 +644,74 @@ class CrossbarArray:
 
     # ------------------------------------------------------------------ updates
     def apply_update(self, dw: np.ndarray) -> None:
-        """``W += dw`` as programming pulses (or re-programming): ``dw [n_out, n_in]``."""
+        """``W += dw`` as device pulses (or re-programming): ``dw [n_out, n_in]``.
+
+        In the in-situ modes the request becomes whole pulses per weight (see
+        :class:`~crossbar.update.UpdateConfig`); the counters record the pulses and, per
+        mode, accumulator reads and writes and transfers, rounding draws, or coincidence
+        cycles and stochastic bits.
+        """
         dwv = as_float_array("dw", dw, ndim=2, shape=self._shape)
         self.counters.updates += 1
-        if self.config.update.mode == "pulse":
-            pulses, reads, changed = self._update_pulses(dwv)
-        else:
-            pulses, reads, changed = self._update_reprogram(dwv)
+        mode = self.config.update.mode
+        if mode == "reprogram":
+            self._finish_update(*self._update_reprogram(dwv))
+            return
+        request = dwv / self._weight_per_pulse()[:, None]
+        if mode == "coincidence":
+            u, sv, vt = np.linalg.svd(request, full_matrices=False)
+            keep = sv > sv[0] * 1e-12 if sv.size and sv[0] > 0 else np.zeros(sv.size, bool)
+            self._apply_coincidence([(u[:, i] * sv[i], vt[i]) for i in np.flatnonzero(keep)])
+            return
+        k = whole_pulses(request, mode, self._rng, self._acc)
+        for t, rb, cb in self._tiles():
+            n_weights = t.rows * t.cols
+            if mode == "accumulate":
+                t.accumulator_reads += n_weights
+                t.accumulator_writes += n_weights
+                t.transfers += int(np.count_nonzero(k[cb, rb]))
+            elif mode == "stochastic":
+                t.rounding_draws += n_weights
+        self._finish_update(*self._update_pulses(k * self._weight_per_pulse()[:, None]))
+
+    def apply_outer_update(self, x: np.ndarray, d: np.ndarray, scale: float = 1.0) -> None:
+        """``W += scale * d.T @ x`` from its factors: ``x [M, n_in]``, ``d [M, n_out]``.
+
+        In ``"coincidence"`` mode each of the ``M`` rank-one terms is one stochastic
+        pulse-coincidence update driven by the factors themselves (no SVD); in every other
+        mode this is ``apply_update(scale * d.T @ x)``.
+        """
+        xv = as_float_array("x", x, ndim=2, shape=(None, self._shape[1]))
+        dv = as_float_array("d", d, ndim=2, shape=(xv.shape[0], self._shape[0]))
+        sc = check_real("scale", scale)
+        if self.config.update.mode != "coincidence":
+            self.apply_update(sc * dv.T @ xv)
+            return
+        self.counters.updates += 1
+        a = sc * dv / self._weight_per_pulse()[None, :]
+        self._apply_coincidence([(a[i], xv[i]) for i in range(xv.shape[0])])
+
+    def _apply_coincidence(self, terms: list[tuple[np.ndarray, np.ndarray]]) -> None:
+        """Pulse-coincidence updates of rank-one requests ``a b^T`` (in pulses)."""
+        bl = self.config.update.bit_length
+        k = np.zeros(self._shape)
+        cycles = 0
+        for a, b in terms:
+            counts, rounds = coincidence_pulses(a, b, bl, self._rng)
+            k += counts
+            cycles += rounds * bl
+        for t, _, _ in self._tiles():
+            t.pulse_cycles += cycles
+            t.stochastic_bits += cycles * (t.rows + t.cols)
+        self._finish_update(*self._update_pulses(k * self._weight_per_pulse()[:, None]))
+
+    def _weight_per_pulse(self) -> np.ndarray:
+        """Weight one pulse moves in the linear limit, per output ``[n_out]``."""
+        dev = self.device
+        return self._scales * (dev.g_range_uS / dev.n_pulses_full_range) / dev.level_step_uS
+
+    def _finish_update(self, pulses: np.ndarray, reads: np.ndarray, changed: np.ndarray) -> None:
+        """Restart the clock of changed cells, count pulses and verify reads."""
         if changed.any():
             self._t_prog = np.where(changed, self.time_s, self._t_prog)
             self._z_relax = np.where(changed, self._relax_draws(self._cell_shape), self._z_relax)
@@ -498,12 +724,12 @@ class CrossbarArray:
     def _update_pulses(self, dw: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Open-loop pulses from the change of the *intended* conductances, then verify.
 
-        The controller keeps the conductances it intends each cell to have (no read needed):
+        ``dw`` is a whole number of pulses per weight (the modes round before).  The
+        controller keeps the conductances it intends each cell to have (no read needed):
         the intended weight plus ``dw`` is re-mapped to its canonical cells (the pair's other
         cell at ``g_min``), clipped to the representable range, and every cell receives
         ``round(change / (g_range / P))`` pulses.  Without write-verify the intended state
-        advances by the pulses actually sent, so sub-pulse changes accumulate; with it, the
-        intended state becomes the target.
+        advances by the pulses sent; with it, the intended state becomes the target.
         """
         dev, m, upd = self.device, self.config.mapping, self.config.update
         unquantised = MappingConfig(scheme=m.scheme, scaling=m.scaling, quantize=False)
@@ -523,6 +749,7 @@ class CrossbarArray:
             self._intended = np.clip(self._intended + n0 * step, dev.g_min_uS, dev.g_max_uS)
         changed = (pulses > 0) & ~stuck
         self._g_prog = np.where(changed, g_new, self._g_prog)
+        self._g_anchor = np.where(changed, g_new, self._g_anchor)
         return pulses, reads, changed
 
     def _update_reprogram(self, dw: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -537,6 +764,7 @@ class CrossbarArray:
             0.0,
         ).astype(np.int64)
         self._g_prog = np.where(changed, self._program(target), self._g_prog)
+        self._g_anchor = np.where(changed, target, self._g_anchor)
         self._intended = target
         self._levels = levels
         n_changed = changed.sum(axis=(0, 1))

@@ -19,7 +19,16 @@ Definitions (all plain Python ints, summed over the batch):
 * ``programming_pulses``: write pulses applied to cells of the tile (in-situ updates,
   write-verify corrections, re-programming);
 * ``verify_reads``: single-cell reads of write-verify;
-* ``cells_programmed``: cells written to a target level when weights are (re)mapped.
+* ``cells_programmed``: cells written to a target level when weights are (re)mapped;
+* ``accumulator_reads``, ``accumulator_writes``: word accesses of the per-weight digital
+  update accumulator (``UpdateConfig(mode="accumulate")``: one read and one write per weight
+  per update); ``transfers``: weights whose accumulator sent whole pulses to the cells;
+* ``rounding_draws``: random numbers drawn for stochastic rounding (one per weight per
+  update, ``mode="stochastic"``);
+* ``pulse_cycles``: update cycles of the stochastic pulse-coincidence update
+  (``mode="coincidence"``: bit length times rounds per rank-one term; all lines fire in
+  parallel in a cycle); ``stochastic_bits``: stochastic pulse bits generated for it
+  (one per row and column line per cycle).
 """
 
 from __future__ import annotations
@@ -45,6 +54,12 @@ class TileCounters:
     programming_pulses: int = 0
     verify_reads: int = 0
     cells_programmed: int = 0
+    accumulator_reads: int = 0
+    accumulator_writes: int = 0
+    transfers: int = 0
+    rounding_draws: int = 0
+    pulse_cycles: int = 0
+    stochastic_bits: int = 0
 
     EVENT_FIELDS = (
         "mvms",
@@ -56,6 +71,12 @@ class TileCounters:
         "programming_pulses",
         "verify_reads",
         "cells_programmed",
+        "accumulator_reads",
+        "accumulator_writes",
+        "transfers",
+        "rounding_draws",
+        "pulse_cycles",
+        "stochastic_bits",
     )
 
     def reset(self) -> None:
