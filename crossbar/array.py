@@ -19,7 +19,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import contextlib
 import functools
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -251,6 +253,7 @@ class CrossbarArray:
         # Calibrated full scales: ADC per (transposed, tile index, slice), DAC per direction.
         self._adc_fs: dict[tuple[bool, int, int], float] = {}
         self._dac_fs: dict[bool, float] = {}
+        self._collecting: dict[str, object] | None = None
         self.set_weights(w)
 
     # ------------------------------------------------------------------ state
@@ -403,36 +406,59 @@ class CrossbarArray:
     def calibrate(self, x: np.ndarray, *, transposed: bool = False) -> None:
         """Set the calibrated ADC / DAC full scales from a calibration batch.
 
-        Done once when the array is deployed, as chips calibrate their converter references
-        after programming: ``x [M, n_in]`` (or errors ``[M, n_out]`` with
-        ``transposed=True``) is read through the array with the ADC bypassed, and each
-        calibrated range becomes the ``calibration_percentile``-th percentile of the
-        magnitudes seen (per tile and slice, or per array and slice; see
-        :class:`~crossbar.periphery.PeripheryConfig`).  A range measured as zero (no current
-        at all) falls back to the largest possible one.  The reads are counted as reads.
+        ``x [M, n_in]`` (or errors ``[M, n_out]`` with ``transposed=True``) is read once
+        through the array inside :meth:`calibration`; see there.
         """
-        per = self.config.periphery
         n = self._shape[0] if transposed else self._shape[1]
         xv = as_float_array("x", x, ndim=2, shape=(None, n), dtype=self._cdtype)
-        if transposed:
-            xv = xv * self._scales.astype(self._cdtype)
+        with self.calibration(transposed=transposed):
+            if transposed:
+                self._read(xv * self._scales.astype(self._cdtype), True)
+            else:
+                self._read(xv, False)
+
+    @contextlib.contextmanager
+    def calibration(self, *, transposed: bool = False) -> Iterator[CrossbarArray]:
+        """Calibrate the converters from the reads made inside the ``with`` block.
+
+        Done once when the array is deployed, as chips calibrate their converter references
+        after programming (so that a whole network can be calibrated by one forward pass
+        of a calibration batch).  Inside the block, reads in the chosen direction bypass the
+        ADC and record the magnitudes of the column currents (and of non-binary inputs); on
+        leaving it, each calibrated range becomes the ``calibration_percentile``-th
+        percentile of the magnitudes seen (per tile and slice, or per array and slice; see
+        :class:`~crossbar.periphery.PeripheryConfig`).  A range measured as zero falls back to
+        the largest possible one.  The reads are counted as reads.
+        """
+        if self._collecting is not None:
+            raise CrossbarError("calibration: expected no calibration already in progress")
+        seen: dict[object, list[np.ndarray]] = {}
+        self._collecting = {"transposed": transposed, "seen": seen}
+        try:
+            yield self
+        finally:
+            self._collecting = None
+        per = self.config.periphery
         pct = per.calibration_percentile
-        if per.dac_range == "calibrated" and not is_binary(xv):
-            fs = float(np.percentile(np.abs(xv), pct))
-            self._dac_fs[transposed] = fs if fs > 0 else float(np.abs(xv).max(initial=0.0)) or 1.0
-        seen: dict[tuple[int, int], np.ndarray] = {}
-        self._read(xv, transposed, collect=seen)
-        if per.adc_range != "calibrated":
+        inputs = seen.pop("x", [])
+        if per.dac_range == "calibrated" and inputs:
+            mags = np.concatenate(inputs)
+            fs = float(np.percentile(mags, pct))
+            self._dac_fs[transposed] = fs if fs > 0 else (float(mags.max()) or 1.0)
+        if per.adc_range != "calibrated" or not seen:
             return
+        currents = {key: np.concatenate(v) for key, v in seen.items()}
         for k in range(self.config.mapping.n_slices):
-            keys = [key for key in seen if key[1] == k]
+            keys = [key for key in currents if key[1] == k]  # type: ignore[index]
             if per.calibration_scope == "layer":
-                pooled = float(np.percentile(np.concatenate([seen[key] for key in keys]), pct))
+                pooled = float(np.percentile(np.concatenate([currents[c] for c in keys]), pct))
                 values = {key: pooled for key in keys}
             else:
-                values = {key: float(np.percentile(seen[key], pct)) for key in keys}
-            for (i, kk), fs in values.items():
-                self._adc_fs[(transposed, i, kk)] = fs if fs > 0 else self._max_full_scale(i, transposed)
+                values = {key: float(np.percentile(currents[key], pct)) for key in keys}
+            for (i, kk), fs in values.items():  # type: ignore[misc]
+                self._adc_fs[(transposed, i, kk)] = (
+                    fs if fs > 0 else self._max_full_scale(i, transposed)
+                )
 
     def _max_full_scale(self, tile_index: int, transposed: bool) -> float:
         """Largest possible column current of a tile, in ``v_read * level_step`` units."""
@@ -440,22 +466,22 @@ class CrossbarArray:
         n_drive = t.cols if transposed else t.rows
         return n_drive * self.device.g_range_uS / self.device.level_step_uS
 
-    def _read(
-        self,
-        x: np.ndarray,
-        transposed: bool,
-        collect: dict[tuple[int, int], np.ndarray] | None = None,
-    ) -> np.ndarray:
+    def _read(self, x: np.ndarray, transposed: bool) -> np.ndarray:
         """Tiled read in normalised units: inputs in ``v_read``, conductances in levels.
 
         Row voltages are ``v_read * xn``; currents are carried as ``I / (v_read * level_step)``
-        so that no full-size array is rescaled twice.  With ``collect`` (calibration) the ADC
-        is bypassed and the magnitudes of the currents are stored per ``(tile, slice)``.
+        so that no full-size array is rescaled twice.  During :meth:`calibration` (in its
+        direction) the ADC is bypassed and magnitudes are recorded per ``(tile, slice)``.
         """
         dev, per = self.device, self.config.periphery
         m = self.config.mapping
         batch = x.shape[0]
         binary = is_binary(x)
+        collect = None
+        if self._collecting is not None and self._collecting["transposed"] == transposed:
+            collect = self._collecting["seen"]
+            if not binary:
+                collect.setdefault("x", []).append(np.abs(x).ravel())  # type: ignore[union-attr]
         if binary:
             xn, norm = x, None
         elif per.dac_range == "calibrated":
@@ -498,7 +524,7 @@ class CrossbarArray:
                         self._cdtype, copy=False
                     )
                 if collect is not None:
-                    collect[(i_tile, k)] = np.abs(cur).ravel()
+                    collect.setdefault((i_tile, k), []).append(np.abs(cur).ravel())  # type: ignore[union-attr]
                 else:
                     cur = adc_quantize(cur, per.adc_bits, self._full_scale(i_tile, k, transposed))
                 if k:

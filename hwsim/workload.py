@@ -106,6 +106,13 @@ CROSSBAR_NAMES: dict[str, str | None] = {
     "verify_reads": "verify_reads",
     "cells_programmed": None,
     "updates": None,
+    # Update-mode counts of crossbar (issue 13); not yet priced here (issue 14 costs them).
+    "accumulator_reads": None,
+    "accumulator_writes": None,
+    "transfers": None,
+    "rounding_draws": None,
+    "pulse_cycles": None,
+    "stochastic_bits": None,
 }
 """``crossbar`` counter name -> :class:`Counts` field (None: informational, not a cost event;
 re-programming is already in ``programming_pulses``)."""

@@ -39,7 +39,13 @@ import hwsim
 from snn_dfa.app.config import RunConfig
 from snn_dfa.errors import DataError, ValidationError
 from snn_dfa.rules.estimator import SpikingClassifier
-from snn_dfa.app.hardware import PhaseMeter, architecture, deploy
+from snn_dfa.app.hardware import (
+    PhaseMeter,
+    advance_clock,
+    architecture,
+    chip_weight_noise,
+    deploy,
+)
 from snn_dfa.rules.learning import make_rule
 from snn_dfa.engine.models import build_model
 from snn_dfa.engine.network import SpikingNetwork
@@ -122,7 +128,10 @@ def pretrained(config: RunConfig, rule: str, x: np.ndarray, y: np.ndarray,
     """
     from snn_dfa.data import default_cache_dir
 
-    digest = config.digest("seed", "data", "model", "pretrain") + f"-{rule}"
+    sections = ("seed", "data", "model", "pretrain")
+    if config.pretrain.noise_aware:  # the injected noise is the chip's
+        sections += ("crossbar",)
+    digest = config.digest(*sections) + f"-{rule}"
     if rule == "sfdfa":
         digest += f"-{config.adapt.sfdfa_feedback_lr}"
     folder = Path(cache_dir) if cache_dir is not None else default_cache_dir() / "pretrained"
@@ -144,7 +153,9 @@ def pretrained(config: RunConfig, rule: str, x: np.ndarray, y: np.ndarray,
     clf = SpikingClassifier(model="sfcn", model_params=_model_params(config),
                             epochs=config.pretrain.epochs, batch_size=config.pretrain.batch_size,
                             lr=config.pretrain.lr, rule=rule, feedback=feedback_opts or None,
-                            seed=np.random.default_rng([config.seed, 2]), verbose=progress)
+                            seed=np.random.default_rng([config.seed, 2]), verbose=progress,
+                            weight_noise=(chip_weight_noise(config.crossbar)
+                                          if config.pretrain.noise_aware else None))
     clf.fit(x, y)
     if list(clf.classes_) != list(range(6)):
         raise DataError(f"pre-training data holds classes {clf.classes_.tolist()}, expected 0..5")
@@ -184,6 +195,14 @@ def adaptation_rule(config: RunConfig, rule_name: str, net: SpikingNetwork,
     return rule
 
 
+def calibration_windows(config: RunConfig, x_train: np.ndarray) -> np.ndarray:
+    """``calibration_windows`` training windows (a seeded random subset) read once at
+    deployment to calibrate the converters: ``[N_cal, T, C]``."""
+    n = min(config.crossbar.calibration_windows, len(x_train))
+    idx = np.random.default_rng([config.seed, 5]).choice(len(x_train), n, replace=False)
+    return x_train[np.sort(idx)]
+
+
 def _accuracy(net: SpikingNetwork, x: np.ndarray, y: np.ndarray) -> float:
     net.train(False)
     correct = 0
@@ -214,6 +233,7 @@ def run(config: RunConfig, out_dir: str | Path, progress: bool = False,
     if out_dir.exists() and not out_dir.is_dir():
         raise ValidationError(f"out={str(out_dir)!r}: exists and is not a folder")
     x_train, y_train, subjects, class_names = prepare_data(config)
+    x_cal = calibration_windows(config, x_train)
     rules = config.adapt.rules
     source = {r: (r if config.pretrain.rule == "matched" else "bptt") for r in rules}
     starts = {}
@@ -235,7 +255,7 @@ def run(config: RunConfig, out_dir: str | Path, progress: bool = False,
         for rule_name in rules:
             ideal, folded, feedback, _ = starts[source[rule_name]]
             net = copy.deepcopy(folded)
-            arrays = deploy(net, config.crossbar, config.seed)
+            arrays = deploy(net, config.crossbar, config.seed, calibration=x_cal)
             deployed_acc = _accuracy(net, sub.x_test, sub.y_test)
             for a in arrays.values():
                 a.reset_counters()
@@ -244,8 +264,14 @@ def run(config: RunConfig, out_dir: str | Path, progress: bool = False,
             rule = adaptation_rule(config, rule_name, net,
                                    feedback if source[rule_name] == rule_name else None)
             meter = PhaseMeter(net, arrays, rule_name)
+
+            def on_window(trace: Any, learned: bool, meter: PhaseMeter = meter,
+                          arrays: dict = arrays) -> None:
+                meter.add_digital(trace, learned)
+                advance_clock(arrays, config.crossbar.window_period_s)  # the chip relaxes
+
             adapter = OnlineAdapter(net, rule, SGD(lr=config.adapt.lr), on_phase=meter.phase,
-                                    on_window=meter.add_digital)
+                                    on_window=on_window)
             order_rng = np.random.default_rng([config.seed, 4, sub.subject])
             for epoch in range(config.adapt.epochs):
                 idx = np.arange(len(sub.y_adapt))
@@ -262,6 +288,7 @@ def run(config: RunConfig, out_dir: str | Path, progress: bool = False,
                 "stream_steps": steps, "stream_correct": curve,
                 "write_pulses": float(sum(a.counters.totals()["programming_pulses"]
                                           for a in arrays.values())),
+                "chip_time_at_end_s": float(next(iter(arrays.values())).time_s),
             }
             meters[rule_name].append(meter)
             if sub is subjects[0] and rule_name == rules[0]:
