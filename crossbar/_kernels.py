@@ -85,3 +85,70 @@ def fast_ir_fixed_point(
                 return t, it + 1, IR_NOT_CONTRACTING, ratio
         prev = change
     return t, max_iter, IR_MAX_ITERATIONS if tol >= 0.0 else IR_CONVERGED, ratio
+
+
+@njit(cache=True, inline="always")
+def _open_loop_target(intended, dw, s, o, i, p, g_min, g_max, level_step, q_max, q_ref,
+                      differential):  # pragma: no cover - compiled
+    """Target conductance of cell ``(p, o, i)`` (see :func:`open_loop_pulses`)."""
+    if differential:
+        lv0 = (intended[0, o, i] - g_min) / level_step
+        lv1 = (intended[1, o, i] - g_min) / level_step
+        w = (lv0 - lv1) * s
+    else:
+        w = ((intended[0, o, i] - g_min) / level_step - q_ref) * s
+    q = (w + dw[o, i]) / s
+    q = min(max(q, -q_max), q_max)
+    if not differential:
+        lv = q + q_ref
+    elif p == 0:
+        lv = abs(q) if q > 0 else 0.0
+    else:
+        lv = abs(q) if q < 0 else 0.0
+    return min(max(g_min + lv * level_step, g_min), g_max)
+
+
+@njit(cache=True)
+def open_loop_pulses(intended, dw, scales, g_min, g_max, level_step, pulse_step, q_max,
+                     q_ref, differential):  # pragma: no cover - compiled; reference: the
+    # dense mapping functions of crossbar.mapping (tests/test_crossbar_array.py)
+    """Open-loop pulse counts of an in-situ update, returned only for the cells that get any.
+
+    ``intended [P, n_out, n_in]`` (µS, one slice; ``P = 2`` differential, ``1`` offset) are
+    the conductances the controller intends, ``dw [n_out, n_in]`` the weight change and
+    ``scales [n_out]`` the weight per level.  Per cell, with the operations of
+    ``crossbar.mapping`` in the same order: intended weight, plus ``dw``, re-mapped without
+    rounding (clipped to ``+-q_max``; the pair's other cell at level 0, or the offset
+    ``q_ref``), target conductance clipped to the device range, and
+    ``n = rint((target - intended) / pulse_step)``.  A first pass counts the cells that get
+    pulses, a second collects them.
+
+    Returns flat indices into ``intended`` (ascending), their ``n`` and targets.
+    """
+    n_pol, n_out, n_in = intended.shape
+    n_all = np.empty((n_pol, n_out, n_in), dtype=np.int32)
+    found = 0
+    for p in range(n_pol):
+        for o in range(n_out):
+            s = scales[o]
+            for i in range(n_in):
+                t = _open_loop_target(intended, dw, s, o, i, p, g_min, g_max, level_step,
+                                      q_max, q_ref, differential)
+                n = np.rint((t - intended[p, o, i]) / pulse_step)
+                n_all[p, o, i] = np.int32(n)
+                found += n != 0
+    out_idx = np.empty(found, dtype=np.int64)
+    out_n = np.empty(found)
+    out_t = np.empty(found)
+    k = 0
+    for p in range(n_pol):
+        for o in range(n_out):
+            for i in range(n_in):
+                if n_all[p, o, i] != 0:
+                    out_idx[k] = (p * n_out + o) * n_in + i
+                    out_n[k] = n_all[p, o, i]
+                    out_t[k] = _open_loop_target(intended, dw, scales[o], o, i, p, g_min,
+                                                 g_max, level_step, q_max, q_ref,
+                                                 differential)
+                    k += 1
+    return out_idx, out_n, out_t

@@ -305,6 +305,21 @@ def fast_effective_conductance(
     if not check_real("tol", tol) > 0:
         raise CrossbarError(f"tol={tol!r}: expected a value > 0")
     check_int("max_iter", max_iter, low=1)
+    return fast_ir_unchecked(g, r, tol, max_iter, on_failure)
+
+
+def fast_ir_unchecked(
+    g_S: np.ndarray,
+    resistances: tuple[float, float, float, float],
+    tol: float,
+    max_iter: int,
+    on_failure: str,
+) -> np.ndarray:
+    """:func:`fast_effective_conductance` (iterated to ``tol``) for callers that validated
+    their input once: ``g_S [rows, cols]`` float64 ``>= 0``, ``resistances = (r_row, r_col,
+    r_driver, r_sense)`` in ohms (``CrossbarArray`` recomputes single tiles with it)."""
+    g = np.ascontiguousarray(g_S)
+    r = resistances
     t, done, status, ratio = fast_ir_fixed_point(g, *r, max_iter, tol)
     if status == IR_CONVERGED:
         return t
@@ -316,7 +331,7 @@ def fast_effective_conductance(
     )
     if on_failure == "raise":
         raise CrossbarError(condition + "; expected a contracting iteration (use the exact solve)")
-    warnings.warn(condition + "; using the exact nodal solve instead", CrossbarWarning, stacklevel=2)
+    warnings.warn(condition + "; using the exact nodal solve instead", CrossbarWarning, stacklevel=3)
     return ExactIRDropSolver(
         g, r_row_ohm=r[0], r_col_ohm=r[1], r_driver_ohm=r[2], r_sense_ohm=r[3]
     ).transfer_matrix()

@@ -22,10 +22,19 @@ from snn_dfa.deep import (
     ternarise,
 )
 from snn_dfa.errors import ValidationError
-from snn_dfa.feedback import RandomFeedback
+from snn_dfa.rules.feedback import RandomFeedback
 
 ATOL = 1e-5  # float32 sums of a few dozen terms of order 1
 
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Small tensors: one intra-op thread avoids oversubscribing the shared cores."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
 
 def _mlp(sizes, seed=0):
     torch.manual_seed(seed)

@@ -38,3 +38,26 @@ def test_crossbar_nonidealities_experiment_quick(tmp_path):
     assert len(firsts) == 1
     assert axes["adc_bits"]["accuracy"][1] < axes["adc_bits"]["accuracy"][0]  # 4-bit ADC hurts
     assert (tmp_path / "nonidealities.png").stat().st_size > 10_000
+
+
+def test_dfa_gnn_experiment_quick(tmp_path):
+    pytest.importorskip("torch")
+    proc = subprocess.run([sys.executable, str(ROOT / "examples" / "60_dfa_gnn.py"), "--quick",
+                           "--out", str(tmp_path)], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    res = json.loads((tmp_path / "results.json").read_text())
+    rows = res["summary"]["random_60_20_20"]["cora"]
+    assert set(rows) == {"bp", "dfa", "dfa_eg", "dfa_eg_nf", "bp_eg"}
+    for row in rows.values():
+        assert row["n_seeds"] == 1 and 0 <= row["accuracy_pct"] <= 100
+        assert row["seconds_per_epoch_median"] > 0
+        angles = row["alignment_seed0"]
+        assert [d["epoch"] for d in angles] == [0, 5, 10]
+        assert len(angles[0]["update_angle_deg"]) == 3 and len(angles[0]["weight_angle_deg"]) == 2
+    assert rows["bp"]["alignment_seed0"][1]["update_angle_deg"][0] < 1e-2  # BP is BP
+    assert "| dfa_eg_nf |" in (tmp_path / "summary.md").read_text()
+    # A rerun resumes: every run is already in the log.
+    again = subprocess.run([sys.executable, str(ROOT / "examples" / "60_dfa_gnn.py"), "--quick",
+                            "--out", str(tmp_path)], capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0 and "seed 0:" not in again.stdout
+    assert len((tmp_path / "runs.jsonl").read_text().splitlines()) == 5

@@ -11,7 +11,7 @@ from snn_dfa.engine.losses import loss_and_grad
 from snn_dfa.engine.network import SpikingNetwork
 from snn_dfa.engine.neurons import LIFParams, Surrogate
 
-from test_estimator import toy_task
+from helpers import toy_task
 
 HID = LIFParams(beta=0.8, threshold=0.5, surrogate=Surrogate("arctan"))
 

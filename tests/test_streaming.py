@@ -16,7 +16,7 @@ from snn_dfa.engine.neurons import LIFParams, Surrogate
 from snn_dfa.engine.optim import SGD
 from snn_dfa.rules.streaming import StreamingDFA
 
-from test_estimator import toy_task
+from helpers import toy_task
 
 HID = LIFParams(beta=0.8, threshold=0.3, refractory_steps=1,
                 surrogate=Surrogate("fast_sigmoid", 5.0))

@@ -25,24 +25,24 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _print_summary(result: object) -> None:
-    from snn_dfa.app.report import RULE_LABEL
+    from snn_dfa.rules import registry
 
     summary = result.summary  # type: ignore[attr-defined]
-    rules = [r for r in ("bptt", "dfa", "sfdfa") if f"{r}_final_accuracy" in summary]
+    rules = [r for r in registry.names() if f"{r}_final_accuracy" in summary]
     print("accuracy (%) on held-out windows, mean over subjects; costs per adaptation window")
     print(f"{'rule':<11}{'ideal':>7}{'deployed':>10}{'after':>8}{'prequential':>13}"
           f"{'energy nJ':>11}{'area mm2':>10}{'latency us':>12}")
     for r in rules:
-        print(f"{RULE_LABEL[r]:<11}{100 * summary[f'{r}_ideal_accuracy']:>7.2f}"
+        print(f"{registry.label(r):<11}{100 * summary[f'{r}_ideal_accuracy']:>7.2f}"
               f"{100 * summary[f'{r}_deployed_accuracy']:>10.2f}"
               f"{100 * summary[f'{r}_final_accuracy']:>8.2f}"
               f"{100 * summary[f'{r}_prequential_accuracy']:>13.2f}"
               f"{summary[f'{r}_energy_pJ_per_sample'] / 1e3:>11.2f}"
               f"{summary[f'{r}_area_um2'] / 1e6:>10.3f}"
               f"{summary[f'{r}_latency_ns_per_sample'] / 1e3:>12.2f}")
-    for r in ("dfa", "sfdfa"):
+    for r in rules:
         if f"{r}_vs_bp_energy_ratio" in summary:
-            print(f"{RULE_LABEL[r]} vs BP: energy {100 * (1 - summary[f'{r}_vs_bp_energy_ratio']):.1f} % "
+            print(f"{registry.label(r)} vs BP: energy {100 * (1 - summary[f'{r}_vs_bp_energy_ratio']):.1f} % "
                   f"lower, area {100 * (1 - summary[f'{r}_vs_bp_area_ratio']):.1f} % lower, latency "
                   f"{summary[f'{r}_vs_bp_latency_speedup']:.2f}x lower, accuracy "
                   f"{summary[f'{r}_vs_bp_accuracy_gain_pct']:+.2f} points "

@@ -17,9 +17,23 @@ from pathlib import Path
 from typing import Any, get_type_hints
 
 from snn_dfa._validation import check_keys
-from snn_dfa.errors import ConfigError, DataError
+from snn_dfa.errors import ConfigError, DataError, ValidationError
+from snn_dfa.rules import registry
 
-RULES = ("bptt", "dfa", "sfdfa")
+#: the rules the main job adapts with by default (every registered rule is accepted)
+RULES = ("bp", "dfa", "sfdfa")
+
+
+def _canonical_rules(names: tuple[str, ...]) -> tuple[str, ...]:
+    """Aliases (``"bptt"``) as their rule's canonical name; unknown names are left for
+    ``check`` to report with the key."""
+    out = []
+    for name in names:
+        try:
+            out.append(registry.canonical(name))
+        except ValidationError:
+            out.append(name)
+    return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -27,6 +41,7 @@ class DataSection:
     """``[data]``: which windows and which subjects adapt."""
 
     dataset: str = "hapt"
+    split: str = "test"
     adapt_subjects: tuple[int, ...] = (2, 9)
     adapt_fraction: float = 0.5
     block_windows: int = 16
@@ -34,6 +49,7 @@ class DataSection:
 
     def check(self) -> None:
         _choice("data.dataset", self.dataset, ("hapt",))
+        _choice("data.split", self.split, ("test", "tuning"))
         if not self.adapt_subjects:
             raise ConfigError("data.adapt_subjects: expected at least one subject")
         _range("data.adapt_fraction", self.adapt_fraction, 0.0, 1.0, open_low=True, open_high=True)
@@ -70,8 +86,12 @@ class PretrainSection:
     lr: float = 1e-3
     noise_aware: bool = False
 
+    def __post_init__(self) -> None:
+        if self.rule != "matched":
+            object.__setattr__(self, "rule", _canonical_rules((self.rule,))[0])
+
     def check(self) -> None:
-        _choice("pretrain.rule", self.rule, ("matched", "bptt"))
+        _choice("pretrain.rule", self.rule, ("matched", *registry.names()))
         _range("pretrain.epochs", self.epochs, 1, None)
         _range("pretrain.batch_size", self.batch_size, 1, None)
         _range("pretrain.lr", self.lr, 0.0, None, open_low=True)
@@ -163,16 +183,33 @@ class AdaptSection:
     epochs: int = 2
     order: str = "shuffled"
     lr: float = 3e-4
+    lr_by_rule: dict[str, float] = field(default_factory=dict)
     sfdfa_feedback_lr: float = 1e-2
+
+    def __post_init__(self) -> None:
+        if isinstance(self.rules, tuple):
+            object.__setattr__(self, "rules", _canonical_rules(self.rules))
+        if isinstance(self.lr_by_rule, dict):
+            keys = _canonical_rules(tuple(self.lr_by_rule))
+            object.__setattr__(self, "lr_by_rule", dict(zip(keys, self.lr_by_rule.values())))
+
+    def lr_for(self, rule: str) -> float:
+        """The step size of ``rule``: its entry in ``lr_by_rule``, else the shared ``lr``."""
+        return self.lr_by_rule.get(rule, self.lr)
 
     def check(self) -> None:
         if not self.rules:
             raise ConfigError("adapt.rules: expected at least one rule")
         for r in self.rules:
-            _choice("adapt.rules", r, RULES)
+            _choice("adapt.rules", r, registry.names())
+        if len(set(self.rules)) != len(self.rules):
+            raise ConfigError(f"adapt.rules={list(self.rules)}: a rule is named twice")
         _range("adapt.epochs", self.epochs, 1, None)
         _choice("adapt.order", self.order, ("shuffled", "recording"))
         _range("adapt.lr", self.lr, 0.0, None, open_low=True)
+        for r, lr in self.lr_by_rule.items():
+            _choice("adapt.lr_by_rule", r, registry.names())
+            _range(f"adapt.lr_by_rule.{r}", lr, 0.0, None, open_low=True)
         _range("adapt.sfdfa_feedback_lr", self.sfdfa_feedback_lr, 0.0, 1.0, open_low=True)
 
 
@@ -243,6 +280,11 @@ def _coerce(where: str, hint: Any, value: Any) -> Any:
             raise ConfigError(f"{where}={value!r}: expected a list")
         item = hint.__args__[0]
         return tuple(_coerce(f"{where}[{i}]", item, v) for i, v in enumerate(value))
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}={value!r}: expected a table")
+        item = hint.__args__[1]
+        return {str(k): _coerce(f"{where}.{k}", item, v) for k, v in value.items()}
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if hint in (int, float, str, bool) and (type(value) is not hint):
@@ -305,6 +347,9 @@ seed = 0                     # one seed drives data order, initialisation, devic
 
 [data]
 dataset = "hapt"             # UCI HAPT windows (9 UCI-HAR channels, 128 samples, 6 classes)
+split = "test"               # "test": adapt to held-out subjects; "tuning": adapt to the
+                             #   training subjects named below, left out of pre-training
+                             #   (for choosing settings without touching the held-out ones)
 adapt_subjects = [2, 9]      # held-out subjects whose data the chip adapts to
 adapt_fraction = 0.5         # share of each subject's blocks used for adaptation; the rest
 block_windows = 16           #   (blocks of 16 consecutive windows, ~20 s) is the final test
@@ -319,7 +364,7 @@ threshold = 0.5
 
 [pretrain]                   # cloud pre-training on ideal weights (cached by hash)
 rule = "matched"             # each on-chip rule starts from a network trained with that rule
-                             # (DFA/SFDFA keep their feedback), or "bptt" for all
+                             # (DFA/SFDFA keep their feedback), or a rule's name ("bp") for all
 epochs = 2
 batch_size = 64
 lr = 1e-3                    # Adam
@@ -357,10 +402,11 @@ update_mode = "accumulate"   # per-weight accumulator (Nandakumar 2020), "stocha
 bit_length = 10              # "coincidence": stochastic pulses per line per round
 
 [adapt]                      # on-device, batch 1, predict then update (plain SGD)
-rules = ["bptt", "dfa", "sfdfa"]
+rules = ["bp", "dfa", "sfdfa"]   # any of "bp" (alias "bptt"), "dfa", "sfdfa", "shallow"
 epochs = 2                   # passes over the adaptation windows
 order = "shuffled"           # or "recording" (chronological: strongly correlated labels)
-lr = 3e-4
+lr = 3e-4                    # SGD step of every rule, unless set per rule:
+lr_by_rule = {}              #   e.g. {bp = 1e-3, dfa = 3e-4} (the study's, from a search)
 sfdfa_feedback_lr = 1e-2     # SFDFA's feedback moving-average step (pre-training too)
 
 [hwsim]

@@ -46,12 +46,12 @@ from snn_dfa.app.hardware import (
     chip_weight_noise,
     deploy,
 )
-from snn_dfa.rules.learning import make_rule
 from snn_dfa.engine.models import build_model
 from snn_dfa.engine.network import SpikingNetwork
 from snn_dfa.rules.online import OnlineAdapter
 from snn_dfa.engine.optim import SGD
 from snn_dfa.app.results import provenance, publish, write_results
+from snn_dfa.rules import registry
 
 @dataclass
 class SubjectData:
@@ -71,12 +71,18 @@ def prepare_data(config: RunConfig) -> tuple[np.ndarray, np.ndarray, list[Subjec
 
     windows = load_hapt(basic_only=False)
     train, test = subject_split(windows)
+    if config.data.split == "tuning":
+        # hyperparameters are chosen on training subjects, kept out of pre-training: the
+        # held-out subjects of the study never inform a setting
+        test = train.subset(np.isin(train.subject, config.data.adapt_subjects))
+        train = train.subset(~np.isin(train.subject, config.data.adapt_subjects))
     available = sorted(set(np.unique(test.subject).tolist()))
+    kind = "training" if config.data.split == "tuning" else "held-out (test)"
     for s in config.data.adapt_subjects:
         if s not in available:
             raise ValidationError(
-                f"data.adapt_subjects: subject {s} is not a held-out (test) subject; "
-                f"expected some of {available}"
+                f"data.adapt_subjects: subject {s} is not a {kind} subject "
+                f"(data.split={config.data.split!r}); expected some of {available}"
             )
     labelled = train.y >= 0
     x_train, y_train = train.X[labelled], train.y[labelled]
@@ -128,15 +134,15 @@ def pretrained(config: RunConfig, rule: str, x: np.ndarray, y: np.ndarray,
     """
     from snn_dfa.data import default_cache_dir
 
+    spec = registry.get_rule(rule)
+    feedback_opts = spec.select(_rule_options(config))
     sections = ("seed", "data", "model", "pretrain")
     if config.pretrain.noise_aware:  # the injected noise is the chip's
         sections += ("crossbar",)
-    digest = config.digest(*sections) + f"-{rule}"
-    if rule == "sfdfa":
-        digest += f"-{config.adapt.sfdfa_feedback_lr}"
+    digest = (config.digest(*sections) + f"-{spec.name}"
+              + "".join(f"-{v}" for v in feedback_opts.values()))
     folder = Path(cache_dir) if cache_dir is not None else default_cache_dir() / "pretrained"
     path = folder / f"sfcn-{digest}.npz"
-    feedback_opts = {"feedback_lr": config.adapt.sfdfa_feedback_lr} if rule == "sfdfa" else {}
     if path.exists():
         try:
             with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as f:
@@ -152,7 +158,7 @@ def pretrained(config: RunConfig, rule: str, x: np.ndarray, y: np.ndarray,
             pass  # corrupt or stale: rebuilt and replaced below
     clf = SpikingClassifier(model="sfcn", model_params=_model_params(config),
                             epochs=config.pretrain.epochs, batch_size=config.pretrain.batch_size,
-                            lr=config.pretrain.lr, rule=rule, feedback=feedback_opts or None,
+                            lr=config.pretrain.lr, rule=spec.name, feedback=feedback_opts or None,
                             seed=np.random.default_rng([config.seed, 2]), verbose=progress,
                             weight_noise=(chip_weight_noise(config.crossbar)
                                           if config.pretrain.noise_aware else None))
@@ -176,22 +182,22 @@ def pretrained(config: RunConfig, rule: str, x: np.ndarray, y: np.ndarray,
     return clf.network_.train(False), mats, False
 
 
+def _rule_options(config: RunConfig) -> dict[str, object]:
+    """Every rule option the configuration sets; each rule takes the ones it accepts."""
+    return {"feedback_lr": config.adapt.sfdfa_feedback_lr}
+
+
 def adaptation_rule(config: RunConfig, rule_name: str, net: SpikingNetwork,
                     feedback: list[np.ndarray] | None) -> Any:
     """The rule that adapts ``net`` on the chip: built from the configuration's seed alone, then
     given the pre-trained feedback matrices when the network was pre-trained with the same rule
     (DFA keeps its fixed matrices, SFDFA continues from its learned ones)."""
-    from snn_dfa.rules.feedback import LearnedFeedback, RandomFeedback
-
-    opts = {"feedback_lr": config.adapt.sfdfa_feedback_lr} if rule_name == "sfdfa" else {}
-    rule = make_rule(rule_name, net, seed=np.random.default_rng([config.seed, 3]), **opts)
-    if feedback is not None:
-        if rule_name == "dfa":
-            rule.projector = RandomFeedback.from_matrices(  # type: ignore[attr-defined]
-                feedback, dtype=net.dtype)
-        elif rule_name == "sfdfa":
-            rule.projector = LearnedFeedback.from_matrices(  # type: ignore[attr-defined]
-                feedback, lr=config.adapt.sfdfa_feedback_lr, dtype=net.dtype)
+    spec = registry.get_rule(rule_name)
+    opts = spec.select(_rule_options(config))
+    rule = spec.build(net, seed=np.random.default_rng([config.seed, 3]), **opts)
+    if feedback is not None and spec.feedback is not None:
+        rule.projector = spec.projector_from(  # type: ignore[attr-defined]  # rules with feedback
+            feedback, dtype=net.dtype, **opts)
     return rule
 
 
@@ -235,7 +241,8 @@ def run(config: RunConfig, out_dir: str | Path, progress: bool = False,
     x_train, y_train, subjects, class_names = prepare_data(config)
     x_cal = calibration_windows(config, x_train)
     rules = config.adapt.rules
-    source = {r: (r if config.pretrain.rule == "matched" else "bptt") for r in rules}
+    source = {r: (r if config.pretrain.rule == "matched" else config.pretrain.rule)
+              for r in rules}
     starts = {}
     for src in dict.fromkeys(source.values()):
         net, feedback, cached = pretrained(config, src, x_train, y_train,
@@ -263,15 +270,15 @@ def run(config: RunConfig, out_dir: str | Path, progress: bool = False,
                 g_before = _conductances(arrays)
             rule = adaptation_rule(config, rule_name, net,
                                    feedback if source[rule_name] == rule_name else None)
-            meter = PhaseMeter(net, arrays, rule_name)
+            meter = PhaseMeter(net, arrays, rule_name, projector=getattr(rule, "projector", None))
 
             def on_window(trace: Any, learned: bool, meter: PhaseMeter = meter,
                           arrays: dict = arrays) -> None:
                 meter.add_digital(trace, learned)
                 advance_clock(arrays, config.crossbar.window_period_s)  # the chip relaxes
 
-            adapter = OnlineAdapter(net, rule, SGD(lr=config.adapt.lr), on_phase=meter.phase,
-                                    on_window=on_window)
+            adapter = OnlineAdapter(net, rule, SGD(lr=config.adapt.lr_for(rule_name)),
+                                    on_phase=meter.phase, on_window=on_window)
             order_rng = np.random.default_rng([config.seed, 4, sub.subject])
             for epoch in range(config.adapt.epochs):
                 idx = np.arange(len(sub.y_adapt))
@@ -333,6 +340,11 @@ def _costs(config: RunConfig, net: SpikingNetwork, meters: dict[str, list[PhaseM
     return costs, reports
 
 
+def _ratio(a: float, b: float) -> float:
+    """``a / b``; infinite when only ``b`` is zero (a rule without error delivery, say)."""
+    return a / b if b else (float("nan") if a == 0 else float("inf"))
+
+
 def _summary(config: RunConfig, metrics: dict[str, Any], reports: dict[str, hwsim.CostReport]
              ) -> dict[str, Any]:
     subs = metrics["subjects"].values()
@@ -350,22 +362,24 @@ def _summary(config: RunConfig, metrics: dict[str, Any], reports: dict[str, hwsi
         out[f"{rule}_delivery_latency_ns_per_sample"] = float(rep.latency_ns["error_delivery"])
         out[f"{rule}_area_um2"] = float(sum(rep.area_um2.values()))
         out[f"{rule}_latency_ns_per_sample"] = float(sum(rep.latency_ns.values()))
-    if "bptt" in config.adapt.rules:
-        for rule in ("dfa", "sfdfa"):
-            if rule in config.adapt.rules:
-                out[f"{rule}_vs_bp_energy_ratio"] = (out[f"{rule}_energy_pJ_per_sample"]
-                                                     / out["bptt_energy_pJ_per_sample"])
-                out[f"{rule}_vs_bp_area_ratio"] = out[f"{rule}_area_um2"] / out["bptt_area_um2"]
-                out[f"{rule}_vs_bp_latency_speedup"] = (out["bptt_latency_ns_per_sample"]
-                                                        / out[f"{rule}_latency_ns_per_sample"])
-                out[f"{rule}_vs_bp_delivery_energy_ratio"] = (
-                    out[f"{rule}_delivery_energy_pJ_per_sample"]
-                    / out["bptt_delivery_energy_pJ_per_sample"])
-                out[f"{rule}_vs_bp_delivery_latency_speedup"] = (
-                    out["bptt_delivery_latency_ns_per_sample"]
-                    / out[f"{rule}_delivery_latency_ns_per_sample"])
+    bp = registry.baseline().name
+    if bp in config.adapt.rules:
+        for rule in config.adapt.rules:
+            if rule != bp:
+                out[f"{rule}_vs_bp_energy_ratio"] = _ratio(out[f"{rule}_energy_pJ_per_sample"],
+                                                           out[f"{bp}_energy_pJ_per_sample"])
+                out[f"{rule}_vs_bp_area_ratio"] = _ratio(out[f"{rule}_area_um2"],
+                                                         out[f"{bp}_area_um2"])
+                out[f"{rule}_vs_bp_latency_speedup"] = _ratio(
+                    out[f"{bp}_latency_ns_per_sample"], out[f"{rule}_latency_ns_per_sample"])
+                out[f"{rule}_vs_bp_delivery_energy_ratio"] = _ratio(
+                    out[f"{rule}_delivery_energy_pJ_per_sample"],
+                    out[f"{bp}_delivery_energy_pJ_per_sample"])
+                out[f"{rule}_vs_bp_delivery_latency_speedup"] = _ratio(
+                    out[f"{bp}_delivery_latency_ns_per_sample"],
+                    out[f"{rule}_delivery_latency_ns_per_sample"])
                 out[f"{rule}_vs_bp_accuracy_gain_pct"] = 100 * (
-                    out[f"{rule}_final_accuracy"] - out["bptt_final_accuracy"])
+                    out[f"{rule}_final_accuracy"] - out[f"{bp}_final_accuracy"])
     return out
 
 

@@ -19,9 +19,9 @@ import numpy as np
 
 import hwsim
 from hwsim.report import plot_area_breakdown, plot_energy_breakdown, plot_latency
+from snn_dfa.rules import registry
 
 PAPER = {"energy": 64.1, "area": 10.1, "latency": 2.1, "accuracy": 7.55}
-RULE_LABEL = {"bptt": "BP (BPTT)", "dfa": "DFA", "sfdfa": "SFDFA"}
 
 
 def _f(v: Any) -> float:
@@ -53,7 +53,7 @@ def _figures(folder: Path, config: Mapping[str, Any], metrics: Mapping[str, Any]
             ok = np.isfinite(acc)
             window = max(1, min(25, ok.sum() // 5))
             smooth = np.convolve(acc[ok], np.ones(window) / window, mode="valid")
-            ax.plot(steps[ok][window - 1:], 100 * smooth, label=RULE_LABEL.get(rule, rule))
+            ax.plot(steps[ok][window - 1:], 100 * smooth, label=registry.label(rule))
             ax.axhline(100 * _f(sm[rule]["deployed_accuracy"]), ls=":", lw=1,
                        color=ax.lines[-1].get_color())
         ax.set_xlabel("window in the stream")
@@ -81,7 +81,7 @@ def _figures(folder: Path, config: Mapping[str, Any], metrics: Mapping[str, Any]
     ax.hist(before, bins=bins, alpha=0.6, label="deployed")
     rule = metrics["conductance_after_rule"]
     rule = rule.decode() if isinstance(rule, bytes) else str(rule)
-    ax.hist(after, bins=bins, alpha=0.6, label=f"after {RULE_LABEL.get(rule, rule)} adaptation")
+    ax.hist(after, bins=bins, alpha=0.6, label=f"after {registry.label(rule)} adaptation")
     ax.set_xlabel("conductance (uS)")
     ax.set_ylabel("devices")
     ax.set_yscale("log")
@@ -148,12 +148,12 @@ def _markdown(config: Mapping[str, Any], metrics: Mapping[str, Any],
         for r in rules:
             m = sm[r]
             lines.append(
-                f"| {s} | {RULE_LABEL.get(r, r)} | {100 * _f(m['ideal_accuracy']):.2f} | "
+                f"| {s} | {registry.label(r)} | {100 * _f(m['ideal_accuracy']):.2f} | "
                 f"{100 * _f(m['deployed_accuracy']):.2f} | {100 * _f(m['final_accuracy']):.2f} | "
                 f"{100 * _f(m['prequential_accuracy']):.2f} |")
     for r in rules:
         lines.append(
-            f"| **mean** | {RULE_LABEL.get(r, r)} | {100 * _f(summary[f'{r}_ideal_accuracy']):.2f} | "
+            f"| **mean** | {registry.label(r)} | {100 * _f(summary[f'{r}_ideal_accuracy']):.2f} | "
             f"{100 * _f(summary[f'{r}_deployed_accuracy']):.2f} | "
             f"{100 * _f(summary[f'{r}_final_accuracy']):.2f} | "
             f"{100 * _f(summary[f'{r}_prequential_accuracy']):.2f} |")
@@ -161,14 +161,14 @@ def _markdown(config: Mapping[str, Any], metrics: Mapping[str, Any],
               "| rule | energy per window (nJ) | chip area (mm^2) | latency per window (us) |",
               "| --- | ---: | ---: | ---: |"]
     for r in rules:
-        lines.append(f"| {RULE_LABEL.get(r, r)} | {_f(summary[f'{r}_energy_pJ_per_sample']) / 1e3:.2f} "
+        lines.append(f"| {registry.label(r)} | {_f(summary[f'{r}_energy_pJ_per_sample']) / 1e3:.2f} "
                      f"| {_f(summary[f'{r}_area_um2']) / 1e6:.3f} "
                      f"| {_f(summary[f'{r}_latency_ns_per_sample']) / 1e3:.2f} |")
-    compared = [r for r in ("dfa", "sfdfa") if f"{r}_vs_bp_energy_ratio" in summary]
+    compared = [r for r in rules if f"{r}_vs_bp_energy_ratio" in summary]
     if compared:
         lines += ["", "## Against the wearable paper's headline claims (DFA vs BP)", "",
                   "| quantity | paper (DFA vs BP) | " + " | ".join(
-                      f"ours, {RULE_LABEL[r]} vs BP" for r in compared) + " |",
+                      f"ours, {registry.label(r)} vs BP" for r in compared) + " |",
                   "| --- | ---: | " + " | ".join("---:" for _ in compared) + " |"]
         rows = [
             ("energy reduction (%)", f"up to {PAPER['energy']}",

@@ -53,7 +53,7 @@ import h5py
 import numpy as np
 
 from snn_dfa._validation import check_keys
-from snn_dfa.app.config import RULES, RunConfig, config_from_dict, read_toml
+from snn_dfa.app.config import RunConfig, config_from_dict, read_toml
 from snn_dfa.errors import ConfigError, DataError, SnnDfaError
 
 #: Crossbar non-idealities whose axes get an accuracy-after-adaptation figure.
@@ -533,11 +533,11 @@ def _figures(table: Mapping[str, np.ndarray], axes: Sequence[str], folder: Path)
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from snn_dfa.app.report import RULE_LABEL
+    from snn_dfa.rules import registry
 
     done = table["status"] == "done"
-    rules = [r for r in RULES if f"{r}_final_accuracy" in table]
-    colors = dict(zip(RULES, ("C0", "C1", "C2")))
+    rules = [r for r in registry.names() if f"{r}_final_accuracy" in table]
+    colors = {r: f"C{k}" for k, r in enumerate(registry.names())}
     written: list[Path] = []
     if not rules:  # no point has finished
         return written
@@ -560,7 +560,7 @@ def _figures(table: Mapping[str, np.ndarray], axes: Sequence[str], folder: Path)
                 ok = done & np.isfinite(y)
                 if ok.any():
                     _plot_vs(ax, x_all[ok], 100 * y[ok], style, colors[r],
-                             f"{RULE_LABEL[r]}, {what}")
+                             f"{registry.label(r)}, {what}")
         if labels is not None:
             ax.set_xticks(range(len(labels)), labels)
         ax.set_xlabel(axis)
@@ -576,7 +576,7 @@ def _figures(table: Mapping[str, np.ndarray], axes: Sequence[str], folder: Path)
                 y = table[f"{r}_{metric}"]
                 ok = done & np.isfinite(y)
                 if ok.any():
-                    _plot_vs(ax, x_all[ok], scale * y[ok], "-", colors[r], RULE_LABEL[r])
+                    _plot_vs(ax, x_all[ok], scale * y[ok], "-", colors[r], registry.label(r))
         for ax, ylabel in ((ax_e, "energy per adaptation window (nJ)"),
                            (ax_l, "latency per adaptation window (us)")):
             if labels is not None:

@@ -29,15 +29,16 @@ from typing import NamedTuple
 import numpy as np
 
 from snn_dfa._validation import check_scalar
+from snn_dfa.engine import _codes
 from snn_dfa.errors import ValidationError
 
 
 class Reset(enum.Enum):
     """How the membrane is reset after a spike."""
 
-    SUBTRACT = 0
-    ZERO = 1
-    NONE = 2
+    SUBTRACT = _codes.RESET_SUBTRACT
+    ZERO = _codes.RESET_ZERO
+    NONE = _codes.RESET_NONE
 
     @classmethod
     def coerce(cls, value: "Reset | str") -> "Reset":
@@ -57,9 +58,9 @@ class SurrogateKind(enum.Enum):
     * ``ARCTAN`` (scale = alpha): ``(alpha / 2) / (1 + (pi alpha x / 2)^2)``, snntorch's ``atan``.
     """
 
-    FAST_SIGMOID = 0
-    TRIANGLE = 1
-    ARCTAN = 2
+    FAST_SIGMOID = _codes.SURROGATE_FAST_SIGMOID
+    TRIANGLE = _codes.SURROGATE_TRIANGLE
+    ARCTAN = _codes.SURROGATE_ARCTAN
 
 
 _DEFAULT_SCALE = {
@@ -271,10 +272,13 @@ def lif_run(
     spikes = np.empty_like(current)
     membranes = np.empty_like(current) if record_membrane else np.empty((0, 0, 0), dtype)
     reset, decays, refr = _lif_codes(params)
-    _kernels.lif_forward(
-        current, dtype.type(params.beta), threshold.astype(dtype, copy=False), reset, decays,
-        refr, u, s, ref, spikes, membranes, record_membrane,
-    )
+    beta, theta = dtype.type(params.beta), threshold.astype(dtype, copy=False)
+    if refr == 0 and not ref.any():  # no refractory period: the branch-free kernel
+        _kernels.lif_forward_plain(current, beta, theta, reset, decays, u, s, spikes, membranes,
+                                   record_membrane)
+    else:
+        _kernels.lif_forward(current, beta, theta, reset, decays, refr, u, s, ref, spikes,
+                             membranes, record_membrane)
     return spikes, (membranes if record_membrane else None), LIFState(u, s, ref)
 
 
@@ -298,15 +302,18 @@ def lif_backward(
         zeros = np.zeros_like(membranes)
     gu = zeros if grad_membranes is None else np.ascontiguousarray(grad_membranes, dtype)
     gs = zeros if grad_spikes is None else np.ascontiguousarray(grad_spikes, dtype)
-    ref0 = np.zeros((B, n), np.int32) if refractory0 is None else refractory0
     out = np.empty_like(membranes)
     reset, decays, refr = _lif_codes(params)
     sg = params.surrogate
-    _kernels.lif_backward(
-        membranes, spikes, gu, gs, dtype.type(params.beta), threshold.astype(dtype, copy=False),
-        reset, decays, refr, ref0, bool(params.detach_reset), sg.kind.value,
-        dtype.type(sg.scale), out,
-    )
+    beta, theta = dtype.type(params.beta), threshold.astype(dtype, copy=False)
+    detach, kind, scale = bool(params.detach_reset), sg.kind.value, dtype.type(sg.scale)
+    if refr == 0 and (refractory0 is None or not refractory0.any()):  # no gate to recompute
+        _kernels.lif_backward_plain(membranes, spikes, gu, gs, beta, theta, reset, decays,
+                                    detach, kind, scale, out)
+        return out
+    ref0 = np.zeros((B, n), np.int32) if refractory0 is None else refractory0
+    _kernels.lif_backward(membranes, spikes, gu, gs, beta, theta, reset, decays, refr, ref0,
+                          detach, kind, scale, out)
     return out
 
 

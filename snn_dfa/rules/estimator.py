@@ -64,8 +64,9 @@ class SpikingClassifier:
     clip_norm : float, optional
         Clip the global update norm.
     loss : {"cross_entropy", "spike_count_mse"}
-    rule : {"bptt", "dfa", "sfdfa", "shallow"}
-        Learning rule (:mod:`snn_dfa.rules.learning`); "shallow" trains the output layer only.
+    rule : str
+        A registered learning rule (:mod:`snn_dfa.rules.registry`): "bp" (alias "bptt"), "dfa",
+        "sfdfa" or "shallow" (trains the output layer only).
     feedback : dict, optional
         DFA feedback options: ``distribution`` ("uniform"/"gaussian"), ``scaling``
         ("none"/"fan"/"classes"), ``shared`` (bool); SFDFA: ``feedback_lr``.
@@ -92,7 +93,7 @@ class SpikingClassifier:
     def __init__(self, model: str = "sfcn", model_params: dict[str, Any] | None = None,
                  epochs: int = 10, batch_size: int = 64, optimizer: str = "adam",
                  lr: float = 1e-3, momentum: float = 0.0, clip_norm: float | None = None,
-                 loss: str = "cross_entropy", rule: str = "bptt",
+                 loss: str = "cross_entropy", rule: str = "bp",
                  feedback: dict[str, Any] | None = None, seed: SeedLike = 0,
                  verbose: bool = False,
                  weight_noise: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None

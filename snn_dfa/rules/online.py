@@ -211,10 +211,17 @@ class OnlineAdapter:
 
     def run(self, X: Any, y: Any, progress: bool = False, desc: str = "adapt") -> MetricLog:
         """Adapt over a stream ``X [N, T, C]`` with labels ``y [N]`` (-1: unlabelled)."""
-        X = check_array("X", X, ndim=3, dtype=self.network.dtype)
-        y = np.asarray(y)
-        if y.shape != (X.shape[0],):
-            raise ValidationError(f"y: expected shape ({X.shape[0]},), got {y.shape}")
-        for i in tqdm(range(X.shape[0]), disable=not progress, desc=desc, unit="window"):
-            self.partial_fit(X[i], int(y[i]))
+        run_stream(self.partial_fit, X, y, self.network.dtype, progress, desc)
         return self.log
+
+
+def run_stream(partial_fit: Callable[[np.ndarray, int], int], X: Any, y: Any,
+               dtype: np.dtype, progress: bool = False, desc: str = "adapt") -> None:
+    """Feed a stream ``X [N, T, C]``, ``y [N]`` (-1: unlabelled) window by window to
+    ``partial_fit(x [T, C], label)`` (the run loop of every online learner)."""
+    X = check_array("X", X, ndim=3, dtype=dtype)
+    y = np.asarray(y)
+    if y.shape != (X.shape[0],):
+        raise ValidationError(f"y: expected shape ({X.shape[0]},), got {y.shape}")
+    for i in tqdm(range(X.shape[0]), disable=not progress, desc=desc, unit="window"):
+        partial_fit(X[i], int(y[i]))

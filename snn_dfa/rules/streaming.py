@@ -27,14 +27,14 @@ from typing import Any
 import numpy as np
 
 from snn_dfa._validation import check_array, check_choice
-from snn_dfa.engine.backends import FeedbackProjector
 from snn_dfa.errors import ValidationError
 from snn_dfa.engine.layers import Conv1d, SynapticLayer
 from snn_dfa.engine.losses import Loss, loss_and_grad
 from snn_dfa.engine.network import Readout, SpikingNetwork
 from snn_dfa.engine.neurons import LIFState, Reset, lif_run
-from snn_dfa.rules.online import MetricLog
+from snn_dfa.rules.online import MetricLog, run_stream
 from snn_dfa.engine.optim import Optimizer
+from snn_dfa.rules.feedback import FeedbackProjector
 
 
 class _LayerState:
@@ -112,7 +112,7 @@ class StreamingDFA:
             st.delay[-1] = h
             rows = np.ascontiguousarray(st.delay.T).reshape(1, -1)  # (C_in, k) order
             gate = (st.lif.refractory[0] == 0).astype(h.dtype)
-            current = self._current(layer, rows)
+            current = layer.row_currents(rows)[0, 0]  # evaluation mode: running statistics
             spikes, mem, st.lif = lif_run(current[None, None], layer.neuron, layer.threshold,
                                           st.lif, record_membrane=True)
             u = mem[0, 0]
@@ -127,19 +127,6 @@ class StreamingDFA:
     @staticmethod
     def _bn_scale(layer: SynapticLayer) -> np.ndarray | float:
         return layer.bn.scale_shift()[0] if layer.bn is not None else 1.0
-
-    @staticmethod
-    def _current(layer: SynapticLayer, rows: np.ndarray) -> np.ndarray:
-        """Synaptic current ``[n_out]`` of one operand row (evaluation-mode batch norm)."""
-        syn = layer.synapses
-        assert syn is not None
-        current = syn.forward(rows)[0]
-        if layer.bias is not None:
-            current = current + layer.bias
-        if layer.bn is not None:
-            a, b = layer.bn.scale_shift()
-            current = current * a + b
-        return current.astype(rows.dtype)
 
     # -- one window ---------------------------------------------------------------------
     def partial_fit(self, x: Any, y: int) -> int:
@@ -256,12 +243,7 @@ class StreamingDFA:
             grads["bias"] = db.astype(layer.threshold.dtype)
         return grads
 
-    def run(self, X: Any, y: Any) -> MetricLog:
+    def run(self, X: Any, y: Any, progress: bool = False, desc: str = "adapt") -> MetricLog:
         """Adapt over a stream ``X [N, T, C]``, ``y [N]`` (-1: unlabelled)."""
-        X = check_array("X", X, ndim=3, dtype=self.network.dtype)
-        y = np.asarray(y)
-        if y.shape != (X.shape[0],):
-            raise ValidationError(f"y: expected shape ({X.shape[0]},), got {y.shape}")
-        for i in range(X.shape[0]):
-            self.partial_fit(X[i], int(y[i]))
+        run_stream(self.partial_fit, X, y, self.network.dtype, progress, desc)
         return self.log
