@@ -249,9 +249,13 @@ class RunConfig:
     def to_dict(self) -> dict[str, Any]:
         return json.loads(json.dumps(dataclasses.asdict(self)))
 
-    def digest(self, *sections: str) -> str:
-        """SHA-256 (16 hex digits) of the named sections (all when none), for cache keys."""
+    def digest(self, *sections: str, exclude: tuple[str, ...] = ()) -> str:
+        """SHA-256 (16 hex digits) of the named sections (all when none), for cache keys;
+        ``exclude`` names ``"section.key"`` entries left out."""
         d = self.to_dict()
+        for entry in exclude:
+            section, key = entry.split(".", 1)
+            d[section].pop(key, None)
         keys = sections or tuple(d)
         blob = json.dumps({k: d[k] for k in keys}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]

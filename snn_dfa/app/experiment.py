@@ -136,11 +136,11 @@ def pretrained(config: RunConfig, rule: str, x: np.ndarray, y: np.ndarray,
 
     spec = registry.get_rule(rule)
     feedback_opts = spec.select(_rule_options(config))
-    sections = ("seed", "data", "model", "pretrain")
+    digest = (config.digest("seed", "data", "model", "pretrain",
+                            exclude=("pretrain.noise_aware",))
+              + f"-{spec.name}" + "".join(f"-{v}" for v in feedback_opts.values()))
     if config.pretrain.noise_aware:  # the injected noise is the chip's
-        sections += ("crossbar",)
-    digest = (config.digest(*sections) + f"-{spec.name}"
-              + "".join(f"-{v}" for v in feedback_opts.values()))
+        digest += f"-aware-{config.digest('crossbar')}"
     folder = Path(cache_dir) if cache_dir is not None else default_cache_dir() / "pretrained"
     path = folder / f"sfcn-{digest}.npz"
     if path.exists():
@@ -209,7 +209,9 @@ def calibration_windows(config: RunConfig, x_train: np.ndarray) -> np.ndarray:
     return x_train[np.sort(idx)]
 
 
-def _accuracy(net: SpikingNetwork, x: np.ndarray, y: np.ndarray) -> float:
+def accuracy(net: SpikingNetwork, x: np.ndarray, y: np.ndarray) -> float:
+    """Share of windows ``x [N, T, C]`` whose prediction is ``y [N]`` (eval mode, batches of
+    128)."""
     net.train(False)
     correct = 0
     for s in range(0, len(y), 128):
@@ -263,7 +265,7 @@ def run(config: RunConfig, out_dir: str | Path, progress: bool = False,
             ideal, folded, feedback, _ = starts[source[rule_name]]
             net = copy.deepcopy(folded)
             arrays = deploy(net, config.crossbar, config.seed, calibration=x_cal)
-            deployed_acc = _accuracy(net, sub.x_test, sub.y_test)
+            deployed_acc = accuracy(net, sub.x_test, sub.y_test)
             for a in arrays.values():
                 a.reset_counters()
             if g_before is None:
@@ -288,10 +290,10 @@ def run(config: RunConfig, out_dir: str | Path, progress: bool = False,
                                   desc=f"subject {sub.subject} {rule_name} epoch {epoch + 1}")
             steps, curve = log.curve("correct")
             sm[rule_name] = {
-                "ideal_accuracy": _accuracy(ideal, sub.x_test, sub.y_test),
+                "ideal_accuracy": accuracy(ideal, sub.x_test, sub.y_test),
                 "deployed_accuracy": deployed_acc,
                 "prequential_accuracy": log.mean("correct"),
-                "final_accuracy": _accuracy(net, sub.x_test, sub.y_test),
+                "final_accuracy": accuracy(net, sub.x_test, sub.y_test),
                 "stream_steps": steps, "stream_correct": curve,
                 "write_pulses": float(sum(a.counters.totals()["programming_pulses"]
                                           for a in arrays.values())),
