@@ -33,7 +33,6 @@ import numpy as np
 from crossbar._checks import check_choice, check_int, check_real
 from crossbar.errors import CrossbarError
 
-
 ADC_RANGES = ("max", "calibrated")
 DAC_RANGES = ("dynamic", "calibrated")
 CALIBRATION_SCOPES = ("tile", "layer")

@@ -6,8 +6,8 @@ import sys
 import numpy as np
 import pytest
 
-from snn_dfa.errors import DataError
 from snn_dfa.app.results import read_results, write_results
+from snn_dfa.errors import DataError
 
 
 def test_results_roundtrip_and_corrupt_file(tmp_path):

@@ -102,7 +102,7 @@ def _zero_strength_configs():
         "update": CrossbarConfig(noise=QUIET, update=zero_update, **SMALL_TILES),
         "ir_fast": CrossbarConfig(noise=QUIET, ir_drop="fast", **SMALL_TILES),
         "ir_exact": CrossbarConfig(noise=QUIET, ir_drop="exact", **SMALL_TILES),
-        "periphery": CrossbarConfig(noise=QUIET, 
+        "periphery": CrossbarConfig(noise=QUIET,
             periphery=PeripheryConfig(dac_bits=None, adc_bits=None), **SMALL_TILES
         ),
     }
@@ -144,7 +144,8 @@ def test_drift_scales_differential_weights_by_the_power_law():
     nu = 0.05
     dev = NEURRAM_HFO2.replace(g_min_uS=0.0)  # no clipping at g_min
     arr = CrossbarArray(
-        W, dev, CrossbarConfig(noise=NoiseConfig(noise_model="relative", drift_nu=nu, t0_s=2.0)), seed=0, dtype=np.float64
+        W, dev, CrossbarConfig(noise=NoiseConfig(noise_model="relative", drift_nu=nu, t0_s=2.0)),
+        seed=0, dtype=np.float64
     )
     w0 = arr.get_weights()
     arr.set_time(0.0)
@@ -192,7 +193,7 @@ def test_spike_counters():
     assert tot["mvms"] == 6 * 2 * 9  # vectors x (G+, G-) x tiles
     assert tot["active_rows"] == 2 * 3 * int(X_SPIKES.sum())  # each input row feeds 3 column tiles
     assert tot["adc_conversions"] == 6 * 13 * 3  # every output, once per input tile
-    assert tot["dac_conversions"] == 0
+    assert tot["dac_conversions"] == tot["multilevel_mvms"] == 0
     t00 = arr.counters.tiles[0]
     assert (t00.rows, t00.cols, t00.n_physical_arrays) == (16, 5, 2)
     assert t00.active_rows == 2 * int(X_SPIKES[:, :16].sum())
@@ -203,7 +204,7 @@ def test_summary_is_plain_data():
 
     arr = CrossbarArray(
         W,
-        config=CrossbarConfig(noise=QUIET, 
+        config=CrossbarConfig(noise=QUIET,
             periphery=PeripheryConfig(adc_bits=5, columns_per_adc=8), **SMALL_TILES
         ),
     )
@@ -215,7 +216,7 @@ def test_summary_is_plain_data():
 def test_real_input_and_transposed_counters_and_reset():
     arr = CrossbarArray(
         W,
-        config=CrossbarConfig(noise=QUIET, 
+        config=CrossbarConfig(noise=QUIET,
             mapping=MappingConfig(n_slices=2), update=UpdateConfig(mode="reprogram")
         ),
         seed=0,
@@ -224,10 +225,14 @@ def test_real_input_and_transposed_counters_and_reset():
     arr.forward(X_REAL)
     arr.backward(D)
     tot = arr.counters.totals()
-    assert tot["mvms"] == 6 * 4 and tot["transposed_reads"] == 6 * 4
-    assert tot["dac_conversions"] == 6 * 37 * 2 + 6 * 13 * 2
-    assert tot["adc_conversions"] == 6 * 13 * 2 + 6 * 37 * 2
-    assert tot["active_columns"] == 4 * int(np.count_nonzero(D))
+    # one 128-column tile: per slice the 13 pairs fit on one crossbar, so 2 slices = 2 arrays
+    assert tot["mvms"] == 6 * 2 and tot["transposed_reads"] == 6 * 2
+    assert tot["multilevel_mvms"] == tot["mvms"]
+    assert tot["multilevel_active_rows"] == tot["active_rows"] == 2 * np.count_nonzero(X_REAL)
+    assert tot["adc_conversions"] == tot["multilevel_adc_conversions"] == 6 * 13 * 2
+    assert tot["transposed_adc_conversions"] == 6 * 37 * 2  # 2 physical arrays (slices)
+    assert tot["active_columns"] == 4 * int(np.count_nonzero(D))  # pair x slices per output
+    assert tot["dac_conversions"] == tot["active_rows"] + tot["active_columns"]
     arr.reset_counters()
     assert all(v == 0 for v in arr.counters.totals().values())
     assert arr.counters.as_dict()["tiles"][0]["rows"] == 37
@@ -244,7 +249,9 @@ def test_adc_error_bounded_and_clipping():
     assert np.abs(arr.forward(X_SPIKES) - exact).max() <= bound * (1 + 1e-9)
     clip = CrossbarArray(
         W,
-        config=CrossbarConfig(noise=QUIET, periphery=PeripheryConfig(adc_bits=8, adc_full_scale_fraction=0.01)),
+        config=CrossbarConfig(
+            noise=QUIET, periphery=PeripheryConfig(adc_bits=8, adc_full_scale_fraction=0.01)
+        ),
         seed=0,
         dtype=np.float64,
     )
@@ -261,7 +268,7 @@ def test_adc_error_bounded_and_clipping():
 
 
 def test_dac_quantisation_error_bounded():
-    cfg = CrossbarConfig(noise=QUIET, 
+    cfg = CrossbarConfig(noise=QUIET,
         mapping=MappingConfig(quantize=False), periphery=PeripheryConfig(dac_bits=4)
     )
     arr = CrossbarArray(W, config=cfg, seed=0, dtype=np.float64)
@@ -324,7 +331,7 @@ def test_nonlinear_open_loop_updates_miss_and_write_verify_helps():
     dw = RNG.uniform(-0.2, 0.2, w.shape)
     errs = {}
     for verify in (False, True):
-        cfg = CrossbarConfig(noise=QUIET, 
+        cfg = CrossbarConfig(noise=QUIET,
             mapping=MappingConfig(quantize=False, w_max=1.0),
             update=UpdateConfig(
                 write_verify=verify, verify_tolerance_rel=0.03, verify_max_iterations=30
@@ -340,7 +347,7 @@ def test_nonlinear_open_loop_updates_miss_and_write_verify_helps():
 
 def test_reprogram_mode_with_bit_slices_accumulates_in_a_shadow():
     dev = NEURRAM_HFO2.replace(n_levels=4)
-    cfg = CrossbarConfig(noise=QUIET, 
+    cfg = CrossbarConfig(noise=QUIET,
         mapping=MappingConfig(n_slices=2, w_max=4.0), update=UpdateConfig(mode="reprogram")
     )
     w = np.zeros((2, 3))
@@ -360,7 +367,10 @@ def test_reprogram_mode_with_bit_slices_accumulates_in_a_shadow():
 def test_gpr_programming_noise():
     model = GPRNoiseModel.from_csv()
     arr = CrossbarArray(
-        np.tile(W, (8, 8)), config=CrossbarConfig(gpr_model=model, noise=NoiseConfig(noise_model="gpr")), seed=0, dtype=np.float64
+        np.tile(W, (8, 8)),
+        config=CrossbarConfig(gpr_model=model, noise=NoiseConfig(noise_model="gpr")),
+        seed=0,
+        dtype=np.float64,
     )
     target = arr.get_weights() * 0  # shape only
     g = arr.conductances_uS
@@ -387,7 +397,8 @@ def test_gpr_programming_noise():
         (lambda: CrossbarConfig(noise=QUIET, mapping=MappingConfig(n_slices=2)), "n_slices"),
         (
             lambda: CrossbarConfig(
-                gpr_model=GPRNoiseModel.from_csv(), noise=NoiseConfig(noise_model="relative", prog_sigma_rel=0.1)
+                gpr_model=GPRNoiseModel.from_csv(),
+                noise=NoiseConfig(noise_model="relative", prog_sigma_rel=0.1),
             ),
             "noise_model",
         ),
@@ -487,7 +498,7 @@ def test_pulse_counts_per_cell_add_up_to_the_tile_counters():
 def test_ideal_equality_for_any_shape_and_tiling(n_out, n_in, tile_rows, tile_cols, scheme, seed):
     rng = np.random.default_rng(seed)
     w = rng.standard_normal((n_out, n_in))
-    cfg = CrossbarConfig(noise=QUIET, 
+    cfg = CrossbarConfig(noise=QUIET,
         mapping=MappingConfig(quantize=False, scheme=scheme),
         tile_rows=tile_rows,
         tile_cols=tile_cols,

@@ -55,8 +55,10 @@ def test_update_formula_per_point_two_hidden_layers_shared_matrix():
     F.cross_entropy(_forward(dfa, layers, x), y).backward()
     # by hand: e = (softmax - onehot)/M; delta_l = (e B_l^T) * f'(a_l); dW_l = delta_l^T h_{l-1}
     with torch.no_grad():
-        a1 = layers[0](x); h1 = torch.tanh(a1)
-        a2 = layers[1](h1); h2 = torch.tanh(a2)
+        a1 = layers[0](x)
+        h1 = torch.tanh(a1)
+        a2 = layers[1](h1)
+        h2 = torch.tanh(a2)
         e = (torch.softmax(layers[2](h2), 1) - F.one_hot(y, 4)) / 8
         b1, b2 = dfa.projector.matrices
         assert torch.equal(b2, b1[:5])  # shared: the first n_l rows of one matrix

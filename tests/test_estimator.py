@@ -2,10 +2,9 @@
 
 import numpy as np
 import pytest
-
-from snn_dfa.errors import ConfigError, NotFittedError, ValidationError
 from helpers import toy_task
 
+from snn_dfa.errors import ConfigError, NotFittedError, ValidationError
 from snn_dfa.rules.estimator import SpikingClassifier
 
 

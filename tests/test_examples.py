@@ -80,3 +80,30 @@ def test_chip_over_time_experiment_quick(tmp_path):
     assert res["noise_aware"]["rule"] == "bp"
     assert "| noise-aware |" in (tmp_path / "summary.md").read_text()
     assert (tmp_path / "chip_over_time.png").stat().st_size > 10_000
+
+
+def test_optical_dfa_experiment_quick(tmp_path):
+    pytest.importorskip("torch")
+    proc = subprocess.run([sys.executable, str(ROOT / "examples" / "70_optical_dfa_mlp.py"),
+                           "--quick", "--out", str(tmp_path)], capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    res = json.loads((tmp_path / "results.json").read_text())["summary"]
+    assert set(res) == {"bp", "dfa", "dfa_ternary", "optical_ideal", "optical_8bit_g100"}
+    # The ideal-camera OPU computes the ternarised projection exactly: same training.
+    assert abs(res["optical_ideal"]["accuracy_pct_mean"]
+               - res["dfa_ternary"]["accuracy_pct_mean"]) <= 100 * 2 / 360
+    assert res["bp"]["accuracy_pct_mean"] > 50 and res["dfa"]["accuracy_pct_mean"] > 30
+    # Four frames per example (two binary inputs, two holographic frames each): 1437 / 23 steps.
+    assert res["optical_8bit_g100"]["frames_per_step"] == pytest.approx(4 * 1437 / 23)
+
+
+def test_optical_scaling_experiment_quick(tmp_path):
+    proc = subprocess.run([sys.executable, str(ROOT / "examples" / "71_optical_scaling.py"),
+                           "--quick", "--out", str(tmp_path)], capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    res = json.loads((tmp_path / "results.json").read_text())
+    table = res["crossover_width"]
+    assert table["c=10,depth=4"]["dfa"] is None  # a classifier's projection is cheap on a GPU
+    assert table["c=50257,depth=64"]["dfa"] < table["c=50257,depth=2"]["dfa"]

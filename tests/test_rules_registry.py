@@ -27,7 +27,7 @@ def _net(seed=0):
 
 
 def test_names_aliases_and_labels():
-    assert registry.names() == ("bp", "dfa", "sfdfa", "shallow")
+    assert registry.names() == ("bp", "dfa", "sfdfa", "shallow", "none")
     assert registry.get_rule("bptt") is registry.get_rule("bp") is registry.baseline()
     assert registry.canonical("bptt") == "bp"
     assert registry.label("bptt") == "BP (BPTT)" and registry.label("unknown") == "unknown"
@@ -55,7 +55,8 @@ def test_every_rule_builds_and_gives_gradients(name):
     z, trace = net.forward(x, record=True)
     _, e = loss_and_grad(z, np.array([0, 1, 2, 0]))
     grads = make_rule(name, net, seed=0).gradients(net, trace, e)
-    assert len(grads) == len(net.layers) and "weight" in grads[-1]
+    assert len(grads) == len(net.layers)
+    assert ("weight" in grads[-1]) == (name != "none")  # the control that never learns
 
 
 def test_projectors_count_their_events():
@@ -104,9 +105,14 @@ def test_every_registered_rule_runs_through_the_main_job(tmp_path):
     base = registry.baseline().name
     for spec in registry.rules():
         assert 0 <= result.summary[f"{spec.name}_final_accuracy"] <= 1
-        assert result.summary[f"{spec.name}_energy_pJ_per_sample"] > 0
+        assert result.summary[f"{spec.name}_energy_pJ_per_learned_window"] > 0
         assert result.costs[spec.name]["label"] == spec.name
         if spec.name != base:
             assert f"{spec.name}_vs_bp_energy_ratio" in result.summary
+    # the controls start from backprop's network on the same chip; "none" never writes (its
+    # final accuracy differs from the deployed one only by the chip's read noise)
+    none, bp = result.metrics["subjects"]["2"]["none"], result.metrics["subjects"]["2"][base]
+    assert none["deployed_accuracy"] == bp["deployed_accuracy"]
+    assert none["write_pulses"] == 0
     report = (tmp_path / "out" / "report.md").read_text()
     assert all(f"| {spec.label} |" in report for spec in registry.rules())

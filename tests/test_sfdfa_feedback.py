@@ -91,8 +91,8 @@ def test_feedback_validation():
         fb.update(0, np.zeros((2, 5)), np.zeros((3, 3)), np.zeros((2, 5), bool))
     with pytest.raises(ValidationError, match="lr"):
         LearnedFeedback([5], 3, lr=0.0)
-    with pytest.raises(ValidationError, match="sizes"):
-        RandomFeedback([], 3)
+    with pytest.raises(ValidationError, match=r"sizes\[1\]"):
+        RandomFeedback([5, 0], 3)
     with pytest.raises(ValidationError, match="tangents"):
         output_directional_derivative(SpikeBuffer(np.zeros((1, 2, 1)), np.ones((1, 2), int)))
     with pytest.raises(ValidationError, match="rng"):

@@ -19,7 +19,6 @@ import pytest
 import snn_dfa.app.sweep as sweep_module
 from snn_dfa.app.cli import main
 from snn_dfa.app.config import config_from_dict
-from snn_dfa.errors import ConfigError
 from snn_dfa.app.results import read_results
 from snn_dfa.app.sweep import (
     SweepError,
@@ -29,6 +28,7 @@ from snn_dfa.app.sweep import (
     run_sweep,
     sweep_from_dict,
 )
+from snn_dfa.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -228,7 +228,7 @@ def test_table_matches_the_point_files(tiny):
     assert list(rows[0]) == list(table)
     assert list(table["key"]) == [p.key for p in sweep.points] == [r["key"] for r in rows]
     metrics = [c for c in table if c.startswith("dfa_")]
-    assert "dfa_final_accuracy" in metrics and "dfa_energy_pJ_per_sample" in metrics
+    assert "dfa_final_accuracy" in metrics and "dfa_energy_pJ_per_learned_window" in metrics
     for i, (p, row) in enumerate(zip(sweep.points, rows, strict=True)):
         assert table["crossbar.prog_sigma_rel"][i] == p.values["crossbar.prog_sigma_rel"]
         assert float(row["crossbar.prog_sigma_rel"]) == p.values["crossbar.prog_sigma_rel"]

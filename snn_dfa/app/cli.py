@@ -11,23 +11,27 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
 
 from crossbar import CrossbarError
 from hwsim import HwsimError
 from snn_dfa.errors import SnnDfaError
 
+if TYPE_CHECKING:  # the experiment (numba, h5py) is imported only by the commands that run it
+    from snn_dfa.app.experiment import RunResult
+
 _OUR_ERRORS = (SnnDfaError, CrossbarError, HwsimError)
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit 2 (argparse's code too)
+    def error(self, message: str) -> NoReturn:  # one line, exit 2 (argparse's code too)
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def _print_summary(result: object) -> None:
+def _print_summary(result: RunResult) -> None:
     from snn_dfa.rules import registry
 
-    summary = result.summary  # type: ignore[attr-defined]
+    summary = result.summary
     rules = [r for r in registry.names() if f"{r}_final_accuracy" in summary]
     print("accuracy (%) on held-out windows, mean over subjects; costs per adaptation window")
     print(f"{'rule':<11}{'ideal':>7}{'deployed':>10}{'after':>8}{'prequential':>13}"
@@ -37,9 +41,9 @@ def _print_summary(result: object) -> None:
               f"{100 * summary[f'{r}_deployed_accuracy']:>10.2f}"
               f"{100 * summary[f'{r}_final_accuracy']:>8.2f}"
               f"{100 * summary[f'{r}_prequential_accuracy']:>13.2f}"
-              f"{summary[f'{r}_energy_pJ_per_sample'] / 1e3:>11.2f}"
+              f"{summary[f'{r}_energy_pJ_per_learned_window'] / 1e3:>11.2f}"
               f"{summary[f'{r}_area_um2'] / 1e6:>10.3f}"
-              f"{summary[f'{r}_latency_ns_per_sample'] / 1e3:>12.2f}")
+              f"{summary[f'{r}_latency_ns_per_learned_window'] / 1e3:>12.2f}")
     for r in rules:
         if f"{r}_vs_bp_energy_ratio" in summary:
             print(f"{registry.label(r)} vs BP: energy {100 * (1 - summary[f'{r}_vs_bp_energy_ratio']):.1f} % "
@@ -49,7 +53,7 @@ def _print_summary(result: object) -> None:
                   "(paper: 64.1 %, 10.1 %, 2.1x, up to 7.55); error delivery alone: "
                   f"{100 * (1 - summary[f'{r}_vs_bp_delivery_energy_ratio']):.1f} % less energy, "
                   f"{summary[f'{r}_vs_bp_delivery_latency_speedup']:.1f}x faster")
-    print(f"report: {Path(result.out_dir) / 'report.md'}")  # type: ignore[attr-defined]
+    print(f"report: {Path(result.out_dir) / 'report.md'}")
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:

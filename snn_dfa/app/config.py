@@ -11,6 +11,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
+import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -215,16 +217,76 @@ class AdaptSection:
 
 @dataclass(frozen=True)
 class HwsimSection:
-    """``[hwsim]``: technology preset and learning-unit precision."""
+    """``[hwsim]``: technology preset, learning units and the costing assumptions.
+
+    The assumptions and their defaults are ``hwsim.Assumptions`` (docs/hwsim.md, section 4);
+    the report shows how each one moves the rule/BP ratios whatever is chosen here.
+    """
 
     tech: str = "spikesim65"
     feedback_storage: str = "sram"
+    input_bits: int = 8
+    delta_bits: int = 8
+    leakage: str = "gated"
+    multibit_reads: str = "bit_serial"
+    update_arithmetic: str = "spike_gated"
+    periphery: str = "shared"
+    charge_storage: str = "all"
 
     def check(self) -> None:
         from hwsim import PRESETS
+        from hwsim.assumptions import (
+            LEAKAGE,
+            MULTIBIT_READS,
+            PERIPHERY,
+            STORAGE,
+            UPDATE_ARITHMETIC,
+        )
 
         _choice("hwsim.tech", self.tech, tuple(PRESETS))
         _choice("hwsim.feedback_storage", self.feedback_storage, ("sram", "crossbar"))
+        _range("hwsim.input_bits", self.input_bits, 1, 32)
+        _range("hwsim.delta_bits", self.delta_bits, 1, 32)
+        _choice("hwsim.leakage", self.leakage, LEAKAGE)
+        _choice("hwsim.multibit_reads", self.multibit_reads, MULTIBIT_READS)
+        _choice("hwsim.update_arithmetic", self.update_arithmetic, UPDATE_ARITHMETIC)
+        _choice("hwsim.periphery", self.periphery, PERIPHERY)
+        _choice("hwsim.charge_storage", self.charge_storage, STORAGE)
+
+
+@dataclass(frozen=True)
+class PrivacySection:
+    """``[privacy]``: differentially private adaptation to each wearer (docs/privacy.md).
+
+    When enabled, every adaptation rule runs as DP-DFA (DP-SGD for ``bptt``): Poisson-sampled
+    steps over the wearer's adaptation windows (rate ``sampling_rate``, ``ceil(adapt.epochs /
+    sampling_rate)`` steps), the projected error clipped to ``clip_backward``, every layer's
+    per-window update to ``clip_backward * clip_forward``, Gaussian noise calibrated so that
+    each wearer's windows spend at most ``epsilon`` at ``delta`` (add/remove one window).
+    The learning rate is the rule's ``adapt`` rate times the expected batch, so that an epoch
+    moves the weights as far as the streaming adaptation does.
+    """
+
+    enabled: bool = False
+    epsilon: float = 4.0
+    delta: float = 1e-5
+    clip_backward: float = 0.05
+    clip_forward: float = 50.0
+    sampling_rate: float = 0.05
+    max_noise_multiplier: float = 20.0
+
+    def steps_for(self, epochs: int) -> int:
+        """Private steps for ``epochs`` expected passes over the windows."""
+        return math.ceil(epochs / self.sampling_rate)
+
+    def check(self) -> None:
+        _range("privacy.epsilon", self.epsilon, 0.0, None, open_low=True)
+        _range("privacy.delta", self.delta, 0.0, 1.0, open_low=True, open_high=True)
+        _range("privacy.clip_backward", self.clip_backward, 0.0, None, open_low=True)
+        _range("privacy.clip_forward", self.clip_forward, 0.0, None, open_low=True)
+        _range("privacy.sampling_rate", self.sampling_rate, 0.0, 1.0, open_low=True)
+        _range("privacy.max_noise_multiplier", self.max_noise_multiplier, 0.0, None,
+               open_low=True)
 
 
 @dataclass(frozen=True)
@@ -238,6 +300,7 @@ class RunConfig:
     crossbar: CrossbarSection = field(default_factory=CrossbarSection)
     adapt: AdaptSection = field(default_factory=AdaptSection)
     hwsim: HwsimSection = field(default_factory=HwsimSection)
+    privacy: PrivacySection = field(default_factory=PrivacySection)
 
     def check(self) -> None:
         _range("seed", self.seed, 0, None)
@@ -245,6 +308,27 @@ class RunConfig:
             value = getattr(self, f.name)
             if hasattr(value, "check"):
                 value.check()
+        if self.privacy.enabled:
+            self.noise_multiplier()
+
+    def noise_multiplier(self) -> float:
+        """The private adaptation's noise multiplier for ``[privacy]``'s budget; raises
+        :class:`ConfigError` when the budget cannot be met."""
+        from snn_dfa.privacy import BudgetError, noise_multiplier_for
+        from snn_dfa.privacy.spiking import check_rule
+
+        p = self.privacy
+        for rule in self.adapt.rules:
+            try:
+                check_rule(rule)
+            except ValidationError as exc:
+                raise ConfigError(f"adapt.rules with {exc}") from None
+        try:
+            return noise_multiplier_for(p.epsilon, p.delta, p.sampling_rate,
+                                        p.steps_for(self.adapt.epochs),
+                                        max_noise_multiplier=p.max_noise_multiplier)
+        except BudgetError as exc:
+            raise ConfigError(f"privacy: {exc}") from None
 
     def to_dict(self) -> dict[str, Any]:
         return json.loads(json.dumps(dataclasses.asdict(self)))
@@ -307,7 +391,7 @@ def _build(cls: type, where: str, data: dict[str, Any]) -> Any:
         if dataclasses.is_dataclass(hint):
             if not isinstance(value, dict):
                 raise ConfigError(f"[{key}]: expected a table, got {value!r}")
-            kwargs[name] = _build(hint, key, value)  # type: ignore[arg-type]
+            kwargs[name] = _build(hint, key, value)  # type: ignore[arg-type]  # is_dataclass(hint) holds for the class itself here, not an instance
         else:
             kwargs[name] = _coerce(key, hint, value)
     return cls(**kwargs)
@@ -320,7 +404,7 @@ def config_from_dict(data: dict[str, Any]) -> RunConfig:
     return config
 
 
-def read_toml(path: str | Path, what: str = "config file") -> dict[str, Any]:
+def read_toml(path: str | os.PathLike[str], what: str = "config file") -> dict[str, Any]:
     """Parse a TOML file; unreadable files raise DataError, malformed ones ConfigError."""
     path = Path(path)
     try:
@@ -416,4 +500,20 @@ sfdfa_feedback_lr = 1e-2     # SFDFA's feedback moving-average step (pre-trainin
 [hwsim]
 tech = "spikesim65"          # technology preset (SpikeSim 65 nm constants)
 feedback_storage = "sram"    # where DFA/SFDFA keep B: "sram" or "crossbar"
+input_bits = 8               # bit-serial passes of a multi-level input (direct-encoded data, tangents)
+delta_bits = 8               # bit-serial passes of an error driven into the arrays
+leakage = "gated"            # idle periphery power-gated; "always_on": all of it leaks in every phase
+multibit_reads = "bit_serial"   # or "single_pass" (one read through a multi-level DAC)
+update_arithmetic = "spike_gated"   # one add per input spike and output; or "dense_mac"
+periphery = "shared"         # BP's transposed reads on a transposable periphery; or "duplicated"
+charge_storage = "all"       # whose learning store is charged: "all", "bp_only", "none"
+
+[privacy]                    # differentially private adaptation (docs/privacy.md)
+enabled = false              # true: DP-DFA (DP-SGD for bptt) on Poisson-sampled steps
+epsilon = 4.0                # budget per wearer, at delta, adjacency add/remove one window
+delta = 1e-5                 # must stay below 1 / (a wearer's adaptation windows)
+clip_backward = 0.05         # bound on the projected error B e of a window [assumption]
+clip_forward = 50.0          # per-window update bound = clip_backward * clip_forward [assumption]
+sampling_rate = 0.05         # Poisson rate of a window joining a step; steps = epochs / rate
+max_noise_multiplier = 20.0  # refuse budgets that need more noise than this [assumption]
 """

@@ -571,8 +571,8 @@ def _figures(table: Mapping[str, np.ndarray], axes: Sequence[str], folder: Path)
         x_all, labels = _x_positions(table[axis])
         fig, (ax_e, ax_l) = plt.subplots(1, 2, figsize=(9, 3.8))
         for r in rules:
-            for ax, metric, scale in ((ax_e, "energy_pJ_per_sample", 1e-3),
-                                      (ax_l, "latency_ns_per_sample", 1e-3)):
+            for ax, metric, scale in ((ax_e, "energy_pJ_per_learned_window", 1e-3),
+                                      (ax_l, "latency_ns_per_learned_window", 1e-3)):
                 y = table[f"{r}_{metric}"]
                 ok = done & np.isfinite(y)
                 if ok.any():

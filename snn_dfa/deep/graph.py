@@ -104,12 +104,12 @@ class SparseMatrix:
 class _SparseMM(torch.autograd.Function):
     @staticmethod
     def forward(ctx: object, a: SparseMatrix, x: torch.Tensor) -> torch.Tensor:
-        ctx.a = a  # type: ignore[attr-defined]
+        ctx.a = a  # type: ignore[attr-defined]  # torch's FunctionCtx is untyped
         return a.csr @ x
 
     @staticmethod
     def backward(ctx: object, grad: torch.Tensor) -> tuple[None, torch.Tensor]:
-        return None, ctx.a.csr_t @ grad  # type: ignore[attr-defined]
+        return None, ctx.a.csr_t @ grad  # type: ignore[attr-defined]  # torch's FunctionCtx is untyped
 
 
 def propagate(s_t: SparseMatrix, z: torch.Tensor, hops: int) -> torch.Tensor:
@@ -169,7 +169,7 @@ class GraphProjector:
     @property
     def matrices(self) -> list[torch.Tensor]:
         """``B_i`` [d_i, c] per point (those of the inner projector)."""
-        return list(self.inner.matrices)  # type: ignore[attr-defined]
+        return list(self.inner.matrices)  # type: ignore[attr-defined]  # the inner projectors of this module all have matrices
 
 
 def output_error(logits: torch.Tensor, labels: torch.Tensor, train: torch.Tensor) -> torch.Tensor:

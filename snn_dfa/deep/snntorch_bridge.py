@@ -53,20 +53,20 @@ class _Triangle(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: object, x: torch.Tensor, width: float) -> torch.Tensor:
-        ctx.save_for_backward(x)  # type: ignore[attr-defined]
-        ctx.width = width  # type: ignore[attr-defined]
+        ctx.save_for_backward(x)  # type: ignore[attr-defined]  # torch's FunctionCtx is untyped
+        ctx.width = width  # type: ignore[attr-defined]  # torch's FunctionCtx is untyped
         return (x > 0).to(x.dtype)
 
     @staticmethod
     def backward(ctx: object, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
-        (x,) = ctx.saved_tensors  # type: ignore[attr-defined]
-        w = ctx.width  # type: ignore[attr-defined]
+        (x,) = ctx.saved_tensors  # type: ignore[attr-defined]  # torch's FunctionCtx is untyped
+        w = ctx.width  # type: ignore[attr-defined]  # torch's FunctionCtx is untyped
         return grad * torch.clamp(w - x.abs(), min=0) / (w * w), None
 
 
 def spike_function(surrogate: Surrogate):
     """The snntorch ``spike_grad`` matching an engine :class:`Surrogate`."""
-    k = float(surrogate.scale)  # type: ignore[arg-type]
+    k = float(surrogate.scale)  # type: ignore[arg-type]  # Surrogate.__post_init__ replaces a None scale
     if surrogate.kind is SurrogateKind.FAST_SIGMOID:
         return snn.surrogate.fast_sigmoid(slope=k)
     if surrogate.kind is SurrogateKind.ARCTAN:
@@ -182,7 +182,7 @@ def to_engine(net: SnnTorchNet, surrogate: Surrogate | None = None,
         bias = syn.bias is not None
         if isinstance(syn, nn.Conv1d):
             layers.append(Conv1d(syn.in_channels, syn.out_channels, syn.kernel_size[0],
-                                 padding=tuple(pad), stride=syn.stride[0], neuron=params,  # type: ignore[arg-type]
+                                 padding=tuple(pad), stride=syn.stride[0], neuron=params,  # type: ignore[arg-type]  # a two-element padding tuple
                                  bias=bias))
         else:
             layers.append(Linear(syn.in_features, syn.out_features, neuron=params, bias=bias))
@@ -220,7 +220,7 @@ def from_engine(engine: SpikingNetwork, dfa: DFA | None = None) -> SnnTorchNet:
             syn: nn.Linear | nn.Conv1d = nn.Conv1d(layer.n_in, layer.n_out, layer.kernel_size,
                                        stride=layer.stride, bias=layer.bias is not None)
             w = w.reshape(layer.n_out, layer.n_in, layer.kernel_size)
-            pads.append(tuple(layer.pad))  # type: ignore[arg-type]
+            pads.append(tuple(layer.pad))  # type: ignore[arg-type]  # a two-element padding tuple
         else:
             syn = nn.Linear(layer.n_in, layer.n_out, bias=layer.bias is not None)
             pads.append(None)
@@ -234,7 +234,7 @@ def from_engine(engine: SpikingNetwork, dfa: DFA | None = None) -> SnnTorchNet:
             continue
         th = np.asarray(layer.threshold, dtype=np.float32)
         threshold = float(th[0]) if np.all(th == th[0]) else torch.as_tensor(th)
-        neurons.append(snn.Leaky(beta=p.beta, threshold=threshold,  # type: ignore[arg-type]
+        neurons.append(snn.Leaky(beta=p.beta, threshold=threshold,  # type: ignore[arg-type]  # snntorch accepts a tensor threshold
                                  reset_mechanism=p.reset.name.lower(),
                                  spike_grad=spike_function(p.surrogate)))
     return SnnTorchNet(synapses, neurons, pads, readout=engine.readout.value, dfa=dfa)

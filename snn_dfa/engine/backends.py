@@ -64,7 +64,7 @@ class DenseSynapses:
 
     @property
     def shape(self) -> tuple[int, int]:
-        return self._w.shape  # type: ignore[return-value]
+        return self._w.shape  # type: ignore[return-value]  # numpy types shapes as tuple[int, ...]; the matrix is 2-D
 
     @property
     def dtype(self) -> np.dtype:

@@ -1,7 +1,8 @@
 """Training loop of event-driven networks with SFDFA or random-feedback DFA.
 
-Per batch (authors' order, core-papers §3.3.5): forward pass with perturbations, traces and
-tangents -> update the feedback matrices (SFDFA) -> update the weights with Adam.
+Per batch (the order of the public code of Bacho & Chu 2024, arXiv 2403.08804,
+Florian-BACHO/SFDFA): forward pass with perturbations, traces and tangents -> update the
+feedback matrices (SFDFA) -> update the weights with Adam.
 
 * Output layer: ``delta = e = target - counts`` (its exact local gradient).
 * Hidden layer ``l``: ``delta = e @ B_l.T + lam (r* - mean_batch counts_l)``.
@@ -51,8 +52,9 @@ def _learned(rule: str) -> bool:
 @dataclass(frozen=True)
 class SFDFAConfig:
     """Network and training settings.  Defaults: the authors' Fashion-MNIST SFDFA run
-    (SFDFA code, core-papers §3.4): 784-400-400-10, tau_s 0.13 s, T 0.2 s, thresholds
-    0.2 / 0.7, Adam lr 3e-3, lr_B 1e-4, batch 50, regulariser 0.3 / 0.4, U(-1, 1) weights.
+    (the public code of Bacho & Chu 2024, arXiv 2403.08804, Florian-BACHO/SFDFA):
+    784-400-400-10, tau_s 0.13 s, T 0.2 s, thresholds 0.2 / 0.7, Adam lr 3e-3, lr_B 1e-4,
+    batch 50, regulariser 0.3 / 0.4, U(-1, 1) weights.
 
     Attributes
     ----------
@@ -104,7 +106,7 @@ class SFDFAConfig:
 
 
 def fashion_mnist_config(rule: str = "sfdfa", **overrides) -> SFDFAConfig:
-    """The authors' Fashion-MNIST settings for ``rule`` (core-papers §3.4): the regulariser
+    """The authors' Fashion-MNIST settings for ``rule`` (the authors' SFDFA code): the regulariser
     is 0.3 / 0.4 for SFDFA and 1.0 / 0.4 for DFA; everything else is shared."""
     check_choice("rule", rule, RULES)
     base = SFDFAConfig(rule=rule, reg_strength=0.3 if _learned(rule) else 1.0,
@@ -200,6 +202,7 @@ class SFDFATrainer:
     def partial_fit(self, inputs: SpikeBuffer, labels: np.ndarray) -> dict[str, float]:
         """One learning step on one batch; returns its loss and accuracy."""
         y = self._check_inputs(inputs, labels)
+        assert y is not None  # labels were given
         cfg = self.config
         sfdfa = _learned(cfg.rule)
         n_layers = len(self.synapses_)
@@ -213,15 +216,19 @@ class SFDFATrainer:
             out = simulate_layer(x, syn.get_weights(), self._params(layer), perturbation=pert,
                                  track_tangents=sfdfa and layer > 0, eligibility=True)
             x = out.spikes
+            assert out.eligibility is not None  # asked for above
             eligs.append(out.eligibility)
             counts.append(x.counts)
             perts.append(pert)
         loss, err = spike_count_loss(counts[-1], y, cfg.targets)
         if sfdfa:
             dv = output_directional_derivative(x)
+            learned = self.feedback_
+            assert isinstance(learned, LearnedFeedback)
             for layer in range(n_layers - 1):
-                self.feedback_.update(layer, perts[layer], dv,  # type: ignore[union-attr]
-                                      counts[layer] > 0)
+                pert = perts[layer]
+                assert pert is not None  # drawn for every hidden layer under SFDFA
+                learned.update(layer, pert, dv, counts[layer] > 0)
         grads = []
         for layer in range(n_layers):
             if layer == n_layers - 1:

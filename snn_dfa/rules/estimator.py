@@ -15,13 +15,13 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from snn_dfa._validation import SeedLike, check_array, check_random_state, check_scalar
-from snn_dfa.errors import NotFittedError, ValidationError
-from snn_dfa.rules.learning import Rule, make_rule
 from snn_dfa.engine.backends import PerturbedSynapses
 from snn_dfa.engine.losses import Loss, loss_and_grad
 from snn_dfa.engine.models import build_model
 from snn_dfa.engine.network import SpikingNetwork
 from snn_dfa.engine.optim import Optimizer, make_optimizer
+from snn_dfa.errors import NotFittedError, ValidationError
+from snn_dfa.rules.learning import Rule, make_rule
 
 
 @contextlib.contextmanager
@@ -34,14 +34,14 @@ def perturbed_weights(net: SpikingNetwork,
         yield
         return
     layers = [net.layers[i] for i in net.synaptic_layers]
-    saved = [layer.synapses for layer in layers]  # type: ignore[attr-defined]
+    saved = [layer.synapses for layer in layers]  # type: ignore[attr-defined]  # synaptic layers
     for layer, syn in zip(layers, saved):
-        layer.synapses = PerturbedSynapses(syn, perturb, rng)  # type: ignore[attr-defined]
+        layer.synapses = PerturbedSynapses(syn, perturb, rng)  # type: ignore[attr-defined]  # synaptic
     try:
         yield
     finally:
         for layer, syn in zip(layers, saved):
-            layer.synapses = syn  # type: ignore[attr-defined]
+            layer.synapses = syn  # type: ignore[attr-defined]  # synaptic layers only
 
 
 class SpikingClassifier:
@@ -172,7 +172,7 @@ class SpikingClassifier:
             net.apply_updates(self.optimizer_.step(self.rule_.gradients(net, trace, grad_z)))
         return value
 
-    def fit(self, X: Any, y: Any) -> "SpikingClassifier":
+    def fit(self, X: Any, y: Any) -> SpikingClassifier:
         """Train from scratch on ``X [N, T, C]``, ``y [N]``."""
         for attr in ("network_", "classes_"):
             self.__dict__.pop(attr, None)
@@ -191,7 +191,7 @@ class SpikingClassifier:
             bar.set_postfix(loss=self.loss_curve_[-1])
         return self
 
-    def partial_fit(self, X: Any, y: Any, classes: Any = None) -> "SpikingClassifier":
+    def partial_fit(self, X: Any, y: Any, classes: Any = None) -> SpikingClassifier:
         """One update on the batch ``X [B, T, C]`` (streaming).  ``classes`` is required on
         the first call, as in scikit-learn."""
         X = self._check_X(X)

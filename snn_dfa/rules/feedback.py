@@ -4,7 +4,8 @@ DFA delivers the output error to every hidden layer ``l`` through a fixed matrix
 ``B_l [n_l, n_classes]``: ``delta_l = (e @ B_l.T) * sigma'(u_l)``.  The projections of all
 layers are one matrix product with the stacked matrices (layer-parallel).
 
-Conventions (reference/seed-papers.md §1.3, core-papers.md §2.5.3):
+Conventions (TinyDFA, lightonai/dfa-scales-to-modern-deep-learning; PipeSDFA,
+HershelYen/Spiking-Direct-Feedback-Alignment):
 
 * ``distribution="uniform"``: entries ``U(-1, 1)`` (Nøkland; TinyDFA; SFDFA's DFA baseline),
 * ``distribution="gaussian"``: entries ``N(0, 1)``,
@@ -36,7 +37,13 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from snn_dfa._validation import SeedLike, check_array, check_choice, check_random_state, check_scalar
+from snn_dfa._validation import (
+    SeedLike,
+    check_array,
+    check_choice,
+    check_random_state,
+    check_scalar,
+)
 from snn_dfa.errors import ValidationError
 
 
@@ -106,7 +113,8 @@ class RandomFeedback:
     Parameters
     ----------
     sizes : sequence of int
-        ``n_l`` for each hidden layer that receives feedback, in network order (at least one).
+        ``n_l`` for each hidden layer that receives feedback, in network order (may be empty:
+        a network without hidden layers).
     n_classes : int
         Width of the output error.
     distribution : {"uniform", "gaussian"}
@@ -123,8 +131,6 @@ class RandomFeedback:
                  scaling: str | float = "fan", shared: bool = False, seed: SeedLike = None,
                  dtype: np.dtype | type = np.float32) -> None:
         sizes = [int(check_scalar(f"sizes[{k}]", n, int, low=1)) for k, n in enumerate(sizes)]
-        if not sizes:
-            raise ValidationError("sizes: expected at least one hidden layer size, got []")
         check_scalar("n_classes", n_classes, int, low=1)
         check_choice("distribution", distribution, ["uniform", "gaussian"])
         if isinstance(scaling, str):
@@ -147,19 +153,20 @@ class RandomFeedback:
             return {"none": 1.0, "fan": 1.0 / math.sqrt(rows),
                     "classes": 1.0 / math.sqrt(n_classes)}[scaling]
 
-        if self.shared:
+        if self.shared and sizes:
             big = max(sizes)
             full = draw(big) * scale(big)
             mats = [full[:n] for n in sizes]
         else:
             mats = [draw(n) * scale(n) for n in sizes]
-        self._stacked = np.ascontiguousarray(np.concatenate(mats), dtype=dtype)
+        self._stacked = np.ascontiguousarray(np.concatenate(mats) if mats else
+                                             np.zeros((0, n_classes)), dtype=dtype)
         self._offsets = np.cumsum([0, *sizes])
         self._stacked.setflags(write=False)
         self._counters = ProjectorCounters(len(sizes))
 
     @classmethod
-    def from_matrices(cls, matrices: Sequence[np.ndarray], **kwargs: object) -> "RandomFeedback":
+    def from_matrices(cls, matrices: Sequence[np.ndarray], **kwargs: object) -> RandomFeedback:
         """Rebuild a projector holding the given ``B_l [n_l, n_classes]`` (e.g. from a cache)."""
         if not matrices:
             raise ValidationError("matrices: expected at least one feedback matrix")

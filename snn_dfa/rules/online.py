@@ -21,12 +21,12 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from snn_dfa._validation import check_array, check_scalar
-from snn_dfa.errors import ValidationError
 from snn_dfa.engine.layers import SynapticLayer
-from snn_dfa.rules.learning import BPTT, Grads, Rule, alignment
 from snn_dfa.engine.losses import Loss, loss_and_grad
 from snn_dfa.engine.network import SpikingNetwork, Trace
 from snn_dfa.engine.optim import Optimizer
+from snn_dfa.errors import ValidationError
+from snn_dfa.rules.learning import BPTT, Grads, Rule, alignment
 
 
 class MetricLog:
@@ -187,7 +187,7 @@ class OnlineAdapter:
         self._accumulate(grads)
         if self._n_acc >= self.update_every:
             self._on_phase("weight_update")
-            updates = self.optimizer.step(self._acc)  # type: ignore[arg-type]
+            updates = self.optimizer.step(self._acc)  # type: ignore[arg-type]  # _accumulate has set _acc once _n_acc > 0
             net.apply_updates(updates)
             values["update_norm"] = float(np.sqrt(sum(
                 float((u.astype(np.float64) ** 2).sum()) for layer in updates
