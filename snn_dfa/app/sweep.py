@@ -577,8 +577,8 @@ def _figures(table: Mapping[str, np.ndarray], axes: Sequence[str], folder: Path)
                 ok = done & np.isfinite(y)
                 if ok.any():
                     _plot_vs(ax, x_all[ok], scale * y[ok], "-", colors[r], registry.label(r))
-        for ax, ylabel in ((ax_e, "energy per adaptation window (nJ)"),
-                           (ax_l, "latency per adaptation window (us)")):
+        for ax, ylabel in ((ax_e, "energy per learned window (nJ)"),
+                           (ax_l, "latency per learned window (us)")):
             if labels is not None:
                 ax.set_xticks(range(len(labels)), labels)
             ax.set_xlabel(axis)
