@@ -163,6 +163,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from snn_dfa.app.runtime import tune_allocator
+
+    tune_allocator()
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
