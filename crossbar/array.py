@@ -18,6 +18,7 @@ driven through ``r_sense_ohm`` and the row lines sensed through ``r_driver_ohm``
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -29,8 +30,8 @@ from crossbar._checks import (
     check_random_state,
     check_real,
 )
-from crossbar._kernels import open_loop_pulses
-from crossbar.counters import EVENT_FIELDS, CrossbarCounters, TileCounters
+from crossbar._kernels import digitise_and_sum, fast_ir_tiles, open_loop_pulses
+from crossbar.counters import EVENT_FIELDS, CrossbarCounters, TileCounters, physical_arrays
 from crossbar.devices import DeviceParams, get_preset
 from crossbar.errors import CrossbarError
 from crossbar.gpr import GPRNoiseModel
@@ -52,12 +53,10 @@ from crossbar.noise import (
     apply_faults,
     drift,
     programming_noise,
-    read_noise_std,
     sample_faults,
 )
 from crossbar.periphery import (
     PeripheryConfig,
-    adc_quantize,
     dac_quantize,
     is_binary,
     normalise_inputs,
@@ -204,10 +203,11 @@ class CrossbarArray:
         self._cell_shape = (m.n_slices, m.n_polarities) + self._shape
         self._row_blocks = tile_slices(self._shape[1], self.config.tile_rows)
         self._col_blocks = tile_slices(self._shape[0], self.config.tile_cols)
-        n_phys = m.n_slices * m.n_polarities
+        tc = self.config.tile_cols
         self.counters = CrossbarCounters(
             [
-                TileCounters(r, c, rb.stop - rb.start, cb.stop - cb.start, n_phys)
+                TileCounters(r, c, rb.stop - rb.start, cb.stop - cb.start,
+                             physical_arrays(cb.stop - cb.start, tc, m.n_slices, m.n_polarities))
                 for r, rb in enumerate(self._row_blocks)
                 for c, cb in enumerate(self._col_blocks)
             ]
@@ -217,6 +217,8 @@ class CrossbarArray:
         self._tile_rows = np.array([t.rows for t in self.counters.tiles], dtype=np.int64)
         self._tile_cols = np.array([t.cols for t in self.counters.tiles], dtype=np.int64)
         self._tile_cells = self._tile_rows * self._tile_cols
+        self._row_bounds = np.array([b.start for b in self._row_blocks] + [self._shape[1]])
+        self._col_bounds = np.array([b.start for b in self._col_blocks] + [self._shape[0]])
         self._event_column = {name: i for i, name in enumerate(EVENT_FIELDS)}
         # The IR-drop resistances of each read direction (rows and columns swap roles in a
         # transposed read: the column lines are driven, the row lines sensed).
@@ -237,6 +239,11 @@ class CrossbarArray:
         )
         self._pulse_count = np.zeros(self._cell_shape, dtype=np.int64)
         self._time_s = 0.0
+        # derived state, rebuilt on demand: present conductances, and per read direction
+        # (transposed?) the IR-drop effective conductances, difference and square matrices
+        self._g_cache: np.ndarray | None = None
+        self._read_cache: dict[bool, tuple[np.ndarray | None, np.ndarray, np.ndarray | None]]
+        self._read_cache = {}
         self.set_weights(w)
 
     # ------------------------------------------------------------------ state
@@ -369,7 +376,7 @@ class CrossbarArray:
         matrix product per slice, ``[blocks, M, drive] @ [blocks, drive, sense]``, gives the
         partial sums of every tile, which are digitised per tile and added over the blocks.
         """
-        per, m = self.config.periphery, self.config.mapping
+        per = self.config.periphery
         batch = x.shape[0]
         binary = is_binary(x)
         if binary:
@@ -378,30 +385,39 @@ class CrossbarArray:
             xn, norm = normalise_inputs(x)
             xn = dac_quantize(xn, per.dac_bits).astype(self._cdtype, copy=False)
         d_mats, g_sq = self._read_matrices(transposed)
-        blocks, size, sense = d_mats.shape[1:]
+        n_slices, blocks, size, sense = d_mats.shape
         xs = _stack_inputs(xn, blocks, size)  # [blocks, M, size]
+        cur = np.empty((blocks, n_slices, batch, sense), dtype=self._cdtype)
+        for k in range(n_slices):
+            cur[:, k] = np.matmul(xs, d_mats[k])
         read_sigma = self.config.noise.read_sigma_rel
-        out_model = self.config.gpr_output_model
+        noise = read_sigma > 0
+        var, z = cur[:0], np.empty((0, 0, 0, 0))  # placeholders when noiseless
+        if noise:  # read noise: std = read_sigma * sqrt(x^2 @ G^2) per column and tile
+            assert g_sq is not None  # built whenever read_sigma_rel > 0
+            x_sq = xs if binary else xs**2
+            var = np.empty_like(cur)
+            for k in range(n_slices):
+                var[:, k] = np.matmul(x_sq, g_sq[k])
+            z = self._rng.standard_normal(cur.shape)
         levels_full = self.device.g_range_uS / self.device.level_step_uS
-        drive = self._block_sizes(transposed)[:, None, None]  # driven lines per block
-        full_scale = per.adc_full_scale_fraction * drive * levels_full
-        x_sq = None if read_sigma == 0 else (xs if binary else xs**2)
-        cur = np.empty((blocks, m.n_slices, batch, sense), dtype=self._cdtype)
-        for k in range(m.n_slices):
-            c = np.matmul(xs, d_mats[k])
-            if x_sq is not None:
-                std = read_noise_std(x_sq, g_sq[k], read_sigma)
-                c += std * self._rng.standard_normal(c.shape)
-            if out_model is not None:
-                i_max = drive * levels_full
-                c = (out_model.sample(c / i_max, self._rng) * i_max).astype(self._cdtype,
-                                                                              copy=False)
-            c = adc_quantize(c, per.adc_bits, full_scale)
-            if k:
-                c *= float(self.device.n_levels) ** k
-            cur[:, k] = c
-        # digital sum of the partial sums, block by block (and slice by slice) in order
-        out = cur.reshape(blocks * m.n_slices, batch, sense).sum(axis=0)
+        drive = self._block_sizes(transposed)  # driven lines per block
+        out_model = self.config.gpr_output_model
+        if out_model is not None:
+            if noise:
+                cur = (cur + (read_sigma * np.sqrt(var)) * z).astype(self._cdtype)
+                noise = False
+            i_max = (drive * levels_full)[:, None, None, None]
+            cur = (out_model.sample(cur / i_max, self._rng) * i_max).astype(self._cdtype)
+        bits = per.adc_bits
+        n_codes = 0 if bits is None else 2 ** (bits - 1) - 1
+        step = (per.adc_full_scale_fraction * drive * levels_full / max(n_codes, 1)).astype(
+            self._cdtype)
+        weights = float(self.device.n_levels) ** np.arange(n_slices, dtype=np.float64)
+        out = np.empty((batch, sense), dtype=self._cdtype)
+        # noise, ADC per tile and the digital sum over blocks and slices, in one pass
+        digitise_and_sum(cur, var, z, read_sigma, noise, step, bits is not None, n_codes,
+                         weights, out)
         self._count_read(xn, batch, binary, transposed)
         if norm is not None:
             out *= norm[:, None]
@@ -412,20 +428,15 @@ class CrossbarArray:
     def _count_read(self, xn: np.ndarray, batch: int, binary: bool, transposed: bool) -> None:
         """Add one read of ``batch`` vectors to the counters of every tile."""
         m = self.config.mapping
-        n_phys = m.n_slices * m.n_polarities
         n_rb, n_cb = len(self._row_blocks), len(self._col_blocks)
         nnz = np.count_nonzero(xn, axis=0)
         starts = [b.start for b in (self._col_blocks if transposed else self._row_blocks)]
         active = np.add.reduceat(nnz, starts)  # active lines per drive block
         # tiles are row-major over (row block, column block)
         active = np.tile(active, n_rb) if transposed else np.repeat(active, n_cb)
-        sense, drive = ((self._tile_rows, self._tile_cols) if transposed
-                        else (self._tile_cols, self._tile_rows))
-        self._count("transposed_reads" if transposed else "mvms", batch * n_phys)
-        self._count("active_columns" if transposed else "active_rows", active * n_phys)
-        self._count("adc_conversions", batch * sense * m.n_slices)
-        if not binary:
-            self._count("dac_conversions", batch * drive * m.n_slices)
+        sense = self._tile_rows if transposed else self._tile_cols
+        self.counters.record_read(batch, active, sense, m.n_slices, m.n_polarities, transposed,
+                                  multilevel=not binary)
 
     def _count(self, event: str, per_tile: np.ndarray | int) -> None:
         """Add ``per_tile`` (one value per tile, or one for all) to an event count."""
@@ -451,10 +462,10 @@ class CrossbarArray:
             eff = None
             if self.config.ir_drop != "none":
                 eff = np.empty_like(g)
-                for tile in range(len(self.counters.tiles)):
-                    for k in range(g.shape[0]):
-                        for p in range(g.shape[1]):
-                            self._ir_tile(g, eff, k, p, tile, transposed)
+                n_tiles = len(self.counters.tiles)
+                jobs = np.array([(k, p, tile) for tile in range(n_tiles)
+                                 for k in range(g.shape[0]) for p in range(g.shape[1])])
+                self._ir_tiles(g, eff, jobs, transposed, None)
             d_mats = self._difference_stack(g if eff is None else eff, transposed)
             g_sq = self._square_stack(g, transposed)
             self._read_cache[transposed] = (eff, d_mats, g_sq)
@@ -466,13 +477,37 @@ class CrossbarArray:
         n_cb = len(self._col_blocks)
         return self._col_blocks[tile % n_cb], self._row_blocks[tile // n_cb]
 
-    def _ir_tile(self, g: np.ndarray, eff: np.ndarray, k: int, p: int, tile: int,
-                 transposed: bool) -> None:
-        """Effective conductances of one physical array into ``eff`` (cell positions)."""
-        cb, rb = self._tile_slices(tile)
-        cells = g[k, p, cb, rb]  # [cols, rows]: transposed reads drive the columns
-        eff[k, p, cb, rb] = (self._ir(cells, transposed) if transposed
-                             else self._ir(cells.T, transposed).T)
+    def _ir_tiles(self, g: np.ndarray, eff: np.ndarray, jobs: np.ndarray, transposed: bool,
+                  d_mats: np.ndarray | None) -> None:
+        """Effective conductances of the physical arrays ``jobs [J, 3]`` (rows ``(slice,
+        polarity, tile)``) into ``eff`` at the cells' positions, and, if given, those tiles'
+        entries of the stacked difference matrices ``d_mats``."""
+        dev = self.device
+        step = dev.level_step_uS
+        g_ref = dev.g_min_uS + ((dev.n_levels - 1) // 2) * step
+        differential = self.config.mapping.scheme == "differential"
+        if self.config.ir_drop == "fast":
+            fast_ir_tiles(g, eff, jobs, self._row_bounds, self._col_bounds,
+                          len(self._col_blocks), transposed, *self._ir_resistances[transposed],
+                          self.config.ir_fast_iterations,
+                          np.empty((0, 0, 0, 0), self._cdtype) if d_mats is None else d_mats,
+                          step, g_ref, differential)
+            return
+        n_cb = len(self._col_blocks)
+        for k, p, tile in jobs.tolist():
+            cb, rb = self._tile_slices(tile)
+            cells = g[k, p, cb, rb]  # [cols, rows]: transposed reads drive the columns
+            eff[k, p, cb, rb] = (self._ir(cells, transposed) if transposed
+                                 else self._ir(cells.T, transposed).T)
+        if d_mats is None:
+            return
+        for k, _, tile in jobs.tolist():
+            cb, rb = self._tile_slices(tile)
+            diff = self._difference(eff, k, cb, rb) / step  # [cols, rows]
+            if transposed:
+                d_mats[k, tile % n_cb, : cb.stop - cb.start, rb] = diff
+            else:
+                d_mats[k, tile // n_cb, : rb.stop - rb.start, cb] = diff.T
 
     def _difference_stack(self, eff: np.ndarray, transposed: bool) -> np.ndarray:
         """``(G+ - G-) / step`` (or ``(G - G_ref) / step``) per slice, stacked (see above)."""
@@ -544,8 +579,7 @@ class CrossbarArray:
 
     def _invalidate(self) -> None:
         """Forget every derived conductance state (after a change of all cells or of time)."""
-        self._g_cache: np.ndarray | None = None
-        self._read_cache: dict[bool, tuple[np.ndarray | None, np.ndarray, np.ndarray | None]]
+        self._g_cache = None
         self._read_cache = {}
 
     def _refresh_cells(self, cells: np.ndarray) -> None:
@@ -575,26 +609,20 @@ class CrossbarArray:
             if eff is None:
                 d_mats[at] = self._difference(g, k, o, i) / step
                 continue
-            tiles = self._tile_of(o, i)
-            n_cb = len(self._col_blocks)
-            for kk, pp, tile in set(zip(k.tolist(), p.tolist(), tiles.tolist())):
-                self._ir_tile(g, eff, kk, pp, tile, transposed)
-            for kk, tile in set(zip(k.tolist(), tiles.tolist())):
-                cb, rb = self._tile_slices(tile)
-                diff = self._difference(eff, kk, cb, rb) / step  # [cols, rows]
-                if transposed:
-                    d_mats[kk, tile % n_cb, : cb.stop - cb.start, rb] = diff
-                else:
-                    d_mats[kk, tile // n_cb, : rb.stop - rb.start, cb] = diff.T
+            n_tiles, n_pol = len(self.counters.tiles), self._cell_shape[1]
+            key = np.unique((k * n_pol + p) * n_tiles + self._tile_of(o, i))
+            jobs = np.stack([key // (n_pol * n_tiles), key // n_tiles % n_pol, key % n_tiles],
+                            axis=1)
+            self._ir_tiles(g, eff, jobs, transposed, d_mats)
 
-    def _difference(self, a: np.ndarray, k: object, o: object, i: object) -> np.ndarray:
+    def _difference(self, a: np.ndarray, k: Any, o: Any, i: Any) -> np.ndarray:
         """``G+ - G-`` (or ``G - G_ref``) of slice ``k`` at outputs ``o``, inputs ``i``."""
         if self.config.mapping.scheme == "differential":
             return a[k, 0, o, i] - a[k, 1, o, i]
         dev = self.device
         return a[k, 0, o, i] - (dev.g_min_uS + ((dev.n_levels - 1) // 2) * dev.level_step_uS)
 
-    def _squares(self, g: np.ndarray, k: object, o: object, i: object) -> np.ndarray:
+    def _squares(self, g: np.ndarray, k: Any, o: Any, i: Any) -> np.ndarray:
         """Sum of the squared conductances read together (a pair, or one cell)."""
         if g.shape[1] == 2:
             return g[k, 0, o, i] ** 2 + g[k, 1, o, i] ** 2

@@ -224,7 +224,7 @@ def test_table_matches_the_point_files(tiny):
     assert list(rows[0]) == list(table)
     assert list(table["key"]) == [p.key for p in sweep.points] == [r["key"] for r in rows]
     metrics = [c for c in table if c.startswith("dfa_")]
-    assert "dfa_final_accuracy" in metrics and "dfa_energy_pJ_per_sample" in metrics
+    assert "dfa_final_accuracy" in metrics and "dfa_energy_pJ_per_learned_window" in metrics
     for i, (p, row) in enumerate(zip(sweep.points, rows, strict=True)):
         assert table["crossbar.prog_sigma_rel"][i] == p.values["crossbar.prog_sigma_rel"]
         assert float(row["crossbar.prog_sigma_rel"]) == p.values["crossbar.prog_sigma_rel"]

@@ -1,6 +1,6 @@
 """The main job: the one place that wires data, network, learning rules, crossbar and hwsim.
 
-Protocol (DESIGN.md §5), for a :class:`~snn_dfa.app.config.RunConfig`:
+Protocol, for a :class:`~snn_dfa.app.config.RunConfig`:
 
 1. Pre-train (cloud): the spiking network with surrogate-gradient BPTT on ideal weights,
    on the UCI-HAR training subjects of UCI HAPT.  Cached by a hash of the data, model,
@@ -36,9 +36,17 @@ from typing import Any
 import numpy as np
 
 import hwsim
+from hwsim.sensitivity import sensitivity_table, sensitivity_to_dict
 from snn_dfa.app.config import RunConfig
-from snn_dfa.app.hardware import PhaseMeter, architecture, deploy
+from snn_dfa.app.hardware import (
+    PhaseMeter,
+    architecture,
+    assumptions,
+    cost_tech,
+    deploy,
+)
 from snn_dfa.app.results import provenance, publish, write_results
+from snn_dfa.engine.io import load_network
 from snn_dfa.engine.models import build_model
 from snn_dfa.engine.network import SpikingNetwork
 from snn_dfa.engine.optim import SGD
@@ -122,6 +130,7 @@ def pretrained(config: RunConfig, rule: str, x: np.ndarray, y: np.ndarray,
     Only arrays are returned, never the trained rule object: a rule's other state (the random
     stream of SFDFA's perturbations, say) would differ between a fresh and a cached run, so the
     adaptation rule is always built anew from the configuration's seed and these arrays.
+    With ``[model] file`` set, the imported network (:func:`imported`) replaces pre-training.
 
     Entries are ``.npz`` files of plain arrays (read without pickle), keyed and checked by a
     hash of the settings that determine them, written under a temporary name and renamed.
@@ -129,6 +138,8 @@ def pretrained(config: RunConfig, rule: str, x: np.ndarray, y: np.ndarray,
     """
     from snn_dfa.data import default_cache_dir
 
+    if config.model.file:
+        return imported(config.model.file, x, y), None, True
     spec = registry.get_rule(rule)
     feedback_opts = spec.select(_rule_options(config))
     digest = (config.digest("seed", "data", "model", "pretrain") + f"-{spec.name}"
@@ -167,12 +178,26 @@ def pretrained(config: RunConfig, rule: str, x: np.ndarray, y: np.ndarray,
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=folder)
     os.close(fd)
     try:
-        with open(tmp, "wb") as fh:
-            np.savez(fh, __digest__=np.array(digest), **arrays)
+        with open(tmp, "wb") as out:
+            # numpy's stub reads **arrays as its allow_pickle argument
+            np.savez(out, __digest__=np.array(digest), **arrays)  # type: ignore[arg-type]  # see above
         os.replace(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)
     return clf.network_.train(False), mats, False
+
+
+def imported(path: str, x: np.ndarray, y: np.ndarray) -> SpikingNetwork:
+    """The network of ``[model] file`` (:func:`snn_dfa.engine.io.load_network`), checked
+    against the data: its inputs must match the windows' channels and its outputs the classes.
+    It replaces pre-training for every rule (feedback matrices are drawn afresh)."""
+    net = load_network(Path(path).expanduser())
+    n_classes = int(np.max(y)) + 1
+    if net.n_in != x.shape[2] or net.n_classes != n_classes:
+        raise ValidationError(f"model.file={path!r}: the network takes {net.n_in} channels and "
+                              f"gives {net.n_classes} classes; the data has {x.shape[2]} "
+                              f"channels and {n_classes} classes")
+    return net.train(False)
 
 
 def _rule_options(config: RunConfig) -> dict[str, object]:
@@ -290,7 +315,8 @@ def run(config: RunConfig, out_dir: str | Path, progress: bool = False,
                 g_before = _conductances(arrays)
             rule = adaptation_rule(config, rule_name, net,
                                    feedback if source[rule_name] == rule_name else None)
-            meter = PhaseMeter(net, arrays, rule_name, projector=getattr(rule, "projector", None))
+            meter = PhaseMeter(net, arrays, rule_name, projector=getattr(rule, "projector", None),
+                               arch=architecture(net, config.crossbar, config.hwsim, rule_name))
             if config.privacy.enabled:
                 stream = _adapt_privately(config, sub, rule_name, rule, net, meter,
                                           noise_multiplier)
@@ -331,7 +357,7 @@ def run(config: RunConfig, out_dir: str | Path, progress: bool = False,
 
 
 def _merged_workload(meters: list[PhaseMeter]) -> hwsim.Workload:
-    """One workload over every subject's stream (counts add, samples add)."""
+    """One workload over every subject's stream (counts and windows add)."""
     works = [m.workload() for m in meters]
     layers = []
     for per_layer in zip(*(w.layers for w in works)):
@@ -344,17 +370,27 @@ def _merged_workload(meters: list[PhaseMeter]) -> hwsim.Workload:
             phases[p] = total
         layers.append(hwsim.LayerWorkload(first.name, first.kind, first.n_in, first.n_out,
                                           first.time_steps, phases))
-    return hwsim.Workload(tuple(layers), samples=sum(w.samples for w in works))
+    return hwsim.Workload(tuple(layers), samples=sum(w.samples for w in works),
+                          inference_windows=sum(w.windows("inference") for w in works))
 
 
 def _costs(config: RunConfig, net: SpikingNetwork, meters: dict[str, list[PhaseMeter]]
            ) -> tuple[dict[str, Any], dict[str, hwsim.CostReport]]:
-    tech = hwsim.get_preset(config.hwsim.tech)
-    reports = {}
+    """Cost reports per rule, and the sensitivity of the rule/BP ratios to the costing
+    assumptions (``costs["sensitivity"]``, when BP ran beside another rule)."""
+    tech = cost_tech(config.crossbar, config.hwsim)
+    asm = assumptions(config.hwsim)
+    reports, cases = {}, {}
     for rule, ms in meters.items():
         arch = architecture(net, config.crossbar, config.hwsim, rule)
-        reports[rule] = hwsim.estimate(_merged_workload(ms), arch, tech, label=rule)
-    costs = {rule: rep.to_dict() for rule, rep in reports.items()}
+        work = _merged_workload(ms)
+        reports[rule] = hwsim.estimate(work, arch, tech, label=rule, assumptions=asm)
+        cases[rule] = (work, arch)
+    costs: dict[str, Any] = {rule: rep.to_dict() for rule, rep in reports.items()}
+    bp = registry.baseline().name
+    if bp in cases and len(cases) > 1:
+        costs["sensitivity"] = sensitivity_to_dict(
+            sensitivity_table(cases, tech, base=asm, baseline=bp))
     return costs, reports
 
 
@@ -365,6 +401,8 @@ def _ratio(a: float, b: float) -> float:
 
 def _summary(config: RunConfig, metrics: dict[str, Any], reports: dict[str, hwsim.CostReport]
              ) -> dict[str, Any]:
+    """Accuracies, each rule's cost summary (``<rule>_<CostReport.summary name>``, units in
+    the names) and the rule/BP ratios."""
     subs = metrics["subjects"].values()
     out: dict[str, Any] = {}
     for rule in config.adapt.rules:
@@ -375,29 +413,21 @@ def _summary(config: RunConfig, metrics: dict[str, Any], reports: dict[str, hwsi
             [s[rule]["prequential_accuracy"] for s in subs]))
         if config.privacy.enabled:
             out[f"{rule}_epsilon_spent_max"] = float(max(s[rule]["epsilon_spent"] for s in subs))
-        rep = reports[rule]
-        out[f"{rule}_energy_pJ_per_sample"] = rep.total_energy_pJ() / rep.samples
-        out[f"{rule}_delivery_energy_pJ_per_sample"] = (
-            rep.total_energy_pJ(phase="error_delivery") / rep.samples)
-        out[f"{rule}_delivery_latency_ns_per_sample"] = float(rep.latency_ns["error_delivery"])
-        out[f"{rule}_area_um2"] = float(sum(rep.area_um2.values()))
-        out[f"{rule}_latency_ns_per_sample"] = float(sum(rep.latency_ns.values()))
+        for key, value in reports[rule].summary().items():
+            out[f"{rule}_{key}"] = float(value)
     bp = registry.baseline().name
     if bp in config.adapt.rules:
         for rule in config.adapt.rules:
             if rule != bp:
-                out[f"{rule}_vs_bp_energy_ratio"] = _ratio(out[f"{rule}_energy_pJ_per_sample"],
-                                                           out[f"{bp}_energy_pJ_per_sample"])
-                out[f"{rule}_vs_bp_area_ratio"] = _ratio(out[f"{rule}_area_um2"],
-                                                         out[f"{bp}_area_um2"])
+                ratio = reports[rule].ratio(reports[bp])
+                out[f"{rule}_vs_bp_energy_ratio"] = ratio["energy_pJ_per_learned_window"]
+                out[f"{rule}_vs_bp_area_ratio"] = ratio["area_um2"]
                 out[f"{rule}_vs_bp_latency_speedup"] = _ratio(
-                    out[f"{bp}_latency_ns_per_sample"], out[f"{rule}_latency_ns_per_sample"])
-                out[f"{rule}_vs_bp_delivery_energy_ratio"] = _ratio(
-                    out[f"{rule}_delivery_energy_pJ_per_sample"],
-                    out[f"{bp}_delivery_energy_pJ_per_sample"])
+                    1.0, ratio["latency_ns_per_learned_window"])
+                out[f"{rule}_vs_bp_delivery_energy_ratio"] = ratio[
+                    "error_delivery_energy_pJ_per_learned_window"]
                 out[f"{rule}_vs_bp_delivery_latency_speedup"] = _ratio(
-                    out[f"{bp}_delivery_latency_ns_per_sample"],
-                    out[f"{rule}_delivery_latency_ns_per_sample"])
+                    1.0, ratio["error_delivery_latency_ns_per_learned_window"])
                 out[f"{rule}_vs_bp_accuracy_gain_pct"] = 100 * (
                     out[f"{rule}_final_accuracy"] - out[f"{bp}_final_accuracy"])
     return out
@@ -413,7 +443,8 @@ def _write_outputs(config: RunConfig, out_dir: Path, started: datetime, metrics:
     try:
         write_results(staging / "results.h5", config.to_dict(),
                       provenance(config.seed, started), metrics, costs)
-        write_report(staging, config.to_dict(), metrics, summary, reports)
+        write_report(staging, config.to_dict(), metrics, summary, reports,
+                     costs.get("sensitivity"))
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

@@ -570,14 +570,14 @@ def _figures(table: Mapping[str, np.ndarray], axes: Sequence[str], folder: Path)
         x_all, labels = _x_positions(table[axis])
         fig, (ax_e, ax_l) = plt.subplots(1, 2, figsize=(9, 3.8))
         for r in rules:
-            for ax, metric, scale in ((ax_e, "energy_pJ_per_sample", 1e-3),
-                                      (ax_l, "latency_ns_per_sample", 1e-3)):
+            for ax, metric, scale in ((ax_e, "energy_pJ_per_learned_window", 1e-3),
+                                      (ax_l, "latency_ns_per_learned_window", 1e-3)):
                 y = table[f"{r}_{metric}"]
                 ok = done & np.isfinite(y)
                 if ok.any():
                     _plot_vs(ax, x_all[ok], scale * y[ok], "-", colors[r], registry.label(r))
-        for ax, ylabel in ((ax_e, "energy per adaptation window (nJ)"),
-                           (ax_l, "latency per adaptation window (us)")):
+        for ax, ylabel in ((ax_e, "energy per learned window (nJ)"),
+                           (ax_l, "latency per learned window (us)")):
             if labels is not None:
                 ax.set_xticks(range(len(labels)), labels)
             ax.set_xlabel(axis)
