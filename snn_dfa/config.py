@@ -20,6 +20,8 @@ from snn_dfa._validation import check_keys
 from snn_dfa.errors import ConfigError, DataError
 
 RULES = ("bptt", "dfa", "sfdfa")
+#: How consoles, tables and figures name each rule.
+RULE_LABEL = {"bptt": "BP (BPTT)", "dfa": "DFA", "sfdfa": "SFDFA"}
 
 
 @dataclass(frozen=True)

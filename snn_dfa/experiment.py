@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 import hwsim
-from snn_dfa.config import RunConfig
+from snn_dfa.config import RULE_LABEL, RunConfig
 from snn_dfa.errors import DataError, ValidationError
 from snn_dfa.estimator import SpikingClassifier
 from snn_dfa.hardware import PhaseMeter, architecture, deploy
@@ -45,7 +45,8 @@ from snn_dfa.models import build_model
 from snn_dfa.network import SpikingNetwork
 from snn_dfa.online import OnlineAdapter
 from snn_dfa.optim import SGD
-from snn_dfa.results import provenance, publish, write_results
+from snn_dfa.progress import Progress, as_progress, format_duration
+from snn_dfa.results import provenance, publish, read_results, write_results
 
 @dataclass
 class SubjectData:
@@ -106,8 +107,27 @@ def _model_params(config: RunConfig) -> dict[str, Any]:
             "threshold": m.threshold}
 
 
+def pretrain_sources(config: RunConfig) -> dict[str, str]:
+    """For each on-chip rule, the rule its starting network is pre-trained with."""
+    return {r: (r if config.pretrain.rule == "matched" else "bptt") for r in config.adapt.rules}
+
+
+def pretrain_cache_path(config: RunConfig, rule: str, cache_dir: str | Path | None = None
+                        ) -> Path:
+    """The cache entry of the network pre-trained with ``rule`` under ``config`` (it may not
+    exist); ``cache_dir`` defaults to ``pretrained/`` in the data cache folder."""
+    from snn_dfa.data import default_cache_dir
+
+    digest = config.digest("seed", "data", "model", "pretrain") + f"-{rule}"
+    if rule == "sfdfa":
+        digest += f"-{config.adapt.sfdfa_feedback_lr}"
+    folder = Path(cache_dir) if cache_dir is not None else default_cache_dir() / "pretrained"
+    return folder / f"sfcn-{digest}.npz"
+
+
 def pretrained(config: RunConfig, rule: str, x: np.ndarray, y: np.ndarray,
-                cache_dir: Path | None, progress: bool) -> tuple[SpikingNetwork, Any, bool]:
+                cache_dir: Path | None, progress: Progress | bool = False
+                ) -> tuple[SpikingNetwork, Any, bool]:
     """The network pre-trained with ``rule`` and that rule (its feedback matrices), from the
     cache when a valid entry exists.
 
@@ -115,14 +135,10 @@ def pretrained(config: RunConfig, rule: str, x: np.ndarray, y: np.ndarray,
     hash of the settings that determine them, written under a temporary name and renamed.
     A corrupt or stale entry is never used: it is rebuilt and replaced.
     """
-    from snn_dfa.data import default_cache_dir
     from snn_dfa.feedback import LearnedFeedback, RandomFeedback
 
-    digest = config.digest("seed", "data", "model", "pretrain") + f"-{rule}"
-    if rule == "sfdfa":
-        digest += f"-{config.adapt.sfdfa_feedback_lr}"
-    folder = Path(cache_dir) if cache_dir is not None else default_cache_dir() / "pretrained"
-    path = folder / f"sfcn-{digest}.npz"
+    path = pretrain_cache_path(config, rule, cache_dir)
+    digest, folder = path.stem.removeprefix("sfcn-"), path.parent
     feedback_opts = {"feedback_lr": config.adapt.sfdfa_feedback_lr} if rule == "sfdfa" else {}
     if path.exists():
         try:
@@ -133,21 +149,34 @@ def pretrained(config: RunConfig, rule: str, x: np.ndarray, y: np.ndarray,
                     net.load_state_dict({k: f[k] for k in f.files if "." in k
                                          and not k.startswith("feedback.")})
                     rule_obj = make_rule(rule, net, seed=0, **feedback_opts)
-                    mats = [f[f"feedback.{k}"] for k in range(len(net.synaptic_layers) - 1)]
+                    mats = ([] if rule == "bptt" else  # BP has no feedback matrices
+                            [f[f"feedback.{k}"] for k in range(len(net.synaptic_layers) - 1)])
                     if rule == "dfa":
                         rule_obj.projector = RandomFeedback.from_matrices(  # type: ignore
                             mats, dtype=net.dtype)
                     elif rule == "sfdfa":
                         rule_obj.projector = LearnedFeedback.from_matrices(  # type: ignore
                             mats, lr=config.adapt.sfdfa_feedback_lr, dtype=net.dtype)
+                    as_progress(progress).stage(
+                        f"pre-training with {RULE_LABEL[rule]}: taken from the cache ({path.name})")
                     return net.train(False), rule_obj, True
         except (OSError, ValueError, KeyError, zipfile.BadZipFile, ValidationError):
             pass  # corrupt or stale: rebuilt and replaced below
+    progress = as_progress(progress)
+    label, epochs = RULE_LABEL[rule], config.pretrain.epochs
+    progress.stage(f"pre-training with {label}: {epochs} epoch(s) on {len(y)} windows "
+                   "(ideal weights; cached for later runs)")
     clf = SpikingClassifier(model="sfcn", model_params=_model_params(config),
-                            epochs=config.pretrain.epochs, batch_size=config.pretrain.batch_size,
+                            epochs=epochs, batch_size=config.pretrain.batch_size,
                             lr=config.pretrain.lr, rule=rule, feedback=feedback_opts or None,
-                            seed=np.random.default_rng([config.seed, 2]), verbose=progress)
-    clf.fit(x, y)
+                            seed=np.random.default_rng([config.seed, 2]))
+    with progress.bar(epochs, f"pre-training {label}", "epoch") as bar:
+        def on_epoch(epoch: int, loss: float) -> None:
+            bar.update()
+            progress.stage(f"pre-training with {label}: epoch {epoch}/{epochs} done, "
+                           f"mean loss {loss:.3f}")
+
+        clf.fit(x, y, on_epoch=on_epoch)
     if list(clf.classes_) != list(range(6)):
         raise DataError(f"pre-training data holds classes {clf.classes_.tolist()}, expected 0..5")
     arrays = dict(clf.network_.state_dict())
@@ -175,8 +204,16 @@ def _accuracy(net: SpikingNetwork, x: np.ndarray, y: np.ndarray) -> float:
     return correct / len(y)
 
 
-def _conductances(arrays: dict) -> np.ndarray:
-    return np.concatenate([a.conductances_uS.ravel() for a in arrays.values()]).astype(np.float32)
+def _conductances(arrays: dict) -> dict[int, np.ndarray]:
+    return {i: a.conductances_uS.astype(np.float32) for i, a in arrays.items()}
+
+
+def _conductance_changes(net: SpikingNetwork, arrays: dict, before: dict[int, np.ndarray]
+                         ) -> dict[str, np.ndarray]:
+    """Per synaptic layer (``layer<i>``), every device's conductance change during adaptation
+    (uS, flat)."""
+    after = _conductances(arrays)
+    return {f"layer{i}": (after[i] - before[i]).ravel() for i in net.synaptic_layers}
 
 
 @dataclass
@@ -187,17 +224,41 @@ class RunResult:
     summary: dict[str, Any]
 
 
-def run(config: RunConfig, out_dir: str | Path, progress: bool = False,
+def first_run() -> bool:
+    """Whether the data cache or the compiled kernels are missing (the first run builds them,
+    which takes a few minutes once)."""
+    from snn_dfa import _kernels
+    from snn_dfa.data import hapt
+
+    kernels = Path(_kernels.__file__)
+    compiled = any((kernels.parent / "__pycache__").glob(f"{kernels.stem}.*.nbi"))
+    return not hapt.cache_path().is_file() or not compiled
+
+
+def run(config: RunConfig, out_dir: str | Path, progress: Progress | bool = False,
         cache_dir: str | Path | None = None) -> RunResult:
-    """Run the whole protocol and write its outputs to ``out_dir`` (see module docstring)."""
+    """Run the whole protocol and write its outputs to ``out_dir`` (see module docstring).
+
+    ``progress``: a :class:`~snn_dfa.progress.Progress` (stage lines, bars, the run log),
+    ``True`` for stage lines on stderr, ``False`` for silence.  The stage lines are written to
+    ``out_dir/log.txt`` either way.
+    """
     config.check()
+    progress = as_progress(progress)
     started = datetime.now(timezone.utc)
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise ValidationError(f"out={str(out_dir)!r}: exists and is not a folder")
+    if first_run():
+        progress.stage("first run: converting the data and compiling the kernels take a few "
+                       "minutes once; later runs reuse both")
+    progress.stage("data: loading UCI HAPT windows")
     x_train, y_train, subjects, class_names = prepare_data(config)
+    progress.stage(f"data: {len(y_train)} pre-training windows; adaptation subjects "
+                   + ", ".join(f"{s.subject} ({len(s.y_adapt)} adaptation, {len(s.y_test)} "
+                               "held-out windows)" for s in subjects))
     rules = config.adapt.rules
-    source = {r: (r if config.pretrain.rule == "matched" else "bptt") for r in rules}
+    source = pretrain_sources(config)
     starts = {}
     for src in dict.fromkeys(source.values()):
         net, rule_obj, cached = pretrained(config, src, x_train, y_train,
@@ -210,19 +271,21 @@ def run(config: RunConfig, out_dir: str | Path, progress: bool = False,
         "class_names": np.array(class_names, dtype="S"),
         "pretrain_cached": all(p[3] for p in starts.values()), "subjects": {}}
     meters: dict[str, list[PhaseMeter]] = {r: [] for r in rules}
-    g_before = g_after = None
+    conductance: dict[str, dict[str, np.ndarray]] = {}
     for sub in subjects:
         sm: dict[str, Any] = {"n_adapt_windows": len(sub.y_adapt),
                               "n_test_windows": len(sub.y_test)}
         for rule_name in rules:
+            label = RULE_LABEL[rule_name]
             ideal, folded, trained_rule, _ = starts[source[rule_name]]
             net = copy.deepcopy(folded)
             arrays = deploy(net, config.crossbar, config.seed)
             deployed_acc = _accuracy(net, sub.x_test, sub.y_test)
+            progress.stage(f"subject {sub.subject}, {label}: deployed on the crossbar, "
+                           f"held-out accuracy {100 * deployed_acc:.1f} %")
             for a in arrays.values():
                 a.reset_counters()
-            if g_before is None:
-                g_before = _conductances(arrays)
+            before = _conductances(arrays) if sub is subjects[0] else None
             if source[rule_name] == rule_name and rule_name != "bptt":
                 rule = copy.deepcopy(trained_rule)  # keep the pre-training feedback
             else:
@@ -234,34 +297,41 @@ def run(config: RunConfig, out_dir: str | Path, progress: bool = False,
             adapter = OnlineAdapter(net, rule, SGD(lr=config.adapt.lr), on_phase=meter.phase,
                                     on_window=meter.add_digital)
             order_rng = np.random.default_rng([config.seed, 4, sub.subject])
+            progress.stage(f"subject {sub.subject}, {label}: adapting on-chip, "
+                           f"{config.adapt.epochs} epoch(s) over {len(sub.y_adapt)} windows")
             for epoch in range(config.adapt.epochs):
                 idx = np.arange(len(sub.y_adapt))
                 if config.adapt.order == "shuffled":
                     idx = order_rng.permutation(idx)
-                log = adapter.run(sub.x_adapt[idx], sub.y_adapt[idx], progress=progress,
-                                  desc=f"subject {sub.subject} {rule_name} epoch {epoch + 1}")
+                log = adapter.run(sub.x_adapt[idx], sub.y_adapt[idx], progress=progress.bars,
+                                  desc=f"subject {sub.subject} {label} epoch {epoch + 1}")
             steps, curve = log.curve("correct")
+            final_acc = _accuracy(net, sub.x_test, sub.y_test)
+            progress.stage(f"subject {sub.subject}, {label}: adapted, held-out accuracy "
+                           f"{100 * final_acc:.1f} %")
             sm[rule_name] = {
-                "ideal_accuracy": _accuracy(ideal, sub.x_test, sub.y_test),
-                "deployed_accuracy": deployed_acc,
-                "prequential_accuracy": log.mean("correct"),
-                "final_accuracy": _accuracy(net, sub.x_test, sub.y_test),
+                "ideal_accuracy_pct": 100 * _accuracy(ideal, sub.x_test, sub.y_test),
+                "deployed_accuracy_pct": 100 * deployed_acc,
+                "prequential_accuracy_pct": 100 * log.mean("correct"),
+                "final_accuracy_pct": 100 * final_acc,
                 "stream_steps": steps, "stream_correct": curve,
                 "write_pulses": float(sum(a.counters.totals()["programming_pulses"]
                                           for a in arrays.values())),
             }
             meters[rule_name].append(meter)
-            if sub is subjects[0] and rule_name == rules[0]:
-                g_after = _conductances(arrays)
+            if before is not None:
+                conductance[rule_name] = _conductance_changes(net, arrays, before)
         metrics["subjects"][str(sub.subject)] = sm
-    metrics["conductance_before_uS"] = g_before
-    metrics["conductance_after_uS"] = g_after
-    metrics["conductance_after_rule"] = rules[0]
+    metrics["conductance_change_uS"] = conductance
 
+    progress.stage("costing: energy, area and latency of every phase with hwsim ("
+                   + ", ".join(RULE_LABEL[r] for r in rules) + ")")
     costs, reports = _costs(config, starts[source[rules[0]]][1], meters)
     summary = _summary(config, metrics, reports)
     metrics["summary"] = {k: v for k, v in summary.items() if not isinstance(v, dict)}
-    _write_outputs(config, out_dir, started, metrics, costs, summary, reports)
+    progress.stage(f"writing results.h5, report.md, report.html and figures/ to {out_dir}")
+    _write_outputs(config, out_dir, started, metrics, costs, progress.log_text())
+    progress.stage(f"done in {format_duration(progress.elapsed_s)}")
     return RunResult(out_dir, metrics, costs, summary)
 
 
@@ -298,11 +368,9 @@ def _summary(config: RunConfig, metrics: dict[str, Any], reports: dict[str, hwsi
     subs = metrics["subjects"].values()
     out: dict[str, Any] = {}
     for rule in config.adapt.rules:
-        for key in ("ideal", "deployed", "final"):
-            out[f"{rule}_{key}_accuracy"] = float(np.mean([s[rule][f"{key}_accuracy"]
-                                                           for s in subs]))
-        out[f"{rule}_prequential_accuracy"] = float(np.mean(
-            [s[rule]["prequential_accuracy"] for s in subs]))
+        for key in ("ideal", "deployed", "final", "prequential"):
+            out[f"{rule}_{key}_accuracy_pct"] = float(np.mean(
+                [s[rule][f"{key}_accuracy_pct"] for s in subs]))
         rep = reports[rule]
         out[f"{rule}_energy_pJ_per_sample"] = rep.total_energy_pJ() / rep.samples
         out[f"{rule}_delivery_energy_pJ_per_sample"] = (
@@ -324,14 +392,13 @@ def _summary(config: RunConfig, metrics: dict[str, Any], reports: dict[str, hwsi
                 out[f"{rule}_vs_bp_delivery_latency_speedup"] = (
                     out["bptt_delivery_latency_ns_per_sample"]
                     / out[f"{rule}_delivery_latency_ns_per_sample"])
-                out[f"{rule}_vs_bp_accuracy_gain_pct"] = 100 * (
-                    out[f"{rule}_final_accuracy"] - out["bptt_final_accuracy"])
+                out[f"{rule}_vs_bp_accuracy_gain_points"] = (
+                    out[f"{rule}_final_accuracy_pct"] - out["bptt_final_accuracy_pct"])
     return out
 
 
 def _write_outputs(config: RunConfig, out_dir: Path, started: datetime, metrics: dict[str, Any],
-                   costs: dict[str, Any], summary: dict[str, Any],
-                   reports: dict[str, hwsim.CostReport]) -> None:
+                   costs: dict[str, Any], log: str) -> None:
     from snn_dfa.report import write_report
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -339,7 +406,9 @@ def _write_outputs(config: RunConfig, out_dir: Path, started: datetime, metrics:
     try:
         write_results(staging / "results.h5", config.to_dict(),
                       provenance(config.seed, started), metrics, costs)
-        write_report(staging, config.to_dict(), metrics, summary, reports)
+        # the report reads the file back: every number it shows is the file's
+        write_report(staging, read_results(staging / "results.h5"))
+        (staging / "log.txt").write_text(log)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

@@ -47,7 +47,7 @@ def test_results_file_holds_everything(small_run):
     assert set(subjects) == {"2", "9"}
     for sm in subjects.values():
         for rule in ("bptt", "dfa", "sfdfa"):
-            assert 0 <= float(sm[rule]["final_accuracy"]) <= 1
+            assert 0 <= float(sm[rule]["final_accuracy_pct"]) <= 100
             assert len(sm[rule]["stream_correct"]) > 10
             assert float(sm[rule]["write_pulses"]) > 0  # updates reached the devices
     for rule in ("bptt", "dfa", "sfdfa"):
@@ -75,14 +75,16 @@ def test_report_numbers_equal_the_file(small_run):
     md = (out / "report.md").read_text()
     mean_row = next(line for line in md.splitlines() if line.startswith("| **mean** | DFA"))
     cells = [c.strip() for c in mean_row.strip("|").split("|")]
-    assert cells[2] == f"{100 * float(summary['dfa_ideal_accuracy']):.2f}"
-    assert cells[3] == f"{100 * float(summary['dfa_deployed_accuracy']):.2f}"
-    assert cells[4] == f"{100 * float(summary['dfa_final_accuracy']):.2f}"
+    assert cells[2] == f"{float(summary['dfa_ideal_accuracy_pct']):.2f}"
+    assert cells[3] == f"{float(summary['dfa_deployed_accuracy_pct']):.2f}"
+    assert cells[4] == f"{float(summary['dfa_final_accuracy_pct']):.2f}"
     energy = 100 * (1 - float(summary["dfa_vs_bp_energy_ratio"]))
-    assert re.search(rf"\| energy reduction \(%\) \| up to 64.1 \| {energy:.1f} \|", md)
+    assert re.search(rf"\| energy per learned window, reduction \(% of BP\) \| up to 64.1 \| "
+                     rf"{energy:.1f} \|", md)
     html = (out / "report.html").read_text()
-    assert html.count("data:image/png;base64,") == 5
-    for name in ("accuracy_stream", "energy", "latency", "area", "conductance"):
+    assert html.count("data:image/png;base64,") == 6
+    for name in ("accuracy_stream", "accuracy_energy", "energy", "latency", "area",
+                 "conductance"):
         assert (out / "figures" / f"{name}.png").stat().st_size > 5_000
 
 
@@ -106,13 +108,14 @@ def test_pretraining_is_cached_and_runs_are_reproducible(tmp_path):
     assert not a.metrics["pretrain_cached"] and b.metrics["pretrain_cached"]
     sa, sb = a.metrics["subjects"]["2"], b.metrics["subjects"]["2"]
     np.testing.assert_array_equal(sa["dfa"]["stream_correct"], sb["dfa"]["stream_correct"])
-    assert sa["dfa"]["final_accuracy"] == sb["dfa"]["final_accuracy"]
+    assert sa["dfa"]["final_accuracy_pct"] == sb["dfa"]["final_accuracy_pct"]
     # a corrupt cache entry is rebuilt, never used
     entry = next((tmp_path / "cache").glob("*.npz"))
     entry.write_bytes(entry.read_bytes()[:100])
     c = experiment.run(config, tmp_path / "c", cache_dir=tmp_path / "cache")
     assert not c.metrics["pretrain_cached"]
-    assert c.metrics["subjects"]["2"]["dfa"]["deployed_accuracy"] == sa["dfa"]["deployed_accuracy"]
+    assert (c.metrics["subjects"]["2"]["dfa"]["deployed_accuracy_pct"]
+            == sa["dfa"]["deployed_accuracy_pct"])
 
 
 def test_example_config_is_the_default(capsys):
@@ -191,7 +194,7 @@ def test_invalid_command_values_exit_2(tmp_path, capsys, args, fragment):
 
 @pytest.mark.parametrize("args, fragment", [(["demo", "--seed", "two"], "invalid int value"),
                                             (["trian"], "invalid choice"),
-                                            (["config"], "--example")])
+                                            (["report"], "required: results")])
 def test_malformed_arguments_exit_2_with_one_line(capsys, args, fragment):
     with pytest.raises(SystemExit) as info:
         main(args)
