@@ -708,11 +708,12 @@ def aggregate(sweep: Sweep, out_dir: str | os.PathLike[str]
 STREAM_WINDOWS = {2: 537, 4: 522, 9: 495, 10: 577, 12: 509, 13: 544, 18: 660, 20: 585, 24: 624}
 #: Labelled pre-training windows of UCI HAPT (the UCI-HAR training subjects).
 TRAIN_WINDOWS = 7143
-#: Seconds per window and per weight-step (weights x time steps) of pre-training (one epoch)
-#: and of on-chip adaptation (one epoch, one rule), and per point for everything else;
-#: measured with the demo on 2 cores with other jobs running [measured, rough].
-PRETRAIN_S_PER_WEIGHT_STEP = 1.0e-9
-ADAPT_S_PER_WEIGHT_STEP = 1.0e-8
+#: Seconds of pre-training per window and epoch: a fixed part and a part per weight-step
+#: (weights x time steps); the same for on-chip adaptation per window, epoch and rule; and
+#: per point for everything else.  Fitted to the demo and a tiny run on 2 shared cores
+#: [measured, rough: a factor of 2 either way with the machine and its load].
+PRETRAIN_S_PER_WINDOW, PRETRAIN_S_PER_WEIGHT_STEP = 5e-4, 3.2e-10
+ADAPT_S_PER_WINDOW, ADAPT_S_PER_WEIGHT_STEP = 1e-2, 5e-9
 POINT_OVERHEAD_S = 15.0
 
 
@@ -745,11 +746,12 @@ def estimate_seconds(sweep: Sweep, cache_dir: str | os.PathLike[str] | None = No
                 continue
             pretrainings.add(path)
             n = c.data.max_pretrain_windows or TRAIN_WINDOWS
-            total += PRETRAIN_S_PER_WEIGHT_STEP * min(n, TRAIN_WINDOWS) * c.pretrain.epochs * work
+            total += (min(n, TRAIN_WINDOWS) * c.pretrain.epochs
+                      * (PRETRAIN_S_PER_WINDOW + PRETRAIN_S_PER_WEIGHT_STEP * work))
         windows = sum(c.data.adapt_fraction * STREAM_WINDOWS.get(s, 550)
                       for s in c.data.adapt_subjects)
-        total += (ADAPT_S_PER_WEIGHT_STEP * windows * c.adapt.epochs * len(c.adapt.rules) * work
-                  + POINT_OVERHEAD_S)
+        total += (windows * c.adapt.epochs * len(c.adapt.rules)
+                  * (ADAPT_S_PER_WINDOW + ADAPT_S_PER_WEIGHT_STEP * work) + POINT_OVERHEAD_S)
     return total, len(pretrainings)
 
 
