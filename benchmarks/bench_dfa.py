@@ -2,14 +2,14 @@
 
 1. Speed (batch 1, the HAR network of ``bench_engine.py``: SFCN without batch norm).  One
    adaptation step = forward pass of one window + DFA update of every layer.  snn-dfa runs
-   :class:`~snn_dfa.online.OnlineAdapter` with :class:`~snn_dfa.learning.DFA`; the reference
+   :class:`~snn_dfa.rules.online.OnlineAdapter` with :class:`~snn_dfa.rules.learning.DFA`; the reference
    is the same DFA in torch on snntorch: inputs of every layer and the membrane recurrence
    detached, and ``torch.autograd.backward`` injecting ``B_l e`` into each hidden layer's
    spikes and ``e`` into the readout (the TinyDFA construction), then the same SGD step.
 2. Memory (peak bytes allocated during one adaptation step, ``tracemalloc``) against the
    window length T for a streaming HAR network (three causal Conv1d layers 9->32->64->128,
-   kernel 8, and a Linear readout): streaming DFA (:mod:`snn_dfa.streaming`) against BPTT
-   (:class:`~snn_dfa.online.OnlineAdapter`, which must keep the whole trace).
+   kernel 8, and a Linear readout): streaming DFA (:mod:`snn_dfa.rules.streaming`) against BPTT
+   (:class:`~snn_dfa.rules.online.OnlineAdapter`, which must keep the whole trace).
 
 Usage: ``python benchmarks/bench_dfa.py``
 """
@@ -28,14 +28,14 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_engine import CHANNELS, CLASSES, STEPS, TorchSFCN, build, timeit  # noqa: E402
 
-from snn_dfa.feedback import RandomFeedback  # noqa: E402
-from snn_dfa.layers import Conv1d, Linear  # noqa: E402
-from snn_dfa.learning import BPTT, DFA, random_feedback_for  # noqa: E402
-from snn_dfa.network import SpikingNetwork  # noqa: E402
-from snn_dfa.neurons import LIFParams, Surrogate  # noqa: E402
-from snn_dfa.online import OnlineAdapter  # noqa: E402
-from snn_dfa.optim import SGD  # noqa: E402
-from snn_dfa.streaming import StreamingDFA  # noqa: E402
+from snn_dfa.rules.feedback import RandomFeedback  # noqa: E402
+from snn_dfa.engine.layers import Conv1d, Linear  # noqa: E402
+from snn_dfa.rules.learning import BPTT, DFA, random_feedback_for  # noqa: E402
+from snn_dfa.engine.network import SpikingNetwork  # noqa: E402
+from snn_dfa.engine.neurons import LIFParams, Surrogate  # noqa: E402
+from snn_dfa.rules.online import OnlineAdapter  # noqa: E402
+from snn_dfa.engine.optim import SGD  # noqa: E402
+from snn_dfa.rules.streaming import StreamingDFA  # noqa: E402
 
 LR = 1e-3
 

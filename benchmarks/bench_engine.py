@@ -21,10 +21,10 @@ import snntorch as snn
 import torch
 import torch.nn.functional as F
 
-from snn_dfa.layers import AvgPool, Conv1d, Flatten, Linear
-from snn_dfa.losses import loss_and_grad
-from snn_dfa.network import SpikingNetwork
-from snn_dfa.neurons import LIFParams, Surrogate
+from snn_dfa.engine.layers import AvgPool, Conv1d, Flatten, Linear
+from snn_dfa.engine.losses import loss_and_grad
+from snn_dfa.engine.network import SpikingNetwork
+from snn_dfa.engine.neurons import LIFParams, Surrogate
 
 CHANNELS, STEPS, CLASSES = 9, 128, 6
 REPEATS = {1: 30, 64: 8}

@@ -27,7 +27,7 @@ import time
 
 import numpy as np
 
-from snn_dfa.sfdfa import LIFParams, SpikeBuffer, delta_encode, simulate_layer
+from snn_dfa.eventdriven import LIFParams, SpikeBuffer, delta_encode, simulate_layer
 
 REPEATS = 3
 MEM_LENGTHS = [256, 1024, 4096, 16384]    # samples per window (50 Hz: 5 s ... 5.5 min)

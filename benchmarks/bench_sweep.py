@@ -21,10 +21,10 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from snn_dfa.config import config_from_dict
-from snn_dfa.experiment import run
-from snn_dfa.results import read_results
-from snn_dfa.sweep import run_sweep, sweep_from_dict
+from snn_dfa.app.config import config_from_dict
+from snn_dfa.app.experiment import run
+from snn_dfa.app.results import read_results
+from snn_dfa.app.sweep import run_sweep, sweep_from_dict
 
 # points of a few seconds each on this machine: a small network, one subject, one rule
 BASE = {

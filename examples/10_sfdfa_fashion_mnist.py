@@ -30,8 +30,8 @@ from pathlib import Path
 import numpy as np
 
 from snn_dfa.data import load_fashion_mnist
-from snn_dfa.sfdfa import SFDFATrainer, fashion_mnist_config, ttfs_encode
-from snn_dfa.sfdfa.trainer import take
+from snn_dfa.eventdriven import SFDFATrainer, fashion_mnist_config, ttfs_encode
+from snn_dfa.eventdriven.trainer import take
 
 T_MAX_S = 0.1                 # TTFS window (authors' Dataset.py)
 AUTHORS_TEST_ACC = {"sfdfa": 89.73, "dfa": 89.41}   # mean of 5 seeds, 50 epochs

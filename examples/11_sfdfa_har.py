@@ -4,16 +4,16 @@ What it shows: the UCI HAPT windows (128 samples at 50 Hz, nine UCI-HAR channels
 basic activities) trained on the UCI-HAR training subjects and tested on the nine UCI-HAR
 test subjects, with
 
-* ``sfdfa`` - the event-driven LIF network of :mod:`snn_dfa.sfdfa` (exact spike times)
+* ``sfdfa`` - the event-driven LIF network of :mod:`snn_dfa.eventdriven` (exact spike times)
   trained with spiking forward DFA (feedback learned by forward perturbation);
 * ``dfa``   - the same event-driven network with fixed random feedback;
-* ``bptt_mlp``  - the clock-driven engine (:class:`snn_dfa.estimator.SpikingClassifier`),
+* ``bptt_mlp``  - the clock-driven engine (:class:`snn_dfa.rules.estimator.SpikingClassifier`),
   a fully connected LIF network 9 -> HIDDEN -> 6 with surrogate-gradient BPTT on the
   normalised windows themselves (one time step per sample, no encoding);
 * ``bptt_sfcn`` - the same engine with the project's SFCN HAR network (SNN_HAR's
   UCI-HAR settings, as in examples/20_dfa_har.py), also on the unencoded windows.
 
-Event-driven input (delta encoding, :func:`snn_dfa.sfdfa.delta_encode`): each of the 9
+Event-driven input (delta encoding, :func:`snn_dfa.eventdriven.delta_encode`): each of the 9
 standardised channels gives two spike channels (2c: one threshold up, 2c + 1: one threshold
 down), so the network is 18 -> HIDDEN -> 6.
 
@@ -76,10 +76,10 @@ import numpy as np
 
 from snn_dfa.data import Normalizer, load_hapt, subject_split
 from snn_dfa.data.hapt import CLASS_NAMES
-from snn_dfa.estimator import SpikingClassifier
-from snn_dfa.sfdfa import SFDFATrainer, delta_encode, fashion_mnist_config
-from snn_dfa.sfdfa.neuron import SpikeBuffer
-from snn_dfa.sfdfa.trainer import take
+from snn_dfa.rules.estimator import SpikingClassifier
+from snn_dfa.eventdriven import SFDFATrainer, delta_encode, fashion_mnist_config
+from snn_dfa.eventdriven.neuron import SpikeBuffer
+from snn_dfa.eventdriven.trainer import take
 
 RULES = ("sfdfa", "dfa", "bptt_mlp", "bptt_sfcn")
 EVENT_RULES = ("sfdfa", "dfa")

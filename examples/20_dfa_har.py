@@ -9,7 +9,7 @@ test accuracy on the nine test subjects, over several seeds.
 Part B (online adaptation, ideal weights): each model of part A adapts to every test
 subject at batch 1 with no adaptation, BPTT, DFA and SFDFA (a rule other than the
 pre-training one starts with fresh feedback; SFDFA's then starts from zero).  The protocol
-is the main job's (``snn_dfa.experiment``): the subject's windows in blocks of 16, half the
+is the main job's (``snn_dfa.app.experiment``): the subject's windows in blocks of 16, half the
 blocks adapt (two shuffled passes, predict then update, unlabelled windows predicted only),
 the other half is the held-out test.  Reported: held-out accuracy after adaptation, and the
 prequential accuracy (predictions made before each update).  A chronological single pass is
@@ -34,13 +34,13 @@ from pathlib import Path
 
 import numpy as np
 
-from snn_dfa.config import DataSection, RunConfig
+from snn_dfa.app.config import DataSection, RunConfig
 from snn_dfa.data import Normalizer, load_hapt, subject_split
-from snn_dfa.experiment import SubjectData, prepare_data
-from snn_dfa.estimator import SpikingClassifier
-from snn_dfa.learning import make_rule
-from snn_dfa.online import OnlineAdapter
-from snn_dfa.optim import SGD
+from snn_dfa.app.experiment import SubjectData, prepare_data
+from snn_dfa.rules.estimator import SpikingClassifier
+from snn_dfa.rules.learning import make_rule
+from snn_dfa.rules.online import OnlineAdapter
+from snn_dfa.engine.optim import SGD
 
 SEEDS = (0, 1, 2)
 EPOCHS = 3

@@ -1,3 +1,3 @@
-from snn_dfa.cli import main
+from snn_dfa.app.cli import main
 
 raise SystemExit(main())

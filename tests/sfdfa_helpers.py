@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.integrate import solve_ivp
 
-from snn_dfa.sfdfa.neuron import LIFParams, SpikeBuffer
+from snn_dfa.eventdriven.neuron import LIFParams, SpikeBuffer
 
 
 def random_buffer(rng: np.random.Generator, batch: int, n: int, k: int, t_max_s: float,

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from snn_dfa.errors import DataError
-from snn_dfa.results import read_results, write_results
+from snn_dfa.app.results import read_results, write_results
 
 
 def test_results_roundtrip_and_corrupt_file(tmp_path):

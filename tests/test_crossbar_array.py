@@ -52,7 +52,7 @@ def test_float32_output_within_float32_tolerance():
 
 
 def test_satisfies_the_synapse_backend_protocol():
-    backends = pytest.importorskip("snn_dfa.backends")
+    backends = pytest.importorskip("snn_dfa.engine.backends")
     arr = CrossbarArray(W, seed=0)
     assert isinstance(arr, backends.SynapseBackend)
     assert arr.shape == (13, 37)

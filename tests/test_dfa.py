@@ -5,15 +5,15 @@ import numpy as np
 import pytest
 
 from snn_dfa.errors import ConfigError, ValidationError
-from snn_dfa.estimator import SpikingClassifier
-from snn_dfa.feedback import RandomFeedback
-from snn_dfa.layers import Conv1d, Linear
-from snn_dfa.learning import BPTT, DFA, alignment, make_rule
-from snn_dfa.losses import loss_and_grad
-from snn_dfa.network import SpikingNetwork
-from snn_dfa.neurons import LIFParams, Surrogate
-from snn_dfa.online import MetricLog, OnlineAdapter
-from snn_dfa.optim import SGD
+from snn_dfa.rules.estimator import SpikingClassifier
+from snn_dfa.rules.feedback import RandomFeedback
+from snn_dfa.engine.layers import Conv1d, Linear
+from snn_dfa.rules.learning import BPTT, DFA, alignment, make_rule
+from snn_dfa.engine.losses import loss_and_grad
+from snn_dfa.engine.network import SpikingNetwork
+from snn_dfa.engine.neurons import LIFParams, Surrogate
+from snn_dfa.rules.online import MetricLog, OnlineAdapter
+from snn_dfa.engine.optim import SGD
 
 from test_estimator import toy_task
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from snn_dfa.errors import ConfigError, NotFittedError, ValidationError
-from snn_dfa.estimator import SpikingClassifier
+from snn_dfa.rules.estimator import SpikingClassifier
 
 
 def toy_task(n=240, steps=24, seed=0):

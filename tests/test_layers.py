@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 
 from snn_dfa.errors import ValidationError
-from snn_dfa.layers import AvgPool, Conv1d, Flatten, Linear, SumPool
-from snn_dfa.losses import loss_and_grad
-from snn_dfa.models import sfcn
-from snn_dfa.network import SpikingNetwork
-from snn_dfa.neurons import LIFParams
+from snn_dfa.engine.layers import AvgPool, Conv1d, Flatten, Linear, SumPool
+from snn_dfa.engine.losses import loss_and_grad
+from snn_dfa.engine.models import sfcn
+from snn_dfa.engine.network import SpikingNetwork
+from snn_dfa.engine.neurons import LIFParams
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from snn_dfa.errors import ValidationError
-from snn_dfa.neurons import LIFParams, LIFState, Reset, Surrogate, lif_backward, lif_run
-from snn_dfa.reference import lif_backward_reference, lif_forward_reference
+from snn_dfa.engine.neurons import LIFParams, LIFState, Reset, Surrogate, lif_backward, lif_run
+from snn_dfa.engine.reference import lif_backward_reference, lif_forward_reference
 
 MODES = [
     dict(reset="subtract", reset_decays=True),
@@ -176,8 +176,8 @@ def test_reset_enum_coercion():
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("detach", [True, False])
 def test_jvp_kernel_equals_reference_and_is_the_transpose_of_bptt(mode, detach):
-    from snn_dfa.neurons import lif_jvp
-    from snn_dfa.reference import lif_jvp_reference
+    from snn_dfa.engine.neurons import lif_jvp
+    from snn_dfa.engine.reference import lif_jvp_reference
 
     rng = np.random.default_rng(3)
     params = LIFParams(beta=0.8, threshold=1.0, detach_reset=detach,

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from snn_dfa import experiment
-from snn_dfa.cli import main
-from snn_dfa.config import EXAMPLE, RunConfig, config_from_dict
+from snn_dfa.app.cli import main
+from snn_dfa.app.config import EXAMPLE, RunConfig, config_from_dict
 from snn_dfa.errors import ConfigError
-from snn_dfa.results import read_results
+from snn_dfa.app.results import read_results
 
 SMALL = """
 seed = 1
@@ -98,24 +98,41 @@ def test_report_rebuilds_from_the_file_alone(small_run, capsys):
     assert (out / "figures" / "energy.png").exists()
 
 
-def test_pretraining_is_cached_and_runs_are_reproducible(tmp_path):
+def _assert_same(a, b, where: str = "") -> None:
+    """Two nested results (dicts of arrays and numbers) equal, exactly, key by key."""
+    if isinstance(a, dict):
+        assert set(a) == set(b), where
+        for key in a:
+            _assert_same(a[key], b[key], f"{where}/{key}")
+    else:
+        np.testing.assert_array_equal(a, b, err_msg=where)
+
+
+def _same_results(a, b) -> None:
+    """Every per-subject metric, the conductances and every cost of two runs."""
+    for key in ("subjects", "conductance_change_uS", "summary"):
+        _assert_same(a.metrics[key], b.metrics[key], key)
+    _assert_same(a.costs, b.costs, "costs")
+
+
+@pytest.mark.parametrize("pretrain_rule", ["matched", "bptt"])
+def test_pretraining_is_cached_and_runs_are_reproducible(tmp_path, pretrain_rule):
+    """A run whose pre-training comes from the cache equals the run that computed it, for every
+    rule (BPTT entries included), and a corrupt entry is rebuilt, never used."""
     config = config_from_dict(tomllib.loads(SMALL))
-    config = dataclasses.replace(config, data=dataclasses.replace(config.data,
-                                                                  adapt_subjects=(2,)),
-                                 adapt=dataclasses.replace(config.adapt, rules=("dfa",)))
+    config = dataclasses.replace(
+        config, data=dataclasses.replace(config.data, adapt_subjects=(2,), adapt_fraction=0.15),
+        pretrain=dataclasses.replace(config.pretrain, rule=pretrain_rule))
     a = experiment.run(config, tmp_path / "a", cache_dir=tmp_path / "cache")
     b = experiment.run(config, tmp_path / "b", cache_dir=tmp_path / "cache")
     assert not a.metrics["pretrain_cached"] and b.metrics["pretrain_cached"]
-    sa, sb = a.metrics["subjects"]["2"], b.metrics["subjects"]["2"]
-    np.testing.assert_array_equal(sa["dfa"]["stream_correct"], sb["dfa"]["stream_correct"])
-    assert sa["dfa"]["final_accuracy_pct"] == sb["dfa"]["final_accuracy_pct"]
+    _same_results(a, b)
     # a corrupt cache entry is rebuilt, never used
-    entry = next((tmp_path / "cache").glob("*.npz"))
-    entry.write_bytes(entry.read_bytes()[:100])
+    for entry in (tmp_path / "cache").glob("*.npz"):
+        entry.write_bytes(entry.read_bytes()[:100])
     c = experiment.run(config, tmp_path / "c", cache_dir=tmp_path / "cache")
     assert not c.metrics["pretrain_cached"]
-    assert (c.metrics["subjects"]["2"]["dfa"]["deployed_accuracy_pct"]
-            == sa["dfa"]["deployed_accuracy_pct"])
+    _same_results(a, c)
 
 
 def test_example_config_is_the_default(capsys):
@@ -167,12 +184,12 @@ def test_bad_value_errors_name_the_key():
 
 def test_interrupted_run_leaves_nothing(tmp_path, monkeypatch, capsys):
     """Ctrl-C while the outputs are being written: exit 130, no output folder, no staging."""
-    import snn_dfa.report
+    import snn_dfa.app.report
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(snn_dfa.report, "write_report", interrupted)
+    monkeypatch.setattr(snn_dfa.app.report, "write_report", interrupted)
     cfg = tmp_path / "small.toml"
     cfg.write_text(SMALL)
     out = tmp_path / "out"

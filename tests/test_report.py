@@ -15,10 +15,11 @@ import h5py
 import numpy as np
 import pytest
 
-from snn_dfa import __version__, report
-from snn_dfa.cli import main
-from snn_dfa.progress import Progress
-from snn_dfa.results import read_results
+from snn_dfa import __version__
+from snn_dfa.app import report
+from snn_dfa.app.cli import main
+from snn_dfa.app.progress import Progress
+from snn_dfa.app.results import read_results
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = """
@@ -131,7 +132,7 @@ def test_demo_help_gives_default_out_and_time(capsys):
 
 
 def test_config_prints_the_example_without_flags(capsys):
-    from snn_dfa.config import EXAMPLE
+    from snn_dfa.app.config import EXAMPLE
 
     assert main(["config"]) == 0
     assert capsys.readouterr().out == EXAMPLE

@@ -4,12 +4,12 @@ feedback converges to the true output-to-hidden sensitivity."""
 import numpy as np
 import pytest
 
-from snn_dfa.estimator import SpikingClassifier
-from snn_dfa.layers import AvgPool, Conv1d, Flatten, Linear, SynapticLayer
-from snn_dfa.learning import SFDFA, make_rule
-from snn_dfa.losses import loss_and_grad
-from snn_dfa.network import SpikingNetwork
-from snn_dfa.neurons import LIFParams, Surrogate
+from snn_dfa.rules.estimator import SpikingClassifier
+from snn_dfa.engine.layers import AvgPool, Conv1d, Flatten, Linear, SynapticLayer
+from snn_dfa.rules.learning import SFDFA, make_rule
+from snn_dfa.engine.losses import loss_and_grad
+from snn_dfa.engine.network import SpikingNetwork
+from snn_dfa.engine.neurons import LIFParams, Surrogate
 
 from test_estimator import toy_task
 

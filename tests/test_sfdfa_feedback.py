@@ -5,15 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from snn_dfa.backends import FeedbackProjector
+from snn_dfa.engine.backends import FeedbackProjector
 from snn_dfa.errors import ValidationError
-from snn_dfa.sfdfa.feedback import (
+from snn_dfa.eventdriven.feedback import (
     LearnedFeedback,
     RandomFeedback,
     draw_perturbation,
     output_directional_derivative,
 )
-from snn_dfa.sfdfa.neuron import LIFParams, SpikeBuffer, simulate_layer
+from snn_dfa.eventdriven.neuron import LIFParams, SpikeBuffer, simulate_layer
 
 
 def _cosine(a, b):

@@ -7,8 +7,8 @@ import pytest
 from sfdfa_helpers import random_buffer
 
 from snn_dfa.errors import ValidationError
-from snn_dfa.sfdfa.gradients import spike_time_gradient, weight_gradient
-from snn_dfa.sfdfa.neuron import LIFParams, SpikeBuffer, simulate_layer
+from snn_dfa.eventdriven.gradients import spike_time_gradient, weight_gradient
+from snn_dfa.eventdriven.neuron import LIFParams, SpikeBuffer, simulate_layer
 
 H = 1e-6
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from snn_dfa.errors import ValidationError
-from snn_dfa.sfdfa.encoding import delta_encode, ttfs_encode
-from snn_dfa.sfdfa.loss import CountTargets, count_targets, hidden_error, spike_count_loss
+from snn_dfa.eventdriven.encoding import delta_encode, ttfs_encode
+from snn_dfa.eventdriven.loss import CountTargets, count_targets, hidden_error, spike_count_loss
 
 
 def test_count_targets_and_loss():

@@ -7,7 +7,7 @@ import pytest
 from sfdfa_helpers import ode_spike_times, random_buffer
 
 from snn_dfa.errors import ValidationError
-from snn_dfa.sfdfa.neuron import LIFParams, SpikeBuffer, simulate_layer
+from snn_dfa.eventdriven.neuron import LIFParams, SpikeBuffer, simulate_layer
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from snn_dfa.backends import DenseSynapses
+from snn_dfa.engine.backends import DenseSynapses
 from snn_dfa.errors import ValidationError
-from snn_dfa.sfdfa.neuron import LIFParams, SpikeBuffer
-from snn_dfa.sfdfa.trainer import SFDFAConfig, SFDFATrainer, fashion_mnist_config, take
+from snn_dfa.eventdriven.neuron import LIFParams, SpikeBuffer
+from snn_dfa.eventdriven.trainer import SFDFAConfig, SFDFATrainer, fashion_mnist_config, take
 
 N_IN, N_CLASSES = 30, 3
 

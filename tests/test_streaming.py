@@ -7,14 +7,14 @@ import numpy as np
 import pytest
 
 from snn_dfa.errors import ValidationError
-from snn_dfa.feedback import RandomFeedback
-from snn_dfa.layers import AvgPool, Conv1d, Linear
-from snn_dfa.learning import DFA
-from snn_dfa.losses import loss_and_grad
-from snn_dfa.network import SpikingNetwork
-from snn_dfa.neurons import LIFParams, Surrogate
-from snn_dfa.optim import SGD
-from snn_dfa.streaming import StreamingDFA
+from snn_dfa.rules.feedback import RandomFeedback
+from snn_dfa.engine.layers import AvgPool, Conv1d, Linear
+from snn_dfa.rules.learning import DFA
+from snn_dfa.engine.losses import loss_and_grad
+from snn_dfa.engine.network import SpikingNetwork
+from snn_dfa.engine.neurons import LIFParams, Surrogate
+from snn_dfa.engine.optim import SGD
+from snn_dfa.rules.streaming import StreamingDFA
 
 from test_estimator import toy_task
 

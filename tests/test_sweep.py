@@ -17,12 +17,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import snn_dfa.sweep as sweep_module
-from snn_dfa.cli import main
-from snn_dfa.config import config_from_dict
+import snn_dfa.app.sweep as sweep_module
+from snn_dfa.app.cli import main
+from snn_dfa.app.config import config_from_dict
 from snn_dfa.errors import ConfigError
-from snn_dfa.results import read_results
-from snn_dfa.sweep import (
+from snn_dfa.app.results import read_results
+from snn_dfa.app.sweep import (
     SweepError,
     load_sweep,
     point_done,
@@ -83,6 +83,22 @@ def test_grid_is_every_combination_named_by_config_hash():
     assert [p.values["crossbar.adc_bits"] for p in again.points] == [6, 4]
 
 
+def test_scenarios_are_named_settings_crossed_with_the_axes():
+    sweep = sweep_from_dict({"base": BASE, "scenarios": {
+        "fresh": {},
+        "stressed": {"crossbar.adc_bits": 4, "crossbar.sa0_fraction": 0.02},
+    }, "axes": {"seed": [0, 1]}})
+    assert sweep.axes == ("scenario", "seed")
+    assert [tuple(p.values.values()) for p in sweep.points] == [
+        ("fresh", 0), ("fresh", 1), ("stressed", 0), ("stressed", 1)]
+    for p in sweep.points:
+        stressed = p.values["scenario"] == "stressed"
+        assert p.config.crossbar.adc_bits == (4 if stressed else 6)
+        assert p.config.crossbar.sa0_fraction == (0.02 if stressed else 0.0)
+        assert p.config.seed == p.values["seed"]
+        assert p.config.model.channels == (4, 8)
+
+
 def test_random_draws_are_seeded_typed_and_in_range():
     spec = {"base": BASE, "axes": {"crossbar.adc_bits": [4, 8]}, "random": {
         "samples": 25,
@@ -112,7 +128,13 @@ def test_random_draws_are_seeded_typed_and_in_range():
 
 @pytest.mark.parametrize("spec, match", [
     ({"base": BASE, "grid": {}}, "unknown key 'grid'"),
-    ({"base": BASE}, "expected an \\[axes\\] table"),
+    ({"base": BASE}, "expected a \\[scenarios\\], \\[axes\\] or \\[random\\] table"),
+    ({"base": BASE, "scenarios": {"a": 1}}, "scenarios.a=1: expected a table"),
+    ({"base": BASE, "scenarios": {"a": {}}, "axes": {"scenario": ["x"]}}, "reserved"),
+    ({"base": BASE, "scenarios": {"a": {"crossbar.adc_bits": 6}, "b": {}}},
+     "scenarios 'a' and 'b' give the same configuration"),
+    ({"base": BASE, "scenarios": {"a": {"crossbar.adc_bits": -1}}},
+     "sweep point .*crossbar.adc_bits=-1"),
     ({"base": BASE, "axes": {"crossbar.prog_sigma": [0.1]}}, "did you mean 'prog_sigma_rel'"),
     ({"base": BASE, "axes": {"crossbar.adc_bits": []}}, "non-empty list"),
     ({"base": BASE, "axes": {"crossbar.prog_sigma_rel": [0.1, -0.2]}},
@@ -277,7 +299,7 @@ def test_time_estimate_grows_with_the_work():
 
 # --- SIGKILL in the middle, then resume ---------------------------------------------------------
 
-_RUNNER = ("import sys; from snn_dfa.sweep import load_sweep, run_sweep; "
+_RUNNER = ("import sys; from snn_dfa.app.sweep import load_sweep, run_sweep; "
            "run_sweep(load_sweep(sys.argv[1]), sys.argv[2], workers=int(sys.argv[3]), "
            "cache_dir=sys.argv[4])")
 

@@ -13,10 +13,10 @@ torch = pytest.importorskip("torch")
 snn = pytest.importorskip("snntorch")
 F = torch.nn.functional
 
-from snn_dfa.layers import AvgPool, Conv1d, Flatten, Linear  # noqa: E402
-from snn_dfa.losses import loss_and_grad  # noqa: E402
-from snn_dfa.network import SpikingNetwork  # noqa: E402
-from snn_dfa.neurons import LIFParams, Surrogate  # noqa: E402
+from snn_dfa.engine.layers import AvgPool, Conv1d, Flatten, Linear  # noqa: E402
+from snn_dfa.engine.losses import loss_and_grad  # noqa: E402
+from snn_dfa.engine.network import SpikingNetwork  # noqa: E402
+from snn_dfa.engine.neurons import LIFParams, Surrogate  # noqa: E402
 
 
 class _Triangle(torch.autograd.Function):
@@ -50,7 +50,7 @@ def make_leaky(p: LIFParams):
 
 
 def torch_lif(current, p: LIFParams):
-    """The LIF recursion of snn_dfa.neurons in torch (any reset mode, attached or not)."""
+    """The LIF recursion of snn_dfa.engine.neurons in torch (any reset mode, attached or not)."""
     spike_fn = torch_surrogate(p.surrogate)
     u = torch.zeros_like(current[0])
     s = torch.zeros_like(current[0])

@@ -1,4 +1,4 @@
-"""Wearable-sensor and image data sets: loaders, preprocessing, splits, streams, registry.
+"""Wearable-sensor, image and graph data sets: loaders, preprocessing, splits, streams, registry.
 
 The default data set is UCI HAPT (:func:`load_hapt`), converted offline from a pip
 package into a verified HDF5 cache; see ``datasets/README.md`` for every source.
@@ -8,6 +8,17 @@ from snn_dfa.data.basicmotions import load_basic_motions
 from snn_dfa.data.cache import default_cache_dir
 from snn_dfa.data.digits import load_digits
 from snn_dfa.data.fashion_mnist import load_fashion_mnist, read_idx
+from snn_dfa.data.graphs import (
+    GraphData,
+    NodeSplit,
+    load_citeseer,
+    load_cora,
+    load_graph,
+    normalized_adjacency,
+    per_class_split,
+    random_split,
+    row_normalize,
+)
 from snn_dfa.data.hapt import load_hapt
 from snn_dfa.data.hhar import load_hhar
 from snn_dfa.data.records import UNLABELLED, HarWindows, ImageSet
@@ -30,22 +41,31 @@ __all__ = [
     "UCI_HAR_TEST_SUBJECTS",
     "UNLABELLED",
     "DatasetInfo",
+    "GraphData",
     "HarWindows",
     "ImageSet",
+    "NodeSplit",
     "Normalizer",
     "UciHarFilterParams",
     "adaptation_split",
     "default_cache_dir",
     "download",
     "load_basic_motions",
+    "load_citeseer",
+    "load_cora",
     "load_digits",
     "load_fashion_mnist",
+    "load_graph",
     "load_hapt",
     "load_hhar",
     "load_uci_har",
     "load_unimib_shar",
+    "normalized_adjacency",
+    "per_class_split",
+    "random_split",
     "read_idx",
     "registry",
+    "row_normalize",
     "subject_split",
     "subject_stream",
     "ucihar_channels",

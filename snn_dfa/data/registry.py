@@ -13,7 +13,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from snn_dfa._validation import check_choice
-from snn_dfa.data import basicmotions, cache, fashion_mnist, hapt, hhar, uci_har, unimib
+from snn_dfa.data import (
+    basicmotions,
+    cache,
+    fashion_mnist,
+    graphs,
+    hapt,
+    hhar,
+    uci_har,
+    unimib,
+)
 from snn_dfa.data._archive import has_member
 from snn_dfa.errors import DataError
 
@@ -109,6 +118,18 @@ def registry(cache_dir: str | os.PathLike[str] | None = None) -> list[DatasetInf
             "scikit-learn 8 x 8 digits (1,797 images, 10 classes)",
             sklearn_spec is not None, "scikit-learn package", "pip install scikit-learn",
             "BSD-3-Clause (scikit-learn)",
+        ),
+        DatasetInfo(
+            "cora", "snn_dfa.data.load_cora",
+            "Cora citation graph (2708 nodes, 5278 edges, 1433 features, 7 classes)",
+            graphs.graph_path("cora").is_file(), str(graphs.graph_path("cora")),
+            graphs.HOW_TO_OBTAIN, "MIT (shchur/gnn-benchmark)",
+        ),
+        DatasetInfo(
+            "citeseer", "snn_dfa.data.load_citeseer",
+            "CiteSeer citation graph (3312 nodes, 4536 edges, 3703 features, 6 classes)",
+            graphs.graph_path("citeseer").is_file(), str(graphs.graph_path("citeseer")),
+            graphs.HOW_TO_OBTAIN, "MIT (shchur/gnn-benchmark)",
         ),
     ]
 

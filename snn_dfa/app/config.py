@@ -1,0 +1,326 @@
+"""The configuration of a run: TOML in, validated frozen records out.
+
+Every section is a frozen dataclass; unknown keys raise :class:`ConfigError` with a
+"did you mean", wrong types and out-of-range values raise it naming the key, the value and
+what was expected.  :data:`EXAMPLE` is the documented example ``snn-dfa config --example``
+prints, and :func:`demo_config` is the embedded default of ``snn-dfa demo``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_type_hints
+
+from snn_dfa._validation import check_keys
+from snn_dfa.errors import ConfigError, DataError
+
+RULES = ("bptt", "dfa", "sfdfa")
+#: How consoles, tables and figures name each rule.
+RULE_LABEL = {"bptt": "BP (BPTT)", "dfa": "DFA", "sfdfa": "SFDFA"}
+
+
+@dataclass(frozen=True)
+class DataSection:
+    """``[data]``: which windows and which subjects adapt."""
+
+    dataset: str = "hapt"
+    split: str = "test"
+    adapt_subjects: tuple[int, ...] = (2, 9)
+    adapt_fraction: float = 0.5
+    block_windows: int = 16
+    max_pretrain_windows: int = 0
+
+    def check(self) -> None:
+        _choice("data.dataset", self.dataset, ("hapt",))
+        _choice("data.split", self.split, ("test", "tuning"))
+        if not self.adapt_subjects:
+            raise ConfigError("data.adapt_subjects: expected at least one subject")
+        _range("data.adapt_fraction", self.adapt_fraction, 0.0, 1.0, open_low=True, open_high=True)
+        _range("data.block_windows", self.block_windows, 1, None)
+        _range("data.max_pretrain_windows", self.max_pretrain_windows, 0, None)
+
+
+@dataclass(frozen=True)
+class ModelSection:
+    """``[model]``: the network (SNN_HAR's SFCN by default)."""
+
+    name: str = "sfcn"
+    channels: tuple[int, ...] = (32, 64, 128)
+    kernel_size: int = 8
+    beta: float = 0.75
+    threshold: float = 0.5
+
+    def check(self) -> None:
+        _choice("model.name", self.name, ("sfcn",))
+        if not self.channels or any(c < 1 for c in self.channels):
+            raise ConfigError(f"model.channels={list(self.channels)}: expected positive ints")
+        _range("model.kernel_size", self.kernel_size, 1, None)
+        _range("model.beta", self.beta, 0.0, 1.0)
+        _range("model.threshold", self.threshold, 0.0, None, open_low=True)
+
+
+@dataclass(frozen=True)
+class PretrainSection:
+    """``[pretrain]``: cloud pre-training on ideal weights."""
+
+    rule: str = "matched"
+    epochs: int = 2
+    batch_size: int = 64
+    lr: float = 1e-3
+
+    def check(self) -> None:
+        _choice("pretrain.rule", self.rule, ("matched", "bptt"))
+        _range("pretrain.epochs", self.epochs, 1, None)
+        _range("pretrain.batch_size", self.batch_size, 1, None)
+        _range("pretrain.lr", self.lr, 0.0, None, open_low=True)
+
+
+@dataclass(frozen=True)
+class CrossbarSection:
+    """``[crossbar]``: device preset, array size, periphery and non-idealities."""
+
+    device: str = "neurram_hfo2"
+    array_size: int = 64
+    adc_bits: int = 6
+    adc_full_scale_fraction: float = 1.0
+    columns_per_adc: int = 8
+    ir_drop: str = "fast"
+    prog_sigma_rel: float = 0.3
+    read_sigma_rel: float = 0.02
+    sa0_fraction: float = 0.0
+    sa1_fraction: float = 0.0
+    drift_nu: float = 0.0
+    c2c_sigma_rel: float = 0.05
+
+    def check(self) -> None:
+        from crossbar import PRESETS
+
+        _choice("crossbar.device", self.device, tuple(PRESETS))
+        _range("crossbar.array_size", self.array_size, 1, None)
+        _range("crossbar.adc_bits", self.adc_bits, 1, 16)
+        _range("crossbar.adc_full_scale_fraction", self.adc_full_scale_fraction, 0.0, 1.0,
+               open_low=True)
+        _range("crossbar.columns_per_adc", self.columns_per_adc, 1, None)
+        _choice("crossbar.ir_drop", self.ir_drop, ("none", "fast", "exact"))
+        for name in ("prog_sigma_rel", "read_sigma_rel", "drift_nu", "c2c_sigma_rel"):
+            _range(f"crossbar.{name}", getattr(self, name), 0.0, None)
+        for name in ("sa0_fraction", "sa1_fraction"):
+            _range(f"crossbar.{name}", getattr(self, name), 0.0, 1.0)
+
+
+@dataclass(frozen=True)
+class AdaptSection:
+    """``[adapt]``: on-device adaptation, batch 1, predict then update."""
+
+    rules: tuple[str, ...] = RULES
+    epochs: int = 2
+    order: str = "shuffled"
+    lr: float = 3e-4
+    lr_by_rule: dict[str, float] = field(default_factory=dict)
+    sfdfa_feedback_lr: float = 1e-2
+
+    def lr_for(self, rule: str) -> float:
+        """The step size of ``rule``: its entry in ``lr_by_rule``, else the shared ``lr``."""
+        return self.lr_by_rule.get(rule, self.lr)
+
+    def check(self) -> None:
+        if not self.rules:
+            raise ConfigError("adapt.rules: expected at least one rule")
+        for r in self.rules:
+            _choice("adapt.rules", r, RULES)
+        _range("adapt.epochs", self.epochs, 1, None)
+        _choice("adapt.order", self.order, ("shuffled", "recording"))
+        _range("adapt.lr", self.lr, 0.0, None, open_low=True)
+        for r, lr in self.lr_by_rule.items():
+            _choice("adapt.lr_by_rule", r, RULES)
+            _range(f"adapt.lr_by_rule.{r}", lr, 0.0, None, open_low=True)
+        _range("adapt.sfdfa_feedback_lr", self.sfdfa_feedback_lr, 0.0, 1.0, open_low=True)
+
+
+@dataclass(frozen=True)
+class HwsimSection:
+    """``[hwsim]``: technology preset and learning-unit precision."""
+
+    tech: str = "spikesim65"
+    feedback_storage: str = "sram"
+
+    def check(self) -> None:
+        from hwsim import PRESETS
+
+        _choice("hwsim.tech", self.tech, tuple(PRESETS))
+        _choice("hwsim.feedback_storage", self.feedback_storage, ("sram", "crossbar"))
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """A whole run."""
+
+    seed: int = 0
+    data: DataSection = field(default_factory=DataSection)
+    model: ModelSection = field(default_factory=ModelSection)
+    pretrain: PretrainSection = field(default_factory=PretrainSection)
+    crossbar: CrossbarSection = field(default_factory=CrossbarSection)
+    adapt: AdaptSection = field(default_factory=AdaptSection)
+    hwsim: HwsimSection = field(default_factory=HwsimSection)
+
+    def check(self) -> None:
+        _range("seed", self.seed, 0, None)
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if hasattr(value, "check"):
+                value.check()
+
+    def to_dict(self) -> dict[str, Any]:
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+    def digest(self, *sections: str) -> str:
+        """SHA-256 (16 hex digits) of the named sections (all when none), for cache keys."""
+        d = self.to_dict()
+        keys = sections or tuple(d)
+        blob = json.dumps({k: d[k] for k in keys}, sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ConfigError(f"{name}={value!r}: expected one of {', '.join(map(repr, choices))}")
+
+
+def _range(name: str, value: Any, low: float | None, high: float | None,
+           open_low: bool = False, open_high: bool = False) -> None:
+    bad_low = low is not None and (value < low or (open_low and value == low))
+    bad_high = high is not None and (value > high or (open_high and value == high))
+    if bad_low or bad_high:
+        lo = "" if low is None else f"{'>' if open_low else '>='} {low}"
+        hi = "" if high is None else f"{'<' if open_high else '<='} {high}"
+        raise ConfigError(f"{name}={value!r}: expected a value {' and '.join(filter(None, [lo, hi]))}")
+
+
+def _coerce(where: str, hint: Any, value: Any) -> Any:
+    """Check ``value`` against the annotation ``hint`` (int, float, str, bool, tuples)."""
+    origin = getattr(hint, "__origin__", None)
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{where}={value!r}: expected a list")
+        item = hint.__args__[0]
+        return tuple(_coerce(f"{where}[{i}]", item, v) for i, v in enumerate(value))
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}={value!r}: expected a table")
+        item = hint.__args__[1]
+        return {str(k): _coerce(f"{where}.{k}", item, v) for k, v in value.items()}
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint in (int, float, str, bool) and (type(value) is not hint):
+        raise ConfigError(f"{where}={value!r}: expected {hint.__name__}")
+    return value
+
+
+def _build(cls: type, where: str, data: dict[str, Any]) -> Any:
+    hints = get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    check_keys(where or "config", data, names)
+    kwargs = {}
+    for name, value in data.items():
+        hint = hints[name]
+        key = f"{where}.{name}" if where else name
+        if dataclasses.is_dataclass(hint):
+            if not isinstance(value, dict):
+                raise ConfigError(f"[{key}]: expected a table, got {value!r}")
+            kwargs[name] = _build(hint, key, value)  # type: ignore[arg-type]
+        else:
+            kwargs[name] = _coerce(key, hint, value)
+    return cls(**kwargs)
+
+
+def config_from_dict(data: dict[str, Any]) -> RunConfig:
+    """Validate a nested mapping (as TOML gives it) into a :class:`RunConfig`."""
+    config = _build(RunConfig, "", data)
+    config.check()
+    return config
+
+
+def read_toml(path: str | Path, what: str = "config file") -> dict[str, Any]:
+    """Parse a TOML file; unreadable files raise DataError, malformed ones ConfigError."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise DataError(f"{what} {str(path)!r}: cannot be read ({exc.strerror})") from exc
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{what} {str(path)!r}: not valid TOML ({exc})") from exc
+
+
+def load_config(path: str | Path) -> RunConfig:
+    """Read and validate a TOML configuration file."""
+    return config_from_dict(read_toml(path))
+
+
+def demo_config(seed: int = 0) -> RunConfig:
+    """The embedded default of ``snn-dfa demo`` (a few minutes on 2 cores)."""
+    config = RunConfig(seed=seed)
+    config.check()
+    return config
+
+
+EXAMPLE = """\
+# snn-dfa run configuration (TOML). Every key is optional; the values shown are the defaults.
+seed = 0                     # one seed drives data order, initialisation, devices and rules
+
+[data]
+dataset = "hapt"             # UCI HAPT windows (9 UCI-HAR channels, 128 samples, 6 classes)
+split = "test"               # "test": adapt to held-out subjects; "tuning": adapt to the
+                             #   training subjects named below, left out of pre-training
+                             #   (for choosing settings without touching the held-out ones)
+adapt_subjects = [2, 9]      # held-out subjects whose data the chip adapts to
+adapt_fraction = 0.5         # share of each subject's blocks used for adaptation; the rest
+block_windows = 16           #   (blocks of 16 consecutive windows, ~20 s) is the final test
+max_pretrain_windows = 0     # 0: every training window; N: a random subset (quick runs)
+
+[model]
+name = "sfcn"                # SNN_HAR's spiking fully-convolutional network
+channels = [32, 64, 128]
+kernel_size = 8
+beta = 0.75                  # membrane leak per step
+threshold = 0.5
+
+[pretrain]                   # cloud pre-training on ideal weights (cached by hash)
+rule = "matched"             # each on-chip rule starts from a network trained with that rule
+                             # (DFA/SFDFA keep their feedback), or "bptt" for all
+epochs = 2
+batch_size = 64
+lr = 1e-3                    # Adam
+
+[crossbar]
+device = "neurram_hfo2"      # or "generic_rram"
+array_size = 64              # rows = columns per array (SpikeSim: 64)
+adc_bits = 6
+adc_full_scale_fraction = 1.0  # ADC range as a fraction of the largest possible column current
+columns_per_adc = 8          # sense lines sharing one ADC (SpikeSim: 8)
+ir_drop = "fast"             # "none", "fast" (first-order, iterated) or "exact"
+prog_sigma_rel = 0.3         # device-to-device programming spread, relative to the range
+read_sigma_rel = 0.02        # read noise, relative
+sa0_fraction = 0.0           # stuck-at-G_min devices
+sa1_fraction = 0.0           # stuck-at-G_max devices
+drift_nu = 0.0               # conductance drift exponent
+c2c_sigma_rel = 0.05         # cycle-to-cycle write noise of programming pulses
+
+[adapt]                      # on-device, batch 1, predict then update (plain SGD)
+rules = ["bptt", "dfa", "sfdfa"]
+epochs = 2                   # passes over the adaptation windows
+order = "shuffled"           # or "recording" (chronological: strongly correlated labels)
+lr = 3e-4                    # SGD step of every rule, unless set per rule:
+lr_by_rule = {}              #   e.g. {bptt = 1e-3, dfa = 3e-4} (the study's, from a search)
+sfdfa_feedback_lr = 1e-2     # SFDFA's feedback moving-average step (pre-training too)
+
+[hwsim]
+tech = "spikesim65"          # technology preset (SpikeSim 65 nm constants)
+feedback_storage = "sram"    # where DFA/SFDFA keep B: "sram" or "crossbar"
+"""

@@ -1,0 +1,433 @@
+"""The main job: the one place that wires data, network, learning rules, crossbar and hwsim.
+
+Protocol (DESIGN.md §5), for a :class:`~snn_dfa.app.config.RunConfig`:
+
+1. Pre-train (cloud): the spiking network with surrogate-gradient BPTT on ideal weights,
+   on the UCI-HAR training subjects of UCI HAPT.  Cached by a hash of the data, model,
+   pre-training settings and seed, so repeated runs skip it.
+2. Deploy: fold batch norm, program every layer into crossbar arrays.  Accuracy on each
+   adaptation subject's held-out windows, ideal and deployed.
+3. Adapt on-device, per subject and rule: the subject's windows are cut into blocks of
+   consecutive windows; a random share of the blocks is the adaptation set, the rest the
+   held-out test.  The chip adapts at batch 1 over the adaptation windows for a few epochs
+   (shuffled by default: a chronological pass has long runs of one label, which a batch-1
+   learner chases, so prequential accuracy then mostly measures label persistence), predict
+   then update, with the crossbar in the loop (noisy forward reads, BP's backward through
+   transposed reads of the same arrays, updates as programming pulses).  Every subject gets
+   a fresh copy of the deployed chip.  Final accuracy on the subject's held-out windows.
+4. Account: crossbar and digital events per layer and phase -> ``hwsim`` energy, area and
+   latency per rule, and the DFA/BP and SFDFA/BP ratios.
+5. Results: ``results.h5``, ``report.md``, ``report.html`` and ``figures/`` in the output folder,
+   produced in a staging folder and moved into place only when complete.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import shutil
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import hwsim
+from snn_dfa.app.config import RULE_LABEL, RunConfig
+from snn_dfa.app.hardware import PhaseMeter, architecture, deploy
+from snn_dfa.app.progress import Progress, as_progress, format_duration
+from snn_dfa.app.results import provenance, publish, read_results, write_results
+from snn_dfa.engine.models import build_model
+from snn_dfa.engine.network import SpikingNetwork
+from snn_dfa.engine.optim import SGD
+from snn_dfa.errors import DataError, ValidationError
+from snn_dfa.rules.estimator import SpikingClassifier
+from snn_dfa.rules.learning import make_rule
+from snn_dfa.rules.online import OnlineAdapter
+
+@dataclass
+class SubjectData:
+    """One adaptation subject: its adaptation windows and held-out test windows."""
+
+    subject: int
+    x_adapt: np.ndarray  # [N_a, T, C], recording order, unlabelled windows included
+    y_adapt: np.ndarray  # [N_a], -1 for unlabelled
+    x_test: np.ndarray  # [N_t, T, C], labelled only
+    y_test: np.ndarray
+
+
+def prepare_data(config: RunConfig) -> tuple[np.ndarray, np.ndarray, list[SubjectData], Any]:
+    """Pre-training windows ``x [N, T, C]``, ``y [N]`` (normalised with their own
+    statistics), the adaptation subjects' data and the class names."""
+    from snn_dfa.data import Normalizer, load_hapt, subject_split, subject_stream
+
+    windows = load_hapt(basic_only=False)
+    train, test = subject_split(windows)
+    if config.data.split == "tuning":
+        # hyperparameters are chosen on training subjects, kept out of pre-training: the
+        # held-out subjects of the study never inform a setting
+        test = train.subset(np.isin(train.subject, config.data.adapt_subjects))
+        train = train.subset(~np.isin(train.subject, config.data.adapt_subjects))
+    available = sorted(set(np.unique(test.subject).tolist()))
+    kind = "training" if config.data.split == "tuning" else "held-out (test)"
+    for s in config.data.adapt_subjects:
+        if s not in available:
+            raise ValidationError(
+                f"data.adapt_subjects: subject {s} is not a {kind} subject "
+                f"(data.split={config.data.split!r}); expected some of {available}"
+            )
+    labelled = train.y >= 0
+    x_train, y_train = train.X[labelled], train.y[labelled]
+    rng = np.random.default_rng([config.seed, 1])
+    if 0 < config.data.max_pretrain_windows < len(y_train):
+        idx = np.sort(rng.choice(len(y_train), config.data.max_pretrain_windows, replace=False))
+        x_train, y_train = x_train[idx], y_train[idx]
+    norm = Normalizer().fit(x_train)
+    subjects = []
+    for s in config.data.adapt_subjects:
+        stream = subject_stream(test, s)
+        x = norm.transform(stream.X)
+        # blocks of consecutive windows, a random share adapts and the rest tests: both
+        # sets cover every activity and overlapping windows rarely straddle the two
+        block = np.arange(len(stream.y)) // config.data.block_windows
+        n_blocks = int(block[-1]) + 1
+        n_adapt = int(round(config.data.adapt_fraction * n_blocks))
+        chosen = rng.permutation(n_blocks)[:n_adapt]
+        adapt = np.isin(block, chosen)
+        keep = ~adapt & (stream.y >= 0)
+        if not keep.any() or not (adapt & (stream.y >= 0)).any():
+            raise ValidationError(
+                f"data.adapt_fraction={config.data.adapt_fraction}: subject {s} gets no "
+                "labelled adaptation or no held-out windows"
+            )
+        subjects.append(SubjectData(s, x[adapt], stream.y[adapt], x[keep], stream.y[keep]))
+    return norm.transform(x_train), y_train, subjects, windows.class_names
+
+
+def _model_params(config: RunConfig) -> dict[str, Any]:
+    m = config.model
+    return {"channels": m.channels, "kernel_size": m.kernel_size, "beta": m.beta,
+            "threshold": m.threshold}
+
+
+def pretrain_sources(config: RunConfig) -> dict[str, str]:
+    """For each on-chip rule, the rule its starting network is pre-trained with."""
+    return {r: (r if config.pretrain.rule == "matched" else "bptt") for r in config.adapt.rules}
+
+
+def pretrain_cache_path(config: RunConfig, rule: str, cache_dir: str | Path | None = None
+                        ) -> Path:
+    """The cache entry of the network pre-trained with ``rule`` under ``config`` (it may not
+    exist); ``cache_dir`` defaults to ``pretrained/`` in the data cache folder."""
+    from snn_dfa.data import default_cache_dir
+
+    digest = config.digest("seed", "data", "model", "pretrain") + f"-{rule}"
+    if rule == "sfdfa":
+        digest += f"-{config.adapt.sfdfa_feedback_lr}"
+    folder = Path(cache_dir) if cache_dir is not None else default_cache_dir() / "pretrained"
+    return folder / f"sfcn-{digest}.npz"
+
+
+def pretrained(config: RunConfig, rule: str, x: np.ndarray, y: np.ndarray,
+                cache_dir: Path | None, progress: Progress | bool = False
+                ) -> tuple[SpikingNetwork, list[np.ndarray] | None, bool]:
+    """The network pre-trained with ``rule``, its feedback matrices (None for a rule without
+    feedback) and whether both came from the cache.
+
+    Only arrays are returned, never the trained rule object: a rule's other state (the random
+    stream of SFDFA's perturbations, say) would differ between a fresh and a cached run, so the
+    adaptation rule is always built anew from the configuration's seed and these arrays.
+
+    Entries are ``.npz`` files of plain arrays (read without pickle), keyed and checked by a
+    hash of the settings that determine them, written under a temporary name and renamed.
+    A corrupt or stale entry is never used: it is rebuilt and replaced.
+    """
+
+    path = pretrain_cache_path(config, rule, cache_dir)
+    digest, folder = path.stem.removeprefix("sfcn-"), path.parent
+    feedback_opts = {"feedback_lr": config.adapt.sfdfa_feedback_lr} if rule == "sfdfa" else {}
+    if path.exists():
+        try:
+            with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as f:
+                if str(f["__digest__"]) == digest:
+                    net = build_model("sfcn", x.shape[2], 6, x.shape[1], _model_params(config),
+                                      seed=0)
+                    net.load_state_dict({k: f[k] for k in f.files if "." in k
+                                         and not k.startswith("feedback.")})
+                    n_feedback = sum(k.startswith("feedback.") for k in f.files)
+                    mats = [f[f"feedback.{k}"] for k in range(n_feedback)] or None
+                    as_progress(progress).stage(
+                        f"pre-training with {RULE_LABEL[rule]}: taken from the cache ({path.name})")
+                    return net.train(False), mats, True
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile, ValidationError):
+            pass  # corrupt or stale: rebuilt and replaced below
+    progress = as_progress(progress)
+    label, epochs = RULE_LABEL[rule], config.pretrain.epochs
+    progress.stage(f"pre-training with {label}: {epochs} epoch(s) on {len(y)} windows "
+                   "(ideal weights; cached for later runs)")
+    clf = SpikingClassifier(model="sfcn", model_params=_model_params(config),
+                            epochs=epochs, batch_size=config.pretrain.batch_size,
+                            lr=config.pretrain.lr, rule=rule, feedback=feedback_opts or None,
+                            seed=np.random.default_rng([config.seed, 2]))
+    with progress.bar(epochs, f"pre-training {label}", "epoch") as bar:
+        def on_epoch(epoch: int, loss: float) -> None:
+            bar.update()
+            progress.stage(f"pre-training with {label}: epoch {epoch}/{epochs} done, "
+                           f"mean loss {loss:.3f}")
+
+        clf.fit(x, y, on_epoch=on_epoch)
+    if list(clf.classes_) != list(range(6)):
+        raise DataError(f"pre-training data holds classes {clf.classes_.tolist()}, expected 0..5")
+    arrays = dict(clf.network_.state_dict())
+    projector = getattr(clf.rule_, "projector", None)
+    mats = [m.copy() for m in projector.matrices] if projector is not None else None
+    for k, m in enumerate(mats or []):
+        arrays[f"feedback.{k}"] = m
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=folder)
+    os.close(fd)
+    try:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, __digest__=np.array(digest), **arrays)
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return clf.network_.train(False), mats, False
+
+
+def adaptation_rule(config: RunConfig, rule_name: str, net: SpikingNetwork,
+                    feedback: list[np.ndarray] | None) -> Any:
+    """The rule that adapts ``net`` on the chip: built from the configuration's seed alone, then
+    given the pre-trained feedback matrices when the network was pre-trained with the same rule
+    (DFA keeps its fixed matrices, SFDFA continues from its learned ones)."""
+    from snn_dfa.rules.feedback import LearnedFeedback, RandomFeedback
+
+    opts = {"feedback_lr": config.adapt.sfdfa_feedback_lr} if rule_name == "sfdfa" else {}
+    rule = make_rule(rule_name, net, seed=np.random.default_rng([config.seed, 3]), **opts)
+    if feedback is not None:
+        if rule_name == "dfa":
+            rule.projector = RandomFeedback.from_matrices(  # type: ignore[attr-defined]
+                feedback, dtype=net.dtype)
+        elif rule_name == "sfdfa":
+            rule.projector = LearnedFeedback.from_matrices(  # type: ignore[attr-defined]
+                feedback, lr=config.adapt.sfdfa_feedback_lr, dtype=net.dtype)
+    return rule
+
+
+def _accuracy(net: SpikingNetwork, x: np.ndarray, y: np.ndarray) -> float:
+    net.train(False)
+    correct = 0
+    for s in range(0, len(y), 128):
+        z, _ = net.forward(np.ascontiguousarray(x[s:s + 128].transpose(1, 0, 2)))
+        correct += int(np.sum(np.argmax(z, axis=1) == y[s:s + 128]))
+    return correct / len(y)
+
+
+def _conductances(arrays: dict) -> dict[int, np.ndarray]:
+    return {i: a.conductances_uS.astype(np.float32) for i, a in arrays.items()}
+
+
+def _conductance_changes(net: SpikingNetwork, arrays: dict, before: dict[int, np.ndarray]
+                         ) -> dict[str, np.ndarray]:
+    """Per synaptic layer (``layer<i>``), every device's conductance change during adaptation
+    (uS, flat)."""
+    after = _conductances(arrays)
+    return {f"layer{i}": (after[i] - before[i]).ravel() for i in net.synaptic_layers}
+
+
+@dataclass
+class RunResult:
+    out_dir: Path
+    metrics: dict[str, Any]
+    costs: dict[str, Any]
+    summary: dict[str, Any]
+
+
+def first_run() -> bool:
+    """Whether the data cache or the compiled kernels are missing (the first run builds them,
+    which takes a few minutes once)."""
+    from snn_dfa.engine import _kernels
+    from snn_dfa.data import hapt
+
+    kernels = Path(_kernels.__file__)
+    compiled = any((kernels.parent / "__pycache__").glob(f"{kernels.stem}.*.nbi"))
+    return not hapt.cache_path().is_file() or not compiled
+
+
+def run(config: RunConfig, out_dir: str | Path, progress: Progress | bool = False,
+        cache_dir: str | Path | None = None) -> RunResult:
+    """Run the whole protocol and write its outputs to ``out_dir`` (see module docstring).
+
+    ``progress``: a :class:`~snn_dfa.app.progress.Progress` (stage lines, bars, the run log),
+    ``True`` for stage lines on stderr, ``False`` for silence.  The stage lines are written to
+    ``out_dir/log.txt`` either way.
+    """
+    config.check()
+    progress = as_progress(progress)
+    started = datetime.now(timezone.utc)
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValidationError(f"out={str(out_dir)!r}: exists and is not a folder")
+    if first_run():
+        progress.stage("first run: converting the data and compiling the kernels take a few "
+                       "minutes once; later runs reuse both")
+    progress.stage("data: loading UCI HAPT windows")
+    x_train, y_train, subjects, class_names = prepare_data(config)
+    progress.stage(f"data: {len(y_train)} pre-training windows; adaptation subjects "
+                   + ", ".join(f"{s.subject} ({len(s.y_adapt)} adaptation, {len(s.y_test)} "
+                               "held-out windows)" for s in subjects))
+    rules = config.adapt.rules
+    source = pretrain_sources(config)
+    starts = {}
+    for src in dict.fromkeys(source.values()):
+        net, feedback, cached = pretrained(config, src, x_train, y_train,
+                                           Path(cache_dir) if cache_dir else None, progress)
+        folded = copy.deepcopy(net)
+        folded.fold_batch_norm()
+        starts[src] = (net, folded, feedback, cached)
+
+    metrics: dict[str, Any] = {
+        "class_names": np.array(class_names, dtype="S"),
+        "pretrain_cached": all(p[3] for p in starts.values()), "subjects": {}}
+    meters: dict[str, list[PhaseMeter]] = {r: [] for r in rules}
+    conductance: dict[str, dict[str, np.ndarray]] = {}
+    for sub in subjects:
+        sm: dict[str, Any] = {"n_adapt_windows": len(sub.y_adapt),
+                              "n_test_windows": len(sub.y_test)}
+        for rule_name in rules:
+            label = RULE_LABEL[rule_name]
+            ideal, folded, feedback, _ = starts[source[rule_name]]
+            net = copy.deepcopy(folded)
+            arrays = deploy(net, config.crossbar, config.seed)
+            deployed_acc = _accuracy(net, sub.x_test, sub.y_test)
+            progress.stage(f"subject {sub.subject}, {label}: deployed on the crossbar, "
+                           f"held-out accuracy {100 * deployed_acc:.1f} %")
+            for a in arrays.values():
+                a.reset_counters()
+            before = _conductances(arrays) if sub is subjects[0] else None
+            rule = adaptation_rule(config, rule_name, net,
+                                   feedback if source[rule_name] == rule_name else None)
+            meter = PhaseMeter(net, arrays, rule_name)
+            adapter = OnlineAdapter(net, rule, SGD(lr=config.adapt.lr_for(rule_name)),
+                                    on_phase=meter.phase, on_window=meter.add_digital)
+            order_rng = np.random.default_rng([config.seed, 4, sub.subject])
+            progress.stage(f"subject {sub.subject}, {label}: adapting on-chip, "
+                           f"{config.adapt.epochs} epoch(s) over {len(sub.y_adapt)} windows")
+            for epoch in range(config.adapt.epochs):
+                idx = np.arange(len(sub.y_adapt))
+                if config.adapt.order == "shuffled":
+                    idx = order_rng.permutation(idx)
+                log = adapter.run(sub.x_adapt[idx], sub.y_adapt[idx], progress=progress.bars,
+                                  desc=f"subject {sub.subject} {label} epoch {epoch + 1}")
+            steps, curve = log.curve("correct")
+            final_acc = _accuracy(net, sub.x_test, sub.y_test)
+            progress.stage(f"subject {sub.subject}, {label}: adapted, held-out accuracy "
+                           f"{100 * final_acc:.1f} %")
+            sm[rule_name] = {
+                "ideal_accuracy_pct": 100 * _accuracy(ideal, sub.x_test, sub.y_test),
+                "deployed_accuracy_pct": 100 * deployed_acc,
+                "prequential_accuracy_pct": 100 * log.mean("correct"),
+                "final_accuracy_pct": 100 * final_acc,
+                "stream_steps": steps, "stream_correct": curve,
+                "write_pulses": float(sum(a.counters.totals()["programming_pulses"]
+                                          for a in arrays.values())),
+            }
+            meters[rule_name].append(meter)
+            if before is not None:
+                conductance[rule_name] = _conductance_changes(net, arrays, before)
+        metrics["subjects"][str(sub.subject)] = sm
+    metrics["conductance_change_uS"] = conductance
+
+    progress.stage("costing: energy, area and latency of every phase with hwsim ("
+                   + ", ".join(RULE_LABEL[r] for r in rules) + ")")
+    costs, reports = _costs(config, starts[source[rules[0]]][1], meters)
+    summary = _summary(config, metrics, reports)
+    metrics["summary"] = {k: v for k, v in summary.items() if not isinstance(v, dict)}
+    progress.stage(f"writing results.h5, report.md, report.html and figures/ to {out_dir}")
+    _write_outputs(config, out_dir, started, metrics, costs, progress.log_text())
+    progress.stage(f"done in {format_duration(progress.elapsed_s)}")
+    return RunResult(out_dir, metrics, costs, summary)
+
+
+def _merged_workload(meters: list[PhaseMeter]) -> hwsim.Workload:
+    """One workload over every subject's stream (counts add, samples add)."""
+    works = [m.workload() for m in meters]
+    layers = []
+    for per_layer in zip(*(w.layers for w in works)):
+        first = per_layer[0]
+        phases = {}
+        for p in hwsim.PHASES:
+            total = hwsim.Counts()
+            for lw in per_layer:
+                total = total + lw.counts(p)
+            phases[p] = total
+        layers.append(hwsim.LayerWorkload(first.name, first.kind, first.n_in, first.n_out,
+                                          first.time_steps, phases))
+    return hwsim.Workload(tuple(layers), samples=sum(w.samples for w in works))
+
+
+def _costs(config: RunConfig, net: SpikingNetwork, meters: dict[str, list[PhaseMeter]]
+           ) -> tuple[dict[str, Any], dict[str, hwsim.CostReport]]:
+    tech = hwsim.get_preset(config.hwsim.tech)
+    reports = {}
+    for rule, ms in meters.items():
+        arch = architecture(net, config.crossbar, config.hwsim, rule)
+        reports[rule] = hwsim.estimate(_merged_workload(ms), arch, tech, label=rule)
+    costs = {rule: rep.to_dict() for rule, rep in reports.items()}
+    return costs, reports
+
+
+def _summary(config: RunConfig, metrics: dict[str, Any], reports: dict[str, hwsim.CostReport]
+             ) -> dict[str, Any]:
+    subs = metrics["subjects"].values()
+    out: dict[str, Any] = {}
+    for rule in config.adapt.rules:
+        for key in ("ideal", "deployed", "final", "prequential"):
+            out[f"{rule}_{key}_accuracy_pct"] = float(np.mean(
+                [s[rule][f"{key}_accuracy_pct"] for s in subs]))
+        rep = reports[rule]
+        out[f"{rule}_energy_pJ_per_sample"] = rep.total_energy_pJ() / rep.samples
+        out[f"{rule}_delivery_energy_pJ_per_sample"] = (
+            rep.total_energy_pJ(phase="error_delivery") / rep.samples)
+        out[f"{rule}_delivery_latency_ns_per_sample"] = float(rep.latency_ns["error_delivery"])
+        out[f"{rule}_area_um2"] = float(sum(rep.area_um2.values()))
+        out[f"{rule}_latency_ns_per_sample"] = float(sum(rep.latency_ns.values()))
+    if "bptt" in config.adapt.rules:
+        for rule in ("dfa", "sfdfa"):
+            if rule in config.adapt.rules:
+                out[f"{rule}_vs_bp_energy_ratio"] = (out[f"{rule}_energy_pJ_per_sample"]
+                                                     / out["bptt_energy_pJ_per_sample"])
+                out[f"{rule}_vs_bp_area_ratio"] = out[f"{rule}_area_um2"] / out["bptt_area_um2"]
+                out[f"{rule}_vs_bp_latency_speedup"] = (out["bptt_latency_ns_per_sample"]
+                                                        / out[f"{rule}_latency_ns_per_sample"])
+                out[f"{rule}_vs_bp_delivery_energy_ratio"] = (
+                    out[f"{rule}_delivery_energy_pJ_per_sample"]
+                    / out["bptt_delivery_energy_pJ_per_sample"])
+                out[f"{rule}_vs_bp_delivery_latency_speedup"] = (
+                    out["bptt_delivery_latency_ns_per_sample"]
+                    / out[f"{rule}_delivery_latency_ns_per_sample"])
+                out[f"{rule}_vs_bp_accuracy_gain_points"] = (
+                    out[f"{rule}_final_accuracy_pct"] - out["bptt_final_accuracy_pct"])
+    return out
+
+
+def _write_outputs(config: RunConfig, out_dir: Path, started: datetime, metrics: dict[str, Any],
+                   costs: dict[str, Any], log: str) -> None:
+    from snn_dfa.app.report import write_report
+
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        write_results(staging / "results.h5", config.to_dict(),
+                      provenance(config.seed, started), metrics, costs)
+        # the report reads the file back: every number it shows is the file's
+        write_report(staging, read_results(staging / "results.h5"))
+        (staging / "log.txt").write_text(log)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    publish(staging, out_dir)
+

@@ -1,0 +1,133 @@
+"""Self-describing HDF5 results, written atomically.
+
+Layout (DESIGN.md §7): ``/config`` (the resolved configuration as a TOML-like JSON string
+attribute), ``/provenance`` (package versions, git revision, seed, times, host cores),
+``/metrics/<name>`` (arrays) and ``/costs/...`` (added by the hardware issues), with units in
+attribute names.  The file is written under a temporary name in the destination folder and
+renamed when complete, so an interrupted run never leaves a file that looks finished.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import tempfile
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from snn_dfa.errors import DataError
+
+
+def provenance(seed: int | None, started: datetime) -> dict[str, Any]:
+    """Versions, git revision, seed, times, host cores and the thread counts of this run.
+
+    Results are bit-identical for a given seed, library versions and BLAS thread count; the
+    BLAS thread count changes the order of float reductions (see docs/engine.md,
+    "Reproducibility"), so it is recorded.
+    """
+    import importlib.metadata as md
+
+    import numba
+    import threadpoolctl
+
+    versions = {}
+    for pkg in ("snn-dfa", "numpy", "numba", "scipy", "h5py", "scikit-learn"):
+        try:
+            versions[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            versions[pkg] = "not installed"
+    try:
+        rev = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                             cwd=Path(__file__).resolve().parent, timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        rev = ""
+    return {
+        "versions": versions,
+        "git_revision": rev or "unknown",
+        "seed": seed,
+        "start_time": started.isoformat(),
+        "end_time": datetime.now(timezone.utc).isoformat(),
+        "host_cores": os.cpu_count(),
+        "blas_threads": max((p["num_threads"] for p in threadpoolctl.threadpool_info()
+                             if p.get("user_api") == "blas"), default=0),
+        "numba_threads": numba.get_num_threads(),
+        "python": platform.python_version(),
+    }
+
+
+def _write_group(group: h5py.Group, data: Mapping[str, Any]) -> None:
+    for key, value in data.items():
+        if isinstance(value, Mapping):
+            _write_group(group.require_group(key), value)
+        elif isinstance(value, str):
+            group.create_dataset(key, data=np.bytes_(value.encode()))
+        else:
+            arr = np.asarray(value)
+            big = arr.ndim > 0 and arr.size >= 1024
+            group.create_dataset(key, data=arr, compression="gzip" if big else None)
+
+
+def write_results(path: str | os.PathLike[str], config: Mapping[str, Any],
+                  prov: Mapping[str, Any], metrics: Mapping[str, Any],
+                  costs: Mapping[str, Any] | None = None) -> Path:
+    """Write a results file atomically; nested mappings become groups, leaves datasets."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    os.close(fd)
+    try:
+        with h5py.File(tmp, "w") as f:
+            f.attrs["format"] = "snn-dfa results v1"
+            f.create_group("config").attrs["json"] = json.dumps(config, sort_keys=True)
+            f.create_group("provenance").attrs["json"] = json.dumps(prov, sort_keys=True)
+            _write_group(f.create_group("metrics"), metrics)
+            if costs:
+                _write_group(f.create_group("costs"), costs)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def publish(staging: Path, folder: Path) -> None:
+    """Move everything in ``staging`` into ``folder`` (replacing same-named entries), then
+    remove ``staging``: outputs appear only once complete."""
+    import shutil
+
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        for item in staging.iterdir():
+            target = folder / item.name
+            if target.is_dir():
+                shutil.rmtree(target)
+            item.replace(target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def read_results(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a results file back into nested dicts (raises DataError if unreadable)."""
+
+    def read_group(group: h5py.Group) -> dict[str, Any]:
+        return {k: read_group(v) if isinstance(v, h5py.Group) else v[()] for k, v in group.items()}
+
+    try:
+        with h5py.File(path, "r") as f:
+            if f.attrs.get("format") != "snn-dfa results v1":
+                raise DataError(f"{path}: not an snn-dfa results file (no format marker)")
+            return {
+                "config": json.loads(f["config"].attrs["json"]),
+                "provenance": json.loads(f["provenance"].attrs["json"]),
+                "metrics": read_group(f["metrics"]),
+                "costs": read_group(f["costs"]) if "costs" in f else {},
+            }
+    except (OSError, KeyError) as exc:
+        raise DataError(f"{path}: cannot read results file ({exc})") from exc

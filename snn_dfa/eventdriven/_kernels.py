@@ -1,0 +1,408 @@
+"""Event-driven LIF kernels of SFDFA (private), each with a plain reference implementation.
+
+The wrappers in :mod:`snn_dfa.eventdriven.neuron` validate and coerce once; the numba kernels here
+never see bad input.  Every numba kernel has a plain Python/NumPy counterpart below it
+(suffix ``_reference``) written from the definitions rather than from the incremental
+traces, and the tests compare the two.
+
+Notation (docs/sfdfa.md has the derivation).  With ``tau = 2 tau_s``, ``x = exp(t / tau)``
+and threshold ``c`` the membrane between events is ``u = b / x - a / x**2`` with
+
+    a = sum_j w_j sum_z exp(t_j^z / tau_s)
+    b = sum_j w_j sum_z exp(t_j^z / tau) - c sum_k exp(t_k / tau)
+
+and the next spike is the smaller root of ``c x**2 - b x + a = 0``, ``x* = 2a / (b + sqrt(D))``
+with ``D = b**2 - 4 a c``.  Implicit differentiation gives
+
+    dt*/dtheta = tau (da/dtheta - x* db/dtheta) / (a - c x*^2),   a - c x*^2 = x* sqrt(D) > 0.
+
+The numba kernel keeps every exponential relative to a moving time origin ``t0`` (rebased
+when events move more than ``_REBASE_SPAN`` synaptic time constants past it) so arbitrarily
+long inputs never overflow; all quantities above are homogeneous, so rebasing only rescales
+them.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+# Rebase the exponentials once the newest event is this many tau_s past the origin:
+# exp(40) ~ 2e17 keeps b**2 and 4ac far from float64 overflow (1.8e308).
+_REBASE_SPAN = 40.0
+
+
+@njit(cache=True)
+def flatten_events(times, counts, tangents):
+    """Merge per-neuron spike buffers into one time-sorted event list per sample.
+
+    Parameters
+    ----------
+    times : float64 [B, n, K]
+        Spike times, ascending in the first ``counts[b, i]`` entries of each row.
+    counts : int64 [B, n]
+    tangents : float64 [B, n, K]
+        Tangent (directional derivative) of each spike time.
+
+    Returns
+    -------
+    ev_t, ev_tan : float64 [B, E]
+        Event times (``inf`` padded) and tangents, sorted by time (ties by channel).
+    ev_j : int64 [B, E]
+        Channel of each event.
+    n_ev : int64 [B]
+        Number of events per sample.
+    """
+    B, n, _K = times.shape
+    n_ev = np.zeros(B, np.int64)
+    for s in range(B):
+        for i in range(n):
+            n_ev[s] += counts[s, i]
+    E = 0
+    for s in range(B):
+        E = max(E, n_ev[s])
+    ev_t = np.full((B, E), np.inf)
+    ev_tan = np.zeros((B, E))
+    ev_j = np.zeros((B, E), np.int64)
+    buf_t = np.empty(E)
+    buf_j = np.empty(E, np.int64)
+    buf_tan = np.empty(E)
+    for s in range(B):
+        m = 0
+        for i in range(n):
+            for k in range(counts[s, i]):
+                buf_t[m] = times[s, i, k]
+                buf_j[m] = i
+                buf_tan[m] = tangents[s, i, k]
+                m += 1
+        order = np.argsort(buf_t[:m], kind="mergesort")
+        for q in range(m):
+            p = order[q]
+            ev_t[s, q] = buf_t[p]
+            ev_j[s, q] = buf_j[p]
+            ev_tan[s, q] = buf_tan[p]
+    return ev_t, ev_j, ev_tan, n_ev
+
+
+@njit(cache=True)
+def layer_forward(ev_t, ev_j, ev_tan, n_ev, weights, tau_s, threshold, t_sim,
+                  perturbation, use_perturbation, track_tangents, want_elig,
+                  out_t, out_tan, out_cnt, elig):
+    """Simulate one fully connected layer of event-driven LIF neurons, sample by sample.
+
+    Parameters
+    ----------
+    ev_t, ev_tan : float64 [B, E]; ev_j : int64 [B, E]; n_ev : int64 [B]
+        Input events from :func:`flatten_events`.
+    weights : float64 [n_out, n_in]
+    tau_s, threshold, t_sim : float
+        Synaptic time constant (``tau = 2 tau_s``), threshold ``c``, end of the simulation.
+    perturbation : float64 [B, n_out]
+        Added to the tangent of each neuron's first spike when ``use_perturbation``.
+    track_tangents, want_elig : bool
+        Propagate spike-time tangents; accumulate ``elig[b, i, j] = sum_m dt_im / dw_ij``.
+    out_t : float64 [B, n_out, K] (filled with inf), out_tan : float64 [B, n_out, K],
+    out_cnt : int64 [B, n_out], elig : float64 [B, n_out, n_in] (zeros)
+        Outputs, written in place; ``K`` bounds the spikes per neuron.
+    """
+    B, E = ev_t.shape
+    n_out, n_in = weights.shape
+    K = out_t.shape[2]
+    tau = 2.0 * tau_s
+    c = threshold
+    c_tau = threshold / tau
+    # per-event exponentials in the frame in force after the event, the event's x in the
+    # frame of the interval before it, and the rescaling applied when the frame moves
+    ea = np.empty(E)
+    eb = np.empty(E)
+    x_before = np.empty(E)
+    scale_a = np.ones(E)
+    scale_b = np.ones(E)
+    t0_after = np.empty(E)
+    act_before = np.empty(E + 1, np.int64)
+    active = np.empty(n_in, np.int64)
+    seen = np.zeros(n_in, np.bool_)
+    trace_a = np.zeros(n_in)
+    trace_b = np.zeros(n_in)
+    resid = np.zeros(n_in)
+    for s in range(B):
+        # ---- per-sample event preprocessing (shared by all neurons) ----
+        n_e = 0
+        while n_e < n_ev[s] and ev_t[s, n_e] <= t_sim:
+            n_e += 1
+        t0 = 0.0
+        n_act = 0
+        seen[:] = False
+        for e in range(n_e):
+            t = ev_t[s, e]
+            x_before[e] = math.exp((t - t0) / tau)
+            if t - t0 > _REBASE_SPAN * tau_s:
+                scale_b[e] = math.exp(-(t - t0) / tau)
+                scale_a[e] = scale_b[e] * scale_b[e]
+                t0 = t
+            else:
+                scale_a[e] = 1.0
+                scale_b[e] = 1.0
+            t0_after[e] = t0
+            eb[e] = math.exp((t - t0) / tau)
+            ea[e] = eb[e] * eb[e]
+            act_before[e] = n_act
+            j = ev_j[s, e]
+            if not seen[j]:
+                seen[j] = True
+                active[n_act] = j
+                n_act += 1
+        act_before[n_e] = n_act
+        x_end = math.exp((t_sim - t0) / tau)
+        # ---- neuron by neuron: the neurons of a layer do not interact ----
+        for i in range(n_out):
+            a = 0.0
+            b = 0.0
+            a_dot = 0.0
+            b_dot = 0.0
+            x_lo = 0.0
+            cnt = 0
+            t0 = 0.0
+            for m in range(n_act):
+                j = active[m]
+                trace_a[j] = 0.0
+                trace_b[j] = 0.0
+                resid[j] = 0.0
+            for e in range(n_e + 1):
+                x_hi = x_before[e] if e < n_e else x_end
+                # every threshold crossing before the next event (several with resets)
+                while cnt < K:
+                    # cheap rejections (no sqrt): the root 2a / (b + sqrt D) needs a > 0;
+                    # q(x) = c x^2 - b x + a is convex and positive at x_lo (u < c there),
+                    # so with q(x_hi) > 0 a root needs the vertex b / 2c inside the interval
+                    if a <= 0.0:
+                        break
+                    if x_hi < np.inf and (c * x_hi - b) * x_hi + a > 0.0:
+                        x_v = 0.5 * b / c
+                        if x_v <= x_lo or x_v >= x_hi:
+                            break
+                    disc = b * b - 4.0 * a * c
+                    if disc <= 0.0:
+                        break
+                    sq = math.sqrt(disc)
+                    den = b + sq
+                    if den <= 0.0:
+                        break
+                    x = 2.0 * a / den
+                    if x < x_lo or x > x_hi:
+                        break
+                    inv = tau / (x * sq)  # tau / (a - c x^2), exact implicit derivative
+                    if want_elig:
+                        e_row = elig[s, i]
+                        for m in range(act_before[e]):
+                            j = active[m]
+                            g = inv * (trace_a[j] - x * (trace_b[j] - c_tau * resid[j]))
+                            e_row[j] += g
+                            resid[j] += x * g
+                    tangent = 0.0
+                    if track_tangents:
+                        t_int = inv * (a_dot - x * b_dot)
+                        b_dot -= c_tau * x * t_int
+                        tangent = t_int
+                        if use_perturbation and cnt == 0:
+                            tangent += perturbation[s, i]
+                    out_t[s, i, cnt] = t0 + tau * math.log(x)
+                    out_tan[s, i, cnt] = tangent
+                    b -= c * x
+                    cnt += 1
+                    x_lo = x
+                if e == n_e:
+                    break
+                if scale_b[e] != 1.0:
+                    sa = scale_a[e]
+                    sb = scale_b[e]
+                    a *= sa
+                    a_dot *= sa
+                    b *= sb
+                    b_dot *= sb
+                    x_lo *= sb
+                    for m in range(act_before[e]):
+                        j = active[m]
+                        trace_a[j] *= sa
+                        trace_b[j] *= sb
+                        resid[j] *= sb
+                    t0 = t0_after[e]
+                j = ev_j[s, e]
+                w = weights[i, j]
+                a += w * ea[e]
+                b += w * eb[e]
+                trace_a[j] += ea[e]
+                trace_b[j] += eb[e]
+                if track_tangents:
+                    a_dot += w * ea[e] * ev_tan[s, e] / tau_s
+                    b_dot += w * eb[e] * ev_tan[s, e] / tau
+                x_lo = eb[e]
+            out_cnt[s, i] = cnt
+
+
+def layer_forward_reference(times, counts, tangents, weights, tau_s, threshold, t_sim,
+                            max_spikes, perturbation=None, track_tangents=False,
+                            want_elig=False):
+    """Plain reference of :func:`layer_forward`, recomputing every sum from its definition.
+
+    No time-origin rebasing (valid while ``t / tau_s`` stays below ~700), no incremental
+    traces: before each candidate spike ``a``, ``b``, their derivatives with respect to
+    every weight and their tangents are summed afresh over the inputs received and the
+    neuron's own earlier spikes.
+
+    Parameters
+    ----------
+    times, tangents : float64 [B, n_in, K_in]; counts : int64 [B, n_in]
+        Input spike buffers.
+    weights : float64 [n_out, n_in]
+    tau_s, threshold, t_sim : float; max_spikes : int
+    perturbation : float64 [B, n_out] or None
+    track_tangents, want_elig : bool
+
+    Returns
+    -------
+    out_t, out_tan : float64 [B, n_out, max_spikes]; out_cnt : int64 [B, n_out];
+    elig : float64 [B, n_out, n_in] (zeros unless ``want_elig``)
+    """
+    B, n_in, _ = times.shape
+    n_out = weights.shape[0]
+    tau = 2.0 * tau_s
+    c = threshold
+    out_t = np.full((B, n_out, max_spikes), np.inf)
+    out_tan = np.zeros((B, n_out, max_spikes))
+    out_cnt = np.zeros((B, n_out), np.int64)
+    elig = np.zeros((B, n_out, n_in))
+    for s in range(B):
+        events = sorted(
+            (times[s, j, k], j, tangents[s, j, k])
+            for j in range(n_in) for k in range(counts[s, j]) if times[s, j, k] <= t_sim
+        )
+        bounds = [ev[0] for ev in events] + [t_sim]
+        for i in range(n_out):
+            spikes = []  # (time, dt/dw [n_in], internal tangent)
+            for e, t_hi in enumerate(bounds):
+                received = events[:e]
+                t_lo = received[-1][0] if received else -np.inf
+                while len(spikes) < max_spikes:
+                    if spikes:
+                        t_lo = max(t_lo, spikes[-1][0])
+                    a = sum(weights[i, j] * np.exp(t / tau_s) for t, j, _ in received)
+                    b = sum(weights[i, j] * np.exp(t / tau) for t, j, _ in received)
+                    b -= c * sum(np.exp(tk / tau) for tk, _, _ in spikes)
+                    disc = b * b - 4.0 * a * c
+                    if disc <= 0.0 or b + np.sqrt(disc) <= 0.0:
+                        break
+                    x = 2.0 * a / (b + np.sqrt(disc))
+                    if x <= 0.0:
+                        break
+                    t_new = tau * np.log(x)
+                    if t_new < t_lo or t_new > t_hi:
+                        break
+                    da_dw = np.zeros(n_in)
+                    db_dw = np.zeros(n_in)
+                    a_dot = 0.0
+                    b_dot = 0.0
+                    for t, j, tan in received:
+                        da_dw[j] += np.exp(t / tau_s)
+                        db_dw[j] += np.exp(t / tau)
+                        a_dot += weights[i, j] * np.exp(t / tau_s) * tan / tau_s
+                        b_dot += weights[i, j] * np.exp(t / tau) * tan / tau
+                    for tk, dtk_dw, tan_k in spikes:
+                        db_dw -= c * np.exp(tk / tau) / tau * dtk_dw
+                        b_dot -= c * np.exp(tk / tau) / tau * tan_k
+                    denom = a - c * x * x
+                    dt_dw = tau * (da_dw - x * db_dw) / denom
+                    tan_int = tau * (a_dot - x * b_dot) / denom if track_tangents else 0.0
+                    k = len(spikes)
+                    out_t[s, i, k] = t_new
+                    delivered = tan_int
+                    if track_tangents and perturbation is not None and k == 0:
+                        delivered += perturbation[s, i]
+                    out_tan[s, i, k] = delivered
+                    if want_elig:
+                        elig[s, i] += dt_dw
+                    spikes.append((t_new, dt_dw, tan_int))
+            out_cnt[s, i] = len(spikes)
+    return out_t, out_tan, out_cnt, elig
+
+
+@njit(cache=True)
+def _level_crossings(x, threshold, dt, out_t, out_cnt, write):
+    """Count (``write=False``) or write level crossings of ``x [N, T, C]``; see below."""
+    N, T, C = x.shape
+    for s in range(N):
+        for ch in range(C):
+            th = threshold[ch]
+            ref = x[s, 0, ch]
+            n_up = 0
+            n_dn = 0
+            for k in range(T - 1):
+                v0 = x[s, k, ch]
+                v1 = x[s, k + 1, ch]
+                while v1 >= ref + th:
+                    if write:
+                        out_t[s, 2 * ch, n_up] = (k + (ref + th - v0) / (v1 - v0)) * dt
+                    n_up += 1
+                    ref += th
+                while v1 <= ref - th:
+                    if write:
+                        out_t[s, 2 * ch + 1, n_dn] = (k + (ref - th - v0) / (v1 - v0)) * dt
+                    n_dn += 1
+                    ref -= th
+            out_cnt[s, 2 * ch] = n_up
+            out_cnt[s, 2 * ch + 1] = n_dn
+
+
+def delta_encode_kernel(x, threshold, dt):
+    """Level-crossing (delta) encoding of ``x [N, T, C]`` into ``2C`` spike channels.
+
+    The signal is interpolated linearly between samples ``dt`` apart; channel ``2c`` spikes
+    whenever channel ``c`` rises ``threshold[c]`` above its reference level, channel
+    ``2c + 1`` whenever it falls ``threshold[c]`` below; the reference then moves by one
+    threshold.  Spike times are the exact crossing times of the interpolation.
+
+    Returns
+    -------
+    times : float64 [N, 2C, K] (inf padded), counts : int64 [N, 2C]
+    """
+    N, _T, C = x.shape
+    counts = np.zeros((N, 2 * C), np.int64)
+    dummy = np.empty((1, 1, 1))
+    _level_crossings(x, threshold, dt, dummy, counts, False)
+    K = max(int(counts.max()) if counts.size else 0, 1)
+    times = np.full((N, 2 * C, K), np.inf)
+    _level_crossings(x, threshold, dt, times, counts, True)
+    return times, counts
+
+
+def delta_encode_reference(x, threshold, dt):
+    """Plain reference of :func:`delta_encode_kernel`: the same crossings, found by
+    quantising the interpolated signal's level index ``floor((v - x0) / th)`` change by
+    change, one sample interval at a time."""
+    N, T, C = x.shape
+    trains = [[[] for _ in range(2 * C)] for _ in range(N)]
+    for s in range(N):
+        for ch in range(C):
+            th = threshold[ch]
+            level = 0  # the reference is x0 + level * th
+            for k in range(T - 1):
+                v0, v1 = x[s, k, ch], x[s, k + 1, ch]
+                rel1 = (v1 - x[s, 0, ch]) / th
+                while rel1 >= level + 1:
+                    target = x[s, 0, ch] + (level + 1) * th
+                    trains[s][2 * ch].append((k + (target - v0) / (v1 - v0)) * dt)
+                    level += 1
+                while rel1 <= level - 1:
+                    target = x[s, 0, ch] + (level - 1) * th
+                    trains[s][2 * ch + 1].append((k + (target - v0) / (v1 - v0)) * dt)
+                    level -= 1
+    K = max([1] + [len(tr) for row in trains for tr in row])
+    times = np.full((N, 2 * C, K), np.inf)
+    counts = np.zeros((N, 2 * C), np.int64)
+    for s in range(N):
+        for q in range(2 * C):
+            counts[s, q] = len(trains[s][q])
+            times[s, q, :counts[s, q]] = trains[s][q]
+    return times, counts
