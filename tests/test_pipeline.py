@@ -73,7 +73,7 @@ def test_report_numbers_equal_the_file(small_run):
     _, out = small_run
     summary = read_results(out / "results.h5")["metrics"]["summary"]
     md = (out / "report.md").read_text()
-    mean_row = next(line for line in md.splitlines() if line.startswith("| **mean** | DFA"))
+    mean_row = next(line for line in md.splitlines() if line.startswith("| mean | DFA |"))
     cells = [c.strip() for c in mean_row.strip("|").split("|")]
     assert cells[2] == f"{float(summary['dfa_ideal_accuracy_pct']):.2f}"
     assert cells[3] == f"{float(summary['dfa_deployed_accuracy_pct']):.2f}"

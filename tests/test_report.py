@@ -325,3 +325,36 @@ def test_report_html_renders_in_headless_chromium(tiny, tmp_path):
     subprocess.run([*flags, f"--screenshot={shot}", "--window-size=1200,3000",
                     (out / "report.html").as_uri()], capture_output=True, timeout=120, check=True)
     assert shot.stat().st_size > 20_000  # a rendered page, not a blank one
+
+
+# --- the user guide's code ----------------------------------------------------------------------
+
+def test_the_guides_plotting_code_runs_on_a_real_run(tiny, tmp_path, monkeypatch):
+    """Every Python block of docs/guide.md's plotting section, on the tiny run's results.h5 and
+    on a table.csv written by the sweep's own writer from that run's summary."""
+    import matplotlib
+
+    from snn_dfa.app import sweep as sweep_module
+
+    matplotlib.use("Agg")
+    _, out = tiny
+    guide = (REPO / "docs" / "guide.md").read_text()
+    section = guide.split("## 5.")[1].split("\n## ")[0]
+    blocks = re.findall(r"```python\n(.*?)```", section, re.S)
+    assert len(blocks) == 3
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / "demo").symlink_to(out)
+    summary = read_results(out / "results.h5")["metrics"]["summary"]
+    table = {"key": np.array(["k"], dtype=object), "status": np.array(["done"], dtype=object),
+             "crossbar.prog_sigma_rel": np.array([0.3])}
+    table |= {k: np.array([float(v)]) for k, v in summary.items()}
+    (tmp_path / "runs" / "sweep").mkdir()
+    (tmp_path / "runs" / "sweep" / "table.csv").write_bytes(sweep_module._table_csv(table))
+    monkeypatch.chdir(tmp_path)
+    for block in blocks:
+        exec(compile(block, "guide.md", "exec"), {})
+        import matplotlib.pyplot as plt
+
+        plt.close("all")
+    for name in ("accuracy_by_subject.png", "stream_subject2.png", "accuracy_vs_spread.png"):
+        assert (tmp_path / name).stat().st_size > 5_000
