@@ -28,13 +28,13 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_engine import CHANNELS, CLASSES, STEPS, TorchSFCN, build, timeit  # noqa: E402
 
-from snn_dfa.rules.feedback import RandomFeedback  # noqa: E402
 from snn_dfa.engine.layers import Conv1d, Linear  # noqa: E402
-from snn_dfa.rules.learning import BPTT, DFA, random_feedback_for  # noqa: E402
 from snn_dfa.engine.network import SpikingNetwork  # noqa: E402
 from snn_dfa.engine.neurons import LIFParams, Surrogate  # noqa: E402
-from snn_dfa.rules.online import OnlineAdapter  # noqa: E402
 from snn_dfa.engine.optim import SGD  # noqa: E402
+from snn_dfa.rules.feedback import RandomFeedback  # noqa: E402
+from snn_dfa.rules.learning import BPTT, DFA, random_feedback_for  # noqa: E402
+from snn_dfa.rules.online import OnlineAdapter  # noqa: E402
 from snn_dfa.rules.streaming import StreamingDFA  # noqa: E402
 
 LR = 1e-3

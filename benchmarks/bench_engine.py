@@ -8,12 +8,21 @@ surrogate, float32, the same weights and the same input.  snntorch runs the conv
 the whole sequence and loops ``snn.Leaky`` over time, as SNN_HAR does.
 
 Prints the median time per call of forward and forward+BPTT (loss and all gradients) at
-batch 1 and 64, and the ratio snntorch / snn-dfa.  Usage: ``python benchmarks/bench_engine.py``
+batch 1 and 64, the ratio snntorch / snn-dfa, and snn-dfa's time as a multiple of the matmul
+floor measured in the same run: plain NumPy BLAS products at the network's shapes, on
+preallocated contiguous float32 operands, of what no implementation can skip (forward: the
+current of every synaptic layer, ``patches @ W.T``; BPTT adds the weight gradient
+``dI.T @ patches`` of every layer and the input gradient ``dI @ W`` of every layer above the
+first).  Usage: ``python benchmarks/bench_engine.py [--cpu]`` (``--cpu``: CPU time of the process
+instead of wall time, for a loaded machine; then run with one thread,
+``OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1``)
 """
 
 from __future__ import annotations
 
+import os
 import statistics
+import sys
 import time
 
 import numpy as np
@@ -68,21 +77,57 @@ class TorchSFCN(torch.nn.Module):
         return h.flatten(1) @ self.fc_w.T + self.fc_b
 
 
+def floor_products(net: SpikingNetwork, x: np.ndarray):
+    """Forward and forward+BPTT floors: the unavoidable matrix products at ``net``'s shapes."""
+    _, trace = net.forward(x, record=True)
+    rng = np.random.default_rng(0)
+    shapes = []
+    for i in net.synaptic_layers:
+        layer, cache = net.layers[i], trace.caches[i]
+        rows = cache["s"].shape[0] * cache["s"].shape[1]
+        shapes.append((rows, layer.fan_in, layer.n_out, i > net.synaptic_layers[0]))
+    ops = [(rng.random((m, k), np.float32), rng.random((n, k), np.float32),
+            rng.random((m, n), np.float32), np.empty((m, n), np.float32),
+            np.empty((n, k), np.float32), np.empty((m, k), np.float32), below)
+           for m, k, n, below in shapes]
+
+    def fwd():
+        for a, w, _, out, _, _, _ in ops:
+            np.matmul(a, w.T, out=out)
+
+    def bptt():
+        for a, w, g, out, gw, gx, below in ops:
+            np.matmul(a, w.T, out=out)
+            np.matmul(g.T, a, out=gw)
+            if below:
+                np.matmul(g, w, out=gx)
+
+    return fwd, bptt
+
+
+CLOCK = time.perf_counter
+
+
 def timeit(fn, repeats: int) -> float:
     fn()  # warm-up (numba compilation, torch allocator)
     times = []
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0 = CLOCK()
         fn()
-        times.append(time.perf_counter() - t0)
+        times.append(CLOCK() - t0)
     return statistics.median(times)
 
 
 def main() -> None:
+    global CLOCK
+    if "--cpu" in sys.argv:  # process CPU time: steadier on a shared machine (one thread)
+        CLOCK = time.process_time
+    print(f"load average {os.getloadavg()}; clock {CLOCK.__name__}")
     net = build()
     tnet = TorchSFCN(net)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; numpy {np.__version__}")
-    print(f"{'case':<28}{'snn-dfa ms':>12}{'snntorch ms':>13}{'ratio':>8}")
+    print(f"{'case':<28}{'snn-dfa ms':>12}{'snntorch ms':>13}{'ratio':>8}{'floor ms':>10}"
+          f"{'x floor':>9}")
     for batch in (1, 64):
         rng = np.random.default_rng(batch)
         x = rng.normal(0, 1, (STEPS, batch, CHANNELS)).astype(np.float32)
@@ -105,9 +150,13 @@ def main() -> None:
             tnet.zero_grad()
             F.cross_entropy(tnet(xt), yt).backward()
 
-        for name, a, b in (("forward", ours_fwd, theirs_fwd), ("forward+BPTT", ours_bptt, theirs_bptt)):
-            ta, tb = timeit(a, REPEATS[batch]), timeit(b, REPEATS[batch])
-            print(f"{name + f', batch {batch}':<28}{1e3 * ta:>12.2f}{1e3 * tb:>13.2f}{tb / ta:>7.1f}x")
+        floor_fwd, floor_bptt = floor_products(net, x)
+        for name, a, b, f in (("forward", ours_fwd, theirs_fwd, floor_fwd),
+                              ("forward+BPTT", ours_bptt, theirs_bptt, floor_bptt)):
+            ta, tb, tf = (timeit(fn, REPEATS[batch]) for fn in (a, b, f))
+            print(f"{name + f', batch {batch}':<28}{1e3 * ta:>12.2f}{1e3 * tb:>13.2f}"
+                  f"{tb / ta:>7.1f}x{1e3 * tf:>10.2f}{ta / tf:>8.2f}x")
+    print(f"load average {os.getloadavg()}")
 
 
 if __name__ == "__main__":

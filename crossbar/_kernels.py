@@ -20,10 +20,11 @@ def fast_ir_fixed_point(
     m, n = g.shape
     t = g.copy()
     new = np.empty_like(g)
-    ta = np.empty(n)
     col_sum = np.empty(n)
     d_tail = np.empty(n)
     head = np.empty(n)
+    c0_row = np.empty(n)
+    c1_row = np.empty(n)
     for _ in range(n_iter):
         for j in range(n):
             col_sum[j] = 0.0
@@ -36,19 +37,174 @@ def fast_ir_fixed_point(
                 d_tail[j] += d_i * t[i, j]
         for i in range(m):
             d_i = m - 1 - i
-            s = 0.0
-            for k in range(n):
-                s += t[i, k]
+            # prefix sums of the row (serial); the last is the row sum
             c0 = 0.0
             c1 = 0.0
             for j in range(n):
                 c0 += t[i, j]
                 c1 += j * t[i, j]
-                ta[j] = r_drv * s + r_row * (c1 + j * (s - c0))
-            for j in range(n):
+                c0_row[j] = c0
+                c1_row[j] = c1
+            s = c0
+            for j in range(n):  # vectorises
+                ta = r_drv * s + r_row * (c1_row[j] + j * (s - c0_row[j]))
                 bt = r_sen * col_sum[j] + r_col * (d_tail[j] + d_i * head[j])
-                new[i, j] = g[i, j] * (1.0 - ta[j] - bt)
+                new[i, j] = g[i, j] * (1.0 - ta - bt)
                 d_tail[j] -= d_i * t[i, j]
                 head[j] += t[i, j]
         t, new = new, t
     return t
+
+
+@njit(cache=True, inline="always")
+def _open_loop_target(intended, dw, s, o, i, p, g_min, g_max, level_step, q_max, q_ref,
+                      differential):  # pragma: no cover - compiled
+    """Target conductance of cell ``(p, o, i)`` (see :func:`open_loop_pulses`)."""
+    if differential:
+        lv0 = (intended[0, o, i] - g_min) / level_step
+        lv1 = (intended[1, o, i] - g_min) / level_step
+        w = (lv0 - lv1) * s
+    else:
+        w = ((intended[0, o, i] - g_min) / level_step - q_ref) * s
+    q = (w + dw[o, i]) / s
+    q = min(max(q, -q_max), q_max)
+    if not differential:
+        lv = q + q_ref
+    elif p == 0:
+        lv = abs(q) if q > 0 else 0.0
+    else:
+        lv = abs(q) if q < 0 else 0.0
+    return min(max(g_min + lv * level_step, g_min), g_max)
+
+
+@njit(cache=True)
+def open_loop_pulses(intended, dw, scales, g_min, g_max, level_step, pulse_step, q_max,
+                     q_ref, differential):  # pragma: no cover - compiled; reference: the
+    # dense mapping functions of crossbar.mapping (tests/test_crossbar_array.py)
+    """Open-loop pulse counts of an in-situ update, returned only for the cells that get any.
+
+    ``intended [P, n_out, n_in]`` (µS, one slice; ``P = 2`` differential, ``1`` offset) are
+    the conductances the controller intends, ``dw [n_out, n_in]`` the weight change and
+    ``scales [n_out]`` the weight per level.  Per cell, with the operations of
+    ``crossbar.mapping`` in the same order: intended weight, plus ``dw``, re-mapped without
+    rounding (clipped to ``+-q_max``; the pair's other cell at level 0, or the offset
+    ``q_ref``), target conductance clipped to the device range, and
+    ``n = rint((target - intended) / pulse_step)``.  A first pass counts the cells that get
+    pulses, a second collects them.
+
+    Returns flat indices into ``intended`` (ascending), their ``n`` and targets.
+    """
+    n_pol, n_out, n_in = intended.shape
+    n_all = np.empty((n_pol, n_out, n_in), dtype=np.int32)
+    found = 0
+    for p in range(n_pol):
+        for o in range(n_out):
+            s = scales[o]
+            for i in range(n_in):
+                t = _open_loop_target(intended, dw, s, o, i, p, g_min, g_max, level_step,
+                                      q_max, q_ref, differential)
+                n = np.rint((t - intended[p, o, i]) / pulse_step)
+                n_all[p, o, i] = np.int32(n)
+                found += n != 0
+    out_idx = np.empty(found, dtype=np.int64)
+    out_n = np.empty(found)
+    out_t = np.empty(found)
+    k = 0
+    for p in range(n_pol):
+        for o in range(n_out):
+            for i in range(n_in):
+                if n_all[p, o, i] != 0:
+                    out_idx[k] = (p * n_out + o) * n_in + i
+                    out_n[k] = n_all[p, o, i]
+                    out_t[k] = _open_loop_target(intended, dw, scales[o], o, i, p, g_min,
+                                                 g_max, level_step, q_max, q_ref,
+                                                 differential)
+                    k += 1
+    return out_idx, out_n, out_t
+
+
+@njit(cache=True)
+def digitise_and_sum(cur, var, z, sigma, add_noise, step, quantize, n_codes, weights, out):
+    # pragma: no cover - compiled; reference: the NumPy read path of tests/test_crossbar_array.py
+    """Read noise, per-tile ADC and the digital sum over tiles and slices, in one pass.
+
+    ``cur [B, S, M, N]``: partial column currents of the ``B`` drive blocks and ``S``
+    slices; ``var`` the same shape (``x^2 @ G^2`` sums) and ``z`` standard normals (float64,
+    same shape) when ``add_noise``.  Per entry, with NumPy's operations and types:
+    ``c + (sigma * sqrt(var)) * z`` (noise added in float64, rounded to the current's
+    dtype), then if ``quantize`` ``clip(rint(c / step[b]), -n_codes, n_codes) * step[b]``,
+    times ``weights[s]`` (``n_levels ** s``) for ``s > 0``, summed over blocks and slices in
+    that order into ``out [M, N]`` (overwritten).
+    """
+    B, S, M, N = cur.shape
+    dt = out.dtype.type
+    sig = dt(sigma)
+    lo = dt(-n_codes)
+    hi = dt(n_codes)
+    out[:] = 0.0
+    for b in range(B):
+        st = step[b]
+        for s in range(S):
+            w = dt(weights[s])
+            for m in range(M):
+                for n in range(N):
+                    c = cur[b, s, m, n]
+                    if add_noise:
+                        sd = sig * np.sqrt(var[b, s, m, n])
+                        c = dt(np.float64(c) + np.float64(sd) * z[b, s, m, n])
+                    if quantize:
+                        c = min(max(np.rint(c / st), lo), hi) * st
+                    if s > 0:
+                        c = c * w
+                    out[m, n] += c
+
+
+@njit(cache=True)
+def fast_ir_tiles(g_uS, eff, jobs, row_bounds, col_bounds, n_cb, transposed, r_row, r_col,
+                  r_drv, r_sen, n_iter, d_mats, step, g_ref, differential):
+    # pragma: no cover - compiled
+    """The fast IR-drop model of several physical arrays, and their read matrices, in place.
+
+    ``g_uS, eff [S, P, n_out, n_in]`` (µS); ``jobs [J, 3]`` rows ``(slice, polarity, tile)``
+    with tiles row-major over (row block, column block); ``row_bounds``, ``col_bounds``
+    the block edges.  Each array is driven along its rows (inputs), or along its columns
+    for a transposed read, and computed exactly as :func:`fast_ir_fixed_point` of the
+    conductances in siemens (``g * 1e-6``), scaled back by ``1e6``.  Then the tile's
+    entries of ``d_mats [S, blocks, size, sense]`` (if not empty) become
+    ``(eff+ - eff-) / step`` (or ``(eff - g_ref) / step``), stacked by drive block as in
+    ``CrossbarArray._read_matrices``.
+    """
+    for j in range(jobs.shape[0]):
+        k, p, tile = jobs[j, 0], jobs[j, 1], jobs[j, 2]
+        r0, r1 = row_bounds[tile // n_cb], row_bounds[tile // n_cb + 1]
+        c0, c1 = col_bounds[tile % n_cb], col_bounds[tile % n_cb + 1]
+        if transposed:  # columns (outputs) drive
+            a = np.empty((c1 - c0, r1 - r0))
+            for c in range(c1 - c0):
+                for r in range(r1 - r0):
+                    a[c, r] = g_uS[k, p, c0 + c, r0 + r] * 1e-6
+        else:
+            a = np.empty((r1 - r0, c1 - c0))
+            for r in range(r1 - r0):
+                for c in range(c1 - c0):
+                    a[r, c] = g_uS[k, p, c0 + c, r0 + r] * 1e-6
+        t = fast_ir_fixed_point(a, r_row, r_col, r_drv, r_sen, n_iter)
+        for c in range(c1 - c0):
+            for r in range(r1 - r0):
+                eff[k, p, c0 + c, r0 + r] = (t[c, r] if transposed else t[r, c]) * 1e6
+    if d_mats.shape[0] == 0:
+        return
+    for j in range(jobs.shape[0]):
+        k, tile = jobs[j, 0], jobs[j, 2]
+        r0, r1 = row_bounds[tile // n_cb], row_bounds[tile // n_cb + 1]
+        c0, c1 = col_bounds[tile % n_cb], col_bounds[tile % n_cb + 1]
+        for c in range(c0, c1):
+            for r in range(r0, r1):
+                if differential:
+                    v = (eff[k, 0, c, r] - eff[k, 1, c, r]) / step
+                else:
+                    v = (eff[k, 0, c, r] - g_ref) / step
+                if transposed:
+                    d_mats[k, tile % n_cb, c - c0, r] = v
+                else:
+                    d_mats[k, tile // n_cb, r - r0, c] = v

@@ -18,6 +18,7 @@ driven through ``r_sense_ohm`` and the row lines sensed through ``r_driver_ohm``
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -29,17 +30,19 @@ from crossbar._checks import (
     check_random_state,
     check_real,
 )
-from crossbar.counters import CrossbarCounters, TileCounters
+from crossbar._kernels import digitise_and_sum, fast_ir_tiles, open_loop_pulses
+from crossbar.counters import EVENT_FIELDS, CrossbarCounters, TileCounters
 from crossbar.devices import DeviceParams, get_preset
 from crossbar.errors import CrossbarError
 from crossbar.gpr import GPRNoiseModel
-from crossbar.irdrop import ExactIRDropSolver, fast_effective_conductance
+from crossbar.irdrop import ExactIRDropSolver, fast_ir_unchecked
 from crossbar.mapping import (
     MappingConfig,
     check_mapping_device,
     conductances_to_levels,
     levels_to_conductances,
     levels_to_weights,
+    max_level_count,
     tile_slices,
     weight_scales,
     weights_to_levels,
@@ -50,12 +53,10 @@ from crossbar.noise import (
     apply_faults,
     drift,
     programming_noise,
-    read_noise_std,
     sample_faults,
 )
 from crossbar.periphery import (
     PeripheryConfig,
-    adc_quantize,
     dac_quantize,
     is_binary,
     normalise_inputs,
@@ -63,6 +64,17 @@ from crossbar.periphery import (
 from crossbar.update import UpdateConfig, program_with_pulses, pulses_for_change
 
 IR_DROP_MODES = ("none", "fast", "exact")
+
+
+def _stack_inputs(x: np.ndarray, blocks: int, size: int) -> np.ndarray:
+    """``x [M, n]`` -> ``[blocks, M, size]``, each block a run of ``size`` columns (zero
+    padded at the end); a view when ``n == blocks * size``."""
+    batch, n = x.shape
+    if n != blocks * size:
+        padded = np.zeros((batch, blocks * size), dtype=x.dtype)
+        padded[:, :n] = x
+        x = padded
+    return np.ascontiguousarray(x).reshape(batch, blocks, size).transpose(1, 0, 2)
 
 
 @dataclass(frozen=True)
@@ -135,7 +147,7 @@ class CrossbarConfig:
     def ideal(cls, **changes: object) -> CrossbarConfig:
         """No quantisation, no noise, ideal periphery, no IR drop (an exact matrix)."""
         changes.setdefault("mapping", MappingConfig(quantize=False))
-        return cls(**changes)  # type: ignore[arg-type]
+        return cls(**changes)  # type: ignore[arg-type]  # field overrides, checked by __post_init__
 
 
 class CrossbarArray:
@@ -199,6 +211,21 @@ class CrossbarArray:
                 for c, cb in enumerate(self._col_blocks)
             ]
         )
+        # Tile geometry as arrays (tiles row-major over (row block, column block)), for
+        # counting the events of every tile with one vectorised operation.
+        self._tile_rows = np.array([t.rows for t in self.counters.tiles], dtype=np.int64)
+        self._tile_cols = np.array([t.cols for t in self.counters.tiles], dtype=np.int64)
+        self._tile_cells = self._tile_rows * self._tile_cols
+        self._row_bounds = np.array([b.start for b in self._row_blocks] + [self._shape[1]])
+        self._col_bounds = np.array([b.start for b in self._col_blocks] + [self._shape[0]])
+        self._event_column = {name: i for i, name in enumerate(EVENT_FIELDS)}
+        # The IR-drop resistances of each read direction (rows and columns swap roles in a
+        # transposed read: the column lines are driven, the row lines sensed).
+        dev = self.device
+        self._ir_resistances = {
+            False: (dev.r_wire_row_ohm, dev.r_wire_col_ohm, dev.r_driver_ohm, dev.r_sense_ohm),
+            True: (dev.r_wire_col_ohm, dev.r_wire_row_ohm, dev.r_sense_ohm, dev.r_driver_ohm),
+        }
         noise = self.config.noise
         self._faults = sample_faults(
             self._cell_shape, noise.sa0_fraction, noise.sa1_fraction, self._rng
@@ -211,6 +238,11 @@ class CrossbarArray:
         )
         self._pulse_count = np.zeros(self._cell_shape, dtype=np.int64)
         self._time_s = 0.0
+        # derived state, rebuilt on demand: present conductances, and per read direction
+        # (transposed?) the IR-drop effective conductances, difference and square matrices
+        self._g_cache: np.ndarray | None = None
+        self._read_cache: dict[bool, tuple[np.ndarray | None, np.ndarray, np.ndarray | None]]
+        self._read_cache = {}
         self.set_weights(w)
 
     # ------------------------------------------------------------------ state
@@ -256,8 +288,7 @@ class CrossbarArray:
         self._g_prog = self._program(target)
         self._t_prog = np.full(self._cell_shape, self.time_s)
         self._z_relax = self._relax_draws(self._cell_shape)
-        for t, rb, cb in self._tiles():
-            t.cells_programmed += int(np.prod(self._cell_shape[:2])) * t.rows * t.cols
+        self._count("cells_programmed", int(np.prod(self._cell_shape[:2])) * self._tile_cells)
         self._invalidate()
 
     def set_time(self, time_s: float) -> None:
@@ -335,13 +366,16 @@ class CrossbarArray:
         return self._read(scaled, transposed=True).astype(self.dtype, copy=False)
 
     def _read(self, x: np.ndarray, transposed: bool) -> np.ndarray:
-        """Tiled read in normalised units: inputs in ``v_read``, conductances in levels.
+        """Read of every tile at once, in normalised units: inputs in ``v_read``,
+        conductances in levels.
 
         Row voltages are ``v_read * xn``; currents are carried as ``I / (v_read * level_step)``
-        so that no full-size array is rescaled twice.
+        so that no full-size array is rescaled twice.  The tiles that share drive lines (a
+        block of inputs, or of outputs for a transposed read) are read together: one stacked
+        matrix product per slice, ``[blocks, M, drive] @ [blocks, drive, sense]``, gives the
+        partial sums of every tile, which are digitised per tile and added over the blocks.
         """
-        dev, per = self.device, self.config.periphery
-        m = self.config.mapping
+        per = self.config.periphery
         batch = x.shape[0]
         binary = is_binary(x)
         if binary:
@@ -349,102 +383,176 @@ class CrossbarArray:
         else:
             xn, norm = normalise_inputs(x)
             xn = dac_quantize(xn, per.dac_bits).astype(self._cdtype, copy=False)
-        nnz = np.count_nonzero(xn, axis=0)
-        n_out_total = self._shape[1] if transposed else self._shape[0]
-        out = np.zeros((batch, n_out_total), dtype=self._cdtype)
-        n_phys = m.n_slices * m.n_polarities
-        base = float(dev.n_levels)
+        d_mats, g_sq = self._read_matrices(transposed)
+        n_slices, blocks, size, sense = d_mats.shape
+        xs = _stack_inputs(xn, blocks, size)  # [blocks, M, size]
+        cur = np.empty((blocks, n_slices, batch, sense), dtype=self._cdtype)
+        for k in range(n_slices):
+            cur[:, k] = np.matmul(xs, d_mats[k])
         read_sigma = self.config.noise.read_sigma_rel
+        noise = read_sigma > 0
+        var, z = cur[:0], np.empty((0, 0, 0, 0))  # placeholders when noiseless
+        if noise:  # read noise: std = read_sigma * sqrt(x^2 @ G^2) per column and tile
+            assert g_sq is not None  # built whenever read_sigma_rel > 0
+            x_sq = xs if binary else xs**2
+            var = np.empty_like(cur)
+            for k in range(n_slices):
+                var[:, k] = np.matmul(x_sq, g_sq[k])
+            z = self._rng.standard_normal(cur.shape)
+        levels_full = self.device.g_range_uS / self.device.level_step_uS
+        drive = self._block_sizes(transposed)  # driven lines per block
         out_model = self.config.gpr_output_model
-        levels_full = dev.g_range_uS / dev.level_step_uS
-        for t, rb, cb in self._tiles():
-            drive, sense = (cb, rb) if transposed else (rb, cb)
-            x_t = xn[:, drive]
-            n_drive, n_sense = x_t.shape[1], sense.stop - sense.start
-            d_mats, g_sq = self._tile_matrices(t, rb, cb, transposed)
-            full_scale = per.adc_full_scale_fraction * n_drive * levels_full
-            x_sq = x_t**2 if read_sigma > 0 else None
-            for k in range(m.n_slices):
-                cur = x_t @ d_mats[k]
-                if x_sq is not None:
-                    std = read_noise_std(x_sq, g_sq[k], read_sigma)
-                    cur += std * self._rng.standard_normal(cur.shape)
-                if out_model is not None:
-                    i_max = n_drive * levels_full
-                    cur = (out_model.sample(cur / i_max, self._rng) * i_max).astype(
-                        self._cdtype, copy=False
-                    )
-                cur = adc_quantize(cur, per.adc_bits, full_scale)
-                if k:
-                    cur *= base**k
-                out[:, sense] += cur
-            active = int(nnz[drive].sum())
-            if transposed:
-                t.transposed_reads += batch * n_phys
-                t.active_columns += active * n_phys
-            else:
-                t.mvms += batch * n_phys
-                t.active_rows += active * n_phys
-            t.adc_conversions += batch * n_sense * m.n_slices
-            if not binary:
-                t.dac_conversions += batch * n_drive * m.n_slices
+        if out_model is not None:
+            if noise:
+                cur = (cur + (read_sigma * np.sqrt(var)) * z).astype(self._cdtype)
+                noise = False
+            i_max = (drive * levels_full)[:, None, None, None]
+            cur = (out_model.sample(cur / i_max, self._rng) * i_max).astype(self._cdtype)
+        bits = per.adc_bits
+        n_codes = 0 if bits is None else 2 ** (bits - 1) - 1
+        step = (per.adc_full_scale_fraction * drive * levels_full / max(n_codes, 1)).astype(
+            self._cdtype)
+        weights = float(self.device.n_levels) ** np.arange(n_slices, dtype=np.float64)
+        out = np.empty((batch, sense), dtype=self._cdtype)
+        # noise, ADC per tile and the digital sum over blocks and slices, in one pass
+        digitise_and_sum(cur, var, z, read_sigma, noise, step, bits is not None, n_codes,
+                         weights, out)
+        self._count_read(xn, batch, binary, transposed)
         if norm is not None:
             out *= norm[:, None]
         if not transposed:
             out *= self._scales.astype(self._cdtype)
         return out
 
-    def _tiles(self):  # type: ignore[no-untyped-def]
-        """``(counters, row block, column block)`` of every tile."""
-        i = 0
-        for rb in self._row_blocks:
-            for cb in self._col_blocks:
-                yield self.counters.tiles[i], rb, cb
-                i += 1
+    def _count_read(self, xn: np.ndarray, batch: int, binary: bool, transposed: bool) -> None:
+        """Add one read of ``batch`` vectors to the counters of every tile."""
+        m = self.config.mapping
+        n_phys = m.n_slices * m.n_polarities
+        n_rb, n_cb = len(self._row_blocks), len(self._col_blocks)
+        nnz = np.count_nonzero(xn, axis=0)
+        starts = [b.start for b in (self._col_blocks if transposed else self._row_blocks)]
+        active = np.add.reduceat(nnz, starts)  # active lines per drive block
+        # tiles are row-major over (row block, column block)
+        active = np.tile(active, n_rb) if transposed else np.repeat(active, n_cb)
+        sense, drive = ((self._tile_rows, self._tile_cols) if transposed
+                        else (self._tile_cols, self._tile_rows))
+        self._count("transposed_reads" if transposed else "mvms", batch * n_phys)
+        self._count("active_columns" if transposed else "active_rows", active * n_phys)
+        self._count("adc_conversions", batch * sense * m.n_slices)
+        if not binary:
+            self._count("dac_conversions", batch * drive * m.n_slices)
 
-    def _tile_matrices(
-        self, t: TileCounters, rb: slice, cb: slice, transposed: bool
-    ) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """Per slice: difference matrix (drive x sense, after IR drop) and summed squared
-        conductances, both in units of ``level_step_uS`` (and its square)."""
-        key = (t.tile_row, t.tile_col, transposed)
-        if key in self._cache:
-            return self._cache[key]
-        g = self._g_now()[:, :, cb, rb]  # [S, P, cols, rows]
-        m, dev = self.config.mapping, self.device
-        d_mats, g_sq = [], []
-        step, cd = dev.level_step_uS, self._cdtype
-        for k in range(m.n_slices):
-            cells = [g[k, p] if transposed else g[k, p].T for p in range(m.n_polarities)]
-            eff = [self._ir(c, transposed) for c in cells]
-            if m.scheme == "differential":
-                diff = eff[0] - eff[1]
-                sq = cells[0] ** 2 + cells[1] ** 2
-            else:
-                g_ref = dev.g_min_uS + ((dev.n_levels - 1) // 2) * step
-                diff = eff[0] - g_ref
-                sq = cells[0] ** 2
-            d_mats.append(np.ascontiguousarray(diff / step, dtype=cd))
-            g_sq.append(np.ascontiguousarray(sq / step**2, dtype=cd))
-        self._cache[key] = (d_mats, g_sq)
+    def _count(self, event: str, per_tile: np.ndarray | int) -> None:
+        """Add ``per_tile`` (one value per tile, or one for all) to an event count."""
+        self.counters.counts[:, self._event_column[event]] += per_tile
+
+    def _block_sizes(self, transposed: bool) -> np.ndarray:
+        """Driven lines of each drive block (column blocks for transposed reads)."""
+        blocks = self._col_blocks if transposed else self._row_blocks
+        return np.array([b.stop - b.start for b in blocks], dtype=np.float64)
+
+    def _read_matrices(self, transposed: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        """Difference matrices (after IR drop) and summed squared conductances of every tile,
+        stacked by drive block, in units of ``level_step_uS`` (and its square).
+
+        Shapes ``[n_slices, blocks, size, sense]``: for forward reads the blocks are the row
+        blocks (``size = tile_rows`` inputs, ``sense = n_out``), for transposed reads the
+        column blocks (``size = tile_cols`` outputs, ``sense = n_in``); a last, smaller
+        block is padded with zeros.  Built once per conductance state and then kept up to
+        date by :meth:`_refresh_cells` after updates (tile by tile for IR drop).
+        """
+        if self._read_cache.get(transposed) is None:
+            g = self._g_now()
+            eff = None
+            if self.config.ir_drop != "none":
+                eff = np.empty_like(g)
+                n_tiles = len(self.counters.tiles)
+                jobs = np.array([(k, p, tile) for tile in range(n_tiles)
+                                 for k in range(g.shape[0]) for p in range(g.shape[1])])
+                self._ir_tiles(g, eff, jobs, transposed, None)
+            d_mats = self._difference_stack(g if eff is None else eff, transposed)
+            g_sq = self._square_stack(g, transposed)
+            self._read_cache[transposed] = (eff, d_mats, g_sq)
+        _, d_mats, g_sq = self._read_cache[transposed]
         return d_mats, g_sq
+
+    def _tile_slices(self, tile: int) -> tuple[slice, slice]:
+        """``(output slice, input slice)`` of a tile in the ``[n_out, n_in]`` matrix."""
+        n_cb = len(self._col_blocks)
+        return self._col_blocks[tile % n_cb], self._row_blocks[tile // n_cb]
+
+    def _ir_tiles(self, g: np.ndarray, eff: np.ndarray, jobs: np.ndarray, transposed: bool,
+                  d_mats: np.ndarray | None) -> None:
+        """Effective conductances of the physical arrays ``jobs [J, 3]`` (rows ``(slice,
+        polarity, tile)``) into ``eff`` at the cells' positions, and, if given, those tiles'
+        entries of the stacked difference matrices ``d_mats``."""
+        dev = self.device
+        step = dev.level_step_uS
+        g_ref = dev.g_min_uS + ((dev.n_levels - 1) // 2) * step
+        differential = self.config.mapping.scheme == "differential"
+        if self.config.ir_drop == "fast":
+            fast_ir_tiles(g, eff, jobs, self._row_bounds, self._col_bounds,
+                          len(self._col_blocks), transposed, *self._ir_resistances[transposed],
+                          self.config.ir_fast_iterations,
+                          np.empty((0, 0, 0, 0), self._cdtype) if d_mats is None else d_mats,
+                          step, g_ref, differential)
+            return
+        n_cb = len(self._col_blocks)
+        for k, p, tile in jobs.tolist():
+            cb, rb = self._tile_slices(tile)
+            cells = g[k, p, cb, rb]  # [cols, rows]: transposed reads drive the columns
+            eff[k, p, cb, rb] = (self._ir(cells, transposed) if transposed
+                                 else self._ir(cells.T, transposed).T)
+        if d_mats is None:
+            return
+        for k, _, tile in jobs.tolist():
+            cb, rb = self._tile_slices(tile)
+            diff = self._difference(eff, k, cb, rb) / step  # [cols, rows]
+            if transposed:
+                d_mats[k, tile % n_cb, : cb.stop - cb.start, rb] = diff
+            else:
+                d_mats[k, tile // n_cb, : rb.stop - rb.start, cb] = diff.T
+
+    def _difference_stack(self, eff: np.ndarray, transposed: bool) -> np.ndarray:
+        """``(G+ - G-) / step`` (or ``(G - G_ref) / step``) per slice, stacked (see above)."""
+        m, dev = self.config.mapping, self.device
+        step = dev.level_step_uS
+        if m.scheme == "differential":
+            diff = eff[:, 0] - eff[:, 1]
+        else:
+            diff = eff[:, 0] - (dev.g_min_uS + ((dev.n_levels - 1) // 2) * step)
+        return self._stack(diff / step, transposed)
+
+    def _square_stack(self, g: np.ndarray, transposed: bool) -> np.ndarray | None:
+        """Summed squared conductances of the cells read together / step**2 (read noise)."""
+        if self.config.noise.read_sigma_rel == 0:
+            return None
+        sq = g[:, 0] ** 2 + g[:, 1] ** 2 if g.shape[1] == 2 else g[:, 0] ** 2
+        return self._stack(sq / self.device.level_step_uS**2, transposed)
+
+    def _stack(self, a: np.ndarray, transposed: bool) -> np.ndarray:
+        """``a [S, n_out, n_in]`` -> ``[S, blocks, size, sense]`` in the compute dtype."""
+        if not transposed:
+            a = a.transpose(0, 2, 1)  # [S, n_in, n_out]: inputs drive
+        size = (self.config.tile_cols if transposed else self.config.tile_rows)
+        size = min(size, a.shape[1])
+        blocks = -(-a.shape[1] // size)
+        out = np.zeros((a.shape[0], blocks * size, a.shape[2]), dtype=self._cdtype)
+        out[:, : a.shape[1]] = a
+        return out.reshape(a.shape[0], blocks, size, a.shape[2])
 
     def _ir(self, g_uS: np.ndarray, transposed: bool) -> np.ndarray:
         """Effective conductances (µS) of one physical array, driven along its first axis."""
         mode = self.config.ir_drop
         if mode == "none":
             return g_uS
-        dev = self.device
-        r = {
-            "r_row_ohm": dev.r_wire_col_ohm if transposed else dev.r_wire_row_ohm,
-            "r_col_ohm": dev.r_wire_row_ohm if transposed else dev.r_wire_col_ohm,
-            "r_driver_ohm": dev.r_sense_ohm if transposed else dev.r_driver_ohm,
-            "r_sense_ohm": dev.r_driver_ohm if transposed else dev.r_sense_ohm,
-        }
+        r = self._ir_resistances[transposed]
         g_S = g_uS * 1e-6
         if mode == "fast":
-            return fast_effective_conductance(g_S, n_iter=self.config.ir_fast_iterations, **r) * 1e6
-        return ExactIRDropSolver(g_S, **r).transfer_matrix() * 1e6
+            return fast_ir_unchecked(g_S, r, self.config.ir_fast_iterations) * 1e6
+        return ExactIRDropSolver(
+            g_S, r_row_ohm=r[0], r_col_ohm=r[1], r_driver_ohm=r[2], r_sense_ohm=r[3]
+        ).transfer_matrix() * 1e6
 
     # ------------------------------------------------------------------ cells
     def _program(self, target_uS: np.ndarray) -> np.ndarray:
@@ -474,8 +582,60 @@ class CrossbarArray:
         return self._g_cache
 
     def _invalidate(self) -> None:
-        self._g_cache: np.ndarray | None = None
-        self._cache: dict[tuple[int, int, bool], tuple[list[np.ndarray], list[np.ndarray]]] = {}
+        """Forget every derived conductance state (after a change of all cells or of time)."""
+        self._g_cache = None
+        self._read_cache = {}
+
+    def _refresh_cells(self, cells: np.ndarray) -> None:
+        """Bring the cached conductances and read matrices up to date after the cells at
+        flat indices ``cells`` (of the cell array) were programmed.
+
+        Everything is recomputed from the cells with the operations of a full rebuild, so
+        the caches stay exactly what a rebuild would give: present conductances and the
+        read matrices' entries of those cells, and the IR-drop effective conductances of
+        every physical array (tile, slice, polarity) that holds one of them.
+        """
+        if self._g_cache is None:
+            return
+        dev = self.device
+        g = drift(self._g_prog.flat[cells], self.time_s - self._t_prog.flat[cells],
+                  self._z_relax.flat[cells], dev, self.config.noise)
+        self._g_cache.flat[cells] = apply_faults(g, self._faults.flat[cells], dev)
+        g = self._g_cache
+        k, p, o, i = np.unravel_index(cells, self._cell_shape)
+        step = dev.level_step_uS
+        for transposed, (eff, d_mats, g_sq) in self._read_cache.items():
+            size = d_mats.shape[2]
+            drive, sense = (o, i) if transposed else (i, o)
+            at = (k, drive // size, drive % size, sense)
+            if g_sq is not None:
+                g_sq[at] = self._squares(g, k, o, i) / step**2
+            if eff is None:
+                d_mats[at] = self._difference(g, k, o, i) / step
+                continue
+            n_tiles, n_pol = len(self.counters.tiles), self._cell_shape[1]
+            key = np.unique((k * n_pol + p) * n_tiles + self._tile_of(o, i))
+            jobs = np.stack([key // (n_pol * n_tiles), key // n_tiles % n_pol, key % n_tiles],
+                            axis=1)
+            self._ir_tiles(g, eff, jobs, transposed, d_mats)
+
+    def _difference(self, a: np.ndarray, k: Any, o: Any, i: Any) -> np.ndarray:
+        """``G+ - G-`` (or ``G - G_ref``) of slice ``k`` at outputs ``o``, inputs ``i``."""
+        if self.config.mapping.scheme == "differential":
+            return a[k, 0, o, i] - a[k, 1, o, i]
+        dev = self.device
+        return a[k, 0, o, i] - (dev.g_min_uS + ((dev.n_levels - 1) // 2) * dev.level_step_uS)
+
+    def _squares(self, g: np.ndarray, k: Any, o: Any, i: Any) -> np.ndarray:
+        """Sum of the squared conductances read together (a pair, or one cell)."""
+        if g.shape[1] == 2:
+            return g[k, 0, o, i] ** 2 + g[k, 1, o, i] ** 2
+        return g[k, 0, o, i] ** 2
+
+    def _tile_of(self, o: np.ndarray, i: np.ndarray) -> np.ndarray:
+        """Tile index of the cells at outputs ``o`` and inputs ``i``."""
+        n_cb = len(self._col_blocks)
+        return (i // self.config.tile_rows) * n_cb + o // self.config.tile_cols
 
     # ------------------------------------------------------------------ updates
     def apply_update(self, dw: np.ndarray) -> None:
@@ -483,19 +643,29 @@ class CrossbarArray:
         dwv = as_float_array("dw", dw, ndim=2, shape=self._shape)
         self.counters.updates += 1
         if self.config.update.mode == "pulse":
-            pulses, reads, changed = self._update_pulses(dwv)
+            cells, pulses, reads, changed, g_new = self._update_pulses(dwv)
         else:
-            pulses, reads, changed = self._update_reprogram(dwv)
-        if changed.any():
-            self._t_prog = np.where(changed, self.time_s, self._t_prog)
-            self._z_relax = np.where(changed, self._relax_draws(self._cell_shape), self._z_relax)
-        self._pulse_count += pulses
-        for t, rb, cb in self._tiles():
-            t.programming_pulses += int(pulses[:, :, cb, rb].sum())
-            t.verify_reads += int(reads[:, :, cb, rb].sum())
-        self._invalidate()
+            cells, pulses, reads, changed, g_new = self._update_reprogram(dwv)
+        if cells.size == 0:
+            return
+        self._pulse_count.flat[cells] += pulses
+        _, _, o, i = np.unravel_index(cells, self._cell_shape)
+        tiles = self._tile_of(o, i)
+        n_tiles = len(self.counters.tiles)
+        self._count("programming_pulses", np.bincount(tiles, pulses, n_tiles).astype(np.int64))
+        if reads.any():
+            self._count("verify_reads", np.bincount(tiles, reads, n_tiles).astype(np.int64))
+        done = cells[changed]
+        if done.size:
+            self._g_prog.flat[done] = g_new[changed]
+            self._t_prog.flat[done] = self.time_s
+            if self.config.noise.relax_sigma_rel != 0:
+                self._z_relax.flat[done] = self._relax_draws((done.size,))
+            self._refresh_cells(done)
 
-    def _update_pulses(self, dw: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _update_pulses(
+        self, dw: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Open-loop pulses from the change of the *intended* conductances, then verify.
 
         The controller keeps the conductances it intends each cell to have (no read needed):
@@ -504,28 +674,33 @@ class CrossbarArray:
         ``round(change / (g_range / P))`` pulses.  Without write-verify the intended state
         advances by the pulses actually sent, so sub-pulse changes accumulate; with it, the
         intended state becomes the target.
+
+        Only the cells that receive pulses are programmed (and draw write noise); returns
+        their flat indices in the cell array, pulses, verify reads, whether each changed
+        (not stuck) and their new conductances.
         """
         dev, m, upd = self.device, self.config.mapping, self.config.update
-        unquantised = MappingConfig(scheme=m.scheme, scaling=m.scaling, quantize=False)
-        w_int = levels_to_weights(conductances_to_levels(self._intended, dev), m, dev, self._scales)
-        new_levels = weights_to_levels(w_int + dw, unquantised, dev, self._scales)
-        target = levels_to_conductances(new_levels, dev)
-        n0 = pulses_for_change(target - self._intended, dev)
-        stuck = self._faults != FAULT_NONE
-        g = self._g_now()
+        step = dev.g_range_uS / dev.n_pulses_full_range
+        cells, n0, target = open_loop_pulses(
+            self._intended[0], dw, self._scales, dev.g_min_uS, dev.g_max_uS, dev.level_step_uS,
+            step, max_level_count(m, dev), float((dev.n_levels - 1) // 2),
+            m.scheme == "differential",
+        )
+        stuck = self._faults.flat[cells] != FAULT_NONE
         g_new, pulses, reads = program_with_pulses(
-            g, target, self._gain, dev, upd, self.config.noise.read_sigma_rel, stuck, self._rng, n0
+            self._g_now().flat[cells], target, self._gain.flat[cells], dev, upd,
+            self.config.noise.read_sigma_rel, stuck, self._rng, n0,
         )
         if upd.write_verify:
-            self._intended = np.where(n0 != 0, target, self._intended)
+            self._intended.flat[cells] = target
         else:
-            step = dev.g_range_uS / dev.n_pulses_full_range
-            self._intended = np.clip(self._intended + n0 * step, dev.g_min_uS, dev.g_max_uS)
-        changed = (pulses > 0) & ~stuck
-        self._g_prog = np.where(changed, g_new, self._g_prog)
-        return pulses, reads, changed
+            self._intended.flat[cells] = np.clip(self._intended.flat[cells] + n0 * step,
+                                                 dev.g_min_uS, dev.g_max_uS)
+        return cells, pulses, reads, (pulses > 0) & ~stuck, g_new
 
-    def _update_reprogram(self, dw: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _update_reprogram(
+        self, dw: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         dev, m = self.device, self.config.mapping
         self._shadow += dw
         levels = weights_to_levels(self._shadow, m, dev, self._scales)
@@ -539,7 +714,9 @@ class CrossbarArray:
         self._g_prog = np.where(changed, self._program(target), self._g_prog)
         self._intended = target
         self._levels = levels
-        n_changed = changed.sum(axis=(0, 1))
-        for t, rb, cb in self._tiles():
-            t.cells_programmed += int(n_changed[cb, rb].sum())
-        return pulses, np.zeros_like(pulses), changed
+        cells = np.flatnonzero(changed)
+        _, _, o, i = np.unravel_index(cells, self._cell_shape)
+        self._count("cells_programmed",
+                    np.bincount(self._tile_of(o, i), minlength=len(self.counters.tiles)))
+        return (cells, pulses.flat[cells], np.zeros(cells.size, np.int64),
+                np.ones(cells.size, bool), self._g_prog.flat[cells])

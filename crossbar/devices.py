@@ -127,7 +127,7 @@ class DeviceParams:
             if key != "sources":
                 sources[key] = "user override"
         changes.setdefault("sources", sources)
-        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]  # field overrides, checked by __post_init__
 
 
 _WAN2022 = "Wan et al., Nature 608, 504-512 (2022), NeuRRAM"

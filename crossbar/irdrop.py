@@ -272,7 +272,15 @@ def fast_effective_conductance(
     g = _check_conductances(g_S)
     r = _check_resistances(r_row_ohm, r_col_ohm, r_driver_ohm, r_sense_ohm)
     check_int("n_iter", n_iter, low=1)
-    return fast_ir_fixed_point(g, *r, n_iter)
+    return fast_ir_unchecked(g, r, n_iter)
+
+
+def fast_ir_unchecked(g_S: np.ndarray, resistances: tuple[float, float, float, float],
+                      n_iter: int) -> np.ndarray:
+    """:func:`fast_effective_conductance` for callers that validated their input once:
+    ``g_S [rows, cols]`` float64 ``>= 0``, ``resistances = (r_row, r_col, r_driver, r_sense)``
+    in ohms (``CrossbarArray`` recomputes single tiles with it after an update)."""
+    return fast_ir_fixed_point(np.ascontiguousarray(g_S), *resistances, n_iter)
 
 
 def _fast_ir_reference(

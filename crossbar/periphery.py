@@ -82,18 +82,21 @@ def dac_quantize(x_n: np.ndarray, bits: int | None) -> np.ndarray:
     return np.rint(np.clip(x_n, -1.0, 1.0) * n) / n
 
 
-def adc_quantize(current: np.ndarray, bits: int | None, full_scale: float) -> np.ndarray:
+def adc_quantize(current: np.ndarray, bits: int | None,
+                 full_scale: float | np.ndarray) -> np.ndarray:
     """Signed mid-tread ADC over ``[-full_scale, full_scale]`` with clipping.
 
-    Returns the reconstructed value (code times step), in the unit of ``current``; with
-    ``bits=None`` the input is returned unchanged (no clipping either).
+    ``full_scale`` is one value or an array broadcast against ``current`` (one per tile of
+    a stacked read).  Returns the reconstructed value (code times step), in the unit and
+    dtype of ``current``; with ``bits=None`` the input is returned unchanged (no clipping
+    either).
     """
     if bits is None:
         return current
-    if not full_scale > 0:
-        raise CrossbarError(f"full_scale={full_scale!r}: expected a value > 0")
+    if not np.all(np.asarray(full_scale) > 0):
+        raise CrossbarError(f"full_scale={full_scale!r}: expected values > 0")
     n = 2 ** (bits - 1) - 1
-    step = full_scale / n
+    step = np.asarray(np.asarray(full_scale, dtype=np.float64) / n, dtype=current.dtype)
     return np.clip(np.rint(current / step), -n, n) * step
 
 

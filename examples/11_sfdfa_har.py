@@ -76,10 +76,10 @@ import numpy as np
 
 from snn_dfa.data import Normalizer, load_hapt, subject_split
 from snn_dfa.data.hapt import CLASS_NAMES
-from snn_dfa.rules.estimator import SpikingClassifier
 from snn_dfa.eventdriven import SFDFATrainer, delta_encode, fashion_mnist_config
 from snn_dfa.eventdriven.neuron import SpikeBuffer
 from snn_dfa.eventdriven.trainer import take
+from snn_dfa.rules.estimator import SpikingClassifier
 
 RULES = ("sfdfa", "dfa", "bptt_mlp", "bptt_sfcn")
 EVENT_RULES = ("sfdfa", "dfa")

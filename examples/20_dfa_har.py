@@ -35,12 +35,12 @@ from pathlib import Path
 import numpy as np
 
 from snn_dfa.app.config import DataSection, RunConfig
-from snn_dfa.data import Normalizer, load_hapt, subject_split
 from snn_dfa.app.experiment import SubjectData, prepare_data
+from snn_dfa.data import Normalizer, load_hapt, subject_split
+from snn_dfa.engine.optim import SGD
 from snn_dfa.rules.estimator import SpikingClassifier
 from snn_dfa.rules.learning import make_rule
 from snn_dfa.rules.online import OnlineAdapter
-from snn_dfa.engine.optim import SGD
 
 SEEDS = (0, 1, 2)
 EPOCHS = 3

@@ -30,9 +30,9 @@ import numpy as np
 
 import crossbar
 from snn_dfa.app.config import CrossbarSection, RunConfig
-from snn_dfa.data import Normalizer, load_hapt, subject_split
-from snn_dfa.app.experiment import pretrained, prepare_data
+from snn_dfa.app.experiment import prepare_data, pretrained
 from snn_dfa.app.hardware import deploy
+from snn_dfa.data import Normalizer, load_hapt, subject_split
 
 BASE = CrossbarSection(prog_sigma_rel=0.0, read_sigma_rel=0.0, c2c_sigma_rel=0.0, adc_bits=8,
                        ir_drop="none")

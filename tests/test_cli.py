@@ -6,8 +6,8 @@ import sys
 import numpy as np
 import pytest
 
-from snn_dfa.errors import DataError
 from snn_dfa.app.results import read_results, write_results
+from snn_dfa.errors import DataError
 
 
 def test_results_roundtrip_and_corrupt_file(tmp_path):
@@ -35,7 +35,7 @@ def test_default_demo_command(tmp_path):
                           capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, proc.stderr
     summary = read_results(tmp_path / "d" / "results.h5")["metrics"]["summary"]
-    for rule in ("bptt", "dfa", "sfdfa"):
+    for rule in ("bp", "dfa", "sfdfa"):
         assert float(summary[f"{rule}_ideal_accuracy_pct"]) > 70  # pre-training works
         assert 0 <= float(summary[f"{rule}_final_accuracy_pct"]) <= 100
     assert "ours, DFA vs BP" in proc.stdout and "ours, SFDFA vs BP" in proc.stdout

@@ -508,3 +508,124 @@ def test_gpr_output_model_shifts_and_spreads_column_outputs():
         y.mean(axis=0), 0.95 * (x[0] @ w.T), atol=float(5e-4 * i_max_w.max())
     )
     np.testing.assert_allclose(y.std(axis=0), 0.01 * i_max_w, rtol=0.05)
+
+
+def _dense_open_loop_pulses(arr: CrossbarArray, dw: np.ndarray):
+    """The open-loop pulse counts of an in-situ update by the dense mapping functions."""
+    from crossbar.mapping import (
+        conductances_to_levels,
+        levels_to_conductances,
+        levels_to_weights,
+        weights_to_levels,
+    )
+    from crossbar.update import pulses_for_change
+
+    dev, m = arr.device, arr.config.mapping
+    unquantised = MappingConfig(scheme=m.scheme, scaling=m.scaling, quantize=False)
+    w_int = levels_to_weights(conductances_to_levels(arr._intended, dev), m, dev, arr._scales)
+    target = levels_to_conductances(weights_to_levels(w_int + dw, unquantised, dev, arr._scales),
+                                    dev)
+    return target, pulses_for_change(target - arr._intended, dev)
+
+
+@pytest.mark.parametrize("scheme", ["differential", "offset"])
+def test_sparse_open_loop_pulses_equal_the_dense_mapping_bitwise(scheme):
+    """The update kernel gives exactly the pulses and targets of crossbar.mapping's functions,
+    for every cell (zero for the cells it leaves out), also after earlier updates."""
+    from crossbar._kernels import open_loop_pulses
+    from crossbar.mapping import max_level_count
+
+    rng = np.random.default_rng(7)
+    w = rng.uniform(-0.5, 0.5, (9, 21))
+    cfg = CrossbarConfig(mapping=MappingConfig(scheme=scheme, w_max=0.8),
+                         noise=NoiseConfig(prog_sigma_rel=0.05), **SMALL_TILES)
+    arr = CrossbarArray(w, config=cfg, seed=1, dtype=np.float64)
+    dev = arr.device
+    for scale in (0.3, 0.01, 0.05):  # large, sub-pulse and mixed changes
+        dw = rng.uniform(-scale, scale, w.shape)
+        target, n_dense = _dense_open_loop_pulses(arr, dw)
+        cells, n, t = open_loop_pulses(
+            arr._intended[0], dw, arr._scales, dev.g_min_uS, dev.g_max_uS, dev.level_step_uS,
+            dev.g_range_uS / dev.n_pulses_full_range, max_level_count(cfg.mapping, dev),
+            float((dev.n_levels - 1) // 2), scheme == "differential")
+        np.testing.assert_array_equal(cells, np.flatnonzero(n_dense))
+        np.testing.assert_array_equal(n, n_dense.flat[cells])
+        np.testing.assert_array_equal(t, target.flat[cells])
+        arr.apply_update(dw)
+
+
+@pytest.mark.parametrize("ir_drop", ["none", "fast", "exact"])
+@pytest.mark.parametrize("mode", ["pulse", "reprogram"])
+def test_caches_after_updates_equal_a_rebuild_bitwise(ir_drop, mode):
+    """After updates the conductances and read matrices (IR-drop corrections included) are
+    refreshed cell by cell and tile by tile; they must equal a rebuild from scratch exactly,
+    in both read directions, and so must the reads."""
+    rng = np.random.default_rng(3)
+    w = rng.uniform(-0.5, 0.5, (11, 37))
+    cfg = CrossbarConfig(
+        mapping=MappingConfig(w_max=0.8), ir_drop=ir_drop, update=UpdateConfig(mode=mode),
+        noise=NoiseConfig(prog_sigma_rel=0.05, sa0_fraction=0.05, drift_nu=0.05),
+        **SMALL_TILES)
+    arr = CrossbarArray(w, config=cfg, seed=2, dtype=np.float64)
+    arr.set_time(10.0)  # drift acts on the cells programmed at time 0
+    x = (rng.random((4, 37)) < 0.4).astype(np.float64)
+    d = rng.standard_normal((4, 11))
+    for _ in range(3):
+        arr.forward(x), arr.backward(d)  # build both caches
+        arr.apply_update(rng.uniform(-0.05, 0.05, w.shape) * (rng.random(w.shape) < 0.2))
+    kept = {t: [None if a is None else a.copy() for a in arr._read_cache[t]] for t in (0, 1)}
+    g_kept = arr._g_now().copy()
+    y, e = arr.forward(x), arr.backward(d)
+    arr._invalidate()
+    np.testing.assert_array_equal(arr._g_now(), g_kept)
+    for transposed in (False, True):
+        arr._read_matrices(transposed)
+        for got, want in zip(kept[transposed], arr._read_cache[transposed]):
+            if want is None:
+                assert got is None
+            else:
+                np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(arr.forward(x), y)
+    np.testing.assert_array_equal(arr.backward(d), e)
+    assert arr.pulse_counts.sum() > 0
+
+
+def _per_tile_read(arr: CrossbarArray, x: np.ndarray, transposed: bool) -> np.ndarray:
+    """Noiseless read tile by tile, each tile's matrix built on its own (the reference of
+    the stacked read): ``sum_tiles ADC(x_tile @ D_tile)``, for binary forward inputs or
+    real transposed ones (normalised per row, no DAC)."""
+    from crossbar.periphery import adc_quantize
+
+    dev, per = arr.device, arr.config.periphery
+    g = arr._g_now()
+    step = dev.level_step_uS
+    levels_full = dev.g_range_uS / step
+    if transposed:
+        x = x * arr._scales
+        norm = np.abs(x).max(axis=1)
+        x = x / norm[:, None]
+    out = np.zeros((x.shape[0], arr.shape[1] if transposed else arr.shape[0]))
+    for tile in range(len(arr.counters.tiles)):
+        cb, rb = arr._tile_slices(tile)
+        drive, sense = (cb, rb) if transposed else (rb, cb)
+        cells = [g[0, p, cb, rb] if transposed else g[0, p, cb, rb].T for p in range(2)]
+        eff = [arr._ir(c, transposed) for c in cells]
+        cur = x[:, drive] @ ((eff[0] - eff[1]) / step)
+        full_scale = per.adc_full_scale_fraction * (drive.stop - drive.start) * levels_full
+        out[:, sense] += adc_quantize(cur, per.adc_bits, full_scale)
+    return out * norm[:, None] if transposed else out * arr._scales
+
+
+@pytest.mark.parametrize("ir_drop", ["none", "fast"])
+def test_stacked_read_equals_a_per_tile_read(ir_drop):
+    """All tiles at once (stacked products, per-tile ADC) against a plain loop over tiles."""
+    rng = np.random.default_rng(4)
+    w = rng.uniform(-0.5, 0.5, (11, 37))
+    cfg = CrossbarConfig(periphery=PeripheryConfig(adc_bits=6), ir_drop=ir_drop, **SMALL_TILES)
+    arr = CrossbarArray(w, config=cfg, seed=5, dtype=np.float64)
+    x = (rng.random((40, 37)) < 0.4).astype(np.float64)
+    d = rng.standard_normal((40, 11))
+    np.testing.assert_allclose(arr.forward(x), _per_tile_read(arr, x, False), rtol=1e-12,
+                               atol=1e-12)
+    np.testing.assert_allclose(arr.backward(d), _per_tile_read(arr, d, True), rtol=1e-12,
+                               atol=1e-12)

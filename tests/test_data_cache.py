@@ -9,7 +9,7 @@ import h5py
 import numpy as np
 import pytest
 
-from snn_dfa.data import cache, graphs, hapt, uci_har
+from snn_dfa.data import cache, graphs, hapt, text, uci_har
 from snn_dfa.errors import DataError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -120,4 +120,5 @@ def test_checksums_file_matches_the_code():
             hapt.SOURCE_SHA256,
         uci_har.ARCHIVE_NAME: uci_har.ARCHIVE_SHA256,
         **{f"graphs/{file}": digest for file, digest in graphs.GRAPH_FILES.values()},
+        f"text/{text.FILE_NAME}": text.FILE_SHA256,
     }

@@ -22,10 +22,19 @@ from snn_dfa.deep import (
     ternarise,
 )
 from snn_dfa.errors import ValidationError
-from snn_dfa.feedback import RandomFeedback
+from snn_dfa.rules.feedback import RandomFeedback
 
 ATOL = 1e-5  # float32 sums of a few dozen terms of order 1
 
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Small tensors: one intra-op thread avoids oversubscribing the shared cores."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
 
 def _mlp(sizes, seed=0):
     torch.manual_seed(seed)
@@ -46,8 +55,10 @@ def test_update_formula_per_point_two_hidden_layers_shared_matrix():
     F.cross_entropy(_forward(dfa, layers, x), y).backward()
     # by hand: e = (softmax - onehot)/M; delta_l = (e B_l^T) * f'(a_l); dW_l = delta_l^T h_{l-1}
     with torch.no_grad():
-        a1 = layers[0](x); h1 = torch.tanh(a1)
-        a2 = layers[1](h1); h2 = torch.tanh(a2)
+        a1 = layers[0](x)
+        h1 = torch.tanh(a1)
+        a2 = layers[1](h1)
+        h2 = torch.tanh(a2)
         e = (torch.softmax(layers[2](h2), 1) - F.one_hot(y, 4)) / 8
         b1, b2 = dfa.projector.matrices
         assert torch.equal(b2, b1[:5])  # shared: the first n_l rows of one matrix

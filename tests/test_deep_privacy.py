@@ -175,9 +175,12 @@ def test_dp_sgd_without_noise_equals_per_example_clipping_by_hand():
         norm = torch.sqrt(sum((g ** 2).sum() for g in grads))
         for acc, g in zip(by_hand, grads):
             acc += g * min(1.0, 0.5 / float(norm))
-    wrapped, opt = dp_sgd(model, torch.optim.SGD(model.parameters(), lr=1.0), 0.0, 0.5, 10)
-    opt.zero_grad()
-    F.cross_entropy(wrapped(x), y).backward()
-    opt.pre_step()
-    for p, want in zip(model.parameters(), by_hand):
-        torch.testing.assert_close(p.grad, want / 10, rtol=1e-4, atol=1e-6)
+    for ghost in (False, True):
+        wrapped, opt, loss = dp_sgd(model, torch.optim.SGD(model.parameters(), lr=1.0), 0.0,
+                                    0.5, 10, ghost=ghost)
+        opt.zero_grad()
+        loss(wrapped(x), y).backward()
+        opt.pre_step()
+        for p, want in zip(model.parameters(), by_hand):
+            torch.testing.assert_close(p.grad, want / 10, rtol=1e-4, atol=1e-6)
+        wrapped._close()  # detach the hooks before wrapping the model again

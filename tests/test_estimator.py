@@ -2,18 +2,10 @@
 
 import numpy as np
 import pytest
+from helpers import toy_task
 
 from snn_dfa.errors import ConfigError, NotFittedError, ValidationError
 from snn_dfa.rules.estimator import SpikingClassifier
-
-
-def toy_task(n=240, steps=24, seed=0):
-    """Two classes told apart by which channel carries a burst (learnable, not trivial)."""
-    rng = np.random.default_rng(seed)
-    y = rng.integers(0, 2, n)
-    X = rng.normal(0, 0.5, (n, steps, 3)).astype(np.float32)
-    X[np.arange(n), :, y] += 1.0
-    return X, y
 
 
 def clf(**kw):

@@ -38,3 +38,53 @@ def test_crossbar_nonidealities_experiment_quick(tmp_path):
     assert len(firsts) == 1
     assert axes["adc_bits"]["accuracy"][1] < axes["adc_bits"]["accuracy"][0]  # 4-bit ADC hurts
     assert (tmp_path / "nonidealities.png").stat().st_size > 10_000
+
+
+def test_dfa_gnn_experiment_quick(tmp_path):
+    pytest.importorskip("torch")
+    proc = subprocess.run([sys.executable, str(ROOT / "examples" / "60_dfa_gnn.py"), "--quick",
+                           "--out", str(tmp_path)], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    res = json.loads((tmp_path / "results.json").read_text())
+    rows = res["summary"]["random_60_20_20"]["cora"]
+    assert set(rows) == {"bp", "dfa", "dfa_eg", "dfa_eg_nf", "bp_eg"}
+    for row in rows.values():
+        assert row["n_seeds"] == 1 and 0 <= row["accuracy_pct"] <= 100
+        assert row["seconds_per_epoch_median"] > 0
+        angles = row["alignment_seed0"]
+        assert [d["epoch"] for d in angles] == [0, 5, 10]
+        assert len(angles[0]["update_angle_deg"]) == 3 and len(angles[0]["weight_angle_deg"]) == 2
+    assert rows["bp"]["alignment_seed0"][1]["update_angle_deg"][0] < 1e-2  # BP is BP
+    assert "| dfa_eg_nf |" in (tmp_path / "summary.md").read_text()
+    # A rerun resumes: every run is already in the log.
+    again = subprocess.run([sys.executable, str(ROOT / "examples" / "60_dfa_gnn.py"), "--quick",
+                            "--out", str(tmp_path)], capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0 and "seed 0:" not in again.stdout
+    assert len((tmp_path / "runs.jsonl").read_text().splitlines()) == 5
+
+
+def test_optical_dfa_experiment_quick(tmp_path):
+    pytest.importorskip("torch")
+    proc = subprocess.run([sys.executable, str(ROOT / "examples" / "70_optical_dfa_mlp.py"),
+                           "--quick", "--out", str(tmp_path)], capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    res = json.loads((tmp_path / "results.json").read_text())["summary"]
+    assert set(res) == {"bp", "dfa", "dfa_ternary", "optical_ideal", "optical_8bit_g100"}
+    # The ideal-camera OPU computes the ternarised projection exactly: same training.
+    assert abs(res["optical_ideal"]["accuracy_pct_mean"]
+               - res["dfa_ternary"]["accuracy_pct_mean"]) <= 100 * 2 / 360
+    assert res["bp"]["accuracy_pct_mean"] > 50 and res["dfa"]["accuracy_pct_mean"] > 30
+    # Four frames per example (two binary inputs, two holographic frames each): 1437 / 23 steps.
+    assert res["optical_8bit_g100"]["frames_per_step"] == pytest.approx(4 * 1437 / 23)
+
+
+def test_optical_scaling_experiment_quick(tmp_path):
+    proc = subprocess.run([sys.executable, str(ROOT / "examples" / "71_optical_scaling.py"),
+                           "--quick", "--out", str(tmp_path)], capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    res = json.loads((tmp_path / "results.json").read_text())
+    table = res["crossover_width"]
+    assert table["c=10,depth=4"]["dfa"] is None  # a classifier's projection is cheap on a GPU
+    assert table["c=50257,depth=64"]["dfa"] < table["c=50257,depth=2"]["dfa"]

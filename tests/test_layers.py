@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 
-from snn_dfa.errors import ValidationError
 from snn_dfa.engine.layers import AvgPool, Conv1d, Flatten, Linear, SumPool
 from snn_dfa.engine.losses import loss_and_grad
 from snn_dfa.engine.models import sfcn
 from snn_dfa.engine.network import SpikingNetwork
 from snn_dfa.engine.neurons import LIFParams
+from snn_dfa.errors import ValidationError
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
@@ -153,3 +153,37 @@ def test_layer_validation():
         SpikingNetwork([Linear(2, 4), AvgPool(4, 2)])
     with pytest.raises(ValidationError, match="leaves no time steps"):
         SpikingNetwork([Conv1d(2, 3, 5, padding="valid")], seed=0).forward(np.zeros((3, 1, 2)))
+
+
+@pytest.mark.parametrize("kernel, stride, left, right", [(8, 1, 4, 4), (3, 2, 0, 0), (4, 3, 3, 0),
+                                                         (2, 2, 1, 1), (5, 1, 0, 2)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_patch_kernels_equal_numpy_reference_bitwise(kernel, stride, left, right, dtype):
+    """im2col / col2im and the pooling kernels against the sliding-window NumPy reference."""
+    from snn_dfa.engine import _kernels
+    from snn_dfa.engine.reference import patches_reference, unpatch_reference
+
+    rng = np.random.default_rng(3)
+    T, B, C = 23, 3, 5
+    x = rng.normal(size=(T, B, C)).astype(dtype)
+    p = patches_reference(x, kernel, left, right, stride)  # [T_out, B, C, k]
+    t_out = p.shape[0]
+    rows = np.empty((t_out * B, C * kernel), dtype)
+    _kernels.im2col(x, kernel, left, stride, rows)
+    np.testing.assert_array_equal(rows, p.reshape(t_out * B, -1))
+    g = rng.normal(size=rows.shape).astype(dtype)
+    back = np.empty_like(x)
+    _kernels.col2im(g, kernel, left, stride, back)
+    np.testing.assert_array_equal(
+        back, unpatch_reference(g.reshape(p.shape), T, kernel, left, right, stride))
+    if left == right:  # pooling pads symmetrically
+        for divisor in (dtype(kernel), dtype(1)):
+            y = np.empty((t_out, B, C), dtype)
+            _kernels.pool_forward(x, kernel, stride, left, divisor, y)
+            np.testing.assert_array_equal(y, p.sum(axis=-1) / divisor)
+            gy = rng.normal(size=y.shape).astype(dtype)
+            gx = np.empty_like(x)
+            _kernels.pool_backward(gy, kernel, stride, left, divisor, gx)
+            g4 = np.broadcast_to((gy / divisor)[..., None], gy.shape + (kernel,))
+            np.testing.assert_array_equal(gx, unpatch_reference(g4, T, kernel, left, right,
+                                                                stride))

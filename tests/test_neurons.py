@@ -5,9 +5,9 @@ import math
 import numpy as np
 import pytest
 
-from snn_dfa.errors import ValidationError
 from snn_dfa.engine.neurons import LIFParams, LIFState, Reset, Surrogate, lif_backward, lif_run
 from snn_dfa.engine.reference import lif_backward_reference, lif_forward_reference
+from snn_dfa.errors import ValidationError
 
 MODES = [
     dict(reset="subtract", reset_decays=True),
@@ -194,3 +194,38 @@ def test_jvp_kernel_equals_reference_and_is_the_transpose_of_bptt(mode, detach):
     gu, gs = rng.normal(size=u.shape), rng.normal(size=u.shape)
     vjp = lif_backward(u, s, gu, gs, params, theta, ref0)
     assert np.sum(gu * du + gs * ds) == pytest.approx(np.sum(vjp * v), rel=1e-10)
+
+
+@pytest.mark.parametrize("mode", [m for m in MODES if "refractory_steps" not in m])
+@pytest.mark.parametrize("surrogate", ["fast_sigmoid", "triangle", "arctan"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_plain_kernels_equal_general_kernels_bitwise(mode, surrogate, dtype):
+    """Without a refractory period ``lif_run``/``lif_backward`` take the branch-free kernels;
+    they must give bit-for-bit the results of the general kernels."""
+    from snn_dfa.engine import _kernels
+
+    rng = np.random.default_rng(2)
+    T, B, n = 60, 3, 11
+    current = rng.normal(0.3, 1.0, size=(T, B, n)).astype(dtype)
+    params = LIFParams(beta=0.8, threshold=1.0, detach_reset=False,
+                       surrogate=Surrogate(surrogate), **mode)
+    theta = rng.uniform(0.5, 1.5, n).astype(dtype)
+    s, u, _ = lif_run(current, params, theta, record_membrane=True)
+    beta, reset = dtype(params.beta), params.reset.value
+    zeros = np.zeros((B, n), dtype)
+    s_g, u_g = np.empty_like(current), np.empty_like(current)
+    _kernels.lif_forward(current, beta, theta, reset, params.reset_decays, 0, zeros.copy(),
+                         zeros.copy(), np.zeros((B, n), np.int32), s_g, u_g, True)
+    np.testing.assert_array_equal(s, s_g)
+    np.testing.assert_array_equal(u, u_g)
+    gu, gs = (rng.normal(size=u.shape).astype(dtype) for _ in range(2))
+    zeros = np.zeros_like(u)
+    for g_u, g_s in ((gu, gs), (None, gs), (gu, None)):  # a missing gradient is zero
+        got = lif_backward(u, s, g_u, g_s, params, theta)
+        want = np.empty_like(current)
+        _kernels.lif_backward(u, s, zeros if g_u is None else g_u,
+                              zeros if g_s is None else g_s, beta, theta, reset,
+                              params.reset_decays, 0, np.zeros((B, n), np.int32), False,
+                              params.surrogate.kind.value, dtype(params.surrogate.scale), want)
+        np.testing.assert_array_equal(got, want)
+    assert s.sum() > 20

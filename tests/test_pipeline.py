@@ -8,11 +8,11 @@ import tomllib
 import numpy as np
 import pytest
 
-from snn_dfa import experiment
+from snn_dfa.app import experiment
 from snn_dfa.app.cli import main
 from snn_dfa.app.config import EXAMPLE, RunConfig, config_from_dict
-from snn_dfa.errors import ConfigError
 from snn_dfa.app.results import read_results
+from snn_dfa.errors import ConfigError
 
 SMALL = """
 seed = 1
@@ -46,11 +46,11 @@ def test_results_file_holds_everything(small_run):
     subjects = res["metrics"]["subjects"]
     assert set(subjects) == {"2", "9"}
     for sm in subjects.values():
-        for rule in ("bptt", "dfa", "sfdfa"):
+        for rule in ("bp", "dfa", "sfdfa"):
             assert 0 <= float(sm[rule]["final_accuracy_pct"]) <= 100
             assert len(sm[rule]["stream_correct"]) > 10
             assert float(sm[rule]["write_pulses"]) > 0  # updates reached the devices
-    for rule in ("bptt", "dfa", "sfdfa"):
+    for rule in ("bp", "dfa", "sfdfa"):
         costs = res["costs"][rule]
         assert set(costs["latency_ns"]) == {"inference", "error_compute", "error_delivery",
                                             "weight_update"}
@@ -60,13 +60,13 @@ def test_results_file_holds_everything(small_run):
         return sum(float(v) for v in
                    res["costs"][rule]["energy_pJ"]["error_delivery"][component].values())
 
-    assert delivery("bptt", "bptt_store") > 0 and delivery("dfa", "bptt_store") == 0
-    assert delivery("bptt", "adc") > 0 and delivery("dfa", "adc") == 0
-    assert delivery("dfa", "feedback") > 0 and delivery("bptt", "feedback") == 0
+    assert delivery("bp", "bptt_store") > 0 and delivery("dfa", "bptt_store") == 0
+    assert delivery("bp", "adc") > 0 and delivery("dfa", "adc") == 0
+    assert delivery("dfa", "feedback") > 0 and delivery("bp", "feedback") == 0
     summary = res["metrics"]["summary"]
     ratio = float(summary["dfa_vs_bp_energy_ratio"])
     assert ratio == pytest.approx(float(summary["dfa_energy_pJ_per_sample"])
-                                  / float(summary["bptt_energy_pJ_per_sample"]))
+                                  / float(summary["bp_energy_pJ_per_sample"]))
 
 
 def test_report_numbers_equal_the_file(small_run):
@@ -149,7 +149,7 @@ def test_example_config_is_the_default(capsys):
     ("[crossbar]\narray_size = 0", "crossbar.array_size=0"),
     ("[crossbar]\nadc_bits = 'four'", "crossbar.adc_bits='four': expected int"),
     ("[adapt]\nlr = -0.1", "adapt.lr=-0.1: expected a value > 0"),
-    ("[adapt]\nrules = ['bp']", "adapt.rules='bp': expected one of 'bptt', 'dfa', 'sfdfa'"),
+    ("[adapt]\nrules = ['bpp']", "adapt.rules='bpp': expected one of 'bp', 'dfa', 'sfdfa', 'shallow'"),
     ("[crossbar]\nread_sigma_rel = -1", "crossbar.read_sigma_rel=-1"),
     ("[data]\nadapt_subjects = [1]", "subject 1 is not a held-out (test) subject"),
     ("seed = -3", "seed=-3"),

@@ -13,7 +13,7 @@ pytest.importorskip("dp_accounting")
 
 from snn_dfa.errors import ValidationError
 from snn_dfa.privacy import (
-    INTEGER_RDP_ORDERS,
+    DEFAULT_RDP_ORDERS,
     BudgetError,
     PrivacyAccountant,
     SubsampledGaussian,
@@ -40,24 +40,22 @@ def _opacus_epsilon(q, z, steps, delta, orders):
 @pytest.mark.parametrize("delta", [1e-5, 1e-7])
 def test_rdp_epsilon_equals_opacus(q, z, steps, delta):
     pytest.importorskip("opacus")
-    ours = epsilon(SubsampledGaussian(q, z, steps), delta, method="rdp",
-                   orders=INTEGER_RDP_ORDERS)
-    theirs = _opacus_epsilon(q, z, steps, delta, INTEGER_RDP_ORDERS)
+    ours = epsilon(SubsampledGaussian(q, z, steps), delta, method="rdp")
+    theirs = _opacus_epsilon(q, z, steps, delta, DEFAULT_RDP_ORDERS)
     assert ours == pytest.approx(theirs, rel=1e-6)
 
 
 @pytest.mark.parametrize("q, z, steps", [(0.01, 0.7, 300), (0.004, 1.0, 2000),
                                          (0.1, 2.5, 100)])
-def test_default_orders_never_below_opacus(q, z, steps):
-    # dp-accounting's default orders contain opacus's; at fractional orders it bounds the
-    # signed series from above (INTEGER_RDP_ORDERS' note), so its ε is never the smaller.
+def test_fractional_orders_of_dp_accounting_are_conservative(q, z, steps):
+    # At fractional orders dp-accounting bounds the signed series from above (the note of
+    # DEFAULT_RDP_ORDERS): with opacus's fractional orders it never gives the smaller ε.
     from opacus.accountants import RDPAccountant
 
     pytest.importorskip("opacus")
-    ours = epsilon(SubsampledGaussian(q, z, steps), 1e-5)
-    theirs = _opacus_epsilon(q, z, steps, 1e-5, RDPAccountant.DEFAULT_ALPHAS)
-    assert ours >= theirs * (1 - 1e-9)
-    assert ours <= epsilon(SubsampledGaussian(q, z, steps), 1e-5, orders=INTEGER_RDP_ORDERS)
+    alphas = RDPAccountant.DEFAULT_ALPHAS
+    ours = epsilon(SubsampledGaussian(q, z, steps), 1e-5, orders=alphas)
+    assert ours >= _opacus_epsilon(q, z, steps, 1e-5, alphas) * (1 - 1e-9)
 
 
 def _balle_conversion(orders, rdp, delta):

@@ -17,6 +17,7 @@ import pytest
 
 from snn_dfa import __version__
 from snn_dfa.app import report
+from snn_dfa.rules import registry
 from snn_dfa.app.cli import main
 from snn_dfa.app.progress import Progress
 from snn_dfa.app.results import read_results
@@ -156,10 +157,10 @@ def test_stream_figure_is_the_files_stream(tiny):
     fig = report.figure_stream(view)
     with _h5(out) as f:
         lengths = [np.isfinite(f[f"metrics/subjects/{s}/{r}/stream_correct"][()]).sum()
-                   for s in ("2", "9") for r in ("bptt", "dfa", "sfdfa")]
+                   for s in ("2", "9") for r in ("bp", "dfa", "sfdfa")]
         w = max(1, min(25, min(lengths) // 5))
         for s in ("2", "9"):
-            for rule in ("bptt", "dfa", "sfdfa"):
+            for rule in ("bp", "dfa", "sfdfa"):
                 g = f[f"metrics/subjects/{s}/{rule}"]
                 correct = g["stream_correct"][()]
                 measured = correct[np.isfinite(correct)]
@@ -187,7 +188,7 @@ def test_energy_latency_area_figures_are_the_files_costs(tiny):
     view = _view(out)
     energy, latency = report.figure_energy(view), report.figure_latency(view)
     area, tradeoff = report.figure_area(view), report.figure_accuracy_energy(view)
-    rules = ("bptt", "dfa", "sfdfa")
+    rules = ("bp", "dfa", "sfdfa")
     with _h5(out) as f:
         for phase in PHASES:
             drawn = 0
@@ -199,7 +200,7 @@ def test_energy_latency_area_figures_are_the_files_costs(tiny):
                     drawn += 1
             assert drawn >= 1
             lat = [f[f"costs/{r}/latency_ns/{phase}"][()] / 1e3 for r in rules]
-            heights = [_bar_heights(latency, f"{phase}:{report.rule_label(r)}")[k]
+            heights = [_bar_heights(latency, f"{phase}:{registry.label(r)}")[k]
                        for k, r in enumerate(rules)]
             np.testing.assert_allclose(heights, lat, rtol=1e-12)
         # the energy bars of a rule add up to its total per learned window
@@ -226,7 +227,7 @@ def test_conductance_figure_counts_the_files_changes(tiny):
     fig = report.figure_conductance(_view(out))
     with _h5(out) as f:
         g = f["metrics/conductance_change_uS"]
-        for rule in ("bptt", "dfa", "sfdfa"):
+        for rule in ("bp", "dfa", "sfdfa"):
             for layer in g[rule]:
                 d = g[rule][layer][()]
                 hist = _gid(fig, f"{rule}:{layer}")
@@ -251,7 +252,7 @@ def test_report_and_console_tables_are_the_files_numbers(tiny):
     md = (out / "report.md").read_text()
     console = (folder / "stdout.txt").read_text()
     accuracy, costs, comparison = _md_tables(md)
-    labels = {"BP (BPTT)": "bptt", "DFA": "dfa", "SFDFA": "sfdfa"}
+    labels = {"BP (BPTT)": "bp", "DFA": "dfa", "SFDFA": "sfdfa"}
     with _h5(out) as f:
         s = f["metrics/summary"]
         for row in accuracy[1:]:
@@ -279,7 +280,7 @@ def test_report_and_console_tables_are_the_files_numbers(tiny):
         assert gain[key] == [f"{s[f'{r}_vs_bp_accuracy_gain_points'][()]:+.2f}"
                              for r in ("dfa", "sfdfa")]
         assert gain[key][0] == (
-            f"{s['dfa_final_accuracy_pct'][()] - s['bptt_final_accuracy_pct'][()]:+.2f}")
+            f"{s['dfa_final_accuracy_pct'][()] - s['bp_final_accuracy_pct'][()]:+.2f}")
 
 
 def test_report_to_another_folder_is_the_same(tiny, tmp_path, capsys):

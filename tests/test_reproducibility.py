@@ -8,7 +8,7 @@ with different thread counts are equal in distribution, not bit for bit: docs/en
 "Reproducibility". The thread counts are recorded in every results file.
 """
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import pytest
@@ -65,5 +65,5 @@ def test_gradients_agree_to_float32_rounding_across_thread_counts(one_and_two, w
 
 
 def test_results_record_the_thread_counts():
-    p = provenance(0, datetime.now(timezone.utc))
+    p = provenance(0, datetime.now(UTC))
     assert p["blas_threads"] >= 1 and p["numba_threads"] >= 1

@@ -3,15 +3,14 @@ feedback converges to the true output-to-hidden sensitivity."""
 
 import numpy as np
 import pytest
+from helpers import toy_task
 
-from snn_dfa.rules.estimator import SpikingClassifier
 from snn_dfa.engine.layers import AvgPool, Conv1d, Flatten, Linear, SynapticLayer
-from snn_dfa.rules.learning import SFDFA, make_rule
 from snn_dfa.engine.losses import loss_and_grad
 from snn_dfa.engine.network import SpikingNetwork
 from snn_dfa.engine.neurons import LIFParams, Surrogate
-
-from test_estimator import toy_task
+from snn_dfa.rules.estimator import SpikingClassifier
+from snn_dfa.rules.learning import SFDFA, make_rule
 
 HID = LIFParams(beta=0.8, threshold=0.5, surrogate=Surrogate("arctan"))
 

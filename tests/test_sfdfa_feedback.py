@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from snn_dfa.engine.backends import FeedbackProjector
 from snn_dfa.errors import ValidationError
 from snn_dfa.eventdriven.feedback import (
     LearnedFeedback,
@@ -14,6 +13,7 @@ from snn_dfa.eventdriven.feedback import (
     output_directional_derivative,
 )
 from snn_dfa.eventdriven.neuron import LIFParams, SpikeBuffer, simulate_layer
+from snn_dfa.rules.feedback import FeedbackProjector
 
 
 def _cosine(a, b):
@@ -27,7 +27,7 @@ def test_learned_feedback_converges_to_true_sensitivity():
     p_hid, p_out = LIFParams(threshold_hat=0.2), LIFParams(threshold_hat=0.5)
     w1 = rng.uniform(-0.5, 1.5, (n_hid, n_in))
     w2 = rng.uniform(-1.0, 3.0, (n_out, n_hid))
-    fb = LearnedFeedback([n_hid], n_out, lr=0.02)
+    fb = LearnedFeedback([n_hid], n_out, lr=0.02, dtype=np.float64)
     j_sum = np.zeros((n_hid, n_out))
     j_n = np.zeros(n_hid)
     for step in range(600):
@@ -53,7 +53,7 @@ def test_learned_feedback_converges_to_true_sensitivity():
 
 
 def test_feedback_update_is_the_masked_moving_average():
-    fb = LearnedFeedback([3], 2, lr=0.5)
+    fb = LearnedFeedback([3], 2, lr=0.5, dtype=np.float64)
     u = np.array([[1.0, 2.0, 0.5], [3.0, -1.0, 0.0]])
     dv = np.array([[1.0, -1.0], [2.0, 0.5]])
     spiked = np.array([[True, False, False], [True, True, False]])
@@ -65,7 +65,7 @@ def test_feedback_update_is_the_masked_moving_average():
 
 
 def test_projection_and_protocol():
-    fb = RandomFeedback([5, 4], 3, random_state=1)
+    fb = RandomFeedback([5, 4], 3, seed=1, scaling=1.0, dtype=np.float64)
     assert isinstance(fb, FeedbackProjector)
     b = fb.matrices
     assert b[0].shape == (5, 3) and b[1].shape == (4, 3)
@@ -75,7 +75,8 @@ def test_projection_and_protocol():
     both = fb.project_all(e)
     assert len(both) == 2
     np.testing.assert_allclose(both[0], e @ b[0].T)
-    np.testing.assert_array_equal(RandomFeedback([5, 4], 3, random_state=1).matrices[0], b[0])
+    again = RandomFeedback([5, 4], 3, seed=1, scaling=1.0, dtype=np.float64)
+    np.testing.assert_array_equal(again.matrices[0], b[0])
     assert isinstance(LearnedFeedback([5], 3), FeedbackProjector)
     np.testing.assert_array_equal(LearnedFeedback([5], 3).matrices[0], 0.0)
 
@@ -86,12 +87,12 @@ def test_feedback_validation():
         fb.project(1, np.zeros((2, 3)))
     with pytest.raises(ValidationError, match="e: expected 3 columns"):
         fb.project(0, np.zeros((2, 4)))
-    with pytest.raises(ValidationError, match="dv"):
+    with pytest.raises(ValidationError, match="dz"):
         fb.update(0, np.zeros((2, 5)), np.zeros((3, 3)), np.zeros((2, 5), bool))
     with pytest.raises(ValidationError, match="lr"):
         LearnedFeedback([5], 3, lr=0.0)
-    with pytest.raises(ValidationError, match="layer_sizes"):
-        RandomFeedback([], 3)
+    with pytest.raises(ValidationError, match=r"sizes\[1\]"):
+        RandomFeedback([5, 0], 3)
     with pytest.raises(ValidationError, match="tangents"):
         output_directional_derivative(SpikeBuffer(np.zeros((1, 2, 1)), np.ones((1, 2), int)))
     with pytest.raises(ValidationError, match="rng"):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from sfdfa_helpers import random_buffer
+from helpers import random_buffer
 
 from snn_dfa.errors import ValidationError
 from snn_dfa.eventdriven.gradients import spike_time_gradient, weight_gradient

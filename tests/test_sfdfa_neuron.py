@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from sfdfa_helpers import ode_spike_times, random_buffer
+from helpers import ode_spike_times, random_buffer
 
 from snn_dfa.errors import ValidationError
 from snn_dfa.eventdriven.neuron import LIFParams, SpikeBuffer, simulate_layer

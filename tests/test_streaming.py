@@ -5,18 +5,17 @@ import tracemalloc
 
 import numpy as np
 import pytest
+from helpers import toy_task
 
-from snn_dfa.errors import ValidationError
-from snn_dfa.rules.feedback import RandomFeedback
 from snn_dfa.engine.layers import AvgPool, Conv1d, Linear
-from snn_dfa.rules.learning import DFA
 from snn_dfa.engine.losses import loss_and_grad
 from snn_dfa.engine.network import SpikingNetwork
 from snn_dfa.engine.neurons import LIFParams, Surrogate
 from snn_dfa.engine.optim import SGD
+from snn_dfa.errors import ValidationError
+from snn_dfa.rules.feedback import RandomFeedback
+from snn_dfa.rules.learning import DFA
 from snn_dfa.rules.streaming import StreamingDFA
-
-from test_estimator import toy_task
 
 HID = LIFParams(beta=0.8, threshold=0.3, refractory_steps=1,
                 surrogate=Surrogate("fast_sigmoid", 5.0))

@@ -20,7 +20,6 @@ import pytest
 import snn_dfa.app.sweep as sweep_module
 from snn_dfa.app.cli import main
 from snn_dfa.app.config import config_from_dict
-from snn_dfa.errors import ConfigError
 from snn_dfa.app.results import read_results
 from snn_dfa.app.sweep import (
     SweepError,
@@ -30,6 +29,7 @@ from snn_dfa.app.sweep import (
     run_sweep,
     sweep_from_dict,
 )
+from snn_dfa.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
 

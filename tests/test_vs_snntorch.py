@@ -194,7 +194,8 @@ def _compare_grads(net, x, y, use_snntorch, dtype, rtol):
 @pytest.mark.parametrize("surrogate", ["fast_sigmoid", "arctan", "triangle"])
 @pytest.mark.parametrize("reset", ["subtract", "zero"])
 def test_bptt_equals_autograd_through_snntorch(seed, surrogate, reset):
-    p = snntorch_params(beta=0.875, threshold=1.0, reset=reset, surrogate=Surrogate(surrogate))  # exact in float32, as snntorch stores it
+    # beta exact in float32, as snntorch stores it
+    p = snntorch_params(beta=0.875, threshold=1.0, reset=reset, surrogate=Surrogate(surrogate))
     net = conv_net(seed, p, dtype=np.float64)
     x = inputs(seed, 120, 4, net.n_in, np.float64)
     # snntorch's spike functions return float32, so gradients pass through float32 there

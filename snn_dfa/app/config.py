@@ -11,17 +11,30 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
 
 from snn_dfa._validation import check_keys
-from snn_dfa.errors import ConfigError, DataError
+from snn_dfa.errors import ConfigError, DataError, ValidationError
+from snn_dfa.rules import registry
 
-RULES = ("bptt", "dfa", "sfdfa")
-#: How consoles, tables and figures name each rule.
-RULE_LABEL = {"bptt": "BP (BPTT)", "dfa": "DFA", "sfdfa": "SFDFA"}
+#: the rules the main job adapts with by default (every registered rule is accepted)
+RULES = ("bp", "dfa", "sfdfa")
+
+
+def _canonical_rules(names: tuple[str, ...]) -> tuple[str, ...]:
+    """Aliases (``"bptt"``) as their rule's canonical name; unknown names are left for
+    ``check`` to report with the key."""
+    out = []
+    for name in names:
+        try:
+            out.append(registry.canonical(name))
+        except ValidationError:
+            out.append(name)
+    return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -73,8 +86,12 @@ class PretrainSection:
     batch_size: int = 64
     lr: float = 1e-3
 
+    def __post_init__(self) -> None:
+        if self.rule != "matched":
+            object.__setattr__(self, "rule", _canonical_rules((self.rule,))[0])
+
     def check(self) -> None:
-        _choice("pretrain.rule", self.rule, ("matched", "bptt"))
+        _choice("pretrain.rule", self.rule, ("matched", *registry.names()))
         _range("pretrain.epochs", self.epochs, 1, None)
         _range("pretrain.batch_size", self.batch_size, 1, None)
         _range("pretrain.lr", self.lr, 0.0, None, open_low=True)
@@ -124,6 +141,13 @@ class AdaptSection:
     lr_by_rule: dict[str, float] = field(default_factory=dict)
     sfdfa_feedback_lr: float = 1e-2
 
+    def __post_init__(self) -> None:
+        if isinstance(self.rules, tuple):
+            object.__setattr__(self, "rules", _canonical_rules(self.rules))
+        if isinstance(self.lr_by_rule, dict):
+            keys = _canonical_rules(tuple(self.lr_by_rule))
+            object.__setattr__(self, "lr_by_rule", dict(zip(keys, self.lr_by_rule.values())))
+
     def lr_for(self, rule: str) -> float:
         """The step size of ``rule``: its entry in ``lr_by_rule``, else the shared ``lr``."""
         return self.lr_by_rule.get(rule, self.lr)
@@ -132,12 +156,14 @@ class AdaptSection:
         if not self.rules:
             raise ConfigError("adapt.rules: expected at least one rule")
         for r in self.rules:
-            _choice("adapt.rules", r, RULES)
+            _choice("adapt.rules", r, registry.names())
+        if len(set(self.rules)) != len(self.rules):
+            raise ConfigError(f"adapt.rules={list(self.rules)}: a rule is named twice")
         _range("adapt.epochs", self.epochs, 1, None)
         _choice("adapt.order", self.order, ("shuffled", "recording"))
         _range("adapt.lr", self.lr, 0.0, None, open_low=True)
         for r, lr in self.lr_by_rule.items():
-            _choice("adapt.lr_by_rule", r, RULES)
+            _choice("adapt.lr_by_rule", r, registry.names())
             _range(f"adapt.lr_by_rule.{r}", lr, 0.0, None, open_low=True)
         _range("adapt.sfdfa_feedback_lr", self.sfdfa_feedback_lr, 0.0, 1.0, open_low=True)
 
@@ -157,6 +183,41 @@ class HwsimSection:
 
 
 @dataclass(frozen=True)
+class PrivacySection:
+    """``[privacy]``: differentially private adaptation to each wearer (docs/privacy.md).
+
+    When enabled, every adaptation rule runs as DP-DFA (DP-SGD for ``bptt``): Poisson-sampled
+    steps over the wearer's adaptation windows (rate ``sampling_rate``, ``ceil(adapt.epochs /
+    sampling_rate)`` steps), the projected error clipped to ``clip_backward``, every layer's
+    per-window update to ``clip_backward * clip_forward``, Gaussian noise calibrated so that
+    each wearer's windows spend at most ``epsilon`` at ``delta`` (add/remove one window).
+    The learning rate is the rule's ``adapt`` rate times the expected batch, so that an epoch
+    moves the weights as far as the streaming adaptation does.
+    """
+
+    enabled: bool = False
+    epsilon: float = 4.0
+    delta: float = 1e-5
+    clip_backward: float = 0.05
+    clip_forward: float = 50.0
+    sampling_rate: float = 0.05
+    max_noise_multiplier: float = 20.0
+
+    def steps_for(self, epochs: int) -> int:
+        """Private steps for ``epochs`` expected passes over the windows."""
+        return math.ceil(epochs / self.sampling_rate)
+
+    def check(self) -> None:
+        _range("privacy.epsilon", self.epsilon, 0.0, None, open_low=True)
+        _range("privacy.delta", self.delta, 0.0, 1.0, open_low=True, open_high=True)
+        _range("privacy.clip_backward", self.clip_backward, 0.0, None, open_low=True)
+        _range("privacy.clip_forward", self.clip_forward, 0.0, None, open_low=True)
+        _range("privacy.sampling_rate", self.sampling_rate, 0.0, 1.0, open_low=True)
+        _range("privacy.max_noise_multiplier", self.max_noise_multiplier, 0.0, None,
+               open_low=True)
+
+
+@dataclass(frozen=True)
 class RunConfig:
     """A whole run."""
 
@@ -167,6 +228,7 @@ class RunConfig:
     crossbar: CrossbarSection = field(default_factory=CrossbarSection)
     adapt: AdaptSection = field(default_factory=AdaptSection)
     hwsim: HwsimSection = field(default_factory=HwsimSection)
+    privacy: PrivacySection = field(default_factory=PrivacySection)
 
     def check(self) -> None:
         _range("seed", self.seed, 0, None)
@@ -174,6 +236,27 @@ class RunConfig:
             value = getattr(self, f.name)
             if hasattr(value, "check"):
                 value.check()
+        if self.privacy.enabled:
+            self.noise_multiplier()
+
+    def noise_multiplier(self) -> float:
+        """The private adaptation's noise multiplier for ``[privacy]``'s budget; raises
+        :class:`ConfigError` when the budget cannot be met."""
+        from snn_dfa.privacy import BudgetError, noise_multiplier_for
+        from snn_dfa.privacy.spiking import check_rule
+
+        p = self.privacy
+        for rule in self.adapt.rules:
+            try:
+                check_rule(rule)
+            except ValidationError as exc:
+                raise ConfigError(f"adapt.rules with {exc}") from None
+        try:
+            return noise_multiplier_for(p.epsilon, p.delta, p.sampling_rate,
+                                        p.steps_for(self.adapt.epochs),
+                                        max_noise_multiplier=p.max_noise_multiplier)
+        except BudgetError as exc:
+            raise ConfigError(f"privacy: {exc}") from None
 
     def to_dict(self) -> dict[str, Any]:
         return json.loads(json.dumps(dataclasses.asdict(self)))
@@ -232,7 +315,7 @@ def _build(cls: type, where: str, data: dict[str, Any]) -> Any:
         if dataclasses.is_dataclass(hint):
             if not isinstance(value, dict):
                 raise ConfigError(f"[{key}]: expected a table, got {value!r}")
-            kwargs[name] = _build(hint, key, value)  # type: ignore[arg-type]
+            kwargs[name] = _build(hint, key, value)  # type: ignore[arg-type]  # is_dataclass(hint) holds for the class itself here, not an instance
         else:
             kwargs[name] = _coerce(key, hint, value)
     return cls(**kwargs)
@@ -293,7 +376,7 @@ threshold = 0.5
 
 [pretrain]                   # cloud pre-training on ideal weights (cached by hash)
 rule = "matched"             # each on-chip rule starts from a network trained with that rule
-                             # (DFA/SFDFA keep their feedback), or "bptt" for all
+                             # (DFA/SFDFA keep their feedback), or a rule's name ("bp") for all
 epochs = 2
 batch_size = 64
 lr = 1e-3                    # Adam
@@ -313,14 +396,23 @@ drift_nu = 0.0               # conductance drift exponent
 c2c_sigma_rel = 0.05         # cycle-to-cycle write noise of programming pulses
 
 [adapt]                      # on-device, batch 1, predict then update (plain SGD)
-rules = ["bptt", "dfa", "sfdfa"]
+rules = ["bp", "dfa", "sfdfa"]   # any of "bp" (alias "bptt"), "dfa", "sfdfa", "shallow"
 epochs = 2                   # passes over the adaptation windows
 order = "shuffled"           # or "recording" (chronological: strongly correlated labels)
 lr = 3e-4                    # SGD step of every rule, unless set per rule:
-lr_by_rule = {}              #   e.g. {bptt = 1e-3, dfa = 3e-4} (the study's, from a search)
+lr_by_rule = {}              #   e.g. {bp = 1e-3, dfa = 3e-4} (the study's, from a search)
 sfdfa_feedback_lr = 1e-2     # SFDFA's feedback moving-average step (pre-training too)
 
 [hwsim]
 tech = "spikesim65"          # technology preset (SpikeSim 65 nm constants)
 feedback_storage = "sram"    # where DFA/SFDFA keep B: "sram" or "crossbar"
+
+[privacy]                    # differentially private adaptation (docs/privacy.md)
+enabled = false              # true: DP-DFA (DP-SGD for bptt) on Poisson-sampled steps
+epsilon = 4.0                # budget per wearer, at delta, adjacency add/remove one window
+delta = 1e-5                 # must stay below 1 / (a wearer's adaptation windows)
+clip_backward = 0.05         # bound on the projected error B e of a window [assumption]
+clip_forward = 50.0          # per-window update bound = clip_backward * clip_forward [assumption]
+sampling_rate = 0.05         # Poisson rate of a window joining a step; steps = epochs / rate
+max_noise_multiplier = 20.0  # refuse budgets that need more noise than this [assumption]
 """

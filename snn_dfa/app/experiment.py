@@ -29,24 +29,25 @@ import shutil
 import tempfile
 import zipfile
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 import hwsim
-from snn_dfa.app.config import RULE_LABEL, RunConfig
+from snn_dfa.app.config import RunConfig
 from snn_dfa.app.hardware import PhaseMeter, architecture, deploy
 from snn_dfa.app.progress import Progress, as_progress, format_duration
 from snn_dfa.app.results import provenance, publish, read_results, write_results
 from snn_dfa.engine.models import build_model
 from snn_dfa.engine.network import SpikingNetwork
 from snn_dfa.engine.optim import SGD
-from snn_dfa.errors import DataError, ValidationError
+from snn_dfa.errors import ConfigError, DataError, ValidationError
+from snn_dfa.rules import registry
 from snn_dfa.rules.estimator import SpikingClassifier
-from snn_dfa.rules.learning import make_rule
 from snn_dfa.rules.online import OnlineAdapter
+
 
 @dataclass
 class SubjectData:
@@ -115,20 +116,21 @@ def _model_params(config: RunConfig) -> dict[str, Any]:
 
 def pretrain_sources(config: RunConfig) -> dict[str, str]:
     """For each on-chip rule, the rule its starting network is pre-trained with."""
-    return {r: (r if config.pretrain.rule == "matched" else "bptt") for r in config.adapt.rules}
+    return {r: ((registry.get_rule(r).pretrained_as or r) if config.pretrain.rule == "matched"
+                else config.pretrain.rule) for r in config.adapt.rules}
 
 
 def pretrain_cache_path(config: RunConfig, rule: str, cache_dir: str | Path | None = None
                         ) -> Path:
     """The cache entry of the network pre-trained with ``rule`` under ``config`` (it may not
-    exist); ``cache_dir`` defaults to ``pretrained/`` in the data cache folder."""
+    exist yet); ``cache_dir`` defaults to ``pretrained/`` in the data cache folder."""
     from snn_dfa.data import default_cache_dir
 
-    digest = config.digest("seed", "data", "model", "pretrain") + f"-{rule}"
-    if rule == "sfdfa":
-        digest += f"-{config.adapt.sfdfa_feedback_lr}"
+    spec = registry.get_rule(rule)
+    digest = (config.digest("seed", "data", "model", "pretrain") + f"-{spec.name}"
+              + "".join(f"-{v}" for v in spec.select(_rule_options(config)).values()))
     folder = Path(cache_dir) if cache_dir is not None else default_cache_dir() / "pretrained"
-    return folder / f"sfcn-{digest}.npz"
+    return folder / f"{config.model.name}-{digest}.npz"
 
 
 def pretrained(config: RunConfig, rule: str, x: np.ndarray, y: np.ndarray,
@@ -145,42 +147,45 @@ def pretrained(config: RunConfig, rule: str, x: np.ndarray, y: np.ndarray,
     hash of the settings that determine them, written under a temporary name and renamed.
     A corrupt or stale entry is never used: it is rebuilt and replaced.
     """
-
+    progress = as_progress(progress)
+    spec = registry.get_rule(rule)
+    feedback_opts = spec.select(_rule_options(config))
     path = pretrain_cache_path(config, rule, cache_dir)
-    digest, folder = path.stem.removeprefix("sfcn-"), path.parent
-    feedback_opts = {"feedback_lr": config.adapt.sfdfa_feedback_lr} if rule == "sfdfa" else {}
+    digest, folder = path.stem.removeprefix(f"{config.model.name}-"), path.parent
+    n_classes = int(np.max(y)) + 1  # labels are 0..n_classes-1 (checked after training)
     if path.exists():
         try:
             with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as f:
                 if str(f["__digest__"]) == digest:
-                    net = build_model("sfcn", x.shape[2], 6, x.shape[1], _model_params(config),
+                    net = build_model(config.model.name, x.shape[2], n_classes, x.shape[1],
+                                      _model_params(config),
                                       seed=0)
                     net.load_state_dict({k: f[k] for k in f.files if "." in k
                                          and not k.startswith("feedback.")})
                     n_feedback = sum(k.startswith("feedback.") for k in f.files)
                     mats = [f[f"feedback.{k}"] for k in range(n_feedback)] or None
-                    as_progress(progress).stage(
-                        f"pre-training with {RULE_LABEL[rule]}: taken from the cache ({path.name})")
+                    progress.stage(f"pre-training with {spec.label}: taken from the cache "
+                                   f"({path.name})")
                     return net.train(False), mats, True
         except (OSError, ValueError, KeyError, zipfile.BadZipFile, ValidationError):
             pass  # corrupt or stale: rebuilt and replaced below
-    progress = as_progress(progress)
-    label, epochs = RULE_LABEL[rule], config.pretrain.epochs
-    progress.stage(f"pre-training with {label}: {epochs} epoch(s) on {len(y)} windows "
+    epochs = config.pretrain.epochs
+    progress.stage(f"pre-training with {spec.label}: {epochs} epoch(s) on {len(y)} windows "
                    "(ideal weights; cached for later runs)")
-    clf = SpikingClassifier(model="sfcn", model_params=_model_params(config),
+    clf = SpikingClassifier(model=config.model.name, model_params=_model_params(config),
                             epochs=epochs, batch_size=config.pretrain.batch_size,
-                            lr=config.pretrain.lr, rule=rule, feedback=feedback_opts or None,
+                            lr=config.pretrain.lr, rule=spec.name, feedback=feedback_opts or None,
                             seed=np.random.default_rng([config.seed, 2]))
-    with progress.bar(epochs, f"pre-training {label}", "epoch") as bar:
+    with progress.bar(epochs, f"pre-training {spec.label}", "epoch") as bar:
         def on_epoch(epoch: int, loss: float) -> None:
             bar.update()
-            progress.stage(f"pre-training with {label}: epoch {epoch}/{epochs} done, "
+            progress.stage(f"pre-training with {spec.label}: epoch {epoch}/{epochs} done, "
                            f"mean loss {loss:.3f}")
 
         clf.fit(x, y, on_epoch=on_epoch)
-    if list(clf.classes_) != list(range(6)):
-        raise DataError(f"pre-training data holds classes {clf.classes_.tolist()}, expected 0..5")
+    if list(clf.classes_) != list(range(n_classes)):
+        raise DataError(f"pre-training data holds classes {clf.classes_.tolist()}, "
+                        f"expected 0..{n_classes - 1}")
     arrays = dict(clf.network_.state_dict())
     projector = getattr(clf.rule_, "projector", None)
     mats = [m.copy() for m in projector.matrices] if projector is not None else None
@@ -198,23 +203,53 @@ def pretrained(config: RunConfig, rule: str, x: np.ndarray, y: np.ndarray,
     return clf.network_.train(False), mats, False
 
 
+def _rule_options(config: RunConfig) -> dict[str, object]:
+    """Every rule option the configuration sets; each rule takes the ones it accepts."""
+    return {"feedback_lr": config.adapt.sfdfa_feedback_lr}
+
+
 def adaptation_rule(config: RunConfig, rule_name: str, net: SpikingNetwork,
                     feedback: list[np.ndarray] | None) -> Any:
     """The rule that adapts ``net`` on the chip: built from the configuration's seed alone, then
     given the pre-trained feedback matrices when the network was pre-trained with the same rule
     (DFA keeps its fixed matrices, SFDFA continues from its learned ones)."""
-    from snn_dfa.rules.feedback import LearnedFeedback, RandomFeedback
-
-    opts = {"feedback_lr": config.adapt.sfdfa_feedback_lr} if rule_name == "sfdfa" else {}
-    rule = make_rule(rule_name, net, seed=np.random.default_rng([config.seed, 3]), **opts)
-    if feedback is not None:
-        if rule_name == "dfa":
-            rule.projector = RandomFeedback.from_matrices(  # type: ignore[attr-defined]
-                feedback, dtype=net.dtype)
-        elif rule_name == "sfdfa":
-            rule.projector = LearnedFeedback.from_matrices(  # type: ignore[attr-defined]
-                feedback, lr=config.adapt.sfdfa_feedback_lr, dtype=net.dtype)
+    spec = registry.get_rule(rule_name)
+    opts = spec.select(_rule_options(config))
+    rule = spec.build(net, seed=np.random.default_rng([config.seed, 3]), **opts)
+    if feedback is not None and spec.feedback is not None:
+        rule.projector = spec.projector_from(  # type: ignore[attr-defined]  # rules with feedback
+            feedback, dtype=net.dtype, **opts)
     return rule
+
+
+def _adapt_privately(config: RunConfig, sub: SubjectData, rule_name: str, rule: Any,
+                     net: SpikingNetwork, meter: PhaseMeter, noise_multiplier: float
+                     ) -> dict[str, Any]:
+    """DP-DFA (DP-SGD for backprop) adaptation to one wearer under ``[privacy]``; returns the
+    stream metrics (prequential accuracy over the sampled windows, each predicted before its
+    step's update; the curve is one point per step: first window index, batch accuracy) and
+    the privacy spent."""
+    from snn_dfa.privacy.spiking import ClippedProjector, PrivateAdapter
+
+    p = config.privacy
+    if registry.get_rule(rule_name).feedback is not None:
+        rule.projector = ClippedProjector(rule.projector, p.clip_backward)
+    expected = p.sampling_rate * len(sub.y_adapt)
+    adapter = PrivateAdapter(net, rule, SGD(lr=config.adapt.lr_for(rule_name) * expected),
+                             clip_update=p.clip_backward * p.clip_forward,
+                             noise_multiplier=noise_multiplier, sampling_rate=p.sampling_rate,
+                             seed=np.random.default_rng([config.seed, 5, sub.subject]),
+                             on_phase=meter.phase, on_window=meter.add_digital)
+    logs = adapter.fit(sub.x_adapt, sub.y_adapt, p.steps_for(config.adapt.epochs))
+    sizes = np.array([log.batch_size for log in logs])
+    correct = np.array([log.n_correct for log in logs])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per_step = np.where(sizes > 0, correct / np.maximum(sizes, 1), np.nan)
+    return {"prequential_accuracy_pct": 100 * float(correct.sum() / max(sizes.sum(), 1)),
+            "stream_steps": np.cumsum(sizes) - sizes, "stream_correct": per_step,
+            "epsilon_spent": adapter.epsilon(p.delta), "noise_multiplier": noise_multiplier,
+            "private_steps": len(logs),
+            "clipped_fraction": float(np.mean([log.clipped_fraction for log in logs]))}
 
 
 def _accuracy(net: SpikingNetwork, x: np.ndarray, y: np.ndarray) -> float:
@@ -238,23 +273,23 @@ def _conductance_changes(net: SpikingNetwork, arrays: dict, before: dict[int, np
     return {f"layer{i}": (after[i] - before[i]).ravel() for i in net.synaptic_layers}
 
 
+def first_run() -> bool:
+    """Whether the data cache or the compiled kernels are missing (the first run builds them,
+    which takes a few minutes once)."""
+    from snn_dfa.data import hapt
+    from snn_dfa.engine import _kernels
+
+    kernels = Path(_kernels.__file__)
+    compiled = any((kernels.parent / "__pycache__").glob(f"{kernels.stem}.*.nbi"))
+    return not hapt.cache_path().is_file() or not compiled
+
+
 @dataclass
 class RunResult:
     out_dir: Path
     metrics: dict[str, Any]
     costs: dict[str, Any]
     summary: dict[str, Any]
-
-
-def first_run() -> bool:
-    """Whether the data cache or the compiled kernels are missing (the first run builds them,
-    which takes a few minutes once)."""
-    from snn_dfa.engine import _kernels
-    from snn_dfa.data import hapt
-
-    kernels = Path(_kernels.__file__)
-    compiled = any((kernels.parent / "__pycache__").glob(f"{kernels.stem}.*.nbi"))
-    return not hapt.cache_path().is_file() or not compiled
 
 
 def run(config: RunConfig, out_dir: str | Path, progress: Progress | bool = False,
@@ -267,7 +302,7 @@ def run(config: RunConfig, out_dir: str | Path, progress: Progress | bool = Fals
     """
     config.check()
     progress = as_progress(progress)
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise ValidationError(f"out={str(out_dir)!r}: exists and is not a folder")
@@ -279,6 +314,12 @@ def run(config: RunConfig, out_dir: str | Path, progress: Progress | bool = Fals
     progress.stage(f"data: {len(y_train)} pre-training windows; adaptation subjects "
                    + ", ".join(f"{s.subject} ({len(s.y_adapt)} adaptation, {len(s.y_test)} "
                                "held-out windows)" for s in subjects))
+    noise_multiplier = config.noise_multiplier() if config.privacy.enabled else 0.0
+    for sub in subjects if config.privacy.enabled else ():
+        if config.privacy.delta * len(sub.y_adapt) >= 1:
+            raise ConfigError(f"privacy.delta={config.privacy.delta:g}: subject {sub.subject} has "
+                              f"{len(sub.y_adapt)} adaptation windows; delta must be below "
+                              f"1/{len(sub.y_adapt)}")
     rules = config.adapt.rules
     source = pretrain_sources(config)
     starts = {}
@@ -298,7 +339,7 @@ def run(config: RunConfig, out_dir: str | Path, progress: Progress | bool = Fals
         sm: dict[str, Any] = {"n_adapt_windows": len(sub.y_adapt),
                               "n_test_windows": len(sub.y_test)}
         for rule_name in rules:
-            label = RULE_LABEL[rule_name]
+            label = registry.label(rule_name)
             ideal, folded, feedback, _ = starts[source[rule_name]]
             net = copy.deepcopy(folded)
             arrays = deploy(net, config.crossbar, config.seed)
@@ -310,28 +351,34 @@ def run(config: RunConfig, out_dir: str | Path, progress: Progress | bool = Fals
             before = _conductances(arrays) if sub is subjects[0] else None
             rule = adaptation_rule(config, rule_name, net,
                                    feedback if source[rule_name] == rule_name else None)
-            meter = PhaseMeter(net, arrays, rule_name)
-            adapter = OnlineAdapter(net, rule, SGD(lr=config.adapt.lr_for(rule_name)),
-                                    on_phase=meter.phase, on_window=meter.add_digital)
-            order_rng = np.random.default_rng([config.seed, 4, sub.subject])
-            progress.stage(f"subject {sub.subject}, {label}: adapting on-chip, "
+            meter = PhaseMeter(net, arrays, rule_name, projector=getattr(rule, "projector", None))
+            how = "privately (DP)" if config.privacy.enabled else "on-chip"
+            progress.stage(f"subject {sub.subject}, {label}: adapting {how}, "
                            f"{config.adapt.epochs} epoch(s) over {len(sub.y_adapt)} windows")
-            for epoch in range(config.adapt.epochs):
-                idx = np.arange(len(sub.y_adapt))
-                if config.adapt.order == "shuffled":
-                    idx = order_rng.permutation(idx)
-                log = adapter.run(sub.x_adapt[idx], sub.y_adapt[idx], progress=progress.bars,
-                                  desc=f"subject {sub.subject} {label} epoch {epoch + 1}")
-            steps, curve = log.curve("correct")
+            if config.privacy.enabled:
+                stream = _adapt_privately(config, sub, rule_name, rule, net, meter,
+                                          noise_multiplier)
+            else:
+                adapter = OnlineAdapter(net, rule, SGD(lr=config.adapt.lr_for(rule_name)),
+                                        on_phase=meter.phase, on_window=meter.add_digital)
+                order_rng = np.random.default_rng([config.seed, 4, sub.subject])
+                for epoch in range(config.adapt.epochs):
+                    idx = np.arange(len(sub.y_adapt))
+                    if config.adapt.order == "shuffled":
+                        idx = order_rng.permutation(idx)
+                    log = adapter.run(sub.x_adapt[idx], sub.y_adapt[idx], progress=progress.bars,
+                                      desc=f"subject {sub.subject} {label} epoch {epoch + 1}")
+                steps, curve = log.curve("correct")
+                stream = {"prequential_accuracy_pct": 100 * log.mean("correct"),
+                          "stream_steps": steps, "stream_correct": curve}
             final_acc = _accuracy(net, sub.x_test, sub.y_test)
             progress.stage(f"subject {sub.subject}, {label}: adapted, held-out accuracy "
                            f"{100 * final_acc:.1f} %")
             sm[rule_name] = {
                 "ideal_accuracy_pct": 100 * _accuracy(ideal, sub.x_test, sub.y_test),
                 "deployed_accuracy_pct": 100 * deployed_acc,
-                "prequential_accuracy_pct": 100 * log.mean("correct"),
                 "final_accuracy_pct": 100 * final_acc,
-                "stream_steps": steps, "stream_correct": curve,
+                **stream,
                 "write_pulses": float(sum(a.counters.totals()["programming_pulses"]
                                           for a in arrays.values())),
             }
@@ -342,7 +389,7 @@ def run(config: RunConfig, out_dir: str | Path, progress: Progress | bool = Fals
     metrics["conductance_change_uS"] = conductance
 
     progress.stage("costing: energy, area and latency of every phase with hwsim ("
-                   + ", ".join(RULE_LABEL[r] for r in rules) + ")")
+                   + ", ".join(registry.label(r) for r in rules) + ")")
     costs, reports = _costs(config, starts[source[rules[0]]][1], meters)
     summary = _summary(config, metrics, reports)
     metrics["summary"] = {k: v for k, v in summary.items() if not isinstance(v, dict)}
@@ -380,6 +427,11 @@ def _costs(config: RunConfig, net: SpikingNetwork, meters: dict[str, list[PhaseM
     return costs, reports
 
 
+def _ratio(a: float, b: float) -> float:
+    """``a / b``; infinite when only ``b`` is zero (a rule without error delivery, say)."""
+    return a / b if b else (float("nan") if a == 0 else float("inf"))
+
+
 def _summary(config: RunConfig, metrics: dict[str, Any], reports: dict[str, hwsim.CostReport]
              ) -> dict[str, Any]:
     subs = metrics["subjects"].values()
@@ -388,6 +440,8 @@ def _summary(config: RunConfig, metrics: dict[str, Any], reports: dict[str, hwsi
         for key in ("ideal", "deployed", "final", "prequential"):
             out[f"{rule}_{key}_accuracy_pct"] = float(np.mean(
                 [s[rule][f"{key}_accuracy_pct"] for s in subs]))
+        if config.privacy.enabled:
+            out[f"{rule}_epsilon_spent_max"] = float(max(s[rule]["epsilon_spent"] for s in subs))
         rep = reports[rule]
         out[f"{rule}_energy_pJ_per_sample"] = rep.total_energy_pJ() / rep.samples
         out[f"{rule}_delivery_energy_pJ_per_sample"] = (
@@ -395,22 +449,24 @@ def _summary(config: RunConfig, metrics: dict[str, Any], reports: dict[str, hwsi
         out[f"{rule}_delivery_latency_ns_per_sample"] = float(rep.latency_ns["error_delivery"])
         out[f"{rule}_area_um2"] = float(sum(rep.area_um2.values()))
         out[f"{rule}_latency_ns_per_sample"] = float(sum(rep.latency_ns.values()))
-    if "bptt" in config.adapt.rules:
-        for rule in ("dfa", "sfdfa"):
-            if rule in config.adapt.rules:
-                out[f"{rule}_vs_bp_energy_ratio"] = (out[f"{rule}_energy_pJ_per_sample"]
-                                                     / out["bptt_energy_pJ_per_sample"])
-                out[f"{rule}_vs_bp_area_ratio"] = out[f"{rule}_area_um2"] / out["bptt_area_um2"]
-                out[f"{rule}_vs_bp_latency_speedup"] = (out["bptt_latency_ns_per_sample"]
-                                                        / out[f"{rule}_latency_ns_per_sample"])
-                out[f"{rule}_vs_bp_delivery_energy_ratio"] = (
-                    out[f"{rule}_delivery_energy_pJ_per_sample"]
-                    / out["bptt_delivery_energy_pJ_per_sample"])
-                out[f"{rule}_vs_bp_delivery_latency_speedup"] = (
-                    out["bptt_delivery_latency_ns_per_sample"]
-                    / out[f"{rule}_delivery_latency_ns_per_sample"])
+    bp = registry.baseline().name
+    if bp in config.adapt.rules:
+        for rule in config.adapt.rules:
+            if rule != bp:
+                out[f"{rule}_vs_bp_energy_ratio"] = _ratio(out[f"{rule}_energy_pJ_per_sample"],
+                                                           out[f"{bp}_energy_pJ_per_sample"])
+                out[f"{rule}_vs_bp_area_ratio"] = _ratio(out[f"{rule}_area_um2"],
+                                                         out[f"{bp}_area_um2"])
+                out[f"{rule}_vs_bp_latency_speedup"] = _ratio(
+                    out[f"{bp}_latency_ns_per_sample"], out[f"{rule}_latency_ns_per_sample"])
+                out[f"{rule}_vs_bp_delivery_energy_ratio"] = _ratio(
+                    out[f"{rule}_delivery_energy_pJ_per_sample"],
+                    out[f"{bp}_delivery_energy_pJ_per_sample"])
+                out[f"{rule}_vs_bp_delivery_latency_speedup"] = _ratio(
+                    out[f"{bp}_delivery_latency_ns_per_sample"],
+                    out[f"{rule}_delivery_latency_ns_per_sample"])
                 out[f"{rule}_vs_bp_accuracy_gain_points"] = (
-                    out[f"{rule}_final_accuracy_pct"] - out["bptt_final_accuracy_pct"])
+                    out[f"{rule}_final_accuracy_pct"] - out[f"{bp}_final_accuracy_pct"])
     return out
 
 

@@ -28,8 +28,8 @@ from typing import Any
 import numpy as np
 
 import hwsim
-from snn_dfa.app.config import RULE_LABEL
 from snn_dfa.errors import DataError
+from snn_dfa.rules import registry
 
 PAPER = {"energy": 64.1, "area": 10.1, "latency": 2.1, "accuracy": 7.55}
 PHASE_LABEL = {"inference": "inference", "error_compute": "error computation",
@@ -64,10 +64,6 @@ def _f(v: Any) -> float:
 
 def _str(v: Any) -> str:
     return v.decode() if isinstance(v, bytes) else str(v)
-
-
-def rule_label(rule: str) -> str:
-    return RULE_LABEL.get(rule, rule)
 
 
 # --- quantities, each computed once ------------------------------------------------------------
@@ -218,7 +214,7 @@ def figure_stream(view: RunView) -> Any:
             ax.set_ylabel("accuracy (%)")
         if k // ncols == nrows - 1:
             ax.set_xlabel("window of the adaptation stream")
-    handles = [Line2D([], [], color=f"C{i}", lw=2, label=rule_label(r))
+    handles = [Line2D([], [], color=f"C{i}", lw=2, label=registry.label(r))
                for i, r in enumerate(view.rules)]
     handles += [Line2D([], [], color="grey", lw=1.3, label="prequential (predicted before "
                        "each update), moving mean"),
@@ -242,7 +238,7 @@ def _phase_panels(view: RunView, title: str, ylabel: str,
     fig = _new_figure(2.6 * len(phases) + 0.6, 4.4)
     axes = fig.subplots(1, len(phases), squeeze=False)[0]
     used: dict[str, str] = {}
-    labels = [rule_label(r) for r in view.rules]
+    labels = [registry.label(r) for r in view.rules]
     for ax, phase in zip(axes, phases):
         bottom = np.zeros(len(view.rules))
         stacks = [values(r, phase) for r in view.rules]
@@ -279,10 +275,10 @@ def figure_energy(view: RunView) -> Any:
 
 def figure_latency(view: RunView) -> Any:
     """Latency per learned window by phase (us)."""
-    colours = {rule_label(r): f"C{i}" for i, r in enumerate(view.rules)}
+    colours = {registry.label(r): f"C{i}" for i, r in enumerate(view.rules)}
 
     def values(rule: str, phase: str) -> dict[str, float]:
-        return {rule_label(rule): latency_us_per_learned_window(view.reports[rule], phase)}
+        return {registry.label(rule): latency_us_per_learned_window(view.reports[rule], phase)}
 
     return _phase_panels(view, "Latency per learned window, by phase (each panel on its own "
                          "scale)", "latency per learned window (us)", values, colours,
@@ -295,7 +291,7 @@ def figure_area(view: RunView) -> Any:
 
     fig = _new_figure(6.2, 4.2)
     ax = fig.subplots()
-    labels = [rule_label(r) for r in view.rules]
+    labels = [registry.label(r) for r in view.rules]
     groups = [(n, c) for n, c, _ in AREA_GROUPS] + [LEARNING_AREA, OTHER]
     bottom = np.zeros(len(view.rules))
     handles = []
@@ -336,7 +332,7 @@ def figure_conductance(view: RunView) -> Any:
             ax.hist(moved, bins=bins, color=f"C{view.rules.index(rule)}", gid=f"{rule}:{layer}")
             if len(moved):
                 ax.set_yscale("log")
-            ax.set_title(f"{rule_label(rule)}, {layer}: {100 * len(moved) / max(d.size, 1):.1f} % "
+            ax.set_title(f"{registry.label(rule)}, {layer}: {100 * len(moved) / max(d.size, 1):.1f} % "
                          "changed", fontsize=8)
             ax.tick_params(labelsize=7)
             if j == 0:
@@ -364,7 +360,7 @@ def figure_accuracy_energy(view: RunView) -> Any:
         ax.annotate("", (x, final), (0, deployed),
                     arrowprops={"arrowstyle": "->", "color": colour, "lw": 1.5})
         ax.plot([0], [deployed], "o", color=colour, mfc="white", gid=f"deployed:{rule}")
-        ax.plot([x], [final], "o", color=colour, markersize=8, label=rule_label(rule),
+        ax.plot([x], [final], "o", color=colour, markersize=8, label=registry.label(rule),
                 gid=f"final:{rule}")
         subjects = [_f(view.metrics["subjects"][s][rule]["final_accuracy_pct"])
                     for s in view.subjects]
@@ -412,7 +408,7 @@ def cost_rows(view: RunView) -> tuple[list[str], list[list[str]]]:
     rows = []
     for r in view.rules:
         rep = view.reports[r]
-        rows.append([rule_label(r), f"{energy_nJ_per_learned_window(rep):.2f}",
+        rows.append([registry.label(r), f"{energy_nJ_per_learned_window(rep):.2f}",
                      f"{adaptation_energy_nJ_per_learned_window(rep):.2f}",
                      f"{latency_us_per_learned_window(rep):.2f}",
                      f"{rep.total_area_um2 / 1e6:.3f}", f"{rep.total_energy_pJ() / 1e6:.3f}",
@@ -423,7 +419,7 @@ def cost_rows(view: RunView) -> tuple[list[str], list[list[str]]]:
 def accuracy_rows(view: RunView) -> tuple[list[str], list[list[str]]]:
     """Mean accuracies (%) over subjects: header and one row per rule."""
     header = ["rule", "ideal (%)", "deployed (%)", "after adaptation (%)", "prequential (%)"]
-    rows = [[rule_label(r)] + [f"{_f(view.summary[f'{r}_{k}_accuracy_pct']):.2f}"
+    rows = [[registry.label(r)] + [f"{_f(view.summary[f'{r}_{k}_accuracy_pct']):.2f}"
                                for k in ("ideal", "deployed", "final", "prequential")]
             for r in view.rules]
     return header, rows
@@ -432,10 +428,10 @@ def accuracy_rows(view: RunView) -> tuple[list[str], list[list[str]]]:
 def comparison_rows(view: RunView) -> tuple[list[str], list[list[str]]]:
     """Ours against the wearable paper's claims (DFA vs BP); empty without BP."""
     s = view.summary
-    compared = [r for r in ("dfa", "sfdfa") if f"{r}_vs_bp_energy_ratio" in s]
+    compared = [r for r in view.rules if f"{r}_vs_bp_energy_ratio" in s]
     if not compared:
         return [], []
-    header = ["quantity", "paper (DFA vs BP)"] + [f"ours, {rule_label(r)} vs BP"
+    header = ["quantity", "paper (DFA vs BP)"] + [f"ours, {registry.label(r)} vs BP"
                                                   for r in compared]
     spec = [
         ("energy per learned window, reduction (% of BP)", f"up to {PAPER['energy']}",
@@ -476,7 +472,31 @@ def _lr_text(view: RunView) -> str:
     by_rule = adapt.get("lr_by_rule", {})
     if not by_rule:
         return f"{adapt['lr']}"
-    return ", ".join(f"{by_rule.get(r, adapt['lr'])} for {rule_label(r)}" for r in view.rules)
+    return ", ".join(f"{by_rule.get(r, adapt['lr'])} for {registry.label(r)}" for r in view.rules)
+
+
+def _privacy_lines(view: RunView) -> list[str]:
+    """The privacy spent per subject and rule (a ``[privacy]`` run only; docs/privacy.md)."""
+    p = view.config.get("privacy", {})
+    if not p.get("enabled"):
+        return []
+    text = (f"Differentially private adaptation (DP-DFA; DP-SGD for backprop): budget ε = "
+            f"{p['epsilon']} at δ = {p['delta']} per wearer, adjacency add/remove one window; "
+            f"Poisson rate {p['sampling_rate']}, projected error clipped to "
+            f"{p['clip_backward']}, per-window layer update to "
+            f"{p['clip_backward'] * p['clip_forward']:g}.")
+    header = ("| subject | rule | ε spent | noise multiplier | steps | updates clipped (%) | "
+              "after adaptation (%) |")
+    lines = ["", "## Privacy spent per wearer", "", text, "", header,
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]
+    for s in view.subjects:
+        for r in view.rules:
+            m = view.metrics["subjects"][s][r]
+            lines.append(f"| {s} | {registry.label(r)} | {_f(m['epsilon_spent']):.3f} | "
+                         f"{_f(m['noise_multiplier']):.3f} | {int(_f(m['private_steps']))} | "
+                         f"{100 * _f(m['clipped_fraction']):.1f} | "
+                         f"{_f(m['final_accuracy_pct']):.2f} |")
+    return lines
 
 
 def _markdown(view: RunView, figures: list[tuple[str, str]]) -> str:
@@ -516,11 +536,12 @@ def _markdown(view: RunView, figures: list[tuple[str, str]]) -> str:
     for s in view.subjects:
         for r in view.rules:
             m = view.metrics["subjects"][s][r]
-            lines.append(f"| {s} | {rule_label(r)} | " + " | ".join(
+            lines.append(f"| {s} | {registry.label(r)} | " + " | ".join(
                 f"{_f(m[f'{k}_accuracy_pct']):.2f}"
                 for k in ("ideal", "deployed", "final", "prequential")) + " |")
     _, acc = accuracy_rows(view)
     lines += [f"| mean | {row[0]} | " + " | ".join(row[1:]) + " |" for row in acc]
+    lines += _privacy_lines(view)
     lines += ["", "## Energy, latency and area of adaptation (hwsim)", "",
               "Energy and latency are per learned window; \"of which learning\" is the energy "
               "of error computation, error delivery and weight update (the rest is inference); "

@@ -15,7 +15,7 @@ import platform
 import subprocess
 import tempfile
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +53,7 @@ def provenance(seed: int | None, started: datetime) -> dict[str, Any]:
         "git_revision": rev or "unknown",
         "seed": seed,
         "start_time": started.isoformat(),
-        "end_time": datetime.now(timezone.utc).isoformat(),
+        "end_time": datetime.now(UTC).isoformat(),
         "host_cores": os.cpu_count(),
         "blas_threads": max((p["num_threads"] for p in threadpoolctl.threadpool_info()
                              if p.get("user_api") == "blas"), default=0),

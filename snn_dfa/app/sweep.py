@@ -53,8 +53,9 @@ import h5py
 import numpy as np
 
 from snn_dfa._validation import check_keys
-from snn_dfa.app.config import RULE_LABEL, RULES, RunConfig, config_from_dict, read_toml
+from snn_dfa.app.config import RunConfig, config_from_dict, read_toml
 from snn_dfa.errors import ConfigError, DataError, SnnDfaError
+from snn_dfa.rules import registry
 from snn_dfa.app.progress import Progress, as_progress, format_duration
 
 #: Crossbar non-idealities whose axes get an accuracy-after-adaptation figure.
@@ -631,7 +632,7 @@ def _figures(table: Mapping[str, np.ndarray], axes: Sequence[str], folder: Path)
     from matplotlib.lines import Line2D
 
     done = table["status"] == "done"
-    rules = [r for r in RULES if f"{r}_final_accuracy_pct" in table]
+    rules = [r for r in registry.names() if f"{r}_final_accuracy_pct" in table]
     written: list[Path] = []
     if not rules:  # no point has finished
         return written
@@ -671,7 +672,7 @@ def _figures(table: Mapping[str, np.ndarray], axes: Sequence[str], folder: Path)
                 draw(ax, x_all, table[f"{r}_deployed_accuracy_pct"], mask, "--", colour,
                      f"deployed:{r}:{k}")
             _format_x(ax, table[axis], labels, axis)
-            ax.set_title(RULE_LABEL[r])
+            ax.set_title(registry.label(r))
             ax.set_ylim(0, 100)
             ax.grid(alpha=0.3)
         panels[0].set_ylabel("held-out accuracy (%)")
@@ -695,7 +696,7 @@ def _figures(table: Mapping[str, np.ndarray], axes: Sequence[str], folder: Path)
                 ax.set_ylim(bottom=0)
                 ax.grid(alpha=0.3)
                 if row == 0:
-                    ax.set_title(RULE_LABEL[r])
+                    ax.set_title(registry.label(r))
             grid[row][0].set_ylabel(ylabel)
         legend(fig, series, [])
         fig.suptitle(f"Costs against {axis_label(axis, short=True)}")
@@ -816,11 +817,11 @@ def summary_table(table_h5: str | os.PathLike[str], max_rows: int = 15) -> str:
     with h5py.File(table_h5, "r") as f:
         axes = json.loads(f.attrs["axes"])
     table = read_table(table_h5)
-    rules = [r for r in RULES if f"{r}_final_accuracy_pct" in table]
+    rules = [r for r in registry.names() if f"{r}_final_accuracy_pct" in table]
     energy, scale, _ = COST_COLUMNS[0]
     header = [axis_label(a, short=True) for a in axes] + ["status"]
     for r in rules:
-        header += [f"{RULE_LABEL[r]} acc. (%)", f"{RULE_LABEL[r]} nJ/window"]
+        header += [f"{registry.label(r)} acc. (%)", f"{registry.label(r)} nJ/window"]
     rows = []
     for i in range(len(table["key"])):
         row = [_value_text(table[a][i]) for a in axes] + [str(table["status"][i])]

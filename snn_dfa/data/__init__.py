@@ -1,4 +1,4 @@
-"""Wearable-sensor, image and graph data sets: loaders, preprocessing, splits, streams, registry.
+"""Wearable-sensor, image, graph and text data sets: loaders, preprocessing, splits, streams, registry.
 
 The default data set is UCI HAPT (:func:`load_hapt`), converted offline from a pip
 package into a verified HDF5 cache; see ``datasets/README.md`` for every source.
@@ -23,6 +23,11 @@ from snn_dfa.data.hapt import load_hapt
 from snn_dfa.data.hhar import load_hhar
 from snn_dfa.data.records import UNLABELLED, HarWindows, ImageSet
 from snn_dfa.data.registry import DatasetInfo, download, registry
+from snn_dfa.data.text import (
+    encode_characters,
+    load_tiny_shakespeare,
+    unigram_entropy_nats,
+)
 from snn_dfa.data.uci_har import load_uci_har
 from snn_dfa.data.unimib import load_unimib_shar
 from snn_dfa.data.windows import (
@@ -50,6 +55,7 @@ __all__ = [
     "adaptation_split",
     "default_cache_dir",
     "download",
+    "encode_characters",
     "load_basic_motions",
     "load_citeseer",
     "load_cora",
@@ -58,6 +64,7 @@ __all__ = [
     "load_graph",
     "load_hapt",
     "load_hhar",
+    "load_tiny_shakespeare",
     "load_uci_har",
     "load_unimib_shar",
     "normalized_adjacency",
@@ -69,4 +76,5 @@ __all__ = [
     "subject_split",
     "subject_stream",
     "ucihar_channels",
+    "unigram_entropy_nats",
 ]

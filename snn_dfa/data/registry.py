@@ -20,6 +20,7 @@ from snn_dfa.data import (
     graphs,
     hapt,
     hhar,
+    text,
     uci_har,
     unimib,
 )
@@ -130,6 +131,12 @@ def registry(cache_dir: str | os.PathLike[str] | None = None) -> list[DatasetInf
             "CiteSeer citation graph (3312 nodes, 4536 edges, 3703 features, 6 classes)",
             graphs.graph_path("citeseer").is_file(), str(graphs.graph_path("citeseer")),
             graphs.HOW_TO_OBTAIN, "MIT (shchur/gnn-benchmark)",
+        ),
+        DatasetInfo(
+            "tiny_shakespeare", "snn_dfa.data.load_tiny_shakespeare",
+            "Tiny Shakespeare character corpus (1,115,394 characters, 65 distinct)",
+            (text.text_dir() / text.FILE_NAME).is_file(), str(text.text_dir() / text.FILE_NAME),
+            text.HOW_TO_OBTAIN, "MIT (karpathy/char-rnn); text in the public domain",
         ),
     ]
 

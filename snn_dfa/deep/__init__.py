@@ -12,9 +12,19 @@ The only subpackage that imports torch; ``import snn_dfa`` and the spiking engin
   plugs in (an optical or private projector).
 * :func:`alignment` and :func:`record_factors` (``diagnostics``): per-point angle between the
   DFA update and the BP gradient; per-example gradient factors for DP clipping.
+* ``graph``: GCNs trained by BP, graph DFA and DFA-GNN (Zhao et al. 2024: error generator and
+  node filter, each switchable); :class:`GraphProjector` sends the error through the topology
+  before any inner projector.
 """
 
 from snn_dfa.deep.diagnostics import Factors, PointAlignment, alignment, record_factors
+from snn_dfa.deep.graph import (
+    GCN,
+    GraphProjector,
+    GraphTensors,
+    GraphTrainConfig,
+    train_gcn,
+)
 from snn_dfa.deep.mechanism import DFA, Mode, ternarise
 from snn_dfa.deep.projectors import (
     FixedProjector,
@@ -26,8 +36,12 @@ from snn_dfa.deep.projectors import (
 
 __all__ = [
     "DFA",
+    "GCN",
     "Factors",
     "FixedProjector",
+    "GraphProjector",
+    "GraphTensors",
+    "GraphTrainConfig",
     "Mode",
     "PeriodicConvProjector",
     "PointAlignment",
@@ -37,4 +51,5 @@ __all__ = [
     "record_factors",
     "sparse_row_masks",
     "ternarise",
+    "train_gcn",
 ]

@@ -148,7 +148,7 @@ def record_factors(modules: Iterable[torch.nn.Linear]) -> Iterator[dict[torch.nn
 
     def hook(module: torch.nn.Module, args: tuple[torch.Tensor, ...], out: torch.Tensor) -> None:
         item = Factors(args[0].detach())
-        log.setdefault(module, []).append(item)  # type: ignore[arg-type]
+        log.setdefault(module, []).append(item)  # type: ignore[arg-type]  # the log is keyed by module and filled in two steps
         if out.requires_grad:
             def store(g: torch.Tensor, item: Factors = item) -> None:
                 item.delta = g.detach()

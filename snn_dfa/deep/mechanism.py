@@ -38,7 +38,7 @@ convolutions below, give their hybrid scheme (seed-papers.md §9).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from enum import Enum
 from typing import Any
 
@@ -151,6 +151,18 @@ class DFA(torch.nn.Module):
             yield self
         finally:
             self.mode, self.record = old
+
+    def build(self, shapes: Sequence[Shape] | Mapping[str, Shape], n_out: int) -> None:
+        """Build the projector now instead of at the first backward (to read its matrices
+        before training, e.g. for alignment targets).  ``shapes``: feature shape per point, a
+        list for points identified by call order or a dict ``key -> shape``."""
+        if self.n_out is not None:
+            raise ValidationError("DFA.build: the projector is already built")
+        named = dict(shapes) if isinstance(shapes, Mapping) else \
+            {f"#{i}": tuple(s) for i, s in enumerate(shapes)}
+        self.shapes = {k: tuple(int(n) for n in s) for k, s in named.items()}
+        self.projector.build(list(self.shapes.values()), int(n_out))
+        self.n_out = int(n_out)
 
     def point(self, h: torch.Tensor, key: str | None = None) -> torch.Tensor:
         """A feedback point after a hidden activation ``h [*lead, *feat]``; returns the tensor

@@ -207,23 +207,35 @@ class DPDFA:
 
 
 def dp_sgd(model: torch.nn.Module, optimizer: torch.optim.Optimizer, noise_multiplier: float,
-           max_grad_norm: float, expected_batch_size: int, seed: int = 0
-           ) -> tuple[torch.nn.Module, torch.optim.Optimizer]:
+           max_grad_norm: float, expected_batch_size: int, seed: int = 0, ghost: bool = False
+           ) -> tuple[torch.nn.Module, torch.optim.Optimizer,
+                      Callable[[torch.Tensor, torch.Tensor], torch.Tensor]]:
     """The DP-SGD baseline (Abadi et al. 2016) through opacus: per-example gradients of all
     parameters clipped to ``max_grad_norm``, Gaussian noise ``noise_multiplier *
-    max_grad_norm``, divided by ``expected_batch_size``.  Returns opacus's
-    ``GradSampleModule`` and ``DPOptimizer``; feed them Poisson-sampled batches
-    (:func:`poisson_batch`) and a *mean*-reduced loss (opacus rescales by the actual batch
-    size and divides the noisy sum by ``expected_batch_size``); ``seed`` seeds the noise."""
+    max_grad_norm`` (seeded by ``seed``), divided by ``expected_batch_size``.
+
+    ``ghost=False``: opacus's ``GradSampleModule`` (per-example gradients materialised);
+    ``ghost=True``: its ghost clipping (per-example norms without per-example gradients, a
+    second backward for the clipped sum), the same mechanism at a lower cost.
+    Returns ``(module, optimizer, loss)``: feed ``module`` Poisson-sampled batches
+    (:func:`poisson_batch`), call ``loss(logits, y).backward()`` (mean-reduced cross-entropy;
+    opacus rescales by the actual batch size) and ``optimizer.step()``.
+    """
     try:
         from opacus import GradSampleModule
-        from opacus.optimizers import DPOptimizer
+        from opacus.grad_sample import GradSampleModuleFastGradientClipping
+        from opacus.optimizers import DPOptimizer, DPOptimizerFastGradientClipping
+        from opacus.utils.fast_gradient_clipping_utils import DPLossFastGradientClipping
     except ImportError as exc:  # pragma: no cover - the extra is installed in CI
         raise ValidationError("dp_sgd needs opacus: pip install 'snn-dfa[privacy]'") from exc
     check_scalar("max_grad_norm", max_grad_norm, low=0.0, low_inclusive=False)
-    wrapped = GradSampleModule(model)
-    dp_opt = DPOptimizer(optimizer, noise_multiplier=float(noise_multiplier),
-                         max_grad_norm=float(max_grad_norm),
-                         expected_batch_size=int(expected_batch_size),
-                         generator=torch.Generator().manual_seed(int(seed)))
-    return wrapped, dp_opt
+    kwargs = {"noise_multiplier": float(noise_multiplier), "max_grad_norm": float(max_grad_norm),
+              "expected_batch_size": int(expected_batch_size),
+              "generator": torch.Generator().manual_seed(int(seed))}
+    criterion = torch.nn.CrossEntropyLoss()
+    if not ghost:
+        return GradSampleModule(model), DPOptimizer(optimizer, **kwargs), criterion
+    wrapped = GradSampleModuleFastGradientClipping(model, max_grad_norm=float(max_grad_norm),
+                                                   use_ghost_clipping=True)
+    dp_opt = DPOptimizerFastGradientClipping(optimizer, **kwargs)
+    return wrapped, dp_opt, DPLossFastGradientClipping(wrapped, dp_opt, criterion)

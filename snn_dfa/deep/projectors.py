@@ -5,7 +5,7 @@ are known, and then called once per step (layer-parallel: one call returns every
 signal).  Any object with the two methods of :class:`Projector` plugs into
 :class:`snn_dfa.deep.DFA`, e.g. a simulated optical processing unit or a private projector.
 
-The random matrices are drawn by the numpy :class:`snn_dfa.feedback.RandomFeedback` (the same
+The random matrices are drawn by the numpy :class:`snn_dfa.rules.feedback.RandomFeedback` (the same
 code and the same conventions as the spiking engines: uniform ``U(-1, 1)`` or Gaussian
 ``N(0, 1)``, ``scaling="fan"`` divides by ``sqrt(n_l)``, or by ``sqrt(max n_l)`` for a shared
 matrix, TinyDFA's normalisation, seed-papers.md §1.3) and wrapped as torch tensors.
@@ -22,7 +22,7 @@ import torch
 
 from snn_dfa._validation import SeedLike, check_choice, check_random_state, check_scalar
 from snn_dfa.errors import ValidationError
-from snn_dfa.feedback import RandomFeedback
+from snn_dfa.rules.feedback import RandomFeedback
 
 Shape = tuple[int, ...]
 
@@ -83,7 +83,7 @@ class RandomProjector(_MatrixProjector):
     distribution : {"uniform", "gaussian"}
         ``U(-1, 1)`` (Nøkland, TinyDFA) or ``N(0, 1)`` entries.
     scaling : {"none", "fan", "classes"}
-        As :class:`snn_dfa.feedback.RandomFeedback` (``"fan"``: ``1/sqrt(n_l)``, or
+        As :class:`snn_dfa.rules.feedback.RandomFeedback` (``"fan"``: ``1/sqrt(n_l)``, or
         ``1/sqrt(max n_l)`` when shared).
     shared : bool
         One matrix ``[max n_l, n_out]`` whose first ``n_l`` rows serve point ``l`` (TinyDFA's

@@ -12,8 +12,10 @@ import math
 import numpy as np
 from numba import njit
 
-_SUBTRACT, _ZERO, _NONE = 0, 1, 2
-_FAST_SIGMOID, _TRIANGLE, _ARCTAN = 0, 1, 2
+from snn_dfa.engine._codes import RESET_SUBTRACT as _SUBTRACT
+from snn_dfa.engine._codes import RESET_ZERO as _ZERO
+from snn_dfa.engine._codes import SURROGATE_FAST_SIGMOID as _FAST_SIGMOID
+from snn_dfa.engine._codes import SURROGATE_TRIANGLE as _TRIANGLE
 
 
 @njit(cache=True, fastmath=False)
@@ -166,3 +168,138 @@ def lif_jvp(u, s, grad_current, beta, theta, reset, reset_decays, refractory_ste
                 tan_s[t, b, i] = ds
                 du_prev = du
                 ds_prev = ds
+
+
+@njit(cache=True)
+def lif_forward_plain(current, beta, theta, reset, reset_decays, u, s, out_s, out_u, record_u):
+    """:func:`lif_forward` without a refractory period (the common case): no refractory
+    counters, no branch on them in the inner loop.  The same operations on the same types
+    as the general kernel, so bitwise the same results."""
+    T, B, n = current.shape
+    one = current.dtype.type(1.0)
+    zero = current.dtype.type(0.0)
+    sub = beta if reset_decays else one
+    for t in range(T):
+        for b in range(B):
+            for i in range(n):
+                up = u[b, i]
+                sp = s[b, i]
+                if reset == _SUBTRACT:
+                    rho = sp * theta[i] * sub
+                elif reset == _ZERO:
+                    rho = sp * beta * up
+                else:
+                    rho = zero
+                un = beta * up - rho + current[t, b, i]
+                sn = one if un > theta[i] else zero
+                u[b, i] = un
+                s[b, i] = sn
+                out_s[t, b, i] = sn
+            if record_u:
+                for i in range(n):
+                    out_u[t, b, i] = u[b, i]
+
+
+@njit(cache=True)
+def lif_backward_plain(u, s, grad_u, grad_s, has_grad_u, has_grad_s, beta, theta, reset,
+                       reset_decays, detach_reset, sg_kind, sg_scale, grad_current):
+    """:func:`lif_backward` without a refractory period (no gate to recompute); the same
+    operations on the same types as the general kernel.  The surrogate slopes of a row are
+    computed in a loop of their own, which vectorises (about 4x faster at batch 64).  A
+    gradient whose ``has_grad_*`` flag is False is zero (its array is not read): the same
+    result as an array of zeros, without allocating and reading one."""
+    T, B, n = u.shape
+    sub = beta if reset_decays else 1.0
+    zero = grad_current.dtype.type(0.0)
+    a_next = np.zeros((B, n), dtype=grad_current.dtype)
+    slope = np.empty(n, dtype=np.float64)
+    for t in range(T - 1, -1, -1):
+        for b in range(B):
+            for i in range(n):
+                slope[i] = _surrogate(sg_kind, sg_scale, u[t, b, i] - theta[i])
+            for i in range(n):
+                p, c = _reset_factors(reset, beta, sub, detach_reset, s[t, b, i], u[t, b, i],
+                                      theta[i])
+                an = a_next[b, i]
+                a = p * an + (grad_u[t, b, i] if has_grad_u else zero)
+                a += ((grad_s[t, b, i] if has_grad_s else zero) + c * an) * slope[i]
+                grad_current[t, b, i] = a
+                a_next[b, i] = a
+
+
+@njit(cache=True)
+def im2col(x, kernel, left, stride, out):
+    """Patches of the zero-padded ``x [T, B, C]`` along time into ``out [T_out * B, C * k]``
+    (row ``t * B + b``, column ``c * k + j`` holds ``x[t * stride + j - left, b, c]``)."""
+    T, B, C = x.shape
+    t_out = out.shape[0] // B
+    zero = out.dtype.type(0.0)
+    for to in range(t_out):
+        t0 = to * stride - left
+        for b in range(B):
+            row = to * B + b
+            for j in range(kernel):
+                t = t0 + j
+                if 0 <= t < T:
+                    for c in range(C):
+                        out[row, c * kernel + j] = x[t, b, c]
+                else:
+                    for c in range(C):
+                        out[row, c * kernel + j] = zero
+
+
+@njit(cache=True)
+def col2im(grad_rows, kernel, left, stride, out):
+    """Adjoint of :func:`im2col`: ``out [T, B, C]`` (overwritten) gathers from
+    ``grad_rows [T_out * B, C * k]`` the entries of the patches holding each input, summed
+    over the taps ``j`` in ascending order (the order of the NumPy reference)."""
+    T, B, C = out.shape
+    t_out = grad_rows.shape[0] // B
+    for t in range(T):
+        for b in range(B):
+            for c in range(C):
+                out[t, b, c] = 0.0
+            for j in range(kernel):
+                num = t + left - j
+                if num < 0 or num % stride != 0 or num // stride >= t_out:
+                    continue
+                row = (num // stride) * B + b
+                for c in range(C):
+                    out[t, b, c] += grad_rows[row, c * kernel + j]
+
+
+@njit(cache=True)
+def pool_forward(x, kernel, stride, padding, divisor, out):
+    """Sum pooling along time of the zero-padded ``x [T, B, C]`` into ``out [T_out, B, C]``,
+    divided by ``divisor`` (``kernel`` for average pooling, 1 for sum pooling)."""
+    T, B, C = x.shape
+    t_out = out.shape[0]
+    for to in range(t_out):
+        t0 = to * stride - padding
+        for b in range(B):
+            for c in range(C):
+                acc = out.dtype.type(0.0)
+                for j in range(kernel):
+                    t = t0 + j
+                    if 0 <= t < T:
+                        acc += x[t, b, c]
+                out[to, b, c] = acc / divisor
+
+
+@njit(cache=True)
+def pool_backward(grad_y, kernel, stride, padding, divisor, out):
+    """Adjoint of :func:`pool_forward`: ``out [T, B, C]`` (overwritten) from ``grad_y``,
+    summed over the taps in ascending order."""
+    T, B, C = out.shape
+    t_out = grad_y.shape[0]
+    for t in range(T):
+        for b in range(B):
+            for c in range(C):
+                out[t, b, c] = 0.0
+            for j in range(kernel):
+                num = t + padding - j
+                if num < 0 or num % stride != 0 or num // stride >= t_out:
+                    continue
+                to = num // stride
+                for c in range(C):
+                    out[t, b, c] += grad_y[to, b, c] / divisor

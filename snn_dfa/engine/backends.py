@@ -1,8 +1,8 @@
-"""The two seams between learning rules and hardware: synapses and feedback projections.
+"""The seam between the engine and hardware: synapses.
 
 Neurons, layers and learning rules never import ``crossbar`` or ``hwsim``.  They talk to
-a :class:`SynapseBackend` (forward ``W x``, transposed ``W^T d``, ``apply_update``) and,
-for DFA-style rules, to a :class:`FeedbackProjector` (``B e``).  The ideal
+a :class:`SynapseBackend` (forward ``W x``, transposed ``W^T d``, ``apply_update``); DFA-style
+rules talk to a feedback projector (``B e``, :mod:`snn_dfa.rules.feedback`).  The ideal
 :class:`DenseSynapses` below and ``crossbar.CrossbarArray`` both satisfy the protocol.
 
 Shapes: weights are ``[n_out, n_in]``; batched operands are 2-D, one row per sample
@@ -49,19 +49,6 @@ class SynapseBackend(Protocol):
         ...
 
 
-@runtime_checkable
-class FeedbackProjector(Protocol):
-    """Projects the output error ``e [M, n_classes]`` to a layer: ``e @ B.T`` -> ``[M, n]``."""
-
-    def project(self, layer: int, e: np.ndarray) -> np.ndarray:
-        """One layer's projection."""
-        ...
-
-    def project_all(self, e: np.ndarray) -> list[np.ndarray]:
-        """Every layer's projection at once (layer-parallel), in network order."""
-        ...
-
-
 class DenseSynapses:
     """Ideal synapses: an exact float weight matrix.
 
@@ -76,7 +63,7 @@ class DenseSynapses:
 
     @property
     def shape(self) -> tuple[int, int]:
-        return self._w.shape  # type: ignore[return-value]
+        return self._w.shape  # type: ignore[return-value]  # numpy types shapes as tuple[int, ...]; the matrix is 2-D
 
     @property
     def dtype(self) -> np.dtype:

@@ -26,11 +26,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from snn_dfa._validation import check_choice, check_scalar
+from snn_dfa.engine import _kernels
 from snn_dfa.engine.backends import DenseSynapses, SynapseBackend
-from snn_dfa.errors import ValidationError
 from snn_dfa.engine.neurons import (
     LIFParams,
     LIFState,
@@ -39,6 +38,7 @@ from snn_dfa.engine.neurons import (
     lif_run,
     surrogate_slopes,
 )
+from snn_dfa.errors import ValidationError
 
 Cache = dict[str, Any]
 
@@ -68,32 +68,14 @@ class Layer:
         return {}
 
 
-def _pad_time(x: np.ndarray, left: int, right: int) -> np.ndarray:
-    if left == 0 and right == 0:
-        return x
-    return np.pad(x, ((left, right), (0, 0), (0, 0)))
-
-
-def _patches(x: np.ndarray, kernel: int, left: int, right: int, stride: int) -> np.ndarray:
-    """Sliding windows along time: ``[T_out, B, n, kernel]`` view of the padded input."""
-    xp = _pad_time(x, left, right)
-    if xp.shape[0] < kernel:
+def _steps_out(steps: int, kernel: int, left: int, right: int, stride: int) -> int:
+    """Output steps of a sliding window along time over the zero-padded input."""
+    if steps + left + right < kernel:
         raise ValidationError(
-            f"input of {x.shape[0]} steps (padded to {xp.shape[0]}) is shorter than the "
+            f"input of {steps} steps (padded to {steps + left + right}) is shorter than the "
             f"kernel size {kernel}"
         )
-    return sliding_window_view(xp, kernel, axis=0)[::stride]
-
-
-def _unpatch(grad_patches: np.ndarray, steps: int, kernel: int, left: int, right: int,
-             stride: int) -> np.ndarray:
-    """Adjoint of :func:`_patches`: scatter-add ``[T_out, B, n, kernel]`` back to time."""
-    t_out, batch, n, _ = grad_patches.shape
-    out = np.zeros((steps + left + right, batch, n), grad_patches.dtype)
-    stop = stride * (t_out - 1) + 1
-    for j in range(kernel):
-        out[j : j + stop : stride] += grad_patches[..., j]
-    return out[left : left + steps]
+    return (steps + left + right - kernel) // stride + 1
 
 
 def _parse_padding(padding: int | tuple[int, int] | str, kernel: int) -> tuple[int, int]:
@@ -241,16 +223,23 @@ class SynapticLayer(Layer):
 
     def currents(self, x: np.ndarray, cache: Cache | None = None) -> np.ndarray:
         """Synaptic currents ``[T_out, B, n_out]`` (after bias and batch norm)."""
-        syn = self._require_init()
+        self._require_init()
         rows, t_out = self._inputs_2d(x)
+        return self.row_currents(rows, t_out, x.shape[1], cache)
+
+    def row_currents(self, rows: np.ndarray, steps: int = 1, batch: int = 1,
+                     cache: Cache | None = None) -> np.ndarray:
+        """Currents ``[steps, batch, n_out]`` of operand rows ``[steps * batch, fan_in]``
+        (inputs already unrolled, e.g. a streaming delay line), after bias and batch norm."""
+        syn = self._require_init()
         if cache is not None:  # BPTT needs the operand again for the weight gradient
             cache["rows"] = rows
-        current = syn.forward(rows).reshape(t_out, x.shape[1], self.n_out)
+        current = syn.forward(rows).reshape(steps, batch, self.n_out)
         if self.bias is not None:
             current = current + self.bias
         if self.bn is not None:
             current = self._bn_forward(current, cache)
-        return np.ascontiguousarray(current, dtype=x.dtype)
+        return np.ascontiguousarray(current, dtype=rows.dtype)
 
     def _bn_forward(self, current: np.ndarray, cache: Cache | None) -> np.ndarray:
         bn = self.bn
@@ -441,14 +430,18 @@ class Conv1d(SynapticLayer):
         return (steps + sum(self.pad) - self.kernel_size) // self.stride + 1
 
     def _inputs_2d(self, x: np.ndarray) -> tuple[np.ndarray, int]:
-        p = _patches(x, self.kernel_size, *self.pad, self.stride)  # [T_out, B, C_in, k]
-        return p.reshape(-1, self.fan_in), p.shape[0]
+        """The patches (im2col) ``[T_out * B, C_in * k]``, written in one pass by a kernel."""
+        t_out = _steps_out(x.shape[0], self.kernel_size, *self.pad, self.stride)
+        rows = np.empty((t_out * x.shape[1], self.fan_in), x.dtype)
+        _kernels.im2col(np.ascontiguousarray(x), self.kernel_size, self.pad[0], self.stride,
+                        rows)
+        return rows, t_out
 
     def _grad_input(self, grad_rows: np.ndarray, x_shape: tuple[int, ...]) -> np.ndarray:
-        steps, batch, _ = x_shape
-        t_out = self.output_steps(steps)
-        g = grad_rows.reshape(t_out, batch, self.n_in, self.kernel_size)
-        return _unpatch(g, steps, self.kernel_size, *self.pad, self.stride)
+        out = np.empty(x_shape, grad_rows.dtype)
+        _kernels.col2im(np.ascontiguousarray(grad_rows), self.kernel_size, self.pad[0],
+                        self.stride, out)
+        return out
 
     def __repr__(self) -> str:
         return (f"Conv1d({self.n_in}, {self.n_out}, kernel_size={self.kernel_size}, "
@@ -471,18 +464,22 @@ class _Pool(Layer):
     def output_steps(self, steps: int) -> int:
         return (steps + 2 * self.padding - self.kernel_size) // self.stride + 1
 
+    def _divisor(self, dtype: np.dtype) -> np.floating:
+        # zero padding counts in the average, as torch's count_include_pad=True
+        return dtype.type(self.kernel_size if self._average else 1)
+
     def forward(self, x: np.ndarray, record: bool = False) -> tuple[np.ndarray, Cache]:
-        p = _patches(x, self.kernel_size, self.padding, self.padding, self.stride)
-        y = p.sum(axis=-1)
-        if self._average:  # zero padding counts, as torch's count_include_pad=True
-            y /= self.kernel_size
-        return np.ascontiguousarray(y, dtype=x.dtype), {"steps": x.shape[0]}
+        t_out = _steps_out(x.shape[0], self.kernel_size, self.padding, self.padding, self.stride)
+        y = np.empty((t_out,) + x.shape[1:], x.dtype)
+        _kernels.pool_forward(np.ascontiguousarray(x), self.kernel_size, self.stride,
+                              self.padding, self._divisor(x.dtype), y)
+        return y, {"steps": x.shape[0]}
 
     def backward(self, cache: Cache, grad_y: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        g = grad_y / self.kernel_size if self._average else grad_y
-        g4 = np.broadcast_to(g[..., None], g.shape + (self.kernel_size,))
-        return _unpatch(g4, cache["steps"], self.kernel_size, self.padding, self.padding,
-                        self.stride), {}
+        out = np.empty((cache["steps"],) + grad_y.shape[1:], grad_y.dtype)
+        _kernels.pool_backward(np.ascontiguousarray(grad_y), self.kernel_size, self.stride,
+                               self.padding, self._divisor(grad_y.dtype), out)
+        return out, {}
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(kernel_size={self.kernel_size}, stride={self.stride}, "

@@ -22,7 +22,7 @@ class Loss(enum.Enum):
     SPIKE_COUNT_MSE = "spike_count_mse"
 
     @classmethod
-    def coerce(cls, value: "Loss | str") -> "Loss":
+    def coerce(cls, value: Loss | str) -> Loss:
         return coerce_enum(cls, "loss", value)
 
 

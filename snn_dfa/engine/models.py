@@ -8,10 +8,10 @@ from typing import Any
 import numpy as np
 
 from snn_dfa._validation import SeedLike, check_choice, check_keys, check_scalar
-from snn_dfa.errors import ValidationError
 from snn_dfa.engine.layers import AvgPool, Conv1d, Flatten, Layer, Linear, SumPool
 from snn_dfa.engine.network import Readout, SpikingNetwork
 from snn_dfa.engine.neurons import LIFParams, Surrogate
+from snn_dfa.errors import ValidationError
 
 
 def sfcn(

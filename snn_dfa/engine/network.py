@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 
 from snn_dfa._validation import SeedLike, check_array, check_random_state, coerce_enum
-from snn_dfa.errors import ValidationError
 from snn_dfa.engine.layers import Cache, Layer, SynapticLayer
+from snn_dfa.errors import ValidationError
 
 
 class Readout(enum.Enum):
@@ -29,7 +29,7 @@ class Readout(enum.Enum):
     LAST_MEMBRANE = "last_membrane"
 
     @classmethod
-    def coerce(cls, value: "Readout | str") -> "Readout":
+    def coerce(cls, value: Readout | str) -> Readout:
         return coerce_enum(cls, "readout", value)
 
 
@@ -128,7 +128,7 @@ class SpikingNetwork:
             out.append(steps)
         return out
 
-    def train(self, mode: bool = True) -> "SpikingNetwork":
+    def train(self, mode: bool = True) -> SpikingNetwork:
         """Batch norm uses batch statistics in training mode, running ones otherwise."""
         for layer in self.layers:
             if isinstance(layer, SynapticLayer):

@@ -29,18 +29,19 @@ from typing import NamedTuple
 import numpy as np
 
 from snn_dfa._validation import check_scalar
+from snn_dfa.engine import _codes
 from snn_dfa.errors import ValidationError
 
 
 class Reset(enum.Enum):
     """How the membrane is reset after a spike."""
 
-    SUBTRACT = 0
-    ZERO = 1
-    NONE = 2
+    SUBTRACT = _codes.RESET_SUBTRACT
+    ZERO = _codes.RESET_ZERO
+    NONE = _codes.RESET_NONE
 
     @classmethod
-    def coerce(cls, value: "Reset | str") -> "Reset":
+    def coerce(cls, value: Reset | str) -> Reset:
         if isinstance(value, cls):
             return value
         names = [m.name.lower() for m in cls]
@@ -57,9 +58,9 @@ class SurrogateKind(enum.Enum):
     * ``ARCTAN`` (scale = alpha): ``(alpha / 2) / (1 + (pi alpha x / 2)^2)``, snntorch's ``atan``.
     """
 
-    FAST_SIGMOID = 0
-    TRIANGLE = 1
-    ARCTAN = 2
+    FAST_SIGMOID = _codes.SURROGATE_FAST_SIGMOID
+    TRIANGLE = _codes.SURROGATE_TRIANGLE
+    ARCTAN = _codes.SURROGATE_ARCTAN
 
 
 _DEFAULT_SCALE = {
@@ -101,7 +102,7 @@ class Surrogate:
 
     def derivative(self, x: np.ndarray) -> np.ndarray:
         """``sigma'(x)`` elementwise, ``x = u - theta`` (NumPy reference)."""
-        k = float(self.scale)  # type: ignore[arg-type]
+        k = float(self.scale)  # type: ignore[arg-type]  # __post_init__ replaces a None scale by the kind's default
         if self.kind is SurrogateKind.FAST_SIGMOID:
             return 1.0 / (k * np.abs(x) + 1.0) ** 2
         if self.kind is SurrogateKind.TRIANGLE:
@@ -158,14 +159,14 @@ class LIFParams:
             )
 
     @classmethod
-    def from_tau(cls, tau_mem_ms: float, dt_ms: float, **kwargs: object) -> "LIFParams":
+    def from_tau(cls, tau_mem_ms: float, dt_ms: float, **kwargs: object) -> LIFParams:
         """Build parameters from a membrane time constant: ``beta = exp(-dt / tau)``."""
         check_scalar("tau_mem_ms", tau_mem_ms, (int, float), low=0.0, low_inclusive=False)
         check_scalar("dt_ms", dt_ms, (int, float), low=0.0, low_inclusive=False)
-        return cls(beta=math.exp(-dt_ms / tau_mem_ms), **kwargs)  # type: ignore[arg-type]
+        return cls(beta=math.exp(-dt_ms / tau_mem_ms), **kwargs)  # type: ignore[arg-type]  # the other LIFParams fields, checked by __post_init__
 
     @classmethod
-    def integrator(cls, beta: float = 0.0) -> "LIFParams":
+    def integrator(cls, beta: float = 0.0) -> LIFParams:
         """A non-spiking leaky integrator (readout layers): no threshold, no reset."""
         return cls(beta=beta, threshold=math.inf, reset=Reset.NONE)
 
@@ -186,7 +187,7 @@ class LIFState(NamedTuple):
     refractory: np.ndarray
 
     @classmethod
-    def zeros(cls, batch: int, n: int, dtype: np.dtype | type = np.float32) -> "LIFState":
+    def zeros(cls, batch: int, n: int, dtype: np.dtype | type = np.float32) -> LIFState:
         return cls(
             np.zeros((batch, n), dtype),
             np.zeros((batch, n), dtype),
@@ -271,10 +272,13 @@ def lif_run(
     spikes = np.empty_like(current)
     membranes = np.empty_like(current) if record_membrane else np.empty((0, 0, 0), dtype)
     reset, decays, refr = _lif_codes(params)
-    _kernels.lif_forward(
-        current, dtype.type(params.beta), threshold.astype(dtype, copy=False), reset, decays,
-        refr, u, s, ref, spikes, membranes, record_membrane,
-    )
+    beta, theta = dtype.type(params.beta), threshold.astype(dtype, copy=False)
+    if refr == 0 and not ref.any():  # no refractory period: the branch-free kernel
+        _kernels.lif_forward_plain(current, beta, theta, reset, decays, u, s, spikes, membranes,
+                                   record_membrane)
+    else:
+        _kernels.lif_forward(current, beta, theta, reset, decays, refr, u, s, ref, spikes,
+                             membranes, record_membrane)
     return spikes, (membranes if record_membrane else None), LIFState(u, s, ref)
 
 
@@ -293,20 +297,25 @@ def lif_backward(
 
     T, B, n = membranes.shape
     dtype = membranes.dtype
-    zeros = None
-    if grad_membranes is None or grad_spikes is None:
-        zeros = np.zeros_like(membranes)
-    gu = zeros if grad_membranes is None else np.ascontiguousarray(grad_membranes, dtype)
-    gs = zeros if grad_spikes is None else np.ascontiguousarray(grad_spikes, dtype)
-    ref0 = np.zeros((B, n), np.int32) if refractory0 is None else refractory0
     out = np.empty_like(membranes)
     reset, decays, refr = _lif_codes(params)
     sg = params.surrogate
-    _kernels.lif_backward(
-        membranes, spikes, gu, gs, dtype.type(params.beta), threshold.astype(dtype, copy=False),
-        reset, decays, refr, ref0, bool(params.detach_reset), sg.kind.value,
-        dtype.type(sg.scale), out,
-    )
+    beta, theta = dtype.type(params.beta), threshold.astype(dtype, copy=False)
+    detach, kind, scale = bool(params.detach_reset), sg.kind.value, dtype.type(sg.scale)
+    if refr == 0 and (refractory0 is None or not refractory0.any()):  # no gate to recompute
+        none = np.empty((0, 0, 0), dtype)  # not read: its flag says the gradient is zero
+        gu = none if grad_membranes is None else np.ascontiguousarray(grad_membranes, dtype)
+        gs = none if grad_spikes is None else np.ascontiguousarray(grad_spikes, dtype)
+        _kernels.lif_backward_plain(membranes, spikes, gu, gs, grad_membranes is not None,
+                                    grad_spikes is not None, beta, theta, reset, decays,
+                                    detach, kind, scale, out)
+        return out
+    zeros = np.zeros_like(membranes)
+    grad_u = zeros if grad_membranes is None else np.ascontiguousarray(grad_membranes, dtype)
+    grad_s = zeros if grad_spikes is None else np.ascontiguousarray(grad_spikes, dtype)
+    ref0 = np.zeros((B, n), np.int32) if refractory0 is None else refractory0
+    _kernels.lif_backward(membranes, spikes, grad_u, grad_s, beta, theta, reset, decays, refr,
+                          ref0, detach, kind, scale, out)
     return out
 
 

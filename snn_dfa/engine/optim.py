@@ -97,4 +97,4 @@ def make_optimizer(name: str, **kwargs: float) -> Optimizer:
     from snn_dfa._validation import check_choice
 
     check_choice("optimizer", name, ["sgd", "adam"])
-    return SGD(**kwargs) if name == "sgd" else Adam(**kwargs)  # type: ignore[arg-type]
+    return SGD(**kwargs) if name == "sgd" else Adam(**kwargs)  # type: ignore[arg-type]  # keyword options are checked by the constructors at run time

@@ -75,3 +75,23 @@ def lif_jvp_reference(membranes: np.ndarray, spikes: np.ndarray, tangent_current
         ds = params.surrogate.derivative(membranes[t] - threshold) * gate[t] * du
         du_all[t], ds_all[t] = du, ds
     return du_all, ds_all
+
+
+def patches_reference(x: np.ndarray, kernel: int, left: int, right: int, stride: int
+                      ) -> np.ndarray:
+    """Sliding windows along time of the zero-padded ``x [T, B, n]``: ``[T_out, B, n, kernel]``
+    (the reference of the ``im2col`` and pooling kernels)."""
+    xp = np.pad(x, ((left, right), (0, 0), (0, 0)))
+    return np.lib.stride_tricks.sliding_window_view(xp, kernel, axis=0)[::stride]
+
+
+def unpatch_reference(grad_patches: np.ndarray, steps: int, kernel: int, left: int, right: int,
+                      stride: int) -> np.ndarray:
+    """Adjoint of :func:`patches_reference`: scatter-add ``[T_out, B, n, kernel]`` back to
+    ``[steps, B, n]``, tap by tap (the reference of ``col2im`` and pooling's backward)."""
+    t_out, batch, n, _ = grad_patches.shape
+    out = np.zeros((steps + left + right, batch, n), grad_patches.dtype)
+    stop = stride * (t_out - 1) + 1
+    for j in range(kernel):
+        out[j : j + stop : stride] += grad_patches[..., j]
+    return out[left : left + steps]

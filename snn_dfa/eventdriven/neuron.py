@@ -97,7 +97,7 @@ class SpikeBuffer:
     @property
     def shape(self) -> tuple[int, int]:
         """``(B, n)``."""
-        return self.counts.shape  # type: ignore[return-value]
+        return self.counts.shape  # type: ignore[return-value]  # numpy types shapes as tuple[int, ...]; counts is 2-D
 
     @classmethod
     def from_arrays(cls, times_s: np.ndarray, counts: np.ndarray | None = None,

@@ -9,8 +9,9 @@ tangents -> update the feedback matrices (SFDFA) -> update the weights with Adam
   Adam descends ``g`` (a positive error asks for earlier, i.e. more, spikes).
 
 Weights live behind :class:`snn_dfa.engine.backends.SynapseBackend` (ideal :class:`DenseSynapses`
-here) and feedback behind :class:`snn_dfa.engine.backends.FeedbackProjector`, so a crossbar backend
-can replace either.
+here) and feedback behind :class:`snn_dfa.rules.feedback.FeedbackProjector` (the projectors
+the clock-driven rules use), so a crossbar backend can replace either; Adam is the engine's
+:class:`snn_dfa.engine.optim.Adam`.
 """
 
 from __future__ import annotations
@@ -29,18 +30,22 @@ from snn_dfa._validation import (
     check_scalar,
 )
 from snn_dfa.engine.backends import DenseSynapses, SynapseBackend
+from snn_dfa.engine.optim import Adam
 from snn_dfa.errors import ValidationError
-from snn_dfa.eventdriven.feedback import (
-    LearnedFeedback,
-    RandomFeedback,
-    draw_perturbation,
-    output_directional_derivative,
-)
+from snn_dfa.eventdriven.feedback import draw_perturbation, output_directional_derivative
 from snn_dfa.eventdriven.gradients import weight_gradient
 from snn_dfa.eventdriven.loss import CountTargets, hidden_error, spike_count_loss
 from snn_dfa.eventdriven.neuron import LIFParams, SpikeBuffer, simulate_layer
+from snn_dfa.rules import registry
+from snn_dfa.rules.feedback import LearnedFeedback, RandomFeedback
 
-RULES = ("sfdfa", "dfa")
+#: the rules this trainer runs: those of the registry that keep a feedback projector (learned
+#: feedback: SFDFA; fixed random feedback: DFA)
+RULES = tuple(spec.name for spec in registry.rules() if spec.feedback is not None)
+
+
+def _learned(rule: str) -> bool:
+    return registry.get_rule(rule).feedback == "learned"
 
 
 @dataclass(frozen=True)
@@ -102,28 +107,9 @@ def fashion_mnist_config(rule: str = "sfdfa", **overrides) -> SFDFAConfig:
     """The authors' Fashion-MNIST settings for ``rule`` (core-papers §3.4): the regulariser
     is 0.3 / 0.4 for SFDFA and 1.0 / 0.4 for DFA; everything else is shared."""
     check_choice("rule", rule, RULES)
-    base = SFDFAConfig(rule=rule, reg_strength=0.3 if rule == "sfdfa" else 1.0,
+    base = SFDFAConfig(rule=rule, reg_strength=0.3 if _learned(rule) else 1.0,
                        reg_target=0.4)
     return replace(base, **overrides)
-
-
-class _Adam:
-    """Adam (Kingma & Ba 2015) on one array; returns the step to subtract."""
-
-    def __init__(self, shape: tuple[int, ...], lr: float, beta1: float = 0.9,
-                 beta2: float = 0.999, eps: float = 1e-8) -> None:
-        self.lr, self.beta1, self.beta2, self.eps = lr, beta1, beta2, eps
-        self.m = np.zeros(shape)
-        self.v = np.zeros(shape)
-        self.t = 0
-
-    def step(self, grad: np.ndarray) -> np.ndarray:
-        self.t += 1
-        self.m = self.beta1 * self.m + (1.0 - self.beta1) * grad
-        self.v = self.beta2 * self.v + (1.0 - self.beta2) * grad * grad
-        m_hat = self.m / (1.0 - self.beta1 ** self.t)
-        v_hat = self.v / (1.0 - self.beta2 ** self.t)
-        return self.lr * m_hat / (np.sqrt(v_hat) + self.eps)
 
 
 def take(inputs: SpikeBuffer, index: np.ndarray) -> SpikeBuffer:
@@ -180,13 +166,14 @@ class SFDFATrainer:
             if got != shapes:
                 raise ValidationError(
                     f"synapses: expected SynapseBackend objects of shapes {shapes}, got {got}")
-        if cfg.rule == "sfdfa":
+        if _learned(cfg.rule):
             self.feedback_: LearnedFeedback | RandomFeedback = LearnedFeedback(
-                cfg.hidden_sizes, n_classes, lr=cfg.lr_feedback)
+                cfg.hidden_sizes, n_classes, lr=cfg.lr_feedback, dtype=np.float64)
         else:
-            self.feedback_ = RandomFeedback(cfg.hidden_sizes, n_classes, self._rng,
-                                            -cfg.weight_scale, cfg.weight_scale)
-        self._adam = [_Adam(s.shape, cfg.lr) for s in self.synapses_]
+            self.feedback_ = RandomFeedback(cfg.hidden_sizes, n_classes, "uniform",
+                                            scaling=cfg.weight_scale, seed=self._rng,
+                                            dtype=np.float64)
+        self._adam = Adam(cfg.lr)
 
     def _params(self, layer: int) -> LIFParams:
         return self.config.output if layer == len(self.synapses_) - 1 else self.config.hidden
@@ -213,8 +200,9 @@ class SFDFATrainer:
     def partial_fit(self, inputs: SpikeBuffer, labels: np.ndarray) -> dict[str, float]:
         """One learning step on one batch; returns its loss and accuracy."""
         y = self._check_inputs(inputs, labels)
+        assert y is not None  # labels were given
         cfg = self.config
-        sfdfa = cfg.rule == "sfdfa"
+        sfdfa = _learned(cfg.rule)
         n_layers = len(self.synapses_)
         batch = inputs.shape[0]
         x = inputs
@@ -226,23 +214,29 @@ class SFDFATrainer:
             out = simulate_layer(x, syn.get_weights(), self._params(layer), perturbation=pert,
                                  track_tangents=sfdfa and layer > 0, eligibility=True)
             x = out.spikes
+            assert out.eligibility is not None  # asked for above
             eligs.append(out.eligibility)
             counts.append(x.counts)
             perts.append(pert)
         loss, err = spike_count_loss(counts[-1], y, cfg.targets)
         if sfdfa:
             dv = output_directional_derivative(x)
+            learned = self.feedback_
+            assert isinstance(learned, LearnedFeedback)
             for layer in range(n_layers - 1):
-                self.feedback_.update(layer, perts[layer], dv,  # type: ignore[union-attr]
-                                      counts[layer] > 0)
-        for layer, syn in enumerate(self.synapses_):
+                pert = perts[layer]
+                assert pert is not None  # drawn for every hidden layer under SFDFA
+                learned.update(layer, pert, dv, counts[layer] > 0)
+        grads = []
+        for layer in range(n_layers):
             if layer == n_layers - 1:
                 delta = err
             else:
                 delta = hidden_error(self.feedback_.project(layer, err), counts[layer],
                                      cfg.reg_strength, cfg.reg_target)
-            grad = weight_gradient(eligs[layer], delta)
-            syn.apply_update(-self._adam[layer].step(grad))
+            grads.append({"weight": weight_gradient(eligs[layer], delta)})
+        for syn, update in zip(self.synapses_, self._adam.step(grads)):
+            syn.apply_update(update["weight"])
         acc = float((counts[-1].argmax(axis=1) == y).mean())
         return {"loss": loss, "accuracy": acc,
                 "hidden_rate": float(np.mean([c.mean() for c in counts[:-1]]))}

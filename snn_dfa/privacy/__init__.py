@@ -5,7 +5,7 @@ See docs/privacy.md for the adjacency, the sensitivity derivation and the API.
 """
 
 from snn_dfa.privacy.accounting import (
-    INTEGER_RDP_ORDERS,
+    DEFAULT_RDP_ORDERS,
     METHODS,
     BudgetError,
     PrivacyAccountant,
@@ -15,7 +15,7 @@ from snn_dfa.privacy.accounting import (
 )
 
 __all__ = [
-    "INTEGER_RDP_ORDERS",
+    "DEFAULT_RDP_ORDERS",
     "METHODS",
     "BudgetError",
     "PrivacyAccountant",

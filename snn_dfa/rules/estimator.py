@@ -14,12 +14,12 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from snn_dfa._validation import SeedLike, check_array, check_random_state, check_scalar
-from snn_dfa.errors import NotFittedError, ValidationError
-from snn_dfa.rules.learning import Rule, make_rule
 from snn_dfa.engine.losses import Loss, loss_and_grad
 from snn_dfa.engine.models import build_model
 from snn_dfa.engine.network import SpikingNetwork
 from snn_dfa.engine.optim import Optimizer, make_optimizer
+from snn_dfa.errors import NotFittedError, ValidationError
+from snn_dfa.rules.learning import Rule, make_rule
 
 
 class SpikingClassifier:
@@ -42,8 +42,9 @@ class SpikingClassifier:
     clip_norm : float, optional
         Clip the global update norm.
     loss : {"cross_entropy", "spike_count_mse"}
-    rule : {"bptt", "dfa", "sfdfa", "shallow"}
-        Learning rule (:mod:`snn_dfa.rules.learning`); "shallow" trains the output layer only.
+    rule : str
+        A registered learning rule (:mod:`snn_dfa.rules.registry`): "bp" (alias "bptt"), "dfa",
+        "sfdfa" or "shallow" (trains the output layer only).
     feedback : dict, optional
         DFA feedback options: ``distribution`` ("uniform"/"gaussian"), ``scaling``
         ("none"/"fan"/"classes"), ``shared`` (bool); SFDFA: ``feedback_lr``.
@@ -64,7 +65,7 @@ class SpikingClassifier:
     def __init__(self, model: str = "sfcn", model_params: dict[str, Any] | None = None,
                  epochs: int = 10, batch_size: int = 64, optimizer: str = "adam",
                  lr: float = 1e-3, momentum: float = 0.0, clip_norm: float | None = None,
-                 loss: str = "cross_entropy", rule: str = "bptt",
+                 loss: str = "cross_entropy", rule: str = "bp",
                  feedback: dict[str, Any] | None = None, seed: SeedLike = 0,
                  verbose: bool = False) -> None:
         self.model = model
@@ -140,7 +141,7 @@ class SpikingClassifier:
         return value
 
     def fit(self, X: Any, y: Any,
-            on_epoch: Callable[[int, float], None] | None = None) -> "SpikingClassifier":
+            on_epoch: Callable[[int, float], None] | None = None) -> SpikingClassifier:
         """Train from scratch on ``X [N, T, C]``, ``y [N]``.
 
         ``on_epoch(epoch, mean_loss)`` is called after each epoch (``epoch`` from 1), e.g. to
@@ -165,7 +166,7 @@ class SpikingClassifier:
                 on_epoch(len(self.loss_curve_), self.loss_curve_[-1])
         return self
 
-    def partial_fit(self, X: Any, y: Any, classes: Any = None) -> "SpikingClassifier":
+    def partial_fit(self, X: Any, y: Any, classes: Any = None) -> SpikingClassifier:
         """One update on the batch ``X [B, T, C]`` (streaming).  ``classes`` is required on
         the first call, as in scikit-learn."""
         X = self._check_X(X)

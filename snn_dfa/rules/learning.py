@@ -27,18 +27,18 @@ from typing import Protocol
 
 import numpy as np
 
-from snn_dfa.engine.backends import FeedbackProjector
-from snn_dfa.errors import ValidationError
+from snn_dfa._validation import SeedLike, check_random_state
 from snn_dfa.engine.layers import SynapticLayer
 from snn_dfa.engine.network import SpikingNetwork, Trace
+from snn_dfa.errors import ValidationError
+from snn_dfa.rules.feedback import FeedbackProjector, LearnedFeedback, RandomFeedback
 
 Grads = list[dict[str, np.ndarray]]
 
 
 class Rule(Protocol):
-    """Turns a recorded trace and ``dL/dz [B, n_classes]`` into per-layer gradients."""
-
-    name: str
+    """Turns a recorded trace and ``dL/dz [B, n_classes]`` into per-layer gradients (its name,
+    label and options live in its descriptor, :mod:`snn_dfa.rules.registry`)."""
 
     def gradients(self, network: SpikingNetwork, trace: Trace, grad_z: np.ndarray) -> Grads:
         ...
@@ -46,8 +46,6 @@ class Rule(Protocol):
 
 class BPTT:
     """Exact backpropagation through time (surrogate spike derivative)."""
-
-    name = "bptt"
 
     def gradients(self, network: SpikingNetwork, trace: Trace, grad_z: np.ndarray) -> Grads:
         return network.backward(trace, grad_z)
@@ -62,8 +60,6 @@ class DFA:
         ``B_l`` for every hidden synaptic layer, in network order (see
         :func:`random_feedback_for`).
     """
-
-    name = "dfa"
 
     def __init__(self, projector: FeedbackProjector) -> None:
         self.projector = projector
@@ -108,15 +104,11 @@ class SFDFA:
         Drives the perturbations.
     """
 
-    name = "sfdfa"
-
     def __init__(self, network: SpikingNetwork, feedback_lr: float = 1e-3,
-                 seed: int | np.random.Generator | None = None) -> None:
-        from snn_dfa._validation import check_random_state
-        from snn_dfa.rules.feedback import LearnedFeedback
-
+                 seed: SeedLike = None) -> None:
         sizes = [network.layers[i].n_out for i in network.synaptic_layers[:-1]]
-        self.projector = LearnedFeedback(sizes, network.n_classes, feedback_lr, network.dtype)
+        self.projector: FeedbackProjector = LearnedFeedback(sizes, network.n_classes,
+                                                            feedback_lr, network.dtype)
         self._rng = check_random_state(seed)
 
     def gradients(self, network: SpikingNetwork, trace: Trace, grad_z: np.ndarray) -> Grads:
@@ -128,14 +120,12 @@ class SFDFA:
             dz = network.jvp(trace, xis)  # order: forward (+tangents), feedback, weights
             for k, i in enumerate(hidden):
                 active = trace.caches[i]["s"].any(axis=0)
-                self.projector.update(k, xis[i], dz, active)
+                self.projector.update(k, xis[i], dz, active)  # type: ignore[attr-defined]  # SFDFA's projector learns (LearnedFeedback or a wrapper of it)
         return DFA(self.projector).gradients(network, trace, grad_z)
 
 
 class Shallow:
     """Only the output layer learns, with its true local gradient; hidden layers are fixed."""
-
-    name = "shallow"
 
     def gradients(self, network: SpikingNetwork, trace: Trace, grad_z: np.ndarray) -> Grads:
         grads: Grads = [{} for _ in network.layers]
@@ -146,31 +136,31 @@ class Shallow:
         return grads
 
 
-def random_feedback_for(network: SpikingNetwork, distribution: str = "uniform",
-                        scaling: str = "fan", shared: bool = False, seed: int | None = None):
-    """A :class:`~snn_dfa.rules.feedback.RandomFeedback` sized for ``network``'s hidden layers."""
-    from snn_dfa.rules.feedback import RandomFeedback
+class NoUpdate:
+    """No adaptation: the chip predicts and never learns (the control that adaptation must beat;
+    on a relaxing chip it shows what relaxation alone does to accuracy)."""
 
+    def gradients(self, network: SpikingNetwork, trace: Trace, grad_z: np.ndarray) -> Grads:
+        return [{} for _ in network.layers]
+
+
+def random_feedback_for(network: SpikingNetwork, distribution: str = "uniform",
+                        scaling: str = "fan", shared: bool = False,
+                        seed: SeedLike = None) -> RandomFeedback:
+    """A :class:`~snn_dfa.rules.feedback.RandomFeedback` sized for ``network``'s hidden layers."""
     sizes = [network.layers[i].n_out for i in network.synaptic_layers[:-1]]
     return RandomFeedback(sizes, network.n_classes, distribution=distribution, scaling=scaling,
                           shared=shared, seed=seed, dtype=network.dtype)
 
 
-def make_rule(name: str, network: SpikingNetwork, seed: int | np.random.Generator | None = None,
-              **feedback: object) -> Rule:
-    """Build ``"bptt"``, ``"shallow"``, ``"dfa"`` (with :func:`random_feedback_for`
-    options) or ``"sfdfa"`` (option ``feedback_lr``) by name."""
-    from snn_dfa._validation import check_choice, check_keys
+def make_rule(name: str, network: SpikingNetwork, seed: SeedLike = None,
+              **options: object) -> Rule:
+    """Build a registered rule by name or alias (:mod:`snn_dfa.rules.registry`): ``"bp"``,
+    ``"shallow"``, ``"dfa"`` (options of :func:`random_feedback_for`) or ``"sfdfa"`` (option
+    ``feedback_lr``)."""
+    from snn_dfa.rules.registry import get_rule
 
-    check_choice("rule", name, ["bptt", "dfa", "sfdfa", "shallow"])
-    if name == "sfdfa":
-        check_keys("feedback options for 'sfdfa'", feedback, ["feedback_lr"])
-        return SFDFA(network, seed=seed, **feedback)  # type: ignore[arg-type]
-    if name != "dfa":
-        check_keys(f"feedback options for {name!r}", feedback, [])
-        return BPTT() if name == "bptt" else Shallow()
-    check_keys("feedback options", feedback, ["distribution", "scaling", "shared"])
-    return DFA(random_feedback_for(network, seed=seed, **feedback))  # type: ignore[arg-type]
+    return get_rule(name).build(network, seed, **options)
 
 
 def alignment(a: Grads, b: Grads) -> list[float | None]:

@@ -21,12 +21,12 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from snn_dfa._validation import check_array, check_scalar
-from snn_dfa.errors import ValidationError
 from snn_dfa.engine.layers import SynapticLayer
-from snn_dfa.rules.learning import BPTT, Grads, Rule, alignment
 from snn_dfa.engine.losses import Loss, loss_and_grad
 from snn_dfa.engine.network import SpikingNetwork, Trace
 from snn_dfa.engine.optim import Optimizer
+from snn_dfa.errors import ValidationError
+from snn_dfa.rules.learning import BPTT, Grads, Rule, alignment
 
 
 class MetricLog:
@@ -187,7 +187,7 @@ class OnlineAdapter:
         self._accumulate(grads)
         if self._n_acc >= self.update_every:
             self._on_phase("weight_update")
-            updates = self.optimizer.step(self._acc)  # type: ignore[arg-type]
+            updates = self.optimizer.step(self._acc)  # type: ignore[arg-type]  # _accumulate has set _acc once _n_acc > 0
             net.apply_updates(updates)
             values["update_norm"] = float(np.sqrt(sum(
                 float((u.astype(np.float64) ** 2).sum()) for layer in updates
@@ -211,10 +211,17 @@ class OnlineAdapter:
 
     def run(self, X: Any, y: Any, progress: bool = False, desc: str = "adapt") -> MetricLog:
         """Adapt over a stream ``X [N, T, C]`` with labels ``y [N]`` (-1: unlabelled)."""
-        X = check_array("X", X, ndim=3, dtype=self.network.dtype)
-        y = np.asarray(y)
-        if y.shape != (X.shape[0],):
-            raise ValidationError(f"y: expected shape ({X.shape[0]},), got {y.shape}")
-        for i in tqdm(range(X.shape[0]), disable=not progress, desc=desc, unit="window"):
-            self.partial_fit(X[i], int(y[i]))
+        run_stream(self.partial_fit, X, y, self.network.dtype, progress, desc)
         return self.log
+
+
+def run_stream(partial_fit: Callable[[np.ndarray, int], int], X: Any, y: Any,
+               dtype: np.dtype, progress: bool = False, desc: str = "adapt") -> None:
+    """Feed a stream ``X [N, T, C]``, ``y [N]`` (-1: unlabelled) window by window to
+    ``partial_fit(x [T, C], label)`` (the run loop of every online learner)."""
+    X = check_array("X", X, ndim=3, dtype=dtype)
+    y = np.asarray(y)
+    if y.shape != (X.shape[0],):
+        raise ValidationError(f"y: expected shape ({X.shape[0]},), got {y.shape}")
+    for i in tqdm(range(X.shape[0]), disable=not progress, desc=desc, unit="window"):
+        partial_fit(X[i], int(y[i]))

@@ -27,14 +27,14 @@ from typing import Any
 import numpy as np
 
 from snn_dfa._validation import check_array, check_choice
-from snn_dfa.engine.backends import FeedbackProjector
-from snn_dfa.errors import ValidationError
 from snn_dfa.engine.layers import Conv1d, SynapticLayer
 from snn_dfa.engine.losses import Loss, loss_and_grad
 from snn_dfa.engine.network import Readout, SpikingNetwork
 from snn_dfa.engine.neurons import LIFState, Reset, lif_run
-from snn_dfa.rules.online import MetricLog
 from snn_dfa.engine.optim import Optimizer
+from snn_dfa.errors import ValidationError
+from snn_dfa.rules.feedback import FeedbackProjector
+from snn_dfa.rules.online import MetricLog, run_stream
 
 
 class _LayerState:
@@ -46,6 +46,18 @@ class _LayerState:
         self.delay = np.zeros((k, layer.n_in), dtype)  # rows: x[t-k+1], ..., x[t]
         self.elig = np.zeros(layer.weight_shape(), dtype) if traces else None
         self.elig_bias = np.zeros(layer.n_out, dtype) if traces else None
+
+    def traces(self) -> tuple[np.ndarray, np.ndarray]:
+        """The eligibility traces ``(E [n_out, fan_in], E_bias [n_out])`` (kept when the
+        window learns from them)."""
+        assert self.elig is not None and self.elig_bias is not None
+        return self.elig, self.elig_bias
+
+
+def _synaptic(layers: list) -> list[SynapticLayer]:
+    """``layers`` as synaptic layers (a streamable network has no others)."""
+    assert all(isinstance(layer, SynapticLayer) for layer in layers)
+    return layers
 
 
 def _check_streamable(network: SpikingNetwork) -> None:
@@ -112,7 +124,7 @@ class StreamingDFA:
             st.delay[-1] = h
             rows = np.ascontiguousarray(st.delay.T).reshape(1, -1)  # (C_in, k) order
             gate = (st.lif.refractory[0] == 0).astype(h.dtype)
-            current = self._current(layer, rows)
+            current = layer.row_currents(rows)[0, 0]  # evaluation mode: running statistics
             spikes, mem, st.lif = lif_run(current[None, None], layer.neuron, layer.threshold,
                                           st.lif, record_membrane=True)
             u = mem[0, 0]
@@ -127,19 +139,6 @@ class StreamingDFA:
     @staticmethod
     def _bn_scale(layer: SynapticLayer) -> np.ndarray | float:
         return layer.bn.scale_shift()[0] if layer.bn is not None else 1.0
-
-    @staticmethod
-    def _current(layer: SynapticLayer, rows: np.ndarray) -> np.ndarray:
-        """Synaptic current ``[n_out]`` of one operand row (evaluation-mode batch norm)."""
-        syn = layer.synapses
-        assert syn is not None
-        current = syn.forward(rows)[0]
-        if layer.bias is not None:
-            current = current + layer.bias
-        if layer.bn is not None:
-            a, b = layer.bn.scale_shift()
-            current = current * a + b
-        return current.astype(rows.dtype)
 
     # -- one window ---------------------------------------------------------------------
     def partial_fit(self, x: Any, y: int) -> int:
@@ -156,8 +155,7 @@ class StreamingDFA:
             raise ValidationError(f"y={y!r}: expected a class index < {net.n_classes} or -1")
         learn = y >= 0
         window = self.timing == "window" and learn
-        states = [_LayerState(layer, net.dtype, window)  # type: ignore[arg-type]
-                  for layer in net.layers[:-1]]
+        states = [_LayerState(layer, net.dtype, window) for layer in _synaptic(net.layers[:-1])]
         out = net.layers[-1]
         assert isinstance(out, SynapticLayer)
         st_out = _LayerState(out, net.dtype, learn)
@@ -176,8 +174,9 @@ class StreamingDFA:
             self._output_trace(st_out, slopes[-1], eps, eps_bias, out)
             if window:
                 for st, r, sl in zip(states[:-1], rows[:-1], slopes[:-1]):
-                    st.elig += np.outer(sl, r)  # type: ignore[operator]
-                    st.elig_bias += sl  # type: ignore[operator]
+                    elig, elig_bias = st.traces()
+                    elig += np.outer(sl, r)
+                    elig_bias += sl
             else:
                 _, e = loss_and_grad(z_t[None].astype(net.dtype), np.array([y]), self.loss)
                 hidden = [(r, sl) for r, sl in zip(rows[:-1], slopes[:-1])]
@@ -189,7 +188,7 @@ class StreamingDFA:
             loss, e = loss_and_grad(z[None].astype(net.dtype), np.array([y]), self.loss)
             values |= {"correct": float(pred == y), "loss": loss}
             if window:
-                hidden = [(st.elig, st.elig_bias) for st in states[:-1]]
+                hidden = [st.traces() for st in states[:-1]]
                 update_sq = self._update(e[0], hidden, st_out, x.shape[0])
             values["update_norm"] = float(np.sqrt(update_sq))
         self.log.append(values)
@@ -215,12 +214,13 @@ class StreamingDFA:
             gain = slope  # dz/dW = sum_t sigma'_i[t] eps_j[t]
         else:
             gain = np.broadcast_to(np.asarray(self._bn_scale(out), eps.dtype), slope.shape)
+        elig, elig_bias = st.traces()
         if self.network.readout is Readout.LAST_MEMBRANE:
-            st.elig[:] = np.outer(gain, eps)  # type: ignore[index]
-            st.elig_bias[:] = gain * eps_bias  # type: ignore[index]
+            elig[:] = np.outer(gain, eps)
+            elig_bias[:] = gain * eps_bias
         else:
-            st.elig += np.outer(gain, eps)  # type: ignore[operator]
-            st.elig_bias += gain * eps_bias  # type: ignore[operator]
+            elig += np.outer(gain, eps)
+            elig_bias += gain * eps_bias
 
     def _update(self, e: np.ndarray, hidden: list[tuple[np.ndarray, np.ndarray]],
                 st_out: _LayerState, steps: int) -> float:
@@ -232,18 +232,18 @@ class StreamingDFA:
         net = self.network
         projections = self.projector.project_all(e[None].astype(net.dtype))
         grads = []
-        for layer, (a, b), proj in zip(net.layers[:-1], hidden, projections):
+        for layer, (a, b), proj in zip(_synaptic(net.layers[:-1]), hidden, projections):
             p = proj[0]
             if a.ndim == 2:  # eligibility traces
                 dw, db = p[:, None] * a, p * b
             else:  # one step: a = operand row, b = slopes
                 delta = p * b
                 dw, db = np.outer(delta, a), delta
-            grads.append(self._layer_grads(layer, dw, db))  # type: ignore[arg-type]
+            grads.append(self._layer_grads(layer, dw, db))
         scale = 1.0 / steps if net.readout is Readout.MEAN_MEMBRANE else 1.0
-        out = net.layers[-1]
-        grads.append(self._layer_grads(out, (e * scale)[:, None] * st_out.elig,  # type: ignore
-                                       e * scale * st_out.elig_bias))  # type: ignore[operator]
+        (out,) = _synaptic(net.layers[-1:])
+        elig, elig_bias = st_out.traces()
+        grads.append(self._layer_grads(out, (e * scale)[:, None] * elig, e * scale * elig_bias))
         upd = self.optimizer.step(grads)
         net.apply_updates(upd)
         return sum(float((u.astype(np.float64) ** 2).sum()) for layer in upd for u in layer.values())
@@ -256,12 +256,7 @@ class StreamingDFA:
             grads["bias"] = db.astype(layer.threshold.dtype)
         return grads
 
-    def run(self, X: Any, y: Any) -> MetricLog:
+    def run(self, X: Any, y: Any, progress: bool = False, desc: str = "adapt") -> MetricLog:
         """Adapt over a stream ``X [N, T, C]``, ``y [N]`` (-1: unlabelled)."""
-        X = check_array("X", X, ndim=3, dtype=self.network.dtype)
-        y = np.asarray(y)
-        if y.shape != (X.shape[0],):
-            raise ValidationError(f"y: expected shape ({X.shape[0]},), got {y.shape}")
-        for i in range(X.shape[0]):
-            self.partial_fit(X[i], int(y[i]))
+        run_stream(self.partial_fit, X, y, self.network.dtype, progress, desc)
         return self.log

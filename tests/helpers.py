@@ -1,4 +1,6 @@
-"""Shared builders for the SFDFA tests (random spike buffers, an ODE oracle)."""
+"""Shared builders of the tests (a toy task, random spike buffers, an ODE oracle).
+
+Tests import these with ``from helpers import ...``; no test imports another test module."""
 
 from __future__ import annotations
 
@@ -6,6 +8,16 @@ import numpy as np
 from scipy.integrate import solve_ivp
 
 from snn_dfa.eventdriven.neuron import LIFParams, SpikeBuffer
+
+
+def toy_task(n: int = 240, steps: int = 24, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Two classes told apart by which channel carries a burst (learnable, not trivial):
+    ``X [n, steps, 3]`` float32, ``y [n]``."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    X = rng.normal(0, 0.5, (n, steps, 3)).astype(np.float32)
+    X[np.arange(n), :, y] += 1.0
+    return X, y
 
 
 def random_buffer(rng: np.random.Generator, batch: int, n: int, k: int, t_max_s: float,

@@ -1,0 +1,238 @@
+"""The rule registry: one descriptor per learning rule, iterated by every module.
+
+A :class:`RuleSpec` holds everything the rest of the project needs to know about a rule: its
+canonical name (the key of results and configs), the label of reports, accepted aliases,
+``hwsim``'s name for its learning units, how to build it, which feedback projector it keeps,
+and the digital events it causes per phase and per synaptic layer of a learned window.  No
+module compares a rule name as a string: they look the rule up here (:func:`get_rule`) and
+read the descriptor.  Adding a rule is one :func:`register` call (docs/extending.md).
+
+Events (counted by ``snn_dfa.app.hardware.PhaseMeter``, costed by ``hwsim``) are split in
+three sources so each is counted once: the synapse backends (crossbar reads, pulses), the
+feedback projector (``B e`` products and ``B`` updates, :mod:`snn_dfa.rules.feedback`), and
+the rule's own digital arithmetic, :attr:`RuleSpec.events` below.  The per-layer formulas are
+for batch 1 (the chip's adaptation): ``steps`` time steps of ``n`` neurons, ``n_classes``
+outputs, ``membrane_bits`` bits per stored membrane potential.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from snn_dfa._validation import SeedLike, check_keys, check_random_state
+from snn_dfa.engine.network import SpikingNetwork
+from snn_dfa.errors import ValidationError
+from snn_dfa.rules.feedback import FeedbackProjector
+from snn_dfa.rules.learning import (
+    BPTT,
+    DFA,
+    SFDFA,
+    NoUpdate,
+    Rule,
+    Shallow,
+    random_feedback_for,
+)
+
+#: ``events(steps, n, n_classes, membrane_bits, hidden) -> {phase: {counter: count}}``
+EventsFn = Callable[[int, int, int, int, bool], dict[str, dict[str, float]]]
+#: ``factory(network, rng, options) -> Rule``
+FactoryFn = Callable[[SpikingNetwork, np.random.Generator, dict[str, object]], Rule]
+
+
+def _no_events(steps: int, n: int, n_classes: int, membrane_bits: int, hidden: bool
+               ) -> dict[str, dict[str, float]]:
+    return {}
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    """Descriptor of one learning rule.
+
+    Attributes
+    ----------
+    name : str
+        Canonical name: config value, results key prefix (``<name>_final_accuracy``).
+    label : str
+        Human-readable label of reports and figures.
+    factory : callable
+        ``factory(network, rng, options) -> Rule``; ``options`` are checked against
+        :attr:`options` first.
+    hw_name : str
+        The rule's name in ``hwsim.LearningUnits`` ("none", "dfa", "sfdfa", "bp").
+    aliases : tuple of str
+        Other accepted spellings (configs, ``make_rule``); never written anywhere.
+    options : tuple of str
+        Keyword options the factory accepts.
+    feedback : str or None
+        Kind of feedback projector the rule keeps (``"random"``, ``"learned"``), None if none;
+        :meth:`projector_from` rebuilds it from stored matrices.
+    events : callable
+        The rule's own digital events per phase for one synaptic layer of one learned window
+        (projector and crossbar events are counted by those objects).
+    tangents_in_inference : bool
+        Crossbar reads during ``error_delivery`` are the forward tangents of a
+        forward-mode rule and are booked as ``inference`` work (they travel with the
+        forward pass as dual numbers).
+    baseline : bool
+        The rule the others are compared with in the main job's summary (backprop).
+    pretrained_as : str or None
+        With ``pretrain.rule = "matched"``, the rule whose pre-trained network this rule starts
+        from (None: itself). Controls that do not train hidden layers (readout only, no
+        adaptation) start from backprop's network, as a deployed product would.
+    """
+
+    name: str
+    label: str
+    factory: FactoryFn
+    hw_name: str
+    aliases: tuple[str, ...] = ()
+    options: tuple[str, ...] = ()
+    feedback: str | None = None
+    events: EventsFn = field(default=_no_events)
+    tangents_in_inference: bool = False
+    baseline: bool = False
+    pretrained_as: str | None = None
+
+    def build(self, network: SpikingNetwork, seed: SeedLike = None,
+              wrap: Callable[[FeedbackProjector], FeedbackProjector] | None = None,
+              **options: object) -> Rule:
+        """The rule for ``network``, seeded by ``seed``, with the factory's ``options``.
+
+        ``wrap`` (e.g. a :class:`~snn_dfa.rules.feedback.ProjectorWrapper` subclass) replaces
+        the rule's projector by ``wrap(projector)``; a rule without one raises.
+        """
+        check_keys(f"options of rule {self.name!r}", options, list(self.options))
+        rule = self.factory(network, check_random_state(seed), dict(options))
+        if wrap is not None:
+            if self.feedback is None:
+                raise ValidationError(f"wrap: rule {self.name!r} keeps no feedback projector")
+            rule.projector = wrap(rule.projector)  # type: ignore[attr-defined]  # a rule with spec.feedback keeps .projector
+        return rule
+
+    def select(self, available: Mapping[str, object]) -> dict[str, object]:
+        """The entries of ``available`` this rule accepts as options (e.g. from a config)."""
+        return {k: v for k, v in available.items() if k in self.options}
+
+    def projector_from(self, matrices: list[np.ndarray], dtype: np.dtype | type,
+                       **options: object) -> FeedbackProjector:
+        """This rule's projector holding the given ``B_l`` (e.g. read back from a cache)."""
+        from snn_dfa.rules.feedback import LearnedFeedback, RandomFeedback
+
+        if self.feedback == "random":
+            return RandomFeedback.from_matrices(matrices, dtype=dtype)
+        if self.feedback == "learned":
+            lr = options.get("feedback_lr", 1e-3)
+            return LearnedFeedback.from_matrices(matrices, lr=lr, dtype=dtype)
+        raise ValidationError(f"rule {self.name!r}: keeps no feedback matrices")
+
+
+_RULES: dict[str, RuleSpec] = {}
+_NAMES: dict[str, str] = {}
+
+
+def register(spec: RuleSpec) -> RuleSpec:
+    """Add ``spec`` to the registry (its name and aliases must be new)."""
+    for key in (spec.name, *spec.aliases):
+        if key in _NAMES:
+            raise ValidationError(f"rule name {key!r}: already registered for {_NAMES[key]!r}")
+    _RULES[spec.name] = spec
+    for key in (spec.name, *spec.aliases):
+        _NAMES[key] = spec.name
+    return spec
+
+
+def get_rule(name: str | RuleSpec) -> RuleSpec:
+    """The descriptor of ``name`` (canonical or alias); ValidationError naming the choices."""
+    if isinstance(name, RuleSpec):
+        return name
+    canonical = _NAMES.get(name) if isinstance(name, str) else None
+    if canonical is None:
+        raise ValidationError(
+            f"rule={name!r}: expected one of {', '.join(map(repr, _RULES))} "
+            f"(or an alias: {', '.join(repr(a) for s in _RULES.values() for a in s.aliases)})")
+    return _RULES[canonical]
+
+
+def canonical(name: str) -> str:
+    """The canonical name of ``name`` (an alias gives its rule's name)."""
+    return get_rule(name).name
+
+
+def rules() -> Iterator[RuleSpec]:
+    """Every registered rule, in registration order."""
+    return iter(tuple(_RULES.values()))
+
+
+def names() -> tuple[str, ...]:
+    """Canonical names of every registered rule."""
+    return tuple(_RULES)
+
+
+def label(name: str) -> str:
+    """The report label of ``name`` (canonical or alias); an unknown name is its own label
+    (results written by another version)."""
+    canonical_name = _NAMES.get(name)
+    return name if canonical_name is None else _RULES[canonical_name].label
+
+
+def baseline() -> RuleSpec:
+    """The rule the others are compared with (backprop)."""
+    return next(s for s in _RULES.values() if s.baseline)
+
+
+# --- the rules ------------------------------------------------------------------------------
+
+def _bp_events(steps: int, n: int, n_classes: int, membrane_bits: int, hidden: bool
+               ) -> dict[str, dict[str, float]]:
+    # every layer stores, then restores, its membrane potential and spike at every step; the
+    # surrogate chain is three products and two sums per neuron and step
+    bits = float(steps * n * (membrane_bits + 1))
+    return {"error_delivery": {"stored_activation_bits": bits, "restored_activation_bits": bits,
+                               "digital_mults": 3.0 * steps * n,
+                               "digital_adds": 2.0 * steps * n}}
+
+
+def _dfa_events(steps: int, n: int, n_classes: int, membrane_bits: int, hidden: bool
+                ) -> dict[str, dict[str, float]]:
+    # hidden layers: (B e) * sigma'(u) at every step; the output layer uses its local gradient
+    return {"error_delivery": {"digital_mults": float(steps * n)}} if hidden else {}
+
+
+def _sfdfa_events(steps: int, n: int, n_classes: int, membrane_bits: int, hidden: bool
+                  ) -> dict[str, dict[str, float]]:
+    # DFA's delivery plus the forward tangents: three products and two sums per neuron and step
+    if not hidden:
+        return {}
+    return {"error_delivery": {"digital_mults": float(steps * n + 3 * steps * n),
+                               "digital_adds": float(2 * steps * n)}}
+
+
+def _build_dfa(network: SpikingNetwork, rng: np.random.Generator, options: dict[str, object]
+               ) -> Rule:
+    return DFA(random_feedback_for(network, seed=rng, **options))  # type: ignore[arg-type]  # options were checked against spec.options by build
+
+
+def _build_sfdfa(network: SpikingNetwork, rng: np.random.Generator, options: dict[str, object]
+                 ) -> Rule:
+    return SFDFA(network, seed=rng, **options)  # type: ignore[arg-type]  # options were checked against spec.options by build
+
+
+BP = register(RuleSpec(
+    name="bp", label="BP (BPTT)", aliases=("bptt",), hw_name="bp",
+    factory=lambda network, rng, options: BPTT(), events=_bp_events, baseline=True))
+DFA_RULE = register(RuleSpec(
+    name="dfa", label="DFA", hw_name="dfa", factory=_build_dfa,
+    options=("distribution", "scaling", "shared"), feedback="random", events=_dfa_events))
+SFDFA_RULE = register(RuleSpec(
+    name="sfdfa", label="SFDFA", hw_name="sfdfa", factory=_build_sfdfa,
+    options=("feedback_lr",), feedback="learned", events=_sfdfa_events,
+    tangents_in_inference=True))
+SHALLOW = register(RuleSpec(
+    name="shallow", label="Readout only", hw_name="none",
+    factory=lambda network, rng, options: Shallow(), pretrained_as="bp"))
+NONE = register(RuleSpec(
+    name="none", label="No adaptation", hw_name="none",
+    factory=lambda network, rng, options: NoUpdate(), pretrained_as="bp"))
