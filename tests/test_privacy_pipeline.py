@@ -42,7 +42,7 @@ def test_private_run_meets_and_reports_the_budget(tmp_path):
             m = sm[rule]
             assert 0 < float(m["epsilon_spent"]) <= 2.0
             assert int(m["private_steps"]) == 4          # ceil(1 epoch / 0.25)
-            assert 0 <= float(m["final_accuracy"]) <= 1
+            assert 0 <= float(m["final_accuracy_pct"]) <= 100
     report = (out / "report.md").read_text()
     assert "Privacy spent per wearer" in report and "ε spent" in report
 
