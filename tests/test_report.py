@@ -17,10 +17,10 @@ import pytest
 
 from snn_dfa import __version__
 from snn_dfa.app import report
-from snn_dfa.rules import registry
 from snn_dfa.app.cli import main
 from snn_dfa.app.progress import Progress
 from snn_dfa.app.results import read_results
+from snn_dfa.rules import registry
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = """

@@ -120,8 +120,8 @@ def pretrain_sources(config: RunConfig) -> dict[str, str]:
                 else config.pretrain.rule) for r in config.adapt.rules}
 
 
-def pretrain_cache_path(config: RunConfig, rule: str, cache_dir: str | Path | None = None
-                        ) -> Path:
+def pretrain_cache_path(config: RunConfig, rule: str,
+                        cache_dir: str | os.PathLike[str] | None = None) -> Path:
     """The cache entry of the network pre-trained with ``rule`` under ``config`` (it may not
     exist yet); ``cache_dir`` defaults to ``pretrained/`` in the data cache folder."""
     from snn_dfa.data import default_cache_dir

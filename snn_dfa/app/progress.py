@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from tqdm.auto import tqdm
@@ -71,7 +71,7 @@ class Progress:
 
     def stage(self, message: str) -> None:
         """One line: ``snn-dfa [elapsed] message``; kept for the log."""
-        now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+        now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
         self._lines.append(f"{now}  +{format_duration(self.elapsed_s)}  {message}")
         if not self.quiet:
             line = f"snn-dfa [{format_duration(self.elapsed_s)}] {message}"

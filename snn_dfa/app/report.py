@@ -586,8 +586,8 @@ def _html(markdown_text: str, folder: Path) -> str:
     body = re.sub(r'(<img [^>]*src=)"(figures/[^"]+\.png)"', embed, body)
     style = ("body{font-family:sans-serif;max-width:1100px;margin:auto;padding:0 1em;"
              "line-height:1.4}table{border-collapse:collapse;margin:1em 0}"
-             "td,th{border:1px solid #ccc;padding:3px 8px}td{text-align:right}"
-             "td:first-child,th:first-child{text-align:left}img{max-width:100%}")
+             "td,th{border:1px solid #ccc;padding:3px 8px}"
+             "img{max-width:100%}")
     return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<title>snn-dfa report</title><style>{style}</style></head>\n<body>\n{body}\n"
             "</body></html>\n")

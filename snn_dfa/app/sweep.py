@@ -54,9 +54,9 @@ import numpy as np
 
 from snn_dfa._validation import check_keys
 from snn_dfa.app.config import RunConfig, config_from_dict, read_toml
+from snn_dfa.app.progress import Progress, as_progress, format_duration
 from snn_dfa.errors import ConfigError, DataError, SnnDfaError
 from snn_dfa.rules import registry
-from snn_dfa.app.progress import Progress, as_progress, format_duration
 
 #: Crossbar non-idealities whose axes get an accuracy-after-adaptation figure.
 NONIDEALITY_KEYS = ("crossbar.prog_sigma_rel", "crossbar.read_sigma_rel",
@@ -744,13 +744,17 @@ POINT_OVERHEAD_S = 15.0
 
 def _weight_steps(config: RunConfig) -> float:
     """Weights of the network times its time steps: the work of one window, roughly."""
+    from snn_dfa.engine.layers import SynapticLayer
     from snn_dfa.engine.models import build_model
 
     m = config.model
-    net = build_model("sfcn", 9, 6, 128, {"channels": m.channels, "kernel_size": m.kernel_size,
+    net = build_model(m.name, 9, 6, 128, {"channels": m.channels, "kernel_size": m.kernel_size,
                                           "beta": m.beta, "threshold": m.threshold}, seed=0)
-    weights = sum(np.prod(net.layers[i].synapses.get_weights().shape)  # type: ignore[union-attr]
-                  for i in net.synaptic_layers)
+    weights = 0
+    for i in net.synaptic_layers:
+        layer = net.layers[i]
+        assert isinstance(layer, SynapticLayer)
+        weights += layer.n_out * layer.fan_in
     return float(weights) * 128
 
 
