@@ -31,7 +31,7 @@ from crossbar._checks import (
     check_real,
 )
 from crossbar._kernels import digitise_and_sum, fast_ir_tiles, open_loop_pulses
-from crossbar.counters import EVENT_FIELDS, CrossbarCounters, TileCounters
+from crossbar.counters import EVENT_FIELDS, CrossbarCounters, TileCounters, physical_arrays
 from crossbar.devices import DeviceParams, get_preset
 from crossbar.errors import CrossbarError
 from crossbar.gpr import GPRNoiseModel
@@ -203,10 +203,11 @@ class CrossbarArray:
         self._cell_shape = (m.n_slices, m.n_polarities) + self._shape
         self._row_blocks = tile_slices(self._shape[1], self.config.tile_rows)
         self._col_blocks = tile_slices(self._shape[0], self.config.tile_cols)
-        n_phys = m.n_slices * m.n_polarities
+        tc = self.config.tile_cols
         self.counters = CrossbarCounters(
             [
-                TileCounters(r, c, rb.stop - rb.start, cb.stop - cb.start, n_phys)
+                TileCounters(r, c, rb.stop - rb.start, cb.stop - cb.start,
+                             physical_arrays(cb.stop - cb.start, tc, m.n_slices, m.n_polarities))
                 for r, rb in enumerate(self._row_blocks)
                 for c, cb in enumerate(self._col_blocks)
             ]
@@ -427,20 +428,15 @@ class CrossbarArray:
     def _count_read(self, xn: np.ndarray, batch: int, binary: bool, transposed: bool) -> None:
         """Add one read of ``batch`` vectors to the counters of every tile."""
         m = self.config.mapping
-        n_phys = m.n_slices * m.n_polarities
         n_rb, n_cb = len(self._row_blocks), len(self._col_blocks)
         nnz = np.count_nonzero(xn, axis=0)
         starts = [b.start for b in (self._col_blocks if transposed else self._row_blocks)]
         active = np.add.reduceat(nnz, starts)  # active lines per drive block
         # tiles are row-major over (row block, column block)
         active = np.tile(active, n_rb) if transposed else np.repeat(active, n_cb)
-        sense, drive = ((self._tile_rows, self._tile_cols) if transposed
-                        else (self._tile_cols, self._tile_rows))
-        self._count("transposed_reads" if transposed else "mvms", batch * n_phys)
-        self._count("active_columns" if transposed else "active_rows", active * n_phys)
-        self._count("adc_conversions", batch * sense * m.n_slices)
-        if not binary:
-            self._count("dac_conversions", batch * drive * m.n_slices)
+        sense = self._tile_rows if transposed else self._tile_cols
+        self.counters.record_read(batch, active, sense, m.n_slices, m.n_polarities, transposed,
+                                  multilevel=not binary)
 
     def _count(self, event: str, per_tile: np.ndarray | int) -> None:
         """Add ``per_tile`` (one value per tile, or one for all) to an event count."""

@@ -3,7 +3,7 @@
 What it shows: an event-driven LIF network (exact spike times, tau = 2 tau_s) trained online
 with spiking forward DFA (feedback learned by forward perturbation, exact local spike-time
 gradients) and with fixed random feedback (DFA), with the authors' hyperparameters
-(Bacho & Chu, arXiv 2403.08804, public code; project notes core-papers §3.4): T = 0.2 s,
+(Bacho & Chu, arXiv 2403.08804, public code Florian-BACHO/SFDFA): T = 0.2 s,
 tau_s = 0.13 s, thresholds 0.2 / 0.7, Adam 3e-3, lr_B 1e-4, batch 50, targets 15 / 3,
 regulariser 0.3 / 0.4 (SFDFA) and 1.0 / 0.4 (DFA), time-to-first-spike inputs in 0.1 s.
 Differences from the public code: the exact spike-time derivative denominator and the

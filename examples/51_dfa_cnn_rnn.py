@@ -54,8 +54,8 @@ PERIOD = 2            # period of the dilated-convolution feedback [assumption]
 PLAN = [
     ("fashion_mnist", "cnn", ("bp", "dfa", "sparse", "modular", "hybrid"), 3),
     ("fashion_mnist", "rnn", ("bp", "dfa", "sparse"), 3),
-    ("hapt", "cnn", ("bp", "dfa", "hybrid"), 8),
-    ("hapt", "rnn", ("bp", "dfa"), 8),
+    ("hapt", "cnn", ("bp", "dfa", "hybrid"), 4),
+    ("hapt", "rnn", ("bp", "dfa"), 4),
 ]
 QUICK_SIZES = (600, 300)
 

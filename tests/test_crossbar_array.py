@@ -189,7 +189,7 @@ def test_spike_counters():
     assert tot["mvms"] == 6 * 2 * 9  # vectors x (G+, G-) x tiles
     assert tot["active_rows"] == 2 * 3 * int(X_SPIKES.sum())  # each input row feeds 3 column tiles
     assert tot["adc_conversions"] == 6 * 13 * 3  # every output, once per input tile
-    assert tot["dac_conversions"] == 0
+    assert tot["dac_conversions"] == tot["multilevel_mvms"] == 0
     t00 = arr.counters.tiles[0]
     assert (t00.rows, t00.cols, t00.n_physical_arrays) == (16, 5, 2)
     assert t00.active_rows == 2 * int(X_SPIKES[:, :16].sum())
@@ -221,10 +221,14 @@ def test_real_input_and_transposed_counters_and_reset():
     arr.forward(X_REAL)
     arr.backward(D)
     tot = arr.counters.totals()
-    assert tot["mvms"] == 6 * 4 and tot["transposed_reads"] == 6 * 4
-    assert tot["dac_conversions"] == 6 * 37 * 2 + 6 * 13 * 2
-    assert tot["adc_conversions"] == 6 * 13 * 2 + 6 * 37 * 2
-    assert tot["active_columns"] == 4 * int(np.count_nonzero(D))
+    # one 128-column tile: per slice the 13 pairs fit on one crossbar, so 2 slices = 2 arrays
+    assert tot["mvms"] == 6 * 2 and tot["transposed_reads"] == 6 * 2
+    assert tot["multilevel_mvms"] == tot["mvms"]
+    assert tot["multilevel_active_rows"] == tot["active_rows"] == 2 * np.count_nonzero(X_REAL)
+    assert tot["adc_conversions"] == tot["multilevel_adc_conversions"] == 6 * 13 * 2
+    assert tot["transposed_adc_conversions"] == 6 * 37 * 2  # 2 physical arrays (slices)
+    assert tot["active_columns"] == 4 * int(np.count_nonzero(D))  # pair x slices per output
+    assert tot["dac_conversions"] == tot["active_rows"] + tot["active_columns"]
     arr.reset_counters()
     assert all(v == 0 for v in arr.counters.totals().values())
     assert arr.counters.as_dict()["tiles"][0]["rows"] == 37

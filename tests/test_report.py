@@ -177,10 +177,12 @@ def test_stream_figure_is_the_files_stream(tiny):
 
 
 def _energy_nJ(f, rule, phase, components):
-    """nJ per learned window of ``components`` in ``phase``, from the raw cost tree."""
+    """nJ per window of ``phase`` (inference: per inference window, the others per learned
+    window) of ``components``, from the raw cost tree."""
     g = f[f"costs/{rule}/energy_pJ/{phase}"]
     total = sum(float(g[c][layer][()]) for c in g if c in components for layer in g[c])
-    return total / float(f[f"costs/{rule}/samples"][()]) / 1e3
+    windows = f[f"costs/{rule}/{'inference_windows' if phase == 'inference' else 'samples'}"]
+    return total / float(windows[()]) / 1e3
 
 
 def test_energy_latency_area_figures_are_the_files_costs(tiny):
@@ -203,11 +205,11 @@ def test_energy_latency_area_figures_are_the_files_costs(tiny):
             heights = [_bar_heights(latency, f"{phase}:{registry.label(r)}")[k]
                        for k, r in enumerate(rules)]
             np.testing.assert_allclose(heights, lat, rtol=1e-12)
-        # the energy bars of a rule add up to its total per learned window
+        # the energy bars of a rule add up to its energy per learned window
         for k, r in enumerate(rules):
             total = sum(_energy_nJ(f, r, p, list(f[f"costs/{r}/energy_pJ/{p}"])) for p in PHASES)
             assert total == pytest.approx(
-                float(f[f"costs/{r}/totals/energy_pJ"][()]) / f[f"costs/{r}/samples"][()] / 1e3)
+                float(f[f"metrics/summary/{r}_energy_pJ_per_learned_window"][()]) / 1e3)
             learn = sum(_energy_nJ(f, r, p, list(f[f"costs/{r}/energy_pJ/{p}"]))
                         for p in PHASES[1:])
             x = _gid(tradeoff, f"final:{r}")[0].get_xdata()[0]
@@ -219,7 +221,7 @@ def test_energy_latency_area_figures_are_the_files_costs(tiny):
                 learning_area / 1e6, rel=1e-12)
             stacked = sum(p.get_height() for a in area.axes[0].containers
                           for p in [a.patches[k]])
-            assert stacked == pytest.approx(f[f"costs/{r}/totals/area_um2"][()] / 1e6, rel=1e-9)
+            assert stacked == pytest.approx(f[f"metrics/summary/{r}_area_um2"][()] / 1e6, rel=1e-9)
 
 
 def test_conductance_figure_counts_the_files_changes(tiny):
@@ -251,7 +253,7 @@ def test_report_and_console_tables_are_the_files_numbers(tiny):
     folder, out = tiny
     md = (out / "report.md").read_text()
     console = (folder / "stdout.txt").read_text()
-    accuracy, costs, comparison = _md_tables(md)
+    accuracy, costs, *_, comparison = _md_tables(md)  # the sensitivity table in between
     labels = {"BP (BPTT)": "bp", "DFA": "dfa", "SFDFA": "sfdfa"}
     with _h5(out) as f:
         s = f["metrics/summary"]
@@ -267,12 +269,25 @@ def test_report_and_console_tables_are_the_files_numbers(tiny):
         assert costs[0][1] == "energy (nJ/learned window)"
         for row in costs[1:]:
             r = labels[row[0]]
-            n = float(f[f"costs/{r}/samples"][()])
-            assert row[1] == f"{f[f'costs/{r}/totals/energy_pJ'][()] / n / 1e3:.2f}"
-            assert row[2] == f"{f[f'costs/{r}/totals/adaptation_energy_pJ'][()] / n / 1e3:.2f}"
-            assert row[3] == f"{f[f'costs/{r}/totals/latency_ns'][()] / 1e3:.2f}"
-            assert row[4] == f"{f[f'costs/{r}/totals/area_um2'][()] / 1e6:.3f}"
-            assert row[5] == f"{f[f'costs/{r}/totals/energy_pJ'][()] / 1e6:.3f}"
+            learned = float(f[f"costs/{r}/samples"][()])
+            inferred = float(f[f"costs/{r}/inference_windows"][()])
+            e = {p: sum(float(v[()]) for c in f[f"costs/{r}/energy_pJ/{p}"].values()
+                        for v in c.values()) for p in PHASES}
+            learning = sum(e[p] for p in PHASES[1:]) / learned
+            static = sum(sum(float(v[()]) for v in f[f"costs/{r}/energy_pJ/{p}"]["leakage"]
+                             .values()) / (inferred if p == "inference" else learned)
+                         for p in PHASES if "leakage" in f[f"costs/{r}/energy_pJ/{p}"])
+            assert row[1] == f"{(e['inference'] / inferred + learning) / 1e3:.2f}"
+            assert row[2] == f"{learning / 1e3:.2f}"
+            assert row[3] == f"{static / 1e3:.2f}"
+            assert row[4] == f"{e['inference'] / inferred / 1e3:.2f}"
+            lat = sum(float(v[()]) for v in f[f"costs/{r}/latency_ns"].values())
+            assert row[5] == f"{lat / 1e3:.2f}"
+            area = sum(float(v[()]) for part in f[f"costs/{r}/area_um2"].values()
+                       for v in part.values())
+            assert row[6] == f"{area / 1e6:.3f}"
+            assert row[7] == f"{sum(e.values()) / 1e6:.3f}"
+            assert row[8] == f"{int(learned)}"
             assert re.search(r"^" + re.escape(row[0]) + r"\s+" + r"\s+".join(
                 re.escape(c) for c in row[1:]) + r"$", console, re.M)
         gain = {row[0]: row[2:] for row in comparison[1:]}
@@ -321,7 +336,7 @@ def test_report_html_renders_in_headless_chromium(tiny, tmp_path):
                          timeout=120, check=True).stdout
     check = json.loads(re.search(r'data-check="([^"]*)"', dom).group(1).replace("&quot;", '"'))
     assert check["images"] == len(report.FIGURES) == check["loaded"]
-    assert check["tables"] == 3 and check["markdown"] == []
+    assert check["tables"] == 4 and check["markdown"] == []  # accuracy, costs, sensitivity, BP
     shot = tmp_path / "shot.png"
     subprocess.run([*flags, f"--screenshot={shot}", "--window-size=1200,3000",
                     (out / "report.html").as_uri()], capture_output=True, timeout=120, check=True)

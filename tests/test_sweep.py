@@ -225,7 +225,7 @@ def test_table_matches_the_point_files(tiny):
     assert list(rows[0]) == list(table)
     assert list(table["key"]) == [p.key for p in sweep.points] == [r["key"] for r in rows]
     metrics = [c for c in table if c.startswith("dfa_")]
-    assert "dfa_final_accuracy_pct" in metrics and "dfa_energy_pJ_per_sample" in metrics
+    assert "dfa_final_accuracy_pct" in metrics and "dfa_energy_pJ_per_learned_window" in metrics
     for i, (p, row) in enumerate(zip(sweep.points, rows, strict=True)):
         assert table["crossbar.prog_sigma_rel"][i] == p.values["crossbar.prog_sigma_rel"]
         assert float(row["crossbar.prog_sigma_rel"]) == p.values["crossbar.prog_sigma_rel"]
@@ -267,7 +267,7 @@ def test_cli_rerun_skips_finished_points(tiny, cache_dir, tmp_path, monkeypatch,
     assert "programming spread" in captured and "DFA acc. (%)" in captured
     for i in np.flatnonzero(table["status"] == "done"):
         assert f"{table['dfa_final_accuracy_pct'][i]:.1f}" in captured
-        assert f"{1e-3 * table['dfa_energy_pJ_per_sample'][i]:.1f}" in captured
+        assert f"{1e-3 * table['dfa_energy_pJ_per_learned_window'][i]:.1f}" in captured
 
 
 def test_dry_run_lists_the_points_and_estimates_time_without_running(tmp_path, capsys):

@@ -12,6 +12,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from crossbar import CrossbarError
 from hwsim import HwsimError
@@ -48,7 +49,7 @@ class _Parser(argparse.ArgumentParser):
         kwargs.setdefault("formatter_class", _Formatter)
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
 
-    def error(self, message: str) -> None:  # one line, exit 2 (argparse's code too)
+    def error(self, message: str) -> NoReturn:  # one line, exit 2 (argparse's code too)
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 

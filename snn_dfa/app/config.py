@@ -12,6 +12,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -170,16 +171,41 @@ class AdaptSection:
 
 @dataclass(frozen=True)
 class HwsimSection:
-    """``[hwsim]``: technology preset and learning-unit precision."""
+    """``[hwsim]``: technology preset, learning units and the costing assumptions.
+
+    The assumptions and their defaults are ``hwsim.Assumptions`` (docs/hwsim.md, section 4);
+    the report shows how each one moves the rule/BP ratios whatever is chosen here.
+    """
 
     tech: str = "spikesim65"
     feedback_storage: str = "sram"
+    input_bits: int = 8
+    delta_bits: int = 8
+    leakage: str = "gated"
+    multibit_reads: str = "bit_serial"
+    update_arithmetic: str = "spike_gated"
+    periphery: str = "shared"
+    charge_storage: str = "all"
 
     def check(self) -> None:
         from hwsim import PRESETS
+        from hwsim.assumptions import (
+            LEAKAGE,
+            MULTIBIT_READS,
+            PERIPHERY,
+            STORAGE,
+            UPDATE_ARITHMETIC,
+        )
 
         _choice("hwsim.tech", self.tech, tuple(PRESETS))
         _choice("hwsim.feedback_storage", self.feedback_storage, ("sram", "crossbar"))
+        _range("hwsim.input_bits", self.input_bits, 1, 32)
+        _range("hwsim.delta_bits", self.delta_bits, 1, 32)
+        _choice("hwsim.leakage", self.leakage, LEAKAGE)
+        _choice("hwsim.multibit_reads", self.multibit_reads, MULTIBIT_READS)
+        _choice("hwsim.update_arithmetic", self.update_arithmetic, UPDATE_ARITHMETIC)
+        _choice("hwsim.periphery", self.periphery, PERIPHERY)
+        _choice("hwsim.charge_storage", self.charge_storage, STORAGE)
 
 
 @dataclass(frozen=True)
@@ -328,7 +354,7 @@ def config_from_dict(data: dict[str, Any]) -> RunConfig:
     return config
 
 
-def read_toml(path: str | Path, what: str = "config file") -> dict[str, Any]:
+def read_toml(path: str | os.PathLike[str], what: str = "config file") -> dict[str, Any]:
     """Parse a TOML file; unreadable files raise DataError, malformed ones ConfigError."""
     path = Path(path)
     try:
@@ -406,6 +432,13 @@ sfdfa_feedback_lr = 1e-2     # SFDFA's feedback moving-average step (pre-trainin
 [hwsim]
 tech = "spikesim65"          # technology preset (SpikeSim 65 nm constants)
 feedback_storage = "sram"    # where DFA/SFDFA keep B: "sram" or "crossbar"
+input_bits = 8               # bit-serial passes of a multi-level input (direct-encoded data, tangents)
+delta_bits = 8               # bit-serial passes of an error driven into the arrays
+leakage = "gated"            # idle periphery power-gated; "always_on": all of it leaks in every phase
+multibit_reads = "bit_serial"   # or "single_pass" (one read through a multi-level DAC)
+update_arithmetic = "spike_gated"   # one add per input spike and output; or "dense_mac"
+periphery = "shared"         # BP's transposed reads on a transposable periphery; or "duplicated"
+charge_storage = "all"       # whose learning store is charged: "all", "bp_only", "none"
 
 [privacy]                    # differentially private adaptation (docs/privacy.md)
 enabled = false              # true: DP-DFA (DP-SGD for bptt) on Poisson-sampled steps

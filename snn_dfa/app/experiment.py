@@ -1,6 +1,6 @@
 """The main job: the one place that wires data, network, learning rules, crossbar and hwsim.
 
-Protocol (DESIGN.md §5), for a :class:`~snn_dfa.app.config.RunConfig`:
+Protocol, for a :class:`~snn_dfa.app.config.RunConfig`:
 
 1. Pre-train (cloud): the spiking network with surrogate-gradient BPTT on ideal weights,
    on the UCI-HAR training subjects of UCI HAPT.  Cached by a hash of the data, model,
@@ -36,8 +36,15 @@ from typing import Any
 import numpy as np
 
 import hwsim
+from hwsim.sensitivity import sensitivity_table, sensitivity_to_dict
 from snn_dfa.app.config import RunConfig
-from snn_dfa.app.hardware import PhaseMeter, architecture, deploy
+from snn_dfa.app.hardware import (
+    PhaseMeter,
+    architecture,
+    assumptions,
+    cost_tech,
+    deploy,
+)
 from snn_dfa.app.progress import Progress, as_progress, format_duration
 from snn_dfa.app.results import provenance, publish, read_results, write_results
 from snn_dfa.engine.models import build_model
@@ -195,8 +202,9 @@ def pretrained(config: RunConfig, rule: str, x: np.ndarray, y: np.ndarray,
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=folder)
     os.close(fd)
     try:
-        with open(tmp, "wb") as fh:
-            np.savez(fh, __digest__=np.array(digest), **arrays)
+        with open(tmp, "wb") as out:
+            # numpy's stub reads **arrays as its allow_pickle argument
+            np.savez(out, __digest__=np.array(digest), **arrays)  # type: ignore[arg-type]  # see above
         os.replace(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)
@@ -351,7 +359,8 @@ def run(config: RunConfig, out_dir: str | Path, progress: Progress | bool = Fals
             before = _conductances(arrays) if sub is subjects[0] else None
             rule = adaptation_rule(config, rule_name, net,
                                    feedback if source[rule_name] == rule_name else None)
-            meter = PhaseMeter(net, arrays, rule_name, projector=getattr(rule, "projector", None))
+            meter = PhaseMeter(net, arrays, rule_name, projector=getattr(rule, "projector", None),
+                               arch=architecture(net, config.crossbar, config.hwsim, rule_name))
             how = "privately (DP)" if config.privacy.enabled else "on-chip"
             progress.stage(f"subject {sub.subject}, {label}: adapting {how}, "
                            f"{config.adapt.epochs} epoch(s) over {len(sub.y_adapt)} windows")
@@ -400,7 +409,7 @@ def run(config: RunConfig, out_dir: str | Path, progress: Progress | bool = Fals
 
 
 def _merged_workload(meters: list[PhaseMeter]) -> hwsim.Workload:
-    """One workload over every subject's stream (counts add, samples add)."""
+    """One workload over every subject's stream (counts and windows add)."""
     works = [m.workload() for m in meters]
     layers = []
     for per_layer in zip(*(w.layers for w in works)):
@@ -413,17 +422,27 @@ def _merged_workload(meters: list[PhaseMeter]) -> hwsim.Workload:
             phases[p] = total
         layers.append(hwsim.LayerWorkload(first.name, first.kind, first.n_in, first.n_out,
                                           first.time_steps, phases))
-    return hwsim.Workload(tuple(layers), samples=sum(w.samples for w in works))
+    return hwsim.Workload(tuple(layers), samples=sum(w.samples for w in works),
+                          inference_windows=sum(w.windows("inference") for w in works))
 
 
 def _costs(config: RunConfig, net: SpikingNetwork, meters: dict[str, list[PhaseMeter]]
            ) -> tuple[dict[str, Any], dict[str, hwsim.CostReport]]:
-    tech = hwsim.get_preset(config.hwsim.tech)
-    reports = {}
+    """Cost reports per rule, and the sensitivity of the rule/BP ratios to the costing
+    assumptions (``costs["sensitivity"]``, when BP ran beside another rule)."""
+    tech = cost_tech(config.crossbar, config.hwsim)
+    asm = assumptions(config.hwsim)
+    reports, cases = {}, {}
     for rule, ms in meters.items():
         arch = architecture(net, config.crossbar, config.hwsim, rule)
-        reports[rule] = hwsim.estimate(_merged_workload(ms), arch, tech, label=rule)
-    costs = {rule: rep.to_dict() for rule, rep in reports.items()}
+        work = _merged_workload(ms)
+        reports[rule] = hwsim.estimate(work, arch, tech, label=rule, assumptions=asm)
+        cases[rule] = (work, arch)
+    costs: dict[str, Any] = {rule: rep.to_dict() for rule, rep in reports.items()}
+    bp = registry.baseline().name
+    if bp in cases and len(cases) > 1:
+        costs["sensitivity"] = sensitivity_to_dict(
+            sensitivity_table(cases, tech, base=asm, baseline=bp))
     return costs, reports
 
 
@@ -434,6 +453,8 @@ def _ratio(a: float, b: float) -> float:
 
 def _summary(config: RunConfig, metrics: dict[str, Any], reports: dict[str, hwsim.CostReport]
              ) -> dict[str, Any]:
+    """Accuracies, each rule's cost summary (``<rule>_<CostReport.summary name>``, units in
+    the names) and the rule/BP ratios."""
     subs = metrics["subjects"].values()
     out: dict[str, Any] = {}
     for rule in config.adapt.rules:
@@ -442,29 +463,21 @@ def _summary(config: RunConfig, metrics: dict[str, Any], reports: dict[str, hwsi
                 [s[rule][f"{key}_accuracy_pct"] for s in subs]))
         if config.privacy.enabled:
             out[f"{rule}_epsilon_spent_max"] = float(max(s[rule]["epsilon_spent"] for s in subs))
-        rep = reports[rule]
-        out[f"{rule}_energy_pJ_per_sample"] = rep.total_energy_pJ() / rep.samples
-        out[f"{rule}_delivery_energy_pJ_per_sample"] = (
-            rep.total_energy_pJ(phase="error_delivery") / rep.samples)
-        out[f"{rule}_delivery_latency_ns_per_sample"] = float(rep.latency_ns["error_delivery"])
-        out[f"{rule}_area_um2"] = float(sum(rep.area_um2.values()))
-        out[f"{rule}_latency_ns_per_sample"] = float(sum(rep.latency_ns.values()))
+        for key, value in reports[rule].summary().items():
+            out[f"{rule}_{key}"] = float(value)
     bp = registry.baseline().name
     if bp in config.adapt.rules:
         for rule in config.adapt.rules:
             if rule != bp:
-                out[f"{rule}_vs_bp_energy_ratio"] = _ratio(out[f"{rule}_energy_pJ_per_sample"],
-                                                           out[f"{bp}_energy_pJ_per_sample"])
-                out[f"{rule}_vs_bp_area_ratio"] = _ratio(out[f"{rule}_area_um2"],
-                                                         out[f"{bp}_area_um2"])
+                ratio = reports[rule].ratio(reports[bp])
+                out[f"{rule}_vs_bp_energy_ratio"] = ratio["energy_pJ_per_learned_window"]
+                out[f"{rule}_vs_bp_area_ratio"] = ratio["area_um2"]
                 out[f"{rule}_vs_bp_latency_speedup"] = _ratio(
-                    out[f"{bp}_latency_ns_per_sample"], out[f"{rule}_latency_ns_per_sample"])
-                out[f"{rule}_vs_bp_delivery_energy_ratio"] = _ratio(
-                    out[f"{rule}_delivery_energy_pJ_per_sample"],
-                    out[f"{bp}_delivery_energy_pJ_per_sample"])
+                    1.0, ratio["latency_ns_per_learned_window"])
+                out[f"{rule}_vs_bp_delivery_energy_ratio"] = ratio[
+                    "error_delivery_energy_pJ_per_learned_window"]
                 out[f"{rule}_vs_bp_delivery_latency_speedup"] = _ratio(
-                    out[f"{bp}_delivery_latency_ns_per_sample"],
-                    out[f"{rule}_delivery_latency_ns_per_sample"])
+                    1.0, ratio["error_delivery_latency_ns_per_learned_window"])
                 out[f"{rule}_vs_bp_accuracy_gain_points"] = (
                     out[f"{rule}_final_accuracy_pct"] - out[f"{bp}_final_accuracy_pct"])
     return out

@@ -5,8 +5,11 @@
   all go through the non-ideal arrays.
 * :class:`PhaseMeter` attributes the event counters of the crossbar arrays and of the rule's
   feedback projector to the phases of on-device learning, and adds the digital events of the
-  window (spikes, neuron updates, outer products) and the rule's own, from its descriptor
-  (:attr:`snn_dfa.rules.registry.RuleSpec.events`: BPTT storage, DFA deltas, tangents).
+  window (spikes, neuron updates, buffer traffic, partial sums, the gradient's gated
+  additions) and the rule's own, from its descriptor
+  (:attr:`snn_dfa.rules.registry.RuleSpec.events`: what it stores, its deltas, tangents).
+  These are the equations of hwsim's shape path (docs/hwsim.md, section 1), which
+  tests/test_hwsim_count_vs_shape.py checks phase by phase.
 * :func:`architecture` and :meth:`PhaseMeter.workload` turn both into ``hwsim`` records.
 
 With the rest of :mod:`snn_dfa.app`, this is where ``snn_dfa`` meets ``crossbar`` and
@@ -15,6 +18,7 @@ With the rest of :mod:`snn_dfa.app`, this is where ``snn_dfa`` meets ``crossbar`
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 
 import numpy as np
@@ -22,7 +26,7 @@ import numpy as np
 import crossbar
 import hwsim
 from snn_dfa.app.config import CrossbarSection, HwsimSection
-from snn_dfa.engine.layers import Conv1d, SynapticLayer
+from snn_dfa.engine.layers import AvgPool, Conv1d, SumPool, SynapticLayer
 from snn_dfa.engine.network import SpikingNetwork, Trace
 from snn_dfa.rules import registry
 from snn_dfa.rules.feedback import FeedbackProjector
@@ -73,6 +77,20 @@ def deploy(network: SpikingNetwork, section: CrossbarSection, seed: int,
     return arrays
 
 
+def _pooled_input_bits(network: SpikingNetwork, index: int) -> int | None:
+    """Bits of the inputs of synaptic layer ``index`` when they are pooled spikes.
+
+    Spikes summed or averaged over a pooling window of ``k`` steps take ``k + 1`` values, so
+    ``ceil(log2(k + 1))`` bit-serial passes; None for spikes and for the network input.
+    """
+    for layer in reversed(network.layers[:index]):
+        if isinstance(layer, (AvgPool, SumPool)):
+            return max(1, math.ceil(math.log2(layer.kernel_size + 1)))
+        if isinstance(layer, SynapticLayer):
+            return None
+    return None
+
+
 def architecture(network: SpikingNetwork, section: CrossbarSection, hw: HwsimSection,
                  rule: str | None) -> hwsim.Architecture:
     """The chip ``hwsim`` costs: one layer shape per synaptic layer, the crossbar geometry
@@ -81,17 +99,37 @@ def architecture(network: SpikingNetwork, section: CrossbarSection, hw: HwsimSec
     for i in network.synaptic_layers:
         layer = network.layers[i]
         assert isinstance(layer, SynapticLayer)
+        bits = _pooled_input_bits(network, i)
         if isinstance(layer, Conv1d):
             shapes.append(hwsim.LayerShape(f"layer{i}", "conv", layer.n_in, layer.n_out,
-                                           kernel_elems=layer.kernel_size))
+                                           kernel_elems=layer.kernel_size, input_bits=bits))
         else:
-            shapes.append(hwsim.LayerShape(f"layer{i}", "linear", layer.n_in, layer.n_out))
+            shapes.append(hwsim.LayerShape(f"layer{i}", "linear", layer.n_in, layer.n_out,
+                                           input_bits=bits))
     return hwsim.Architecture(
         layers=tuple(shapes), array_rows=section.array_size, array_cols=section.array_size,
         adc_bits=section.adc_bits, cols_per_adc=section.columns_per_adc,
+        input_bits=hw.input_bits,
         learning=hwsim.LearningUnits("none" if rule is None else registry.get_rule(rule).hw_name,
                                      n_classes=network.n_classes,
-                                     feedback_storage=hw.feedback_storage))
+                                     feedback_storage=hw.feedback_storage,
+                                     delta_bits=hw.delta_bits))
+
+
+def assumptions(hw: HwsimSection) -> hwsim.Assumptions:
+    """The costing assumptions of a ``[hwsim]`` section."""
+    return hwsim.Assumptions(leakage=hw.leakage, multibit_reads=hw.multibit_reads,
+                             update_arithmetic=hw.update_arithmetic, periphery=hw.periphery,
+                             charge_storage=hw.charge_storage)
+
+
+def cost_tech(section: CrossbarSection, hw: HwsimSection) -> hwsim.Tech:
+    """hwsim's technology preset with the write pulse of the deployed device preset."""
+    tech = hwsim.get_preset(hw.tech)
+    dev = crossbar.get_preset(section.device)
+    return hwsim.with_device_writes(tech, device=section.device, v_write_V=dev.v_write_V,
+                                    g_min_uS=dev.g_min_uS, g_max_uS=dev.g_max_uS,
+                                    t_pulse_ns=dev.t_pulse_ns)
 
 
 class PhaseMeter:
@@ -99,21 +137,39 @@ class PhaseMeter:
 
     Call :meth:`phase` at every phase boundary (``OnlineAdapter`` does, through its
     ``on_phase`` hook): crossbar and projector events since the previous boundary go to the
-    phase that just ended.  :meth:`add_digital` adds the events the simulation computes
-    itself.  ``projector`` is the rule's feedback projector (None for a rule without one);
-    its layer ``k`` is the ``k``-th hidden synaptic layer.
+    phase that just ended (with the partial-sum additions their reads imply; a forward-mode
+    rule's tangent pass, run for learned windows only, is ``error_delivery`` work, as in
+    hwsim's shape path).  :meth:`add_digital` adds the events the simulation computes itself.
+    Inference counts cover every window, learning counts the learned windows; :meth:`workload`
+    records both numbers.
+
+    Parameters
+    ----------
+    network, arrays, rule
+    membrane_bits : int
+        Bits of a stored membrane potential (BPTT's store).
+    projector : FeedbackProjector, optional
+        The rule's feedback projector (None for a rule without one); its layer ``k`` is the
+        ``k``-th hidden synaptic layer.
+    arch : hwsim.Architecture, optional
+        Mapping and precisions (``input_bits``, ``trace_bits``, ``delta_bits``,
+        ``feedback_bits``); defaults to :func:`architecture` with default sections.
     """
 
     def __init__(self, network: SpikingNetwork, arrays: dict[int, crossbar.CrossbarArray],
                  rule: str, membrane_bits: int = 8,
-                 projector: FeedbackProjector | None = None) -> None:
+                 projector: FeedbackProjector | None = None,
+                 arch: hwsim.Architecture | None = None) -> None:
         self.network, self.arrays = network, arrays
         self.rule = registry.get_rule(rule)
         self.projector = projector
         self.membrane_bits = membrane_bits
+        self.arch = arch if arch is not None else architecture(
+            network, CrossbarSection(), HwsimSection(), rule)
         self.counts: dict[tuple[int, str], dict[str, float]] = defaultdict(
             lambda: defaultdict(float))
         self.samples = 0
+        self.windows = 0
         self.steps: dict[int, int] = {}
         self._current: str | None = None
         self._last = {i: self._events(a) for i, a in arrays.items()}
@@ -128,17 +184,10 @@ class PhaseMeter:
         return np.append(arr.counters.counts.sum(axis=0), arr.counters.updates)
 
     def phase(self, name: str | None) -> None:
-        """Close the running phase (attribute crossbar events to it) and open ``name``.
-
-        A forward-mode rule's tangent pass (SFDFA: forward reads of the weight arrays with the
-        perturbation tangents, during ``error_delivery``) is booked as ``inference`` work: the
-        tangents travel with the forward pass, as dual numbers.  Projector events stay in the
-        phase where they happen.
-        """
+        """Close the running phase (attribute crossbar and projector events to it) and open
+        ``name``."""
         self._book_projector(self._current)
         target = self._current
-        if self.rule.tangents_in_inference and target == "error_delivery":
-            target = "inference"
         for i, arr in self.arrays.items():
             now = self._events(arr)
             delta = now - self._last[i]
@@ -163,44 +212,67 @@ class PhaseMeter:
         self._last_projector = now
 
     def add_digital(self, trace: Trace, learned: bool) -> None:
-        """Digital events of one window (batch 1) from its trace."""
+        """Digital events and storage of one window (batch 1) from its trace.
+
+        Every window: spikes, neuron updates and tile-buffer traffic.  A learned window adds
+        the gradient, one addition per non-zero input and output per step (``b`` shifted
+        additions for a ``b``-bit input), the error, and the rule's own events
+        (:attr:`~snn_dfa.rules.registry.RuleSpec.events`: what it stores, its deltas and
+        tangents).  The same equations as hwsim's shape path (docs/hwsim.md).
+        """
         net = self.network
         syn = net.synaptic_layers
         n_cls = net.n_classes
+        lu = self.arch.learning
+        self.windows += 1
         for k, i in enumerate(syn):
             layer = net.layers[i]
             assert isinstance(layer, SynapticLayer)
             cache = trace.caches[i]
-            steps = layer.output_steps(cache["x"].shape[0])
+            x = cache["x"]
+            steps = layer.output_steps(x.shape[0])
             self.steps[i] = steps
+            shape = self.arch.layers[k]
             n = layer.n_out
+            nt = steps * n
             inf = self.counts[(i, "inference")]
             if "s" in cache:
                 inf["spikes"] += float(cache["s"].sum())
-            inf["neuron_updates"] += steps * n
-            if not learned:
+            inf["neuron_updates"] += nt
+            inf["sram_read_bits"] += shape.rows * steps + nt * self.membrane_bits
+            inf["sram_write_bits"] += nt * (self.membrane_bits + 1)
+            if not learned or self.rule.hw_name == "none":
                 continue
-            hidden = k < len(syn) - 1
-            for phase, events in self.rule.events(steps, n, n_cls, self.membrane_bits,
-                                                  hidden).items():
+            multilevel = not bool(np.all((x == 0) | (x == 1)))
+            in_bits = self.arch.inference_input_bits(shape) if multilevel else 1
+            rows = cache["rows"] if "rows" in cache else layer._inputs_2d(x)[0]
+            # one add per non-zero input and output and step; b shifted adds for b-bit inputs
+            self.counts[(i, "weight_update")]["update_adds"] += (
+                float(np.count_nonzero(rows)) * n * in_bits)
+            context = registry.LayerEvents(
+                steps=steps, n=n, n_classes=n_cls, membrane_bits=self.membrane_bits,
+                hidden=k < len(syn) - 1, first=k == 0, input_bits=float(x.size) * in_bits,
+                slope_bits=lu.trace_bits, delta_bits=lu.delta_bits,
+                tangent_bits=self.arch.input_bits, feedback_bits=lu.feedback_bits)
+            for phase, events in self.rule.events(context).items():
                 for field, value in events.items():
                     self.counts[(i, phase)][field] += value
-            upd = self.counts[(i, "weight_update")]
-            upd["digital_mults"] += steps * n * layer.fan_in  # sum_t delta x^T
-            upd["digital_adds"] += steps * n * layer.fan_in
-        out = self.counts[(syn[-1], "error_compute")]
-        if learned:
+        if learned and self.rule.hw_name != "none":
+            out = self.counts[(syn[-1], "error_compute")]
             out["digital_adds"] += 3 * n_cls  # softmax normalisation and e = p - onehot
             out["digital_mults"] += 2 * n_cls
+        if learned:
             self.samples += 1
 
     def workload(self) -> hwsim.Workload:
-        """Everything counted so far as an ``hwsim.Workload`` over the learned windows."""
+        """Everything counted so far as an ``hwsim.Workload``: inference over every window,
+        the learning phases over the learned windows."""
         layers = []
-        for i in self.network.synaptic_layers:
+        for k, i in enumerate(self.network.synaptic_layers):
             layer = self.network.layers[i]
             assert isinstance(layer, SynapticLayer)
             kind = "conv" if isinstance(layer, Conv1d) else "linear"
+            m = self.arch.mapping(self.arch.layers[k])
             phases = {}
             for p in hwsim.PHASES:
                 if (i, p) not in self.counts and (i, p) not in self._crossbar:
@@ -208,10 +280,16 @@ class PhaseMeter:
                 merged = defaultdict(float, self.counts.get((i, p), {}))
                 vector = self._crossbar.get((i, p), np.zeros(len(_EVENT_NAMES), np.int64))
                 events = dict(zip(_EVENT_NAMES, vector.tolist()))
-                for name, value in hwsim.counts_from_crossbar(events).to_dict().items():
+                reads = hwsim.counts_from_crossbar(events)
+                for name, value in reads.to_dict().items():
                     if value:
                         merged[name] += value
+                # partial sums of the row blocks (forward) and column blocks (transposed)
+                merged["digital_adds"] += (
+                    reads.adc_conversions * (m.row_blocks - 1) / m.row_blocks
+                    + reads.transposed_adc_conversions * (m.col_blocks - 1) / m.col_blocks)
                 phases[p] = hwsim.Counts(**merged)
             layers.append(hwsim.LayerWorkload(f"layer{i}", kind, layer.n_in, layer.n_out,
                                               time_steps=self.steps.get(i, 1), phases=phases))
-        return hwsim.Workload(tuple(layers), samples=max(self.samples, 1))
+        return hwsim.Workload(tuple(layers), samples=max(self.samples, 1),
+                              inference_windows=max(self.windows, 1))

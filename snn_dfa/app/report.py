@@ -7,9 +7,10 @@ writes its results file first and builds the report from the file read back, and
 Units, the same in the console, the tables, the figures and the results file:
 
 - accuracy in percent (``*_accuracy_pct``); differences of accuracies in percentage points;
-- energy and latency per learned window (a window the chip adapted on: prediction, error,
-  delivery and update), energy in nJ and latency in us; the energy of the whole adaptation
-  run in uJ, labelled "run total";
+- energy and latency per learned window (a window the chip adapted on: its inference, error,
+  delivery and update), with inference alone per inference window (every window of the
+  stream, labelled or not), as hwsim's ``CostReport.summary`` defines them; energy in nJ and
+  latency in us; the energy of the whole adaptation run in uJ, labelled "run total";
 - area in mm^2; reductions against BP in percent of BP's figure, speed-ups as factors.
 """
 
@@ -28,10 +29,13 @@ from typing import Any
 import numpy as np
 
 import hwsim
+from hwsim.sensitivity import format_sensitivity, sensitivity_from_dict
 from snn_dfa.errors import DataError
 from snn_dfa.rules import registry
 
 PAPER = {"energy": 64.1, "area": 10.1, "latency": 2.1, "accuracy": 7.55}
+#: The costing assumptions of ``[hwsim]`` the report states (docs/hwsim.md).
+ASSUMPTIONS = ("leakage", "multibit_reads", "update_arithmetic", "periphery", "charge_storage")
 PHASE_LABEL = {"inference": "inference", "error_compute": "error computation",
                "error_delivery": "error delivery", "weight_update": "weight update"}
 #: Moving-mean window of the stream figure (windows), at most a fifth of the stream.
@@ -68,24 +72,23 @@ def _str(v: Any) -> str:
 
 # --- quantities, each computed once ------------------------------------------------------------
 
-def energy_nJ_per_learned_window(report: hwsim.CostReport, phase: str | None = None,
-                                 components: Sequence[str] | None = None) -> float:
-    """Energy of ``phase`` (all phases when None), of ``components`` (all when None), per
-    learned window (nJ): the run's energy over the number of windows the chip learned from."""
-    if components is None:
-        total = report.total_energy_pJ(phase=phase)
-    else:
-        total = sum(report.total_energy_pJ(phase=phase, component=c) for c in components)
-    return total / report.samples / 1e3
+def energy_nJ_per_window(report: hwsim.CostReport, phase: str,
+                         components: Sequence[str] | None = None) -> float:
+    """Energy of ``phase`` (of ``components``, all when None) per window of that phase (nJ):
+    inference per inference window, a learning phase per learned window.  Summed over the
+    phases this is the energy of one learned window."""
+    comps = [None] if components is None else list(components)
+    return sum(report.per_window_energy_pJ(phase, c) for c in comps) / 1e3
 
 
 def adaptation_energy_nJ_per_learned_window(report: hwsim.CostReport) -> float:
     """Energy of the learning phases (error, delivery, update) per learned window (nJ)."""
-    return sum(energy_nJ_per_learned_window(report, p) for p in hwsim.PHASES if p != "inference")
+    return sum(energy_nJ_per_window(report, p) for p in hwsim.PHASES if p != "inference")
 
 
 def latency_us_per_learned_window(report: hwsim.CostReport, phase: str | None = None) -> float:
-    """Latency of ``phase`` (all phases when None) of one learned window (us)."""
+    """Latency of ``phase`` (per window of that phase; all phases of one learned window when
+    None) in us."""
     if phase is None:
         return report.total_latency_ns / 1e3
     return float(report.latency_ns.get(phase, 0.0)) / 1e3
@@ -100,11 +103,11 @@ def _group_of(component: str, groups: Sequence[tuple[str, str, tuple[str, ...]]]
 
 
 def energy_by_group(report: hwsim.CostReport, phase: str) -> dict[str, float]:
-    """nJ per learned window of each :data:`ENERGY_GROUPS` group (and "other") in ``phase``."""
+    """nJ per window of ``phase`` of each :data:`ENERGY_GROUPS` group (and "other")."""
     out: dict[str, float] = {}
     for comp, pj in report.energy_by("component", phase=phase).items():
         label = _group_of(comp, ENERGY_GROUPS)[0]
-        out[label] = out.get(label, 0.0) + pj / report.samples / 1e3
+        out[label] = out.get(label, 0.0) + pj / report.windows(phase) / 1e3
     return out
 
 
@@ -140,6 +143,7 @@ class RunView:
     config: Mapping[str, Any]
     metrics: Mapping[str, Any]
     reports: Mapping[str, hwsim.CostReport]
+    sensitivity: Mapping[str, Any] | None = None  # costs/sensitivity: ratios per assumption
 
     @property
     def rules(self) -> list[str]:
@@ -166,8 +170,9 @@ class RunView:
         if missing:
             raise DataError(f"{where}: no metrics {missing[0]!r}; written by an older "
                             "snn-dfa, re-run it to rebuild the report")
-        reports = {r: hwsim.CostReport.from_dict(c) for r, c in res["costs"].items()}
-        return cls(res["config"], metrics, reports)
+        reports = {r: hwsim.CostReport.from_dict(c) for r, c in res["costs"].items()
+                   if r != "sensitivity"}
+        return cls(res["config"], metrics, reports, res["costs"].get("sensitivity"))
 
 
 # --- figures -----------------------------------------------------------------------------------
@@ -268,8 +273,8 @@ def figure_energy(view: RunView) -> Any:
     """Energy per learned window by phase and component group (nJ)."""
     colours = {label: colour for label, colour, _ in ENERGY_GROUPS} | {OTHER[0]: OTHER[1]}
     return _phase_panels(
-        view, "Energy per learned window, by phase (each panel on its own scale)",
-        "energy per learned window (nJ)",
+        view, "Energy per learned window by phase (inference per window of the stream; each "
+        "panel on its own scale)", "energy per window (nJ)",
         lambda rule, phase: energy_by_group(view.reports[rule], phase), colours)
 
 
@@ -403,16 +408,22 @@ def _figures(folder: Path, view: RunView) -> list[tuple[str, str]]:
 def cost_rows(view: RunView) -> tuple[list[str], list[list[str]]]:
     """The cost table of the console and the report: header and one row per rule."""
     header = ["rule", "energy (nJ/learned window)", "of which learning (nJ)",
+              "of which static (nJ)", "inference (nJ/inference window)",
               "latency (us/learned window)", "chip area (mm^2)", "run total energy (uJ)",
               "learned windows"]
     rows = []
     for r in view.rules:
-        rep = view.reports[r]
-        rows.append([registry.label(r), f"{energy_nJ_per_learned_window(rep):.2f}",
-                     f"{adaptation_energy_nJ_per_learned_window(rep):.2f}",
-                     f"{latency_us_per_learned_window(rep):.2f}",
-                     f"{rep.total_area_um2 / 1e6:.3f}", f"{rep.total_energy_pJ() / 1e6:.3f}",
-                     f"{rep.samples}"])
+        s = {k: _f(view.summary[f"{r}_{k}"]) for k in (
+            "energy_pJ_per_learned_window", "adaptation_energy_pJ_per_learned_window",
+            "static_energy_pJ_per_learned_window", "inference_energy_pJ_per_inference_window",
+            "latency_ns_per_learned_window", "area_um2", "run_energy_pJ")}
+        rows.append([registry.label(r), f"{s['energy_pJ_per_learned_window'] / 1e3:.2f}",
+                     f"{s['adaptation_energy_pJ_per_learned_window'] / 1e3:.2f}",
+                     f"{s['static_energy_pJ_per_learned_window'] / 1e3:.2f}",
+                     f"{s['inference_energy_pJ_per_inference_window'] / 1e3:.2f}",
+                     f"{s['latency_ns_per_learned_window'] / 1e3:.2f}",
+                     f"{s['area_um2'] / 1e6:.3f}", f"{s['run_energy_pJ'] / 1e6:.3f}",
+                     f"{view.reports[r].samples}"])
     return header, rows
 
 
@@ -516,11 +527,16 @@ def _markdown(view: RunView, figures: list[tuple[str, str]]) -> str:
         f"{', '.join(map(str, data['adapt_subjects']))}: each subject's windows are cut into "
         f"blocks of {data['block_windows']}; {100 * data['adapt_fraction']:.0f} % of the blocks "
         f"adapt, the rest are the held-out test. Seed {config['seed']}. Costs: hwsim preset "
-        f"{config['hwsim']['tech']}, feedback matrices in {config['hwsim']['feedback_storage']}.",
+        f"{config['hwsim']['tech']} with the device's write pulse, feedback matrices in "
+        f"{config['hwsim']['feedback_storage']}; costing assumptions (docs/hwsim.md): "
+        + ", ".join(f"{k} = {config['hwsim'][k]}" for k in ASSUMPTIONS if k in config["hwsim"])
+        + ".",
         "",
         "Units: accuracy in percent, differences of accuracy in percentage points; energy and "
-        "latency per learned window (a window the chip predicted, then learned from), energy "
-        "in nJ, latency in us; run totals in uJ; area in mm^2.",
+        "latency per learned window (a window the chip predicted, then learned from: its "
+        "inference plus its learning phases), inference alone per inference window (every "
+        "window of the stream, labelled or not); energy in nJ, latency in us; run totals in "
+        "uJ; area in mm^2.",
         "",
         "## Accuracy (%)",
         "",
@@ -544,9 +560,18 @@ def _markdown(view: RunView, figures: list[tuple[str, str]]) -> str:
     lines += _privacy_lines(view)
     lines += ["", "## Energy, latency and area of adaptation (hwsim)", "",
               "Energy and latency are per learned window; \"of which learning\" is the energy "
-              "of error computation, error delivery and weight update (the rest is inference); "
-              "the run total covers every window of every subject's adaptation stream.", ""]
+              "of error computation, error delivery and weight update (the rest is the "
+              "inference of one window); static energy is the leakage of the units working in "
+              "each phase (idle periphery power-gated); the run total covers every window of "
+              "every subject's adaptation stream.", ""]
     lines += _md_table(*cost_rows(view))
+    if view.sensitivity:
+        table = format_sensitivity(sensitivity_from_dict(view.sensitivity)).replace("*", "\\*")
+        lines += ["", "## Which costing assumptions move the ratios to BP", "",
+                  "Each row switches one assumption from the defaults (docs/hwsim.md, "
+                  "\"Assumptions\"); ratios of energy per learned window, latency per learned "
+                  "window and chip area. An asterisk marks a DFA/BP ratio within 10 % of the "
+                  "paper's figure.", "", table]
     header, rows = comparison_rows(view)
     if rows:
         lines += ["", "## Against the wearable paper's headline claims (DFA vs BP)", ""]
@@ -558,14 +583,11 @@ def _markdown(view: RunView, figures: list[tuple[str, str]]) -> str:
             "uses labelled defaults instead: SNN_HAR's SFCN, SpikeSim's 65 nm constants with "
             "the learning components documented in the hwsim guide, a synthetic NeuRRAM-style "
             "device model (not chip data) and UCI HAPT recordings in place of UCI-HAR. Energy "
-            "and latency here cover one adaptation step per learned window (forward, error, "
-            "delivery, update); the paper's baseline definitions are not stated. In this model "
-            "the update phase (outer products and programming pulses, the same schedule for "
-            "every rule) dominates a window's latency, so the whole-step latency ratio stays "
-            "near 1 while the error delivery itself (layer-parallel projections against BP's "
-            "sequential transposed reads and activation store) differs by the factor in the "
-            "table. Ratios follow from these assumptions and from the counted events of this "
-            "run, not from the paper's setup.",
+            "and latency here cover one learned window (its inference, error, delivery and "
+            "update); the paper's baseline definitions are not stated. The sensitivity table "
+            "above shows how far each costing assumption moves the ratios. Ratios follow from "
+            "these assumptions and from the counted events of this run, not from the paper's "
+            "setup.",
         ]
     lines += ["", "## Figures", ""]
     for title, path in figures:

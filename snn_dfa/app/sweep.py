@@ -66,8 +66,8 @@ NONIDEALITY_KEYS = ("crossbar.prog_sigma_rel", "crossbar.read_sigma_rel",
 COST_KEYS = ("crossbar.adc_bits", "crossbar.array_size")
 
 #: The cost columns the cost figures draw: summary suffix, scale to the unit, axis label.
-COST_COLUMNS = (("energy_pJ_per_sample", 1e-3, "energy per learned window (nJ)"),
-                ("latency_ns_per_sample", 1e-3, "latency per learned window (us)"))
+COST_COLUMNS = (("energy_pJ_per_learned_window", 1e-3, "energy per learned window (nJ)"),
+                ("latency_ns_per_learned_window", 1e-3, "latency per learned window (us)"))
 #: Most lines per panel (one per combination of the other axes) before figures show means.
 MAX_SERIES = 8
 #: Human names of the configuration keys a sweep varies: key -> (name, unit).

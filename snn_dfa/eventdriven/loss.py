@@ -1,14 +1,15 @@
 """Spike-count loss, output error and hidden error with the firing-rate regulariser.
 
-Loss (authors' code, core-papers §3.3.5): ``L = 1/2 sum_k (target_k - n_k)^2`` with
-``target = 15`` spikes for the true class and ``3`` for the others; the prediction is the
-output neuron with most spikes.  The output error ``e_k = target_k - n_k`` is the error
-assigned to output neuron ``k``'s spike times (positive: spike earlier, i.e. more).
+Loss (the public code of Bacho & Chu 2024, arXiv 2403.08804, Florian-BACHO/SFDFA):
+``L = 1/2 sum_k (target_k - n_k)^2`` with ``target = 15`` spikes for the true class and ``3``
+for the others; the prediction is the output neuron with most spikes.  The output error
+``e_k = target_k - n_k`` is the error assigned to output neuron ``k``'s spike times (positive:
+spike earlier, i.e. more).
 
 Hidden error: ``delta_i = (e @ B_l.T)_i + lam (r* - mean_batch n_i)``.  The regulariser is
 **added** to the feedback error; the authors' public snapshot overwrites the feedback error
 with the regulariser alone for hidden layers, which discards the feedback signal
-(core-papers §3.3.5).
+(treated here as a defect of that snapshot).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from snn_dfa.errors import ValidationError
 
 @dataclass(frozen=True)
 class CountTargets:
-    """Target spike counts (authors' code, core-papers §3.3.5: 15 true / 3 other)."""
+    """Target spike counts (the authors' code: 15 true / 3 other)."""
 
     true_count: float = 15.0
     false_count: float = 3.0

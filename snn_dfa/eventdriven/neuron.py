@@ -13,8 +13,8 @@ rounding, with no time step.  Each neuron keeps at most ``max_n_spikes`` spikes 
 
 Spike trains are :class:`SpikeBuffer` records, ``[B, n, K]`` time arrays padded with ``inf``.
 Source of the model and constants: Bacho & Chu, SFDFA (arXiv 2403.08804) and the authors'
-public code (``online_bats``), summarised in the project's reference notes, core-papers §3.3.1
-and §3.4.
+public code (Florian-BACHO/SFDFA, package ``online_bats``): its neuron model and its
+Fashion-MNIST configuration.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ IMPLEMENTATIONS = ("numba", "reference")
 class LIFParams:
     """Parameters of one layer of event-driven LIF neurons.
 
-    Defaults are the authors' Fashion-MNIST hidden layer (SFDFA code, core-papers §3.4).
+    Defaults are the authors' Fashion-MNIST hidden layer (the authors' SFDFA code).
 
     Attributes
     ----------

@@ -1,7 +1,8 @@
 """Training loop of event-driven networks with SFDFA or random-feedback DFA.
 
-Per batch (authors' order, core-papers §3.3.5): forward pass with perturbations, traces and
-tangents -> update the feedback matrices (SFDFA) -> update the weights with Adam.
+Per batch (the order of the public code of Bacho & Chu 2024, arXiv 2403.08804,
+Florian-BACHO/SFDFA): forward pass with perturbations, traces and tangents -> update the
+feedback matrices (SFDFA) -> update the weights with Adam.
 
 * Output layer: ``delta = e = target - counts`` (its exact local gradient).
 * Hidden layer ``l``: ``delta = e @ B_l.T + lam (r* - mean_batch counts_l)``.
@@ -51,8 +52,9 @@ def _learned(rule: str) -> bool:
 @dataclass(frozen=True)
 class SFDFAConfig:
     """Network and training settings.  Defaults: the authors' Fashion-MNIST SFDFA run
-    (SFDFA code, core-papers §3.4): 784-400-400-10, tau_s 0.13 s, T 0.2 s, thresholds
-    0.2 / 0.7, Adam lr 3e-3, lr_B 1e-4, batch 50, regulariser 0.3 / 0.4, U(-1, 1) weights.
+    (the public code of Bacho & Chu 2024, arXiv 2403.08804, Florian-BACHO/SFDFA):
+    784-400-400-10, tau_s 0.13 s, T 0.2 s, thresholds 0.2 / 0.7, Adam lr 3e-3, lr_B 1e-4,
+    batch 50, regulariser 0.3 / 0.4, U(-1, 1) weights.
 
     Attributes
     ----------
@@ -104,7 +106,7 @@ class SFDFAConfig:
 
 
 def fashion_mnist_config(rule: str = "sfdfa", **overrides) -> SFDFAConfig:
-    """The authors' Fashion-MNIST settings for ``rule`` (core-papers §3.4): the regulariser
+    """The authors' Fashion-MNIST settings for ``rule`` (the authors' SFDFA code): the regulariser
     is 0.3 / 0.4 for SFDFA and 1.0 / 0.4 for DFA; everything else is shared."""
     check_choice("rule", rule, RULES)
     base = SFDFAConfig(rule=rule, reg_strength=0.3 if _learned(rule) else 1.0,
