@@ -374,3 +374,12 @@ def test_the_guides_plotting_code_runs_on_a_real_run(tiny, tmp_path, monkeypatch
         plt.close("all")
     for name in ("accuracy_by_subject.png", "stream_subject2.png", "accuracy_vs_spread.png"):
         assert (tmp_path / name).stat().st_size > 5_000
+
+
+def test_every_energy_component_is_in_exactly_one_group():
+    from hwsim.estimate import ENERGY_COMPONENTS
+
+    members = [c for _, _, group in report.ENERGY_GROUPS for c in group]
+    assert sorted(members) == sorted(ENERGY_COMPONENTS)  # each once, none left out
+    colours = [colour for _, colour, _ in report.ENERGY_GROUPS]
+    assert len(set(colours)) == len(colours) <= 6  # a few colours a reader tells apart

@@ -41,14 +41,15 @@ PHASE_LABEL = {"inference": "inference", "error_compute": "error computation",
 #: Moving-mean window of the stream figure (windows), at most a fifth of the stream.
 STREAM_WINDOW = 25
 
-# Energy components in a few groups a reader tells apart at a glance (label, colour, members).
+# Energy components in a few groups a reader tells apart at a glance (label, colour, members);
+# every component of hwsim.ENERGY_COMPONENTS is in one group (tests/test_report.py).
 ENERGY_GROUPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("crossbar reads (array, DAC, ADC, mux, shift-add)", "#1f77b4",
      ("array", "dac", "adc", "mux", "shift_add")),
     ("neurons, buffers, interconnect", "#ff7f0e",
      ("neuron", "temporal_buffer", "sram", "interconnect")),
-    ("learning logic (digital, feedback, BP store)", "#2ca02c",
-     ("digital", "feedback", "bptt_store")),
+    ("learning logic (update arithmetic, feedback, stores)", "#2ca02c",
+     ("digital", "feedback", "update", "learning_store")),
     ("programming pulses", "#d62728", ("write",)),
     ("leakage (static)", "#7f7f7f", ("leakage",)),
 )
@@ -59,7 +60,6 @@ AREA_GROUPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
      ("neuron", "temporal_buffer", "sram", "interconnect")),
 )
 LEARNING_AREA = ("learning units", "#2ca02c")
-OTHER = ("other", "#bcbd22")
 
 
 def _f(v: Any) -> float:
@@ -94,29 +94,29 @@ def latency_us_per_learned_window(report: hwsim.CostReport, phase: str | None = 
     return float(report.latency_ns.get(phase, 0.0)) / 1e3
 
 
-def _group_of(component: str, groups: Sequence[tuple[str, str, tuple[str, ...]]]
-              ) -> tuple[str, str]:
-    for label, colour, members in groups:
+def _group_of(component: str, groups: Sequence[tuple[str, str, tuple[str, ...]]]) -> str:
+    for label, _, members in groups:
         if component in members:
-            return label, colour
-    return OTHER
+            return label
+    raise DataError(f"component={component!r}: in none of the report's groups "
+                    f"{[label for label, _, _ in groups]}")
 
 
 def energy_by_group(report: hwsim.CostReport, phase: str) -> dict[str, float]:
-    """nJ per window of ``phase`` of each :data:`ENERGY_GROUPS` group (and "other")."""
+    """nJ per window of ``phase`` of each :data:`ENERGY_GROUPS` group."""
     out: dict[str, float] = {}
     for comp, pj in report.energy_by("component", phase=phase).items():
-        label = _group_of(comp, ENERGY_GROUPS)[0]
+        label = _group_of(comp, ENERGY_GROUPS)
         out[label] = out.get(label, 0.0) + pj / report.windows(phase) / 1e3
     return out
 
 
 def area_by_group(report: hwsim.CostReport) -> dict[str, float]:
-    """mm^2 of each :data:`AREA_GROUPS` group, "learning units" (everything the rule adds)
-    and "other"."""
+    """mm^2 of each :data:`AREA_GROUPS` group and of "learning units" (everything the rule
+    adds)."""
     out: dict[str, float] = {}
     for (part, comp), um2 in report.area_um2.items():
-        label = LEARNING_AREA[0] if part == "learning" else _group_of(comp, AREA_GROUPS)[0]
+        label = LEARNING_AREA[0] if part == "learning" else _group_of(comp, AREA_GROUPS)
         out[label] = out.get(label, 0.0) + um2 / 1e6
     return out
 
@@ -271,7 +271,7 @@ def _phase_panels(view: RunView, title: str, ylabel: str,
 
 def figure_energy(view: RunView) -> Any:
     """Energy per learned window by phase and component group (nJ)."""
-    colours = {label: colour for label, colour, _ in ENERGY_GROUPS} | {OTHER[0]: OTHER[1]}
+    colours = {label: colour for label, colour, _ in ENERGY_GROUPS}
     return _phase_panels(
         view, "Energy per learned window by phase (inference per window of the stream; each "
         "panel on its own scale)", "energy per window (nJ)",
@@ -297,7 +297,7 @@ def figure_area(view: RunView) -> Any:
     fig = _new_figure(6.2, 4.2)
     ax = fig.subplots()
     labels = [registry.label(r) for r in view.rules]
-    groups = [(n, c) for n, c, _ in AREA_GROUPS] + [LEARNING_AREA, OTHER]
+    groups = [(n, c) for n, c, _ in AREA_GROUPS] + [LEARNING_AREA]
     bottom = np.zeros(len(view.rules))
     handles = []
     for name, colour in groups:
