@@ -12,12 +12,15 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from crossbar import CrossbarError
 from hwsim import HwsimError
 from snn_dfa import __version__
 from snn_dfa.errors import SnnDfaError
+
+if TYPE_CHECKING:  # the progress module is imported only by the commands that run a job
+    from snn_dfa.app.progress import Progress
 
 _OUR_ERRORS = (SnnDfaError, CrossbarError, HwsimError)
 
@@ -45,15 +48,15 @@ class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescription
 
 
 class _Parser(argparse.ArgumentParser):
-    def __init__(self, *args: object, **kwargs: object) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("formatter_class", _Formatter)
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:  # one line, exit 2 (argparse's code too)
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def _progress(args: argparse.Namespace) -> object:
+def _progress(args: argparse.Namespace) -> Progress:
     from snn_dfa.app.progress import Progress
 
     return Progress(quiet=args.quiet)
@@ -89,7 +92,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from snn_dfa.app.config import demo_config
     from snn_dfa.app.experiment import run
 
-    result = run(demo_config(seed=args.seed), args.out, progress=_progress(args))  # type: ignore[arg-type]
+    result = run(demo_config(seed=args.seed), args.out, progress=_progress(args))
     _print_summary(Path(result.out_dir))
     return 0
 
@@ -103,7 +106,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     if args.seed is not None:
         config = dataclasses.replace(config, seed=args.seed)
-    result = run(config, args.out, progress=_progress(args))  # type: ignore[arg-type]
+    result = run(config, args.out, progress=_progress(args))
     _print_summary(Path(result.out_dir))
     return 0
 
@@ -130,7 +133,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         print(describe_sweep(sweep, args.out, workers=args.workers))
         return 0
     result = run_sweep(sweep, args.out, scheduler=args.scheduler, workers=args.workers,
-                       progress=_progress(args))  # type: ignore[arg-type]
+                       progress=_progress(args))
     print(f"{result.n_points} points: {result.n_skipped} finished earlier, {result.n_ran} ran "
           f"now, {len(result.failed)} failed")
     print(summary_table(result.table_h5))
