@@ -1,8 +1,10 @@
 """Torch DFA (``snn_dfa.deep``) step time against BP on each model, in the same run.
 
 One training step = forward + backward + SGD update on one minibatch (one intra-op thread).
-BP and DFA steps of the same model alternate, so machine load affects both alike; the figure
-is the median over repeats and the ratio DFA / BP.  For the MLP, BioTorch 0.0.16's DFA
+Time is the CPU time of the calling thread (``time.thread_time``): on a shared, overloaded
+machine wall-clock steps mostly measure the scheduler (two runs at load 17 gave DFA/BP ratios
+from 0.6 to 1.35 for the same models).  BP and DFA steps of the same model alternate; the
+figure is the median over repeats and the ratio DFA / BP.  For the MLP, BioTorch 0.0.16's DFA
 (``BioModule(mode="dfa")``) is timed in the same loop when it can be imported (install it
 ``--no-deps`` into a folder on ``PYTHONPATH``; it is not a dependency of snn-dfa).
 
@@ -126,9 +128,9 @@ def main() -> None:
                 fn()
         for _ in range(args.repeats):
             for k, fn in steps.items():
-                start = time.perf_counter()
+                start = time.thread_time()
                 fn()
-                times[k].append(1e3 * (time.perf_counter() - start))
+                times[k].append(1e3 * (time.thread_time() - start))
         med = {k: statistics.median(v) for k, v in times.items()}
         print(f"{name:52s} {med['bp']:8.2f} {med['dfa']:8.2f} {med['dfa'] / med['bp']:7.2f}"
               + (f"   BioTorch DFA {med['biotorch_dfa']:.2f} ms "

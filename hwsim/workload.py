@@ -513,6 +513,8 @@ def shape_workload(
             in_store = layer.n_in * p_t * (arch.inference_input_bits(layer) if multilevel else 1)
             bits = arch.inference_input_bits(layer) if multilevel else 1
             gradient = Counts(update_adds=bits * inputs[i] * r * n * p_t)
+            if lu.update_mode == "stochastic_pulse":  # the outer product happens in the array
+                gradient = Counts()
             cells = r * n * arch.columns_per_weight
             pulses = activity.update_fraction * cells * activity.pulses_per_update
             update = gradient + Counts(

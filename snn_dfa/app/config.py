@@ -68,9 +68,13 @@ class ModelSection:
     kernel_size: int = 8
     beta: float = 0.75
     threshold: float = 0.5
+    file: str = ""  # a network file (snn_dfa.engine.io) used instead of pre-training
 
     def check(self) -> None:
         _choice("model.name", self.name, ("sfcn",))
+        if self.file and not Path(self.file).expanduser().is_file():
+            raise ConfigError(f"model.file={self.file!r}: no such file (write one with "
+                              "snn_dfa.engine.io.save_network)")
         if not self.channels or any(c < 1 for c in self.channels):
             raise ConfigError(f"model.channels={list(self.channels)}: expected positive ints")
         _range("model.kernel_size", self.kernel_size, 1, None)
@@ -399,6 +403,9 @@ channels = [32, 64, 128]
 kernel_size = 8
 beta = 0.75                  # membrane leak per step
 threshold = 0.5
+file = ""                    # a network file (snn_dfa.engine.io.save_network, e.g. an snntorch
+                             #   net via snn_dfa.deep.snntorch_bridge.to_engine) deployed and
+                             #   adapted instead of pre-training the network above
 
 [pretrain]                   # cloud pre-training on ideal weights (cached by hash)
 rule = "matched"             # each on-chip rule starts from a network trained with that rule

@@ -47,6 +47,7 @@ from snn_dfa.app.hardware import (
 )
 from snn_dfa.app.progress import Progress, as_progress, format_duration
 from snn_dfa.app.results import provenance, publish, read_results, write_results
+from snn_dfa.engine.io import load_network
 from snn_dfa.engine.models import build_model
 from snn_dfa.engine.network import SpikingNetwork
 from snn_dfa.engine.optim import SGD
@@ -149,12 +150,16 @@ def pretrained(config: RunConfig, rule: str, x: np.ndarray, y: np.ndarray,
     Only arrays are returned, never the trained rule object: a rule's other state (the random
     stream of SFDFA's perturbations, say) would differ between a fresh and a cached run, so the
     adaptation rule is always built anew from the configuration's seed and these arrays.
+    With ``[model] file`` set, the imported network (:func:`imported`) replaces pre-training.
 
     Entries are ``.npz`` files of plain arrays (read without pickle), keyed and checked by a
     hash of the settings that determine them, written under a temporary name and renamed.
     A corrupt or stale entry is never used: it is rebuilt and replaced.
     """
     progress = as_progress(progress)
+    if config.model.file:
+        progress.stage(f"pre-training: none, the imported network {config.model.file} is used")
+        return imported(config.model.file, x, y), None, True
     spec = registry.get_rule(rule)
     feedback_opts = spec.select(_rule_options(config))
     path = pretrain_cache_path(config, rule, cache_dir)
@@ -209,6 +214,19 @@ def pretrained(config: RunConfig, rule: str, x: np.ndarray, y: np.ndarray,
     finally:
         Path(tmp).unlink(missing_ok=True)
     return clf.network_.train(False), mats, False
+
+
+def imported(path: str, x: np.ndarray, y: np.ndarray) -> SpikingNetwork:
+    """The network of ``[model] file`` (:func:`snn_dfa.engine.io.load_network`), checked
+    against the data: its inputs must match the windows' channels and its outputs the classes.
+    It replaces pre-training for every rule (feedback matrices are drawn afresh)."""
+    net = load_network(Path(path).expanduser())
+    n_classes = int(np.max(y)) + 1
+    if net.n_in != x.shape[2] or net.n_classes != n_classes:
+        raise ValidationError(f"model.file={path!r}: the network takes {net.n_in} channels and "
+                              f"gives {net.n_classes} classes; the data has {x.shape[2]} "
+                              f"channels and {n_classes} classes")
+    return net.train(False)
 
 
 def _rule_options(config: RunConfig) -> dict[str, object]:
