@@ -141,6 +141,13 @@ CROSSBAR_NAMES: dict[str, str | None] = {
     "verify_reads": "verify_reads",
     "cells_programmed": None,
     "updates": None,
+    # Update-mode counts of crossbar (issue 13); not yet priced here (issue 14 costs them).
+    "accumulator_reads": None,
+    "accumulator_writes": None,
+    "transfers": None,
+    "rounding_draws": None,
+    "pulse_cycles": None,
+    "stochastic_bits": None,
 }
 """``crossbar`` counter name -> :class:`Counts` field.  None: not a separate cost event
 (``dac_conversions`` are the multi-level line drives ``multilevel_rows + active_cols``, priced

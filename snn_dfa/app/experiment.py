@@ -40,8 +40,10 @@ from hwsim.sensitivity import sensitivity_table, sensitivity_to_dict
 from snn_dfa.app.config import RunConfig
 from snn_dfa.app.hardware import (
     PhaseMeter,
+    advance_clock,
     architecture,
     assumptions,
+    chip_weight_noise,
     cost_tech,
     deploy,
 )
@@ -135,8 +137,12 @@ def pretrain_cache_path(config: RunConfig, rule: str,
     from snn_dfa.data import default_cache_dir
 
     spec = registry.get_rule(rule)
-    digest = (config.digest("seed", "data", "model", "pretrain") + f"-{spec.name}"
+    digest = (config.digest("seed", "data", "model", "pretrain",
+                            exclude=("pretrain.noise_aware",))
+              + f"-{spec.name}"
               + "".join(f"-{v}" for v in spec.select(_rule_options(config)).values()))
+    if config.pretrain.noise_aware:  # the injected noise is the chip's
+        digest += f"-aware-{config.digest('crossbar')}"
     folder = Path(cache_dir) if cache_dir is not None else default_cache_dir() / "pretrained"
     return folder / f"{config.model.name}-{digest}.npz"
 
@@ -187,7 +193,9 @@ def pretrained(config: RunConfig, rule: str, x: np.ndarray, y: np.ndarray,
     clf = SpikingClassifier(model=config.model.name, model_params=_model_params(config),
                             epochs=epochs, batch_size=config.pretrain.batch_size,
                             lr=config.pretrain.lr, rule=spec.name, feedback=feedback_opts or None,
-                            seed=np.random.default_rng([config.seed, 2]))
+                            seed=np.random.default_rng([config.seed, 2]),
+                            weight_noise=(chip_weight_noise(config.crossbar)
+                                          if config.pretrain.noise_aware else None))
     with progress.bar(epochs, f"pre-training {spec.label}", "epoch") as bar:
         def on_epoch(epoch: int, loss: float) -> None:
             bar.update()
@@ -248,9 +256,17 @@ def adaptation_rule(config: RunConfig, rule_name: str, net: SpikingNetwork,
     return rule
 
 
+def calibration_windows(config: RunConfig, x_train: np.ndarray) -> np.ndarray:
+    """``calibration_windows`` training windows (a seeded random subset) read once at
+    deployment to calibrate the converters: ``[N_cal, T, C]``."""
+    n = min(config.crossbar.calibration_windows, len(x_train))
+    idx = np.random.default_rng([config.seed, 5]).choice(len(x_train), n, replace=False)
+    return x_train[np.sort(idx)]
+
+
 def _adapt_privately(config: RunConfig, sub: SubjectData, rule_name: str, rule: Any,
-                     net: SpikingNetwork, meter: PhaseMeter, noise_multiplier: float
-                     ) -> dict[str, Any]:
+                     net: SpikingNetwork, meter: PhaseMeter, noise_multiplier: float,
+                     on_window: Any) -> dict[str, Any]:
     """DP-DFA (DP-SGD for backprop) adaptation to one wearer under ``[privacy]``; returns the
     stream metrics (prequential accuracy over the sampled windows, each predicted before its
     step's update; the curve is one point per step: first window index, batch accuracy) and
@@ -265,7 +281,7 @@ def _adapt_privately(config: RunConfig, sub: SubjectData, rule_name: str, rule: 
                              clip_update=p.clip_backward * p.clip_forward,
                              noise_multiplier=noise_multiplier, sampling_rate=p.sampling_rate,
                              seed=np.random.default_rng([config.seed, 5, sub.subject]),
-                             on_phase=meter.phase, on_window=meter.add_digital)
+                             on_phase=meter.phase, on_window=on_window)
     logs = adapter.fit(sub.x_adapt, sub.y_adapt, p.steps_for(config.adapt.epochs))
     sizes = np.array([log.batch_size for log in logs])
     correct = np.array([log.n_correct for log in logs])
@@ -278,7 +294,9 @@ def _adapt_privately(config: RunConfig, sub: SubjectData, rule_name: str, rule: 
             "clipped_fraction": float(np.mean([log.clipped_fraction for log in logs]))}
 
 
-def _accuracy(net: SpikingNetwork, x: np.ndarray, y: np.ndarray) -> float:
+def accuracy(net: SpikingNetwork, x: np.ndarray, y: np.ndarray) -> float:
+    """Share of windows ``x [N, T, C]`` whose prediction is ``y [N]`` (eval mode, batches of
+    128)."""
     net.train(False)
     correct = 0
     for s in range(0, len(y), 128):
@@ -340,6 +358,7 @@ def run(config: RunConfig, out_dir: str | Path, progress: Progress | bool = Fals
     progress.stage(f"data: {len(y_train)} pre-training windows; adaptation subjects "
                    + ", ".join(f"{s.subject} ({len(s.y_adapt)} adaptation, {len(s.y_test)} "
                                "held-out windows)" for s in subjects))
+    x_cal = calibration_windows(config, x_train)
     noise_multiplier = config.noise_multiplier() if config.privacy.enabled else 0.0
     for sub in subjects if config.privacy.enabled else ():
         if config.privacy.delta * len(sub.y_adapt) >= 1:
@@ -368,8 +387,8 @@ def run(config: RunConfig, out_dir: str | Path, progress: Progress | bool = Fals
             label = registry.label(rule_name)
             ideal, folded, feedback, _ = starts[source[rule_name]]
             net = copy.deepcopy(folded)
-            arrays = deploy(net, config.crossbar, config.seed)
-            deployed_acc = _accuracy(net, sub.x_test, sub.y_test)
+            arrays = deploy(net, config.crossbar, config.seed, calibration=x_cal)
+            deployed_acc = accuracy(net, sub.x_test, sub.y_test)
             progress.stage(f"subject {sub.subject}, {label}: deployed on the crossbar, "
                            f"held-out accuracy {100 * deployed_acc:.1f} %")
             for a in arrays.values():
@@ -379,15 +398,21 @@ def run(config: RunConfig, out_dir: str | Path, progress: Progress | bool = Fals
                                    feedback if source[rule_name] == rule_name else None)
             meter = PhaseMeter(net, arrays, rule_name, projector=getattr(rule, "projector", None),
                                arch=architecture(net, config.crossbar, config.hwsim, rule_name))
+
+            def on_window(trace: Any, learned: bool, meter: PhaseMeter = meter,
+                          arrays: dict = arrays) -> None:
+                meter.add_digital(trace, learned)
+                advance_clock(arrays, config.crossbar.window_period_s)  # the chip relaxes
+
             how = "privately (DP)" if config.privacy.enabled else "on-chip"
             progress.stage(f"subject {sub.subject}, {label}: adapting {how}, "
                            f"{config.adapt.epochs} epoch(s) over {len(sub.y_adapt)} windows")
             if config.privacy.enabled:
                 stream = _adapt_privately(config, sub, rule_name, rule, net, meter,
-                                          noise_multiplier)
+                                          noise_multiplier, on_window)
             else:
                 adapter = OnlineAdapter(net, rule, SGD(lr=config.adapt.lr_for(rule_name)),
-                                        on_phase=meter.phase, on_window=meter.add_digital)
+                                        on_phase=meter.phase, on_window=on_window)
                 order_rng = np.random.default_rng([config.seed, 4, sub.subject])
                 for epoch in range(config.adapt.epochs):
                     idx = np.arange(len(sub.y_adapt))
@@ -398,16 +423,17 @@ def run(config: RunConfig, out_dir: str | Path, progress: Progress | bool = Fals
                 steps, curve = log.curve("correct")
                 stream = {"prequential_accuracy_pct": 100 * log.mean("correct"),
                           "stream_steps": steps, "stream_correct": curve}
-            final_acc = _accuracy(net, sub.x_test, sub.y_test)
+            final_acc = accuracy(net, sub.x_test, sub.y_test)
             progress.stage(f"subject {sub.subject}, {label}: adapted, held-out accuracy "
                            f"{100 * final_acc:.1f} %")
             sm[rule_name] = {
-                "ideal_accuracy_pct": 100 * _accuracy(ideal, sub.x_test, sub.y_test),
+                "ideal_accuracy_pct": 100 * accuracy(ideal, sub.x_test, sub.y_test),
                 "deployed_accuracy_pct": 100 * deployed_acc,
                 "final_accuracy_pct": 100 * final_acc,
                 **stream,
                 "write_pulses": float(sum(a.counters.totals()["programming_pulses"]
                                           for a in arrays.values())),
+                "chip_time_at_end_s": float(next(iter(arrays.values())).time_s),
             }
             meters[rule_name].append(meter)
             if before is not None:

@@ -59,7 +59,8 @@ from snn_dfa.errors import ConfigError, DataError, SnnDfaError
 from snn_dfa.rules import registry
 
 #: Crossbar non-idealities whose axes get an accuracy-after-adaptation figure.
-NONIDEALITY_KEYS = ("crossbar.prog_sigma_rel", "crossbar.read_sigma_rel",
+NONIDEALITY_KEYS = ("crossbar.prog_sigma_rel", "crossbar.prog_noise_scale",
+                    "crossbar.time_at_deployment_s", "crossbar.read_sigma_rel",
                     "crossbar.c2c_sigma_rel", "crossbar.sa0_fraction", "crossbar.sa1_fraction",
                     "crossbar.drift_nu", "crossbar.ir_drop")
 #: Hardware sizes whose axes get an energy and latency figure.
