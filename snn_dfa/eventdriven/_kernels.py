@@ -88,7 +88,7 @@ def flatten_events(times, counts, tangents):
 
 @njit(cache=True)
 def layer_forward(ev_t, ev_j, ev_tan, n_ev, weights, tau_s, threshold, t_sim,
-                  perturbation, use_perturbation, track_tangents, want_elig,
+                  perturbation, use_perturbation, track_tangents, input_tangents, want_elig,
                   public_denominator, standin_tangent,
                   out_t, out_tan, out_cnt, elig):
     """Simulate one fully connected layer of event-driven LIF neurons, sample by sample.
@@ -104,6 +104,9 @@ def layer_forward(ev_t, ev_j, ev_tan, n_ev, weights, tau_s, threshold, t_sim,
         Added to the tangent of each neuron's first spike when ``use_perturbation``.
     track_tangents, want_elig : bool
         Propagate spike-time tangents; accumulate ``elig[b, i, j] = sum_m dt_im / dw_ij``.
+    input_tangents : bool
+        False when every input tangent is 0 (e.g. the encoded input layer): the per-event
+        tangent sums are then skipped (they would stay exactly 0).
     public_denominator : bool
         Divide the eligibility by ``a`` (the authors' published kernel) instead of the exact
         ``a - c x^2``.
@@ -249,7 +252,7 @@ def layer_forward(ev_t, ev_j, ev_tan, n_ev, weights, tau_s, threshold, t_sim,
                 b += w * eb[e]
                 trace_a[j] += ea[e]
                 trace_b[j] += eb[e]
-                if track_tangents:
+                if track_tangents and input_tangents:
                     if standin_tangent:
                         standin += w * ev_tan[s, e]
                     else:

@@ -230,7 +230,8 @@ def simulate_layer(
         track_tangents = True
     else:
         pert = np.zeros((B, n_out))
-    in_tan = inputs.tangents if inputs.tangents is not None else np.zeros_like(inputs.times_s)
+    input_tangents = inputs.tangents is not None
+    in_tan = inputs.tangents if input_tangents else np.zeros_like(inputs.times_s)
     K = params.max_n_spikes
     tau_s, c, t_sim = float(params.tau_syn_s), params.threshold, float(params.t_sim_s)
     if implementation == "reference":
@@ -246,7 +247,8 @@ def simulate_layer(
         out_cnt = np.zeros((B, n_out), np.int64)
         elig = np.zeros((B, n_out, n_in) if eligibility else (1, 1, 1))
         _kernels.layer_forward(ev_t, ev_j, ev_tan, n_ev, w, tau_s, c, t_sim, pert,
-                               use_perturbation, bool(track_tangents), bool(eligibility),
-                               public_den, standin, out_t, out_tan, out_cnt, elig)
+                               use_perturbation, bool(track_tangents), input_tangents,
+                               bool(eligibility), public_den, standin,
+                               out_t, out_tan, out_cnt, elig)
     spikes = SpikeBuffer(out_t, out_cnt, out_tan if track_tangents else None)
     return LayerOutput(spikes, elig if eligibility else None)
