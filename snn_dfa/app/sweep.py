@@ -609,9 +609,9 @@ def _series(table: Mapping[str, np.ndarray], axis: str, axes: Sequence[str]
              np.array([c == combo for c in combos])) for combo in unique]
 
 
-def _format_x(ax: Any, column: np.ndarray, labels: list[str] | None, axis: str) -> None:
-    """Ticks at the swept values (integers as integers, categories by name), a log scale for
-    positive values spanning two decades or more, the axis' human name."""
+def _format_x(ax: Any, column: np.ndarray, labels: list[str] | None) -> None:
+    """Ticks at the swept values (integers as integers, categories by name) and a log scale
+    for positive values spanning two decades or more (the figure names the axis once)."""
     from matplotlib.ticker import MaxNLocator
 
     if labels is not None:
@@ -625,7 +625,6 @@ def _format_x(ax: Any, column: np.ndarray, labels: list[str] | None, axis: str) 
             ax.minorticks_off()
         elif column.dtype.kind in "iu":
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_xlabel(axis_label(axis))
 
 
 def _figures(table: Mapping[str, np.ndarray], axes: Sequence[str], folder: Path) -> list[Path]:
@@ -672,7 +671,7 @@ def _figures(table: Mapping[str, np.ndarray], axes: Sequence[str], folder: Path)
                      f"final:{r}:{k}")
                 draw(ax, x_all, table[f"{r}_deployed_accuracy_pct"], mask, "--", colour,
                      f"deployed:{r}:{k}")
-            _format_x(ax, table[axis], labels, axis)
+            _format_x(ax, table[axis], labels)
             ax.set_title(registry.label(r))
             ax.set_ylim(0, 100)
             ax.grid(alpha=0.3)
@@ -680,6 +679,7 @@ def _figures(table: Mapping[str, np.ndarray], axes: Sequence[str], folder: Path)
         legend(fig, series, [Line2D([], [], color="grey", ls="-", label="after adaptation"),
                              Line2D([], [], color="grey", ls="--", label="right after "
                                     "deployment")])
+        panels[len(panels) // 2].set_xlabel(axis_label(axis))  # once, under the middle panel
         fig.suptitle(f"Accuracy against {axis_label(axis, short=True)} (mean over subjects)")
         save(fig, f"accuracy_vs_{axis.split('.')[-1]}.png")
     for axis in (a for a in axes if a in COST_KEYS):
@@ -693,13 +693,14 @@ def _figures(table: Mapping[str, np.ndarray], axes: Sequence[str], folder: Path)
                 for k, (_, mask) in enumerate(series):
                     draw(ax, x_all, scale * table[f"{r}_{suffix}"], mask, "-",
                          _series_colour(k, len(series)), f"{suffix}:{r}:{k}")
-                _format_x(ax, table[axis], labels, axis)
+                _format_x(ax, table[axis], labels)
                 ax.set_ylim(bottom=0)
                 ax.grid(alpha=0.3)
                 if row == 0:
                     ax.set_title(registry.label(r))
             grid[row][0].set_ylabel(ylabel)
         legend(fig, series, [])
+        grid[-1][len(rules) // 2].set_xlabel(axis_label(axis))  # once, under the middle panel
         fig.suptitle(f"Costs against {axis_label(axis, short=True)}")
         save(fig, f"costs_vs_{axis.split('.')[-1]}.png")
     return written
