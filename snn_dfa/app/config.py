@@ -475,8 +475,9 @@ adc_range = "calibrated"     # full scale from a calibration batch at deployment
 adc_full_scale_fraction = 1.0  # "max" only: fraction of the largest possible current
 dac_range = "dynamic"        # per-vector input scaling, or "calibrated" (fixed, percentile)
 calibration_percentile = 99.9  # percentile of measured magnitudes taken as full scale
+                               #   [assumption: clips ~1 output in 1000]
 calibration_scope = "tile"   # one ADC range per tile, or "layer"
-calibration_windows = 64     # training windows read once to calibrate, when programmed
+calibration_windows = 64     # training windows read once to calibrate [assumption]
 columns_per_adc = 8          # sense lines sharing one ADC (SpikeSim: 8)
 ir_drop = "fast"             # "none", "fast" (to tolerance; exact solve where it cannot) or "exact"
 noise_model = "wan2022"      # programming spread and relaxation fitted to NeuRRAM (Wan et al.
@@ -488,7 +489,8 @@ sa0_fraction = 0.0           # stuck-at-G_min devices
 sa1_fraction = 0.0           # stuck-at-G_max devices
 drift_nu = 0.0               # "relative" only: generic drift exponent
 c2c_sigma_rel = 0.05         # cycle-to-cycle write noise of programming pulses [assumption]
-time_at_deployment_s = 1.0   # seconds between programming and the first inference
+time_at_deployment_s = 1.0   # seconds from programming to the first inference [assumption:
+                             #   the earliest time of the Wan 2022 fits]
 window_period_s = 1.28       # seconds between adaptation windows (UCI HAR: 2.56 s windows,
                              #   50 % overlap); the chip relaxes along the stream
 update_mode = "accumulate"   # per-weight accumulator (Nandakumar 2020), "stochastic"
