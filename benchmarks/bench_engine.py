@@ -1,6 +1,6 @@
 """Engine speed against snntorch on the HAR-sized network, measured in one run.
 
-Network (SNN_HAR's SFCN without batch norm, core-papers.md §5.3): 9 input channels,
+Network (SNN_HAR's SFCN without batch norm, Intelligent-Computing-Lab-Yale/SNN_HAR): 9 input channels,
 128 time steps, three Conv1d(k=8, padding 4) spiking layers of 32/64/128 channels each
 followed by AvgPool(2, 2, padding 1), flatten, Linear readout to 6 classes.  Both sides use
 snntorch's reset convention (full threshold subtracted one step after a spike), fast-sigmoid

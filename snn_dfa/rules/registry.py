@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -93,7 +94,7 @@ class RuleSpec:
     Attributes
     ----------
     name : str
-        Canonical name: config value, results key prefix (``<name>_final_accuracy``).
+        Canonical name: config value, results key prefix (``<name>_final_accuracy_pct``).
     label : str
         Human-readable label of reports and figures.
     factory : callable
@@ -131,9 +132,9 @@ class RuleSpec:
     baseline: bool = False
     pretrained_as: str | None = None
 
-    def build(self, network: SpikingNetwork, seed: SeedLike = None,
+    def build(self, network: SpikingNetwork, seed: SeedLike = None, *,
               wrap: Callable[[FeedbackProjector], FeedbackProjector] | None = None,
-              **options: object) -> Rule:
+              **options: Any) -> Rule:
         """The rule for ``network``, seeded by ``seed``, with the factory's ``options``.
 
         ``wrap`` (e.g. a :class:`~snn_dfa.rules.feedback.ProjectorWrapper` subclass) replaces
@@ -147,7 +148,7 @@ class RuleSpec:
             rule.projector = wrap(rule.projector)  # type: ignore[attr-defined]  # a rule with spec.feedback keeps .projector
         return rule
 
-    def select(self, available: Mapping[str, object]) -> dict[str, object]:
+    def select(self, available: Mapping[str, Any]) -> dict[str, Any]:
         """The entries of ``available`` this rule accepts as options (e.g. from a config)."""
         return {k: v for k, v in available.items() if k in self.options}
 
