@@ -4,7 +4,7 @@
 large temporaries of a training step (a layer's patches, currents, gradients: 1–9 MB each
 for the SFCN at batch 64) are otherwise served from freshly mapped pages at every call, and
 the kernel's page faults and zeroing then cost about a fifth of a batch-64 forward+BPTT step
-(benchmarks/RESULTS.md, issue 18).  The command line applies it at start.
+(benchmarks/RESULTS.md).  The command line applies it at start.
 """
 
 from __future__ import annotations
