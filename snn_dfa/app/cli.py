@@ -45,7 +45,13 @@ DEMO_TIME = ("about 10 minutes on 2 cores; the first run adds a few minutes to c
 
 
 class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Defaults in every option's help, descriptions and epilogs as written."""
+    """Defaults in every option's help (not for on/off flags), descriptions and epilogs as
+    written."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.nargs == 0:  # a flag: "(default: False)" says nothing
+            return action.help
+        return super()._get_help_string(action)
 
 
 class _Parser(argparse.ArgumentParser):
