@@ -49,7 +49,7 @@ class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescription
     written."""
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
-        if action.nargs == 0:  # a flag: "(default: False)" says nothing
+        if action.nargs == 0 or "(default:" in (action.help or ""):  # a flag, or said already
             return action.help
         return super()._get_help_string(action)
 
