@@ -918,7 +918,7 @@ class CrossbarArray:
             counts, rounds = coincidence_pulses(a, b, bl, self._rng)
             k += counts
             cycles += rounds * bl
-        self._count("pulse_cycles", cycles)
+        self._count("pulse_cycles", cycles * self.counters.physical_arrays)
         self._count("stochastic_bits", cycles * (self._tile_rows + self._tile_cols))
         self._finish_update(*self._update_pulses(k * self._weight_per_pulse()[:, None]))
 
