@@ -1,6 +1,6 @@
 """Engine speed against snntorch on the HAR-sized network, measured in one run.
 
-Network (SNN_HAR's SFCN without batch norm, core-papers.md §5.3): 9 input channels,
+Network (SNN_HAR's SFCN without batch norm, Intelligent-Computing-Lab-Yale/SNN_HAR): 9 input channels,
 128 time steps, three Conv1d(k=8, padding 4) spiking layers of 32/64/128 channels each
 followed by AvgPool(2, 2, padding 1), flatten, Linear readout to 6 classes.  Both sides use
 snntorch's reset convention (full threshold subtracted one step after a spike), fast-sigmoid
@@ -13,13 +13,16 @@ floor measured in the same run: plain NumPy BLAS products at the network's shape
 preallocated contiguous float32 operands, of what no implementation can skip (forward: the
 current of every synaptic layer, ``patches @ W.T``; BPTT adds the weight gradient
 ``dI.T @ patches`` of every layer and the input gradient ``dI @ W`` of every layer above the
-first).  Usage: ``python benchmarks/bench_engine.py``
+first).  Usage: ``python benchmarks/bench_engine.py [--cpu]`` (``--cpu``: CPU time of the process
+instead of wall time, for a loaded machine; then run with one thread,
+``OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1``)
 """
 
 from __future__ import annotations
 
 import os
 import statistics
+import sys
 import time
 
 import numpy as np
@@ -102,18 +105,24 @@ def floor_products(net: SpikingNetwork, x: np.ndarray):
     return fwd, bptt
 
 
+CLOCK = time.perf_counter
+
+
 def timeit(fn, repeats: int) -> float:
     fn()  # warm-up (numba compilation, torch allocator)
     times = []
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0 = CLOCK()
         fn()
-        times.append(time.perf_counter() - t0)
+        times.append(CLOCK() - t0)
     return statistics.median(times)
 
 
 def main() -> None:
-    print(f"load average {os.getloadavg()}")
+    global CLOCK
+    if "--cpu" in sys.argv:  # process CPU time: steadier on a shared machine (one thread)
+        CLOCK = time.process_time
+    print(f"load average {os.getloadavg()}; clock {CLOCK.__name__}")
     net = build()
     tnet = TorchSFCN(net)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; numpy {np.__version__}")

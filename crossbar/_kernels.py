@@ -8,23 +8,45 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+IR_CONVERGED = 0
+IR_NOT_CONTRACTING = 1
+IR_MAX_ITERATIONS = 2
+
 
 @njit(cache=True)
 def fast_ir_fixed_point(
-    g: np.ndarray, r_row: float, r_col: float, r_drv: float, r_sen: float, n_iter: int
-) -> np.ndarray:  # pragma: no cover - compiled; reference: irdrop._fast_ir_reference
-    """``n_iter`` substitutions of ``T = G * (1 - T A - B T)`` (see irdrop), serial, one pass each.
+    g: np.ndarray,
+    r_row: float,
+    r_col: float,
+    r_drv: float,
+    r_sen: float,
+    max_iter: int,
+    tol: float,
+) -> tuple[np.ndarray, int, int, float]:  # pragma: no cover - compiled; reference: irdrop._fast_ir_reference
+    """Substitutions of ``T = G * (1 - T A - B T)`` (see irdrop), serial, one pass each.
 
-    ``g``: C-contiguous float64 ``[rows, cols]``; returns a new array.
+    ``g``: C-contiguous float64 ``[rows, cols]``.  With ``tol < 0`` exactly ``max_iter``
+    substitutions run.  Otherwise the loop stops when the largest change of ``T`` is
+    ``<= tol * max(G)`` (status ``IR_CONVERGED``), when a change is not smaller than the
+    previous one (``IR_NOT_CONTRACTING``), or after ``max_iter`` substitutions
+    (``IR_MAX_ITERATIONS``).  Returns ``(T, substitutions, status, ratio)`` with ``ratio``
+    the last ratio of successive changes (0 before two substitutions).
     """
     m, n = g.shape
     t = g.copy()
     new = np.empty_like(g)
-    ta = np.empty(n)
     col_sum = np.empty(n)
     d_tail = np.empty(n)
     head = np.empty(n)
-    for _ in range(n_iter):
+    g_max = 0.0
+    for i in range(m):
+        for j in range(n):
+            g_max = max(g_max, g[i, j])
+    c0_row = np.empty(n)
+    c1_row = np.empty(n)
+    prev = -1.0
+    ratio = 0.0
+    for it in range(max_iter):
         for j in range(n):
             col_sum[j] = 0.0
             d_tail[j] = 0.0
@@ -34,24 +56,36 @@ def fast_ir_fixed_point(
             for j in range(n):
                 col_sum[j] += t[i, j]
                 d_tail[j] += d_i * t[i, j]
+        change = 0.0
         for i in range(m):
             d_i = m - 1 - i
-            s = 0.0
-            for k in range(n):
-                s += t[i, k]
+            # prefix sums of the row (serial); the last is the row sum
             c0 = 0.0
             c1 = 0.0
             for j in range(n):
                 c0 += t[i, j]
                 c1 += j * t[i, j]
-                ta[j] = r_drv * s + r_row * (c1 + j * (s - c0))
-            for j in range(n):
+                c0_row[j] = c0
+                c1_row[j] = c1
+            s = c0
+            for j in range(n):  # vectorises
+                ta = r_drv * s + r_row * (c1_row[j] + j * (s - c0_row[j]))
                 bt = r_sen * col_sum[j] + r_col * (d_tail[j] + d_i * head[j])
-                new[i, j] = g[i, j] * (1.0 - ta[j] - bt)
+                new[i, j] = g[i, j] * (1.0 - ta - bt)
                 d_tail[j] -= d_i * t[i, j]
                 head[j] += t[i, j]
+            for j in range(n):
+                change = max(change, abs(new[i, j] - t[i, j]))
         t, new = new, t
-    return t
+        if tol >= 0.0:
+            if prev > 0.0:
+                ratio = change / prev
+            if change <= tol * g_max:
+                return t, it + 1, IR_CONVERGED, ratio
+            if prev >= 0.0 and change >= prev:
+                return t, it + 1, IR_NOT_CONTRACTING, ratio
+        prev = change
+    return t, max_iter, IR_MAX_ITERATIONS if tol >= 0.0 else IR_CONVERGED, ratio
 
 
 @njit(cache=True, inline="always")
@@ -119,3 +153,96 @@ def open_loop_pulses(intended, dw, scales, g_min, g_max, level_step, pulse_step,
                                                  differential)
                     k += 1
     return out_idx, out_n, out_t
+
+
+@njit(cache=True)
+def digitise_and_sum(cur, var, z, sigma, add_noise, step, quantize, n_codes, weights, out):
+    # pragma: no cover - compiled; reference: the NumPy read path of tests/test_crossbar_array.py
+    """Read noise, per-tile ADC and the digital sum over tiles and slices, in one pass.
+
+    ``cur [B, S, M, N]``: partial column currents of the ``B`` drive blocks and ``S``
+    slices; ``var`` the same shape (``x^2 @ G^2`` sums) and ``z`` standard normals (float64,
+    same shape) when ``add_noise``.  Per entry, with NumPy's operations and types:
+    ``c + (sigma * sqrt(var)) * z`` (noise added in float64, rounded to the current's
+    dtype), then if ``quantize`` ``clip(rint(c / st), -n_codes, n_codes) * st`` with
+    ``st = step[b, s, n]`` (the ADC step of the tile and slice that senses line ``n``),
+    times ``weights[s]`` (``n_levels ** s``) for ``s > 0``, summed over blocks and slices in
+    that order into ``out [M, N]`` (overwritten).
+    """
+    B, S, M, N = cur.shape
+    dt = out.dtype.type
+    sig = dt(sigma)
+    lo = dt(-n_codes)
+    hi = dt(n_codes)
+    out[:] = 0.0
+    for b in range(B):
+        for s in range(S):
+            w = dt(weights[s])
+            for m in range(M):
+                for n in range(N):
+                    st = step[b, s, n]
+                    c = cur[b, s, m, n]
+                    if add_noise:
+                        sd = sig * np.sqrt(var[b, s, m, n])
+                        c = dt(np.float64(c) + np.float64(sd) * z[b, s, m, n])
+                    if quantize:
+                        c = min(max(np.rint(c / st), lo), hi) * st
+                    if s > 0:
+                        c = c * w
+                    out[m, n] += c
+
+
+@njit(cache=True)
+def fast_ir_tiles(g_uS, eff, jobs, row_bounds, col_bounds, n_cb, transposed, r_row, r_col,
+                  r_drv, r_sen, max_iter, tol, d_mats, step, g_ref, differential, failed):
+    # pragma: no cover - compiled
+    """The fast IR-drop model of several physical arrays, and their read matrices, in place.
+
+    ``g_uS, eff [S, P, n_out, n_in]`` (µS); ``jobs [J, 3]`` rows ``(slice, polarity, tile)``
+    with tiles row-major over (row block, column block); ``row_bounds``, ``col_bounds``
+    the block edges.  Each array is driven along its rows (inputs), or along its columns
+    for a transposed read, and computed exactly as :func:`fast_ir_fixed_point` of the
+    conductances in siemens (``g * 1e-6``, iterated to ``tol``), scaled back by ``1e6``; a
+    job whose iteration does not converge is flagged in ``failed [J]`` (1) and its ``eff``
+    left as it was, for the caller to handle.  Then the tile's
+    entries of ``d_mats [S, blocks, size, sense]`` (if not empty) become
+    ``(eff+ - eff-) / step`` (or ``(eff - g_ref) / step``), stacked by drive block as in
+    ``CrossbarArray._read_matrices``.
+    """
+    for j in range(jobs.shape[0]):
+        k, p, tile = jobs[j, 0], jobs[j, 1], jobs[j, 2]
+        r0, r1 = row_bounds[tile // n_cb], row_bounds[tile // n_cb + 1]
+        c0, c1 = col_bounds[tile % n_cb], col_bounds[tile % n_cb + 1]
+        if transposed:  # columns (outputs) drive
+            a = np.empty((c1 - c0, r1 - r0))
+            for c in range(c1 - c0):
+                for r in range(r1 - r0):
+                    a[c, r] = g_uS[k, p, c0 + c, r0 + r] * 1e-6
+        else:
+            a = np.empty((r1 - r0, c1 - c0))
+            for r in range(r1 - r0):
+                for c in range(c1 - c0):
+                    a[r, c] = g_uS[k, p, c0 + c, r0 + r] * 1e-6
+        t, _, status, _ = fast_ir_fixed_point(a, r_row, r_col, r_drv, r_sen, max_iter, tol)
+        if status != IR_CONVERGED:
+            failed[j] = 1
+            continue
+        for c in range(c1 - c0):
+            for r in range(r1 - r0):
+                eff[k, p, c0 + c, r0 + r] = (t[c, r] if transposed else t[r, c]) * 1e6
+    if d_mats.shape[0] == 0:
+        return
+    for j in range(jobs.shape[0]):
+        k, tile = jobs[j, 0], jobs[j, 2]
+        r0, r1 = row_bounds[tile // n_cb], row_bounds[tile // n_cb + 1]
+        c0, c1 = col_bounds[tile % n_cb], col_bounds[tile % n_cb + 1]
+        for c in range(c0, c1):
+            for r in range(r0, r1):
+                if differential:
+                    v = (eff[k, 0, c, r] - eff[k, 1, c, r]) / step
+                else:
+                    v = (eff[k, 0, c, r] - g_ref) / step
+                if transposed:
+                    d_mats[k, tile % n_cb, c - c0, r] = v
+                else:
+                    d_mats[k, tile // n_cb, r - r0, c] = v

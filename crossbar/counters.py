@@ -1,28 +1,52 @@
 """Event counts per tile: plain records that hwsim turns into energy, area and latency.
 
 A *tile* is one block of the weight matrix (at most ``tile_rows`` inputs by ``tile_cols``
-outputs).  It holds ``n_physical_arrays = n_slices * n_polarities`` crossbars of that size
-(one per bit slice and, for differential pairs, one for ``G+`` and one for ``G-``), all
-driven by the same row drivers.
+outputs).  Each bit slice of a tile needs ``n_polarities * cols`` physical columns (a
+differential pair is two adjacent columns); they are laid out on crossbars of ``tile_cols``
+columns, so a tile occupies ``n_physical_arrays = n_slices * ceil(n_polarities * cols /
+tile_cols)`` physical crossbars (:func:`physical_arrays`): a full tile of differential pairs
+needs two, a tile of at most ``tile_cols / 2`` outputs one, as hwsim maps it.
 
-Definitions (all plain Python ints, summed over the batch):
+Definitions (all plain Python ints, summed over the batch).  A *read* is one input vector
+applied to one physical array, whatever the input's precision; how a multi-level read is
+carried out (bit-serial passes or a multi-level DAC) is a costing choice made in hwsim, which
+is why the multi-level reads are counted apart:
 
 * ``mvms``: forward reads, one per input vector per physical array;
 * ``active_rows``: rows driven with a non-zero input, summed over forward reads of all
   physical arrays;
-* ``transposed_reads``: backward (column-driven) reads, one per error vector per physical array;
-* ``active_columns``: columns driven with a non-zero value in transposed reads, summed as above;
-* ``adc_conversions``: one per sensed line per read per bit slice (the ``G+``/``G-`` or
-  reference subtraction is analog, before the ADC);
-* ``dac_conversions``: one per driven line per read per bit slice for non-binary inputs
-  (forward or transposed); binary spikes need none;
+* ``adc_conversions``: forward conversions, one per sensed line (output) per read per bit
+  slice (the ``G+``/``G-`` or reference subtraction is analog, before the ADC);
+* ``multilevel_mvms``, ``multilevel_active_rows``, ``multilevel_adc_conversions``: the part of
+  the three above caused by non-binary (multi-level) input vectors;
+* ``transposed_reads``: backward (column-driven) reads, one per error vector per physical
+  array (error vectors are multi-level);
+* ``active_columns``: columns driven with a non-zero value in transposed reads (both columns
+  of a differential pair, every slice);
+* ``transposed_adc_conversions``: transposed conversions, one per sensed row per read per
+  physical array (the pairs of a tile spread over its arrays, whose row currents are
+  converted separately and added digitally);
+* ``dac_conversions``: multi-level line drives (forward or transposed), one per driven line
+  with a non-zero input per read per physical array (forward) or slice (transposed); binary
+  spikes need none;
 * ``programming_pulses``: write pulses applied to cells of the tile (in-situ updates,
   write-verify corrections, re-programming);
 * ``verify_reads``: single-cell reads of write-verify;
-* ``cells_programmed``: cells written to a target level when weights are (re)mapped.
+* ``cells_programmed``: cells written to a target level when weights are (re)mapped;
+* ``accumulator_reads``, ``accumulator_writes``: word accesses of the per-weight digital
+  update accumulator (``UpdateConfig(mode="accumulate")``: one read and one write per weight
+  per update); ``transfers``: weights whose accumulator sent whole pulses to the cells;
+* ``rounding_draws``: random numbers drawn for stochastic rounding (one per weight per
+  update, ``mode="stochastic"``);
+* ``pulse_cycles``: update cycles of the stochastic pulse-coincidence update
+  (``mode="coincidence"``: bit length times rounds per rank-one term; all lines fire in
+  parallel in a cycle); ``stochastic_bits``: stochastic pulse bits generated for it
+  (one per row and column line per cycle).
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -30,15 +54,36 @@ import numpy as np
 EVENT_FIELDS = (
     "mvms",
     "active_rows",
+    "adc_conversions",
+    "multilevel_mvms",
+    "multilevel_active_rows",
+    "multilevel_adc_conversions",
     "transposed_reads",
     "active_columns",
-    "adc_conversions",
+    "transposed_adc_conversions",
     "dac_conversions",
     "programming_pulses",
     "verify_reads",
     "cells_programmed",
+    "accumulator_reads",
+    "accumulator_writes",
+    "transfers",
+    "rounding_draws",
+    "pulse_cycles",
+    "stochastic_bits",
 )
 _GEOMETRY_FIELDS = ("tile_row", "tile_col", "rows", "cols", "n_physical_arrays")
+_COLUMN = {name: i for i, name in enumerate(EVENT_FIELDS)}
+
+
+def physical_arrays(cols: int, tile_cols: int, n_slices: int, n_polarities: int) -> int:
+    """Physical crossbars of ``tile_cols`` columns that a tile of ``cols`` outputs occupies.
+
+    ``n_slices * ceil(n_polarities * cols / tile_cols)``: the columns of a differential pair
+    sit side by side, so a tile with at most ``tile_cols / n_polarities`` outputs fits on one
+    crossbar per slice.
+    """
+    return n_slices * math.ceil(n_polarities * cols / tile_cols)
 
 
 class TileCounters:
@@ -108,6 +153,7 @@ class CrossbarCounters:
             self.counts[i] = t._counts
             t._counts = self.counts[i]
         self.updates = updates
+        self._phys = np.array([t.n_physical_arrays for t in self.tiles], dtype=np.int64)
 
     def __getstate__(self) -> dict[str, object]:
         return {"tiles": self.tiles, "counts": self.counts, "updates": self.updates}
@@ -117,11 +163,58 @@ class CrossbarCounters:
         self.__dict__.update(state)
         for i, t in enumerate(self.tiles):
             t._counts = self.counts[i]
+        self._phys = np.array([t.n_physical_arrays for t in self.tiles], dtype=np.int64)
 
     def reset(self) -> None:
         """Zero all event counts."""
         self.counts[:] = 0
         self.updates = 0
+
+    def record_read(
+        self,
+        batch: int,
+        active_lines: np.ndarray,
+        n_sense: np.ndarray,
+        n_slices: int,
+        n_polarities: int,
+        transposed: bool,
+        multilevel: bool,
+    ) -> None:
+        """Count ``batch`` reads of every tile (the definitions of the module docstring).
+
+        Parameters
+        ----------
+        batch : int
+            Input vectors applied.
+        active_lines : int array [n_tiles]
+            Non-zero entries of the input vectors on each tile's driven lines (rows forward,
+            outputs transposed), summed over the batch.
+        n_sense : int array [n_tiles]
+            Lines each tile senses per read and slice (outputs forward, inputs transposed).
+        n_slices, n_polarities : int
+            Bit slices, and columns per weight and slice (2 for differential pairs).
+        transposed : bool
+        multilevel : bool
+            True if the inputs are not binary (a DAC or bit-serial drive is needed).
+        """
+        phys, c = self._phys, self.counts
+        if transposed:
+            drives = active_lines * n_polarities * n_slices
+            c[:, _COLUMN["transposed_reads"]] += batch * phys
+            c[:, _COLUMN["active_columns"]] += drives
+            c[:, _COLUMN["transposed_adc_conversions"]] += batch * n_sense * phys
+        else:
+            drives = active_lines * phys
+            conversions = batch * n_sense * n_slices
+            c[:, _COLUMN["mvms"]] += batch * phys
+            c[:, _COLUMN["active_rows"]] += drives
+            c[:, _COLUMN["adc_conversions"]] += conversions
+            if multilevel:
+                c[:, _COLUMN["multilevel_mvms"]] += batch * phys
+                c[:, _COLUMN["multilevel_active_rows"]] += drives
+                c[:, _COLUMN["multilevel_adc_conversions"]] += conversions
+        if multilevel:
+            c[:, _COLUMN["dac_conversions"]] += drives
 
     def totals(self) -> dict[str, int]:
         """Event counts summed over tiles, plus ``updates``."""

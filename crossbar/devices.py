@@ -137,11 +137,11 @@ _AIHWKIT_WAN = (
 )
 _AIHWKIT_IR = (
     "aihwkit IOParameters.ir_drop_g_ratio default 1/(0.35 ohm * 5e-6 S): 0.35 ohm per wire "
-    "segment (shared/reference/anchors.md 2.1)"
+    "segment and a 5e-6 S maximal device conductance"
 )
 _BADCROSSBAR = (
     "[assumption] same as one wire segment, the convention of badcrossbar 1.1 "
-    "(shared/reference/environment.md 11)"
+    "(its examples and tests)"
 )
 _NEUROSIM = "MLP+NeuroSim V3.0 Cell.cpp RealDevice defaults (neurosim/MLP_NeuroSim_V3.0)"
 
@@ -163,7 +163,7 @@ NEURRAM_HFO2 = DeviceParams(
     sources={
         "g_min_uS": "[assumption] 1 uS floor below the 40 uS maximum; " + _WAN2022,
         "g_max_uS": _AIHWKIT_WAN,
-        "n_levels": "[proxy] 4-bit weights as in NeuRRAM/SpikeSim (shared/reference/core-papers.md 2.5)",
+        "n_levels": "[proxy] 4-bit weights as in NeuRRAM and SpikeSim's ela_spikesim.py",
         "v_read_V": "[assumption] small read voltage to avoid read disturb",
         "v_write_V": "[assumption] SET/RESET amplitude of HfO2 RRAM, " + _NEUROSIM + " uses 2 V",
         "t_pulse_ns": "[assumption] 100 ns programming pulse; NeuroSim measured device uses 100 ns",

@@ -143,6 +143,11 @@ def main(argv=None) -> None:
     ap.add_argument("--quick", action="store_true", help="a reduced run of seconds")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--epochs", type=int, default=EPOCHS)
+    ap.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
+    ap.add_argument("--epsilons", type=float, nargs="+", default=list(EPSILONS),
+                    help="a subset of the budgets, to run the most informative first")
+    ap.add_argument("--report", type=Path, default=None,
+                    help="only write the markdown table of the runs in --out to this file")
     ap.add_argument("--tune", action="store_true",
                     help="learning-rate scan (seed 0, eps 2, 1 epoch)")
     args = ap.parse_args(argv)
@@ -151,13 +156,16 @@ def main(argv=None) -> None:
     torch.set_num_threads(1)
     args.out.mkdir(parents=True, exist_ok=True)
     log_path = args.out / "runs.jsonl"
+    if args.report is not None:
+        args.report.write_text(table(log_path))
+        return
     if args.quick:
         data = load(QUICK["n_train"], QUICK["n_test"])
         epochs, epsilons, seeds = QUICK["epochs"], QUICK["epsilons"], QUICK["seeds"]
         batch = QUICK["expected_batch"]
     else:
         data = load(None, None)
-        epochs, epsilons, seeds, batch = args.epochs, EPSILONS, args.seeds, EXPECTED_BATCH
+        epochs, epsilons, seeds, batch = args.epochs, args.epsilons, args.seeds, EXPECTED_BATCH
     done = set()
     if log_path.exists():
         for line in log_path.read_text().splitlines():
@@ -169,7 +177,7 @@ def main(argv=None) -> None:
         epochs = 1
     else:
         plan = [(m, d, e if m.startswith("dp_") else None, s, LR[m, d])
-                for s in seeds for d in DEPTHS for m in METHODS
+                for s in seeds for d in DEPTHS for m in args.methods
                 for e in (epsilons if m.startswith("dp_") else (None,))]
     for method, depth, eps, seed, lr in plan:
         if (method, depth, eps, seed, lr) in done:
@@ -195,6 +203,33 @@ def summarise(log_path: Path, out: Path) -> dict:
                    else None, "n": len(v)} for k, v in sorted(groups.items())}
     out.write_text(json.dumps(summary, indent=1))
     return summary
+
+
+def table(log_path: Path) -> str:
+    """Markdown: test accuracy (mean ± sample std over seeds, n) per depth, method and ε."""
+    runs = [json.loads(line) for line in log_path.read_text().splitlines()]
+    lines = []
+    for depth, sizes in DEPTHS.items():
+        lines += [f"### {depth}: {'-'.join(map(str, sizes))}", "",
+                  "| method | " + " | ".join(f"ε = {e:g}" for e in EPSILONS) + " | non-private |",
+                  "| --- | " + " | ".join("---:" for _ in EPSILONS) + " | ---: |"]
+        for method, ceiling in (("dp_dfa", "dfa"), ("dp_sgd", "bp")):
+            cells = []
+            for e in (*EPSILONS, None):
+                m, eps = (method, e) if e is not None else (ceiling, None)
+                acc = [r["test_acc"] for r in runs if r["method"] == m and r["depth"] == depth
+                       and r["epsilon"] == eps and r["lr"] == LR[m, depth]]
+                if not acc:
+                    cells.append("–")
+                elif len(acc) == 1:
+                    cells.append(f"{acc[0]:.1f} (n=1)")
+                else:
+                    cells.append(f"{np.mean(acc):.1f} ± {np.std(acc, ddof=1):.1f} (n={len(acc)})")
+            label = {"dp_dfa": "DP-DFA (non-private: DFA)",
+                     "dp_sgd": "DP-SGD (non-private: BP)"}[method]
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -69,6 +69,8 @@ PAPER = {
                  "dfa_eg_nf": "80.49 ± 0.41", "bp_eg": "80.24"},
 }
 REGIMES = ("random_60_20_20", "per_class_20")
+ALIGNMENT_EPOCHS = (0, 5, 10, 100, 500, 900)  # rows of the alignment table (those recorded)
+TIMING_EPOCHS = 50
 QUICK = {"datasets": ("cora",), "seeds": (0,), "epochs": 15, "diagnostics_every": 5,
          "regimes": ("random_60_20_20",)}
 
@@ -139,7 +141,8 @@ def markdown(summary: dict, meta: dict) -> str:
             for ds, rows in per_ds.items():
                 r = rows.get(method)
                 paper = PAPER[ds][method] if regime == REGIMES[0] else "–"
-                cells.append(f"{_fmt(r['accuracy_pct'], r['ci95_pct']) if r else '–'} | {paper}")
+                ours = f"{_fmt(r['accuracy_pct'], r['ci95_pct'])} (n={r['n_seeds']})" if r else "–"
+                cells.append(f"{ours} | {paper}")
             lines.append(f"| {method} | " + " | ".join(cells) + " |")
         lines += ["", "Median training time per epoch (ms) and median best epoch:", "",
                   "| method | " + " | ".join(per_ds) + " |", "| --- |" + " --- |" * len(per_ds)]
@@ -149,7 +152,50 @@ def markdown(summary: dict, meta: dict) -> str:
                      for rows in per_ds.values()]
             lines.append(f"| {method} | " + " | ".join(cells) + " |")
         lines.append("")
+        lines += [f"Alignment, seed 0 ({regime.replace('_', ' ')}): angle (degrees) between each "
+                  "layer's update and the BP gradient of the training loss (input layer first), "
+                  "and between the weights W1, W2 and the feedback products B1 B2ᵀ, B2:", "",
+                  "| data set | method | epoch | update angles | weight angles |",
+                  "| --- | --- | --- | --- | --- |"]
+        for ds, rows in per_ds.items():
+            for method, row in rows.items():
+                for rec in row["alignment_seed0"]:
+                    if rec["epoch"] in ALIGNMENT_EPOCHS:
+                        ua = ", ".join(f"{a:.0f}" for a in rec["update_angle_deg"])
+                        wa = ", ".join(f"{a:.0f}" for a in rec["weight_angle_deg"])
+                        lines.append(f"| {ds} | {method} | {rec['epoch']} | {ua} | {wa} |")
+        lines.append("")
     return "\n".join(lines)
+
+
+def timing(out: Path, datasets: tuple[str, ...], methods: tuple[str, ...]) -> None:
+    """Median time per epoch of each method, all measured here, rounds interleaved so that a
+    change of machine load affects every method alike; writes ``timing.json``."""
+    out.mkdir(parents=True, exist_ok=True)
+    load_start = os.getloadavg()
+    result: dict = {}
+    for ds in datasets:
+        graph = load_graph(ds)
+        tensors = GraphTensors.from_graph(graph)
+        split = random_split(graph.labels, seed=0)
+        per: dict[str, list[float]] = {m: [] for m in methods}
+        for round_ in range(3):
+            for method in methods[round_ % len(methods):] + methods[:round_ % len(methods)]:
+                rule, eg, nf = METHODS[method]
+                res = train_gcn(tensors, split, GraphTrainConfig(
+                    rule=rule, pseudo_errors=eg, node_filter=nf, epochs=TIMING_EPOCHS,
+                    **HYPER[ds]), seed=0)
+                per[method].append(res.seconds_per_epoch)
+        result[ds] = {m: {"ms_per_epoch": 1e3 * float(np.median(v)),
+                          "ratio_to_bp": float(np.median(v) / np.median(per["bp"]))
+                          if "bp" in per else None} for m, v in per.items()}
+        for m, row in result[ds].items():
+            print(f"{ds:9s} {m:10s} {row['ms_per_epoch']:.1f} ms/epoch "
+                  f"({row['ratio_to_bp']:.2f} x BP)", flush=True)
+    (out / "timing.json").write_text(json.dumps({
+        "epochs": TIMING_EPOCHS, "rounds": 3, "load_start":
+        [round(v, 2) for v in load_start], "load_end": [round(v, 2) for v in os.getloadavg()],
+        "torch_threads": 1, "result": result}, indent=1))
 
 
 def main() -> None:
@@ -159,8 +205,14 @@ def main() -> None:
     parser.add_argument("--datasets", nargs="+", default=list(HYPER), choices=list(HYPER))
     parser.add_argument("--regimes", nargs="+", default=list(REGIMES), choices=list(REGIMES))
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+    parser.add_argument("--timing", action="store_true",
+                        help="only measure the time per epoch of every method, in one process, "
+                        f"{TIMING_EPOCHS} epochs x 3 interleaved rounds per method and data set")
     args = parser.parse_args()
     torch.set_num_threads(1)
+    if args.timing:
+        timing(args.out, tuple(args.datasets), tuple(args.methods))
+        return
     if args.quick:
         datasets, seeds, epochs = QUICK["datasets"], QUICK["seeds"], QUICK["epochs"]
         diag_every, regimes = QUICK["diagnostics_every"], QUICK["regimes"]

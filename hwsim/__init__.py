@@ -11,6 +11,8 @@ Typical use::
 """
 
 from hwsim.arch import Architecture, LayerMapping, LayerShape, LearningUnits
+from hwsim.assumptions import Assumptions
+from hwsim.components import with_device_writes
 from hwsim.errors import HwsimError
 from hwsim.estimate import CostReport, chip_area_um2, estimate
 from hwsim.schedule import Schedule, phase_latency_ns
@@ -25,6 +27,7 @@ from hwsim.tech import (
     tech_from_dict,
 )
 from hwsim.workload import (
+    LEARNING_PHASES,
     PHASES,
     Activity,
     Counts,
@@ -35,6 +38,7 @@ from hwsim.workload import (
 )
 
 __all__ = [
+    "LEARNING_PHASES",
     "PHASES",
     "PRESETS",
     "SPIKESIM_65NM",
@@ -42,6 +46,7 @@ __all__ = [
     "VGG9_CIFAR10",
     "Activity",
     "Architecture",
+    "Assumptions",
     "CostReport",
     "Counts",
     "HwsimError",
@@ -62,4 +67,5 @@ __all__ = [
     "shape_workload",
     "spikesim",
     "tech_from_dict",
+    "with_device_writes",
 ]

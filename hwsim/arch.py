@@ -29,6 +29,7 @@ from hwsim.errors import HwsimError
 LAYER_KINDS = ("linear", "conv")
 RULES = ("none", "dfa", "sfdfa", "bp")
 FEEDBACK_STORAGE = ("sram", "crossbar")
+UPDATE_MODES = ("digital", "mixed_precision", "stochastic_pulse")
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,9 @@ class LayerShape:
         Kernel elements (``k`` for Conv1d, ``k*k`` for Conv2d); 1 for linear layers.
     out_positions : int
         Output positions per time step (``L_out`` or ``H_out*W_out``); 1 for linear layers.
+    input_bits : int, optional
+        Bits of the layer's multi-level inference inputs (e.g. 2 for spikes summed or averaged
+        over a pooling window of 2 or 3); None: ``Architecture.input_bits``.
     """
 
     name: str
@@ -55,6 +59,7 @@ class LayerShape:
     n_out: int
     kernel_elems: int = 1
     out_positions: int = 1
+    input_bits: int | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -62,6 +67,8 @@ class LayerShape:
         check_choice(f"LayerShape({self.name}).kind", self.kind, LAYER_KINDS)
         for attr in ("n_in", "n_out", "kernel_elems", "out_positions"):
             check_int(f"LayerShape({self.name}).{attr}", getattr(self, attr))
+        if self.input_bits is not None:
+            check_int(f"LayerShape({self.name}).input_bits", self.input_bits)
         if self.kind == "linear" and (self.kernel_elems != 1 or self.out_positions != 1):
             raise HwsimError(
                 f"LayerShape({self.name}): kind='linear' with kernel_elems={self.kernel_elems}, "
@@ -91,10 +98,16 @@ class LearningUnits:
     feedback_storage : {"sram", "crossbar"}
         Where DFA/SFDFA keep ``B_l`` (``n_l x C``); ignored for BP.
     feedback_bits, trace_bits, delta_bits : int
-        Precision of B entries, of DFA eligibility traces, and of BP errors (bit-serial
-        transposed reads need ``delta_bits`` passes).
+        Precision of B entries, of stored surrogate slopes, and of errors driven into the
+        arrays (bit-serial transposed reads take ``delta_bits`` passes).
     lanes_per_layer : int
         Multiply-add lanes of each layer's digital learning unit.
+    update_mode : {"digital", "mixed_precision", "stochastic_pulse"}
+        How weights change: a digital gradient per window turned into programming pulses;
+        a persistent digital accumulator (``accumulator_bits`` per weight) with sparse
+        transfers; or in-array stochastic pulse coincidence (no digital gradient).
+    accumulator_bits : int
+        Bits of one gradient accumulator (a row buffer, or the persistent accumulator).
     """
 
     rule: str = "none"
@@ -104,11 +117,15 @@ class LearningUnits:
     trace_bits: int = 8
     delta_bits: int = 8
     lanes_per_layer: int = 8
+    update_mode: str = "digital"
+    accumulator_bits: int = 16
 
     def __post_init__(self) -> None:
         check_choice("LearningUnits.rule", self.rule, RULES)
+        check_choice("LearningUnits.update_mode", self.update_mode, UPDATE_MODES)
         check_choice("LearningUnits.feedback_storage", self.feedback_storage, FEEDBACK_STORAGE)
-        for attr in ("n_classes", "feedback_bits", "trace_bits", "delta_bits", "lanes_per_layer"):
+        for attr in ("n_classes", "feedback_bits", "trace_bits", "delta_bits", "lanes_per_layer",
+                     "accumulator_bits"):
             check_int(f"LearningUnits.{attr}", getattr(self, attr))
 
     @property
@@ -162,6 +179,9 @@ class Architecture:
         Input/output SRAM buffer per tile (SpikeSim: 64 x 128).
     spike_packet_bits : int
         Bits one spike occupies on the H-tree (address event).
+    input_bits : int
+        Precision of multi-level forward inputs (direct-encoded sensor values, SFDFA
+        tangents): bit-serial reads take ``input_bits`` passes [assumption: 8].
     learning : LearningUnits
     """
 
@@ -176,6 +196,7 @@ class Architecture:
     membrane_bits: int = 8
     tile_buffer_bits: int = 64 * 128
     spike_packet_bits: int = 16
+    input_bits: int = 8
     learning: LearningUnits = field(default_factory=LearningUnits)
 
     def __post_init__(self) -> None:
@@ -203,6 +224,7 @@ class Architecture:
             "membrane_bits",
             "tile_buffer_bits",
             "spike_packet_bits",
+            "input_bits",
         ):
             check_int(f"Architecture.{attr}", getattr(self, attr))
         if not isinstance(self.learning, LearningUnits):
@@ -219,6 +241,10 @@ class Architecture:
                 return layer
         names = [layer.name for layer in self.layers]
         raise HwsimError(f"layer {name!r}: not in the architecture; expected one of {names}")
+
+    def inference_input_bits(self, layer: LayerShape) -> int:
+        """Bit-serial passes of a multi-level inference input of ``layer``."""
+        return self.input_bits if layer.input_bits is None else layer.input_bits
 
     def mapping(self, layer: LayerShape) -> LayerMapping:
         """Arrays that ``layer`` occupies (see the module docstring)."""
@@ -264,3 +290,9 @@ class Architecture:
     def hidden_layers(self) -> tuple[LayerShape, ...]:
         """All layers but the output layer (those that receive a projected error in DFA)."""
         return self.layers[:-1]
+
+
+def dense_update_macs(arch: Architecture, layer_index: int, time_steps: int) -> float:
+    """Multiply-adds of a dense outer product over one window: ``R N P T``."""
+    layer = arch.layers[layer_index]
+    return float(layer.rows * layer.n_out * layer.out_positions * time_steps)

@@ -143,6 +143,55 @@ def programming_round_ns(
     return tech.write_pulse_ns + verifies_per_pulse * mvm_latency_ns(cols_per_adc, adc_bits, tech)
 
 
+def cell_write_energy_pJ(v_write_V: float, g_uS: float, t_pulse_ns: float) -> float:
+    """Energy one programming pulse dissipates in a cell: ``V^2 G t`` (pJ).
+
+    V^2 x uS x ns = 1e-15 J = 1e-3 pJ.
+    """
+    v = check_real("v_write_V", v_write_V)
+    return v * v * check_real("g_uS", g_uS) * check_real("t_pulse_ns", t_pulse_ns) * 1e-3
+
+
+def with_device_writes(
+    tech: Tech,
+    *,
+    device: str,
+    v_write_V: float,
+    g_min_uS: float,
+    g_max_uS: float,
+    t_pulse_ns: float,
+) -> Tech:
+    """``tech`` with its write pulse taken from an RRAM device preset.
+
+    A pulse of ``v_write_V`` for ``t_pulse_ns`` dissipates ``V^2 G t`` in a cell of
+    conductance ``G``, taken at the middle of the programmable range ``(g_min + g_max) / 2``
+    [assumption: updated cells sit anywhere in their range]; the driver adds
+    ``write_driver_energy_pJ`` per pulse, a verify read costs a one-cell read with its
+    conversion (:func:`hwsim.components.verify_read_energy_pJ`).
+
+    Parameters
+    ----------
+    tech : Tech
+    device : str
+        The preset's name (recorded in the sources).
+    v_write_V, g_min_uS, g_max_uS, t_pulse_ns : float
+        The preset's pulse amplitude, conductance range and pulse width.
+    """
+    g_mid = (check_real("g_min_uS", g_min_uS) + check_real("g_max_uS", g_max_uS)) / 2.0
+    energy = cell_write_energy_pJ(v_write_V, g_mid, t_pulse_ns)
+    src = f"device preset {device!r}"
+    return tech.replace(
+        name=f"{tech.name}+{device}",
+        write_pulse_energy_pJ=energy,
+        write_pulse_ns=float(t_pulse_ns),
+        sources={
+            "write_pulse_energy_pJ": f"{src}: V_write^2 x (g_min + g_max)/2 x t_pulse = "
+            f"{v_write_V:g}^2 V^2 x {g_mid:g} uS x {t_pulse_ns:g} ns = {energy:.4g} pJ",
+            "write_pulse_ns": f"{src}: t_pulse_ns = {t_pulse_ns:g}",
+        },
+    )
+
+
 def interconnect_energy_pJ(bits: float, tech: Tech) -> float:
     """Energy of moving ``bits`` over the H-tree: ``bits * E_bit`` (pJ)."""
     return check_real("bits", bits) * tech.htree_energy_pJ_per_bit

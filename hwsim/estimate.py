@@ -1,9 +1,13 @@
-"""``estimate(workload, arch, tech) -> CostReport``: energy, area and latency from counts.
+"""``estimate(workload, arch, tech, assumptions) -> CostReport``: energy, area and latency.
 
 Energy is counts times per-event costs (:mod:`hwsim.components`), per phase, component and
-layer, plus static energy (leakage density x leaking chip area x phase latency). Area follows the
-architecture (and, for BPTT storage, the workload's stored bits per sample). Latency follows
-:mod:`hwsim.schedule`. Equations: docs/hwsim.md.
+layer, with the counted work carried out as :class:`hwsim.assumptions.Assumptions` says
+(bit-serial or single-pass multi-level reads, spike-gated or dense update arithmetic, B in
+SRAM or in crossbars, a shared or duplicated transposed periphery, a charged or free learning
+store), plus static energy: the leakage density times the area that leaks in each phase
+(only the units working in it when idle periphery is power-gated) times the phase's latency.
+Area follows the architecture and the learning store's footprint per learned window;
+latency follows :mod:`hwsim.schedule`.  Equations: docs/hwsim.md.
 """
 
 from __future__ import annotations
@@ -15,11 +19,12 @@ from typing import Any
 
 from hwsim import components as comp
 from hwsim._validate import check_choice
-from hwsim.arch import Architecture
+from hwsim.arch import Architecture, dense_update_macs
+from hwsim.assumptions import Assumptions
 from hwsim.errors import HwsimError
 from hwsim.schedule import Schedule, phase_latency_ns
 from hwsim.tech import SPIKESIM_65NM, Tech
-from hwsim.workload import PHASES, Counts, Workload
+from hwsim.workload import LEARNING_PHASES, PHASES, Counts, Workload
 
 ENERGY_COMPONENTS = (
     "array",
@@ -33,17 +38,38 @@ ENERGY_COMPONENTS = (
     "interconnect",
     "digital",
     "feedback",
-    "bptt_store",
+    "update",
+    "learning_store",
     "write",
     "leakage",
 )
-"""Components energy is reported for; ``leakage`` is static and booked on layer ``"chip"``."""
+"""Components energy is reported for; ``leakage`` is the static energy, booked on layer
+``"chip"``; every other component is dynamic."""
+STATIC = "leakage"
 
 AREA_PARTS = ("inference", "learning")
 NON_LEAKING = ("array", "interconnect")
 """Area components without static power: RRAM cells are non-volatile and draw no current when
 unbiased; the H-tree area is wiring (the leakage of its repeaters is neglected) [assumption]."""
 CHIP = "chip"
+
+USES = {
+    "dac": ("array", "dac", "feedback"),
+    "adc": ("adc",),
+    "mux": ("mux",),
+    "shift_add": ("shift_add",),
+    "temporal_buffer": ("temporal_buffer",),
+    "neuron": ("neuron",),
+    "sram": ("sram",),
+    "digital": ("digital", "update", "feedback"),
+    "write": ("write",),
+    "feedback_store": ("feedback",),
+    "learning_store": ("learning_store",),
+    "accumulator": ("update",),
+}
+"""Area component -> energy components whose work keeps it powered: with power gating an area
+component leaks in a phase only if one of these has dynamic energy in it (the transposed
+periphery leaks in phases with transposed reads)."""
 
 
 @dataclass(frozen=True)
@@ -56,10 +82,19 @@ class CostReport:
     rule : str
         The learning rule of the architecture ("none", "dfa", "sfdfa", "bp").
     samples : int
-    energy_pJ : mapping (phase, component, layer) -> pJ, totals over all samples
+        Learned windows.
+    inference_windows : int
+        Windows run through inference (labelled or not).
+    energy_pJ : mapping (phase, component, layer) -> pJ, run totals (inference over the
+        inference windows, learning phases over the learned windows)
     area_um2 : mapping (part, component) -> um^2; part "inference" is the inference chip,
         part "learning" what the rule's learning units add
-    latency_ns : mapping phase -> ns per sample
+    latency_ns : mapping phase -> ns per window (inference: per inference window; learning
+        phases: per learned window)
+    store_bits : float
+        Footprint of the learning store per learned window (bits).
+    assumptions : mapping
+        The :class:`Assumptions` the report was priced with (plain dict).
     """
 
     label: str
@@ -68,6 +103,13 @@ class CostReport:
     energy_pJ: Mapping[tuple[str, str, str], float] = field(default_factory=dict)
     area_um2: Mapping[tuple[str, str], float] = field(default_factory=dict)
     latency_ns: Mapping[str, float] = field(default_factory=dict)
+    inference_windows: int = 0
+    store_bits: float = 0.0
+    assumptions: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.inference_windows:
+            object.__setattr__(self, "inference_windows", self.samples)
 
     def total_energy_pJ(
         self, phase: str | None = None, component: str | None = None, layer: str | None = None
@@ -114,34 +156,66 @@ class CostReport:
 
     @property
     def leaking_area_um2(self) -> float:
-        """Area that draws static power: all but :data:`NON_LEAKING` components (um^2)."""
+        """Area that can draw static power: all but :data:`NON_LEAKING` components (um^2)."""
         return float(sum(v for (_, c), v in self.area_um2.items() if c not in NON_LEAKING))
 
     @property
     def total_latency_ns(self) -> float:
-        """Latency of one sample over all phases (ns)."""
+        """Latency of one learned window: inference of the window plus every learning phase."""
         return float(sum(self.latency_ns.values()))
 
+    def windows(self, phase: str) -> int:
+        """The windows ``phase``'s energy is a total over."""
+        check_choice("phase", phase, PHASES)
+        return self.inference_windows if phase == "inference" else self.samples
+
+    def per_window_energy_pJ(self, phase: str, component: str | None = None) -> float:
+        """Energy of ``phase`` per window of that phase (inference: per inference window)."""
+        return self.total_energy_pJ(phase=phase, component=component) / self.windows(phase)
+
     def summary(self) -> dict[str, float]:
-        """The headline numbers: energies, areas and latencies (totals and adaptation only)."""
-        adaptation = [p for p in PHASES if p != "inference"]
+        """The headline numbers; every name carries its unit and normalisation.
+
+        ``*_per_inference_window`` divides by every window run through inference,
+        ``*_per_learned_window`` by the learned windows; ``energy_pJ_per_learned_window`` is
+        what one learned window costs: its inference plus its learning phases.  ``run_*``
+        are totals of the whole run.
+        """
+        inf_static = self.per_window_energy_pJ("inference", STATIC)
+        inf_total = self.per_window_energy_pJ("inference")
+        learn_static = sum(self.per_window_energy_pJ(p, STATIC) for p in LEARNING_PHASES)
+        learn_total = sum(self.per_window_energy_pJ(p) for p in LEARNING_PHASES)
+        run_static = self.total_energy_pJ(component=STATIC)
         out = {
-            "energy_pJ": self.total_energy_pJ(),
-            "adaptation_energy_pJ": sum(self.total_energy_pJ(phase=p) for p in adaptation),
+            "energy_pJ_per_learned_window": inf_total + learn_total,
+            "static_energy_pJ_per_learned_window": inf_static + learn_static,
+            "dynamic_energy_pJ_per_learned_window": inf_total - inf_static + learn_total
+            - learn_static,
+            "inference_energy_pJ_per_inference_window": inf_total,
+            "adaptation_energy_pJ_per_learned_window": learn_total,
+            "run_energy_pJ": self.total_energy_pJ(),
+            "run_static_energy_pJ": run_static,
+            "run_dynamic_energy_pJ": self.total_energy_pJ() - run_static,
             "area_um2": self.total_area_um2,
             "learning_area_um2": self.learning_area_um2,
-            "latency_ns": self.total_latency_ns,
-            "adaptation_latency_ns": float(sum(self.latency_ns.get(p, 0.0) for p in adaptation)),
+            "latency_ns_per_learned_window": self.total_latency_ns,
+            "inference_latency_ns_per_inference_window": float(
+                self.latency_ns.get("inference", 0.0)
+            ),
+            "adaptation_latency_ns_per_learned_window": float(
+                sum(self.latency_ns.get(p, 0.0) for p in LEARNING_PHASES)
+            ),
+            "learning_store_bits_per_learned_window": float(self.store_bits),
         }
-        for p in PHASES:
-            out[f"{p}_energy_pJ"] = self.total_energy_pJ(phase=p)
-            out[f"{p}_latency_ns"] = float(self.latency_ns.get(p, 0.0))
+        for p in LEARNING_PHASES:
+            out[f"{p}_energy_pJ_per_learned_window"] = self.per_window_energy_pJ(p)
+            out[f"{p}_latency_ns_per_learned_window"] = float(self.latency_ns.get(p, 0.0))
         return out
 
     def ratio(self, other: CostReport) -> dict[str, float]:
-        """Ratios ``self / other`` of every :meth:`summary` entry (e.g. DFA / BP).
+        """Ratios ``self / other`` of every :meth:`summary` entry, under the same names.
 
-        ``0 / 0`` gives nan and ``x / 0`` gives inf. A DFA/BP energy ratio of 0.359 means
+        ``0 / 0`` gives nan and ``x / 0`` gives inf.  A DFA/BP energy ratio of 0.359 means
         64.1 % less energy; a latency ratio of 0.476 means 2.1x lower latency.
         """
         if not isinstance(other, CostReport):
@@ -150,15 +224,16 @@ class CostReport:
         out = {}
         for key, a in mine.items():
             b = theirs[key]
-            name = key.rsplit("_", 1)[0]
-            out[name] = math.nan if a == b == 0 else (math.inf if b == 0 else a / b)
+            out[key] = math.nan if a == b == 0 else (math.inf if b == 0 else a / b)
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        """Nested plain dict of floats (and the label/rule strings) for HDF5 or JSON.
+        """Nested plain dict of floats (and strings) for HDF5 or JSON.
 
-        Layout: ``energy_pJ[phase][component][layer]``, ``area_um2[part][component]``,
-        ``latency_ns[phase]``, ``totals`` (:meth:`summary`), ``label``, ``rule``, ``samples``.
+        Layout: ``energy_pJ[phase][component][layer]`` (run totals), ``area_um2[part][component]``,
+        ``latency_ns[phase]`` (per window of the phase), ``totals`` (:meth:`summary`),
+        ``label``, ``rule``, ``samples``, ``inference_windows``, ``store_bits``,
+        ``assumptions``.
         """
         energy: dict[str, dict[str, dict[str, float]]] = {}
         for (p, c, name), v in self.energy_pJ.items():
@@ -170,6 +245,9 @@ class CostReport:
             "label": self.label,
             "rule": self.rule,
             "samples": int(self.samples),
+            "inference_windows": int(self.inference_windows),
+            "store_bits": float(self.store_bits),
+            "assumptions": {k: str(v) for k, v in self.assumptions.items()},
             "energy_pJ": energy,
             "area_um2": area,
             "latency_ns": {p: float(v) for p, v in self.latency_ns.items()},
@@ -192,7 +270,10 @@ class CostReport:
                     for c, v in comps.items()}
             return cls(label=text(data["label"]), rule=text(data["rule"]),
                        samples=int(data["samples"]), energy_pJ=energy, area_um2=area,
-                       latency_ns={p: float(v) for p, v in data["latency_ns"].items()})
+                       latency_ns={p: float(v) for p, v in data["latency_ns"].items()},
+                       inference_windows=int(data.get("inference_windows", data["samples"])),
+                       store_bits=float(data.get("store_bits", 0.0)),
+                       assumptions={k: text(v) for k, v in data.get("assumptions", {}).items()})
         except (KeyError, AttributeError, TypeError, ValueError) as exc:
             raise HwsimError(f"cost report: not in CostReport.to_dict() form ({exc!r})") from exc
 
@@ -214,43 +295,122 @@ def _feedback_sram_bits(arch: Architecture) -> float:
     return float(sum(x.n_out for x in arch.hidden_layers) * lu.n_classes * lu.feedback_bits)
 
 
-def _energy(
-    counts: Counts, arch: Architecture, tech: Tech, e_b_bit: float, e_bptt_bit: float
-) -> dict[str, float]:
-    per_conv = comp.per_conversion_energy_pJ(arch.adc_bits, tech)
-    e_sram = comp.sram_energy_pJ_per_bit(arch.tile_buffer_bits, tech)
+def accumulator_bits(arch: Architecture) -> float:
+    """Capacity of the update accumulators (bits).
+
+    Digital updates compute the gradient one input row at a time into a row buffer of
+    ``n_out * accumulator_bits`` per layer [assumption]; mixed-precision updates keep a
+    persistent accumulator of ``rows * n_out * accumulator_bits`` per layer; stochastic
+    pulse updates need none.
+    """
     lu = arch.learning
-    b_read = lu.feedback_bits * e_b_bit if lu.feedback_storage == "sram" else 0.0
+    if lu.rule == "none" or lu.update_mode == "stochastic_pulse":
+        return 0.0
+    if lu.update_mode == "mixed_precision":
+        return float(sum(x.rows * x.n_out for x in arch.layers) * lu.accumulator_bits)
+    return float(sum(x.n_out for x in arch.layers) * lu.accumulator_bits)
+
+
+def feedback_reads(counts: Counts, arch: Architecture, layer_index: int) -> Counts:
+    """Reads of the feedback crossbars that carry out ``counts.feedback_macs`` projections.
+
+    With B in crossbars, one projection of the ``C``-long error onto ``n_l`` outputs is a read
+    of the layer's feedback arrays (``B_l^T``, ``C`` rows): ``mvm = A_B``, rows driven
+    ``C cb_B``, conversions ``rb_B n_l`` per pass (the error is multi-level).
+    """
+    layer = arch.layers[layer_index]
+    m = arch.mapping(layer)
+    c = arch.learning.n_classes
+    projections = counts.feedback_macs / (layer.n_out * c)
+    return Counts(
+        multilevel_mvm=projections * m.feedback_arrays,
+        multilevel_rows=projections * c * m.feedback_col_blocks,
+        multilevel_adc_conversions=projections * m.feedback_row_blocks * layer.n_out,
+    )
+
+
+def _energy(
+    counts: Counts,
+    phase: str,
+    index: int,
+    time_steps: int,
+    windows: int,
+    arch: Architecture,
+    tech: Tech,
+    asm: Assumptions,
+    e_bit: Mapping[str, float],
+) -> dict[str, float]:
+    lu = arch.learning
+    serial = asm.multibit_reads == "bit_serial"
+    bits_f = (arch.inference_input_bits(arch.layers[index]) if phase == "inference"
+              else arch.input_bits)
+    extra_f = bits_f - 1 if serial else 0
+    passes_t = lu.delta_bits if serial else 1
+    rows = counts.active_rows + extra_f * counts.multilevel_rows
+    conversions = (
+        counts.adc_conversions
+        + extra_f * counts.multilevel_adc_conversions
+        + passes_t * counts.transposed_adc_conversions
+    )
+    drives = 0.0 if serial else counts.multilevel_rows + counts.active_cols
+    crossbar_b = lu.feedback_storage == "crossbar" and phase == "error_delivery"
+    per_conv = comp.per_conversion_energy_pJ(arch.adc_bits, tech)
+    e_conv = sum(per_conv.values())
+    if crossbar_b and counts.feedback_macs:
+        fb = feedback_reads(counts, arch, index)
+        passes_b = lu.delta_bits if serial else 1
+        feedback = (
+            comp.array_read_energy_pJ(fb.multilevel_rows * passes_b, arch.array_cols, tech)
+            + fb.multilevel_adc_conversions * passes_b * e_conv
+            + (0.0 if serial else fb.multilevel_rows * tech.dac_energy_pJ)
+        )
+    else:
+        b_read = lu.feedback_bits * e_bit["feedback"] if lu.feedback_storage == "sram" else 0.0
+        feedback = counts.feedback_macs * (tech.add_energy_pJ + tech.mult_energy_pJ + b_read)
+    if asm.update_arithmetic == "dense_mac" and phase == "weight_update" and lu.rule != "none":
+        macs = dense_update_macs(arch, index, time_steps) * windows
+        arithmetic = macs * (tech.add_energy_pJ + tech.mult_energy_pJ)
+    else:
+        arithmetic = comp.digital_energy_pJ(counts.update_adds, counts.update_mults, tech)
+    charged = asm.charges_store(lu.rule)
+    store = counts.store_write_bits + counts.store_read_bits if charged else 0.0
     out = {
-        "array": comp.array_read_energy_pJ(counts.active_rows, arch.array_cols, tech)
-        + comp.array_read_energy_pJ(counts.active_cols, arch.array_rows, tech),
-        "dac": counts.dac_conversions * tech.dac_energy_pJ,
+        "array": comp.array_read_energy_pJ(rows, arch.array_cols, tech)
+        + comp.array_read_energy_pJ(counts.active_cols * passes_t, arch.array_rows, tech),
+        "dac": drives * tech.dac_energy_pJ,
         "neuron": counts.neuron_updates * tech.neuron_update_energy_pJ,
-        "sram": (counts.sram_read_bits + counts.sram_write_bits) * e_sram,
+        "sram": (counts.sram_read_bits + counts.sram_write_bits) * e_bit["sram"],
         "interconnect": comp.interconnect_energy_pJ(counts.spikes * arch.spike_packet_bits, tech),
         "digital": comp.digital_energy_pJ(counts.digital_adds, counts.digital_mults, tech),
-        "feedback": counts.feedback_macs * (tech.add_energy_pJ + tech.mult_energy_pJ + b_read),
-        "bptt_store": (counts.stored_activation_bits + counts.restored_activation_bits)
-        * e_bptt_bit,
-        "write": counts.write_pulses * tech.write_pulse_energy_pJ
+        "feedback": feedback,
+        "update": arithmetic
+        + (counts.accumulator_read_bits + counts.accumulator_write_bits) * e_bit["accumulator"],
+        "learning_store": store * e_bit["store"],
+        "write": counts.write_pulses * (tech.write_pulse_energy_pJ + tech.write_driver_energy_pJ)
         + counts.verify_reads * comp.verify_read_energy_pJ(arch.adc_bits, tech),
     }
     for name, e in per_conv.items():
-        out[name] = counts.adc_conversions * e
+        out[name] = conversions * e
     return out
 
 
 def chip_area_um2(
-    arch: Architecture, tech: Tech, bptt_bits: float = 0.0
+    arch: Architecture,
+    tech: Tech,
+    store_bits: float = 0.0,
+    assumptions: Assumptions | None = None,
 ) -> dict[tuple[str, str], float]:
     """Area per (part, component) in um^2.
 
     Parameters
     ----------
     arch, tech
-    bptt_bits : float
-        Capacity of the BPTT store (bits per sample); used when ``arch.learning.rule == "bp"``.
+    store_bits : float
+        Footprint of the learning store per learned window (bits).
+    assumptions : Assumptions, optional
+        ``periphery`` and ``charge_storage`` matter here.
     """
+    asm = Assumptions() if assumptions is None else assumptions
     n_arr, tiles, lu = arch.weight_arrays, arch.tiles, arch.learning
     a_adc = comp.adc_area_um2(arch.adc_bits, tech)
     adcs = n_arr * arch.adcs_per_array
@@ -272,26 +432,45 @@ def chip_area_um2(
         len(arch.layers) * lu.lanes_per_layer + lu.n_classes, tech
     )
     area[("learning", "write")] = n_arr * arch.array_cols * tech.write_driver_area_um2
+    area[("learning", "accumulator")] = comp.sram_area_um2(accumulator_bits(arch), tech)
+    area[("learning", "learning_store")] = (
+        comp.sram_area_um2(store_bits, tech) if asm.charges_store(lu.rule) else 0.0
+    )
     if lu.feedback_alignment:
-        fb_arrays = arch.feedback_arrays
         area[("learning", "feedback_store")] = comp.sram_area_um2(
             _feedback_sram_bits(arch), tech
-        ) + fb_arrays * (
+        ) + arch.feedback_arrays * (
             comp.array_area_um2(arch.array_rows, arch.array_cols, tech)
             + arch.adcs_per_array * (a_adc + tech.mux_area_um2)
             + arch.array_rows * tech.dac_area_um2
         )
-        trace_bits = sum((x.rows + x.n_out) * x.out_positions for x in arch.layers) * lu.trace_bits
-        if lu.rule == "sfdfa":
-            trace_bits += sum(x.neurons for x in arch.layers[1:]) * lu.trace_bits
-        area[("learning", "trace_store")] = comp.sram_area_um2(trace_bits, tech)
-    else:
-        row_adcs = n_arr * math.ceil(arch.array_rows / arch.cols_per_adc)
+    elif lu.rule == "bp":
+        groups = n_arr * math.ceil(arch.array_rows / arch.cols_per_adc)
+        per_group = tech.mux_area_um2 + (a_adc if asm.periphery == "duplicated" else 0.0)
         area[("learning", "transpose_periphery")] = (
-            row_adcs * (a_adc + tech.mux_area_um2) + n_arr * arch.array_cols * tech.dac_area_um2
+            groups * per_group + n_arr * arch.array_cols * tech.dac_area_um2
         )
-        area[("learning", "bptt_store")] = comp.sram_area_um2(bptt_bits, tech)
     return area
+
+
+def _leaking_area(
+    area: Mapping[tuple[str, str], float],
+    dynamic: Mapping[str, float],
+    transposed: bool,
+    asm: Assumptions,
+) -> float:
+    """Area leaking during a phase with per-component dynamic energy ``dynamic``."""
+    total = 0.0
+    for (_, c), a in area.items():
+        if c in NON_LEAKING:
+            continue
+        if asm.leakage == "always_on":
+            total += a
+        elif c == "transpose_periphery":
+            total += a if transposed else 0.0
+        elif any(dynamic.get(e, 0.0) > 0 for e in USES[c]):
+            total += a
+    return total
 
 
 def estimate(
@@ -300,6 +479,7 @@ def estimate(
     tech: Tech = SPIKESIM_65NM,
     schedule: Schedule | None = None,
     label: str | None = None,
+    assumptions: Assumptions | None = None,
 ) -> CostReport:
     """Energy, area and latency of ``workload`` on ``arch`` built in ``tech``.
 
@@ -314,6 +494,8 @@ def estimate(
     schedule : Schedule, optional
     label : str, optional
         Defaults to the rule name.
+    assumptions : Assumptions, optional
+        Defaults to ``Assumptions()`` (docs/hwsim.md argues each default).
 
     Returns
     -------
@@ -325,27 +507,43 @@ def estimate(
         raise HwsimError(f"arch={arch!r}: expected hwsim.Architecture")
     if not isinstance(tech, Tech):
         raise HwsimError(f"tech={tech!r}: expected hwsim.Tech")
+    asm = Assumptions() if assumptions is None else assumptions
+    if not isinstance(asm, Assumptions):
+        raise HwsimError(f"assumptions={assumptions!r}: expected hwsim.Assumptions")
     _check_layers(workload, arch)
-    bptt_bits = workload.total().stored_activation_bits / workload.samples
-    e_b_bit = comp.sram_energy_pJ_per_bit(_feedback_sram_bits(arch), tech)
-    e_bptt_bit = comp.sram_energy_pJ_per_bit(bptt_bits, tech)
+    store_bits = workload.total().store_write_bits / workload.samples
+    e_bit = {
+        "sram": comp.sram_energy_pJ_per_bit(arch.tile_buffer_bits, tech),
+        "feedback": comp.sram_energy_pJ_per_bit(_feedback_sram_bits(arch), tech),
+        "store": comp.sram_energy_pJ_per_bit(store_bits, tech),
+        "accumulator": comp.sram_energy_pJ_per_bit(accumulator_bits(arch), tech),
+    }
     energy: dict[tuple[str, str, str], float] = {}
-    for lw in workload.layers:
+    for i, lw in enumerate(workload.layers):
         for phase in PHASES:
-            for name, e in _energy(lw.counts(phase), arch, tech, e_b_bit, e_bptt_bit).items():
+            parts = _energy(lw.counts(phase), phase, i, lw.time_steps, workload.windows(phase),
+                            arch, tech, asm, e_bit)
+            for name, e in parts.items():
                 energy[(phase, name, lw.name)] = e
-    area = chip_area_um2(arch, tech, bptt_bits)
-    latency = phase_latency_ns(workload, arch, tech, schedule)
-    report = CostReport(
+    area = chip_area_um2(arch, tech, store_bits, asm)
+    latency = phase_latency_ns(workload, arch, tech, schedule, asm)
+    for phase in PHASES:
+        dynamic: dict[str, float] = {}
+        for (p, c, _), e in energy.items():
+            if p == phase:
+                dynamic[c] = dynamic.get(c, 0.0) + e
+        leaking = _leaking_area(area, dynamic, workload.total(phase).transposed_reads > 0, asm)
+        energy[(phase, STATIC, CHIP)] = comp.static_energy_pJ(
+            leaking, latency[phase] * workload.windows(phase), tech
+        )
+    return CostReport(
         label=arch.learning.rule if label is None else label,
         rule=arch.learning.rule,
         samples=workload.samples,
         energy_pJ=energy,
         area_um2=area,
         latency_ns=latency,
+        inference_windows=workload.windows("inference"),
+        store_bits=store_bits,
+        assumptions=asm.to_dict(),
     )
-    for phase in PHASES:
-        energy[(phase, "leakage", CHIP)] = comp.static_energy_pJ(
-            report.leaking_area_um2, latency[phase] * workload.samples, tech
-        )
-    return report

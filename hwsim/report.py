@@ -29,34 +29,43 @@ def _fmt(x: float) -> str:
     return "n/a" if math.isnan(x) else f"{x:.4g}"
 
 
-def format_table(reports: Sequence[CostReport], baseline: CostReport | None = None) -> str:
-    """A Markdown table: energy and latency per phase, areas, and ratios to ``baseline``.
+TABLE_KEYS = (
+    "energy_pJ_per_learned_window",
+    "dynamic_energy_pJ_per_learned_window",
+    "static_energy_pJ_per_learned_window",
+    "inference_energy_pJ_per_inference_window",
+    "error_compute_energy_pJ_per_learned_window",
+    "error_delivery_energy_pJ_per_learned_window",
+    "weight_update_energy_pJ_per_learned_window",
+    "adaptation_energy_pJ_per_learned_window",
+    "run_energy_pJ",
+    "latency_ns_per_learned_window",
+    "inference_latency_ns_per_inference_window",
+    "error_compute_latency_ns_per_learned_window",
+    "error_delivery_latency_ns_per_learned_window",
+    "weight_update_latency_ns_per_learned_window",
+    "area_um2",
+    "learning_area_um2",
+    "learning_store_bits_per_learned_window",
+)
+"""Rows of :func:`format_table`: :meth:`CostReport.summary` names, units included."""
 
-    Energies in uJ (totals over the samples), latencies in us per sample, areas in mm^2.
-    """
+
+def format_table(reports: Sequence[CostReport], baseline: CostReport | None = None) -> str:
+    """A Markdown table of :data:`TABLE_KEYS` (the summary's names and units) and the ratios
+    of the headline entries to ``baseline``."""
     reports = _check_reports(reports)
     header = ["quantity"] + [r.label for r in reports]
-    rows: list[list[str]] = []
-    for p in PHASES:
-        rows.append(
-            [f"energy {p} (uJ)"] + [_fmt(r.total_energy_pJ(phase=p) * 1e-6) for r in reports]
-        )
-    rows.append(["energy total (uJ)"] + [_fmt(r.total_energy_pJ() * 1e-6) for r in reports])
-    for p in PHASES:
-        rows.append(
-            [f"latency {p} (us)"] + [_fmt(r.latency_ns.get(p, 0.0) * 1e-3) for r in reports]
-        )
-    rows.append(["latency total (us)"] + [_fmt(r.total_latency_ns * 1e-3) for r in reports])
-    rows.append(["area total (mm^2)"] + [_fmt(r.total_area_um2 * 1e-6) for r in reports])
-    rows.append(["area learning (mm^2)"] + [_fmt(r.learning_area_um2 * 1e-6) for r in reports])
+    summaries = [r.summary() for r in reports]
+    rows = [[key] + [_fmt(s[key]) for s in summaries] for key in TABLE_KEYS]
     if baseline is not None:
         for key in (
-            "energy",
-            "adaptation_energy",
-            "area",
-            "learning_area",
-            "latency",
-            "adaptation_latency",
+            "energy_pJ_per_learned_window",
+            "adaptation_energy_pJ_per_learned_window",
+            "latency_ns_per_learned_window",
+            "adaptation_latency_ns_per_learned_window",
+            "area_um2",
+            "learning_area_um2",
         ):
             rows.append(
                 [f"{key} / {baseline.label}"] + [_fmt(r.ratio(baseline)[key]) for r in reports]
@@ -67,7 +76,8 @@ def format_table(reports: Sequence[CostReport], baseline: CostReport | None = No
 
 
 def plot_energy_breakdown(reports: Sequence[CostReport]) -> Figure:
-    """Stacked bars of energy per component, one bar per (report, phase), in uJ."""
+    """Stacked bars of energy per component, one bar per (report, phase), in pJ per window of
+    the phase (inference: per inference window; learning phases: per learned window)."""
     reports = _check_reports(reports)
     fig = Figure(figsize=(max(6.0, 1.2 * len(reports) * len(PHASES)) + 2.0, 4.5))
     ax = fig.add_subplot()
@@ -76,12 +86,12 @@ def plot_energy_breakdown(reports: Sequence[CostReport]) -> Figure:
     colors = colormaps["tab20"]
     for i, comp in enumerate(ENERGY_COMPONENTS):
         values = np.array(
-            [r.total_energy_pJ(phase=p, component=comp) * 1e-6 for r in reports for p in PHASES]
+            [r.per_window_energy_pJ(p, comp) for r in reports for p in PHASES]
         )
         if values.any():
             ax.bar(labels, values, bottom=bottom, label=comp, color=colors(i))
             bottom += values
-    ax.set_ylabel("energy (uJ)")
+    ax.set_ylabel("energy (pJ per window of the phase)")
     ax.set_title("Energy per phase and component")
     ax.tick_params(axis="x", labelsize=7)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
@@ -90,7 +100,7 @@ def plot_energy_breakdown(reports: Sequence[CostReport]) -> Figure:
 
 
 def plot_area_breakdown(reports: Sequence[CostReport]) -> Figure:
-    """Stacked bars of area per component (learning units hatched), one bar per report, in mm^2."""
+    """Stacked bars of area per component (learning units hatched), one bar per report, in um^2."""
     reports = _check_reports(reports)
     fig = Figure(figsize=(max(5.0, 1.5 * len(reports)) + 2.5, 4.5))
     ax = fig.add_subplot()
@@ -101,7 +111,7 @@ def plot_area_breakdown(reports: Sequence[CostReport]) -> Figure:
     )
     colors = colormaps["tab20"]
     for i, (part, comp) in enumerate(keys):
-        values = np.array([r.area_um2.get((part, comp), 0.0) * 1e-6 for r in reports])
+        values = np.array([r.area_um2.get((part, comp), 0.0) for r in reports])
         if values.any():
             ax.bar(
                 labels,
@@ -112,7 +122,7 @@ def plot_area_breakdown(reports: Sequence[CostReport]) -> Figure:
                 hatch="//" if part == "learning" else None,
             )
             bottom += values
-    ax.set_ylabel("area (mm^2)")
+    ax.set_ylabel("area (um^2)")
     ax.set_title("Area per component")
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
@@ -120,7 +130,7 @@ def plot_area_breakdown(reports: Sequence[CostReport]) -> Figure:
 
 
 def plot_latency(reports: Sequence[CostReport]) -> Figure:
-    """Grouped bars of latency per phase (us per sample), one group per phase."""
+    """Grouped bars of latency per phase (ns per window of the phase), one group per phase."""
     reports = _check_reports(reports)
     fig = Figure(figsize=(7.0, 4.0))
     ax = fig.add_subplot()
@@ -128,10 +138,10 @@ def plot_latency(reports: Sequence[CostReport]) -> Figure:
     width = 0.8 / len(reports)
     for i, r in enumerate(reports):
         ax.bar(
-            x + i * width, [r.latency_ns.get(p, 0.0) * 1e-3 for p in PHASES], width, label=r.label
+            x + i * width, [r.latency_ns.get(p, 0.0) for p in PHASES], width, label=r.label
         )
     ax.set_xticks(x + width * (len(reports) - 1) / 2, [p.replace("_", " ") for p in PHASES])
-    ax.set_ylabel("latency per sample (us)")
+    ax.set_ylabel("latency (ns per window of the phase)")
     ax.set_title("Latency per phase")
     ax.legend()
     fig.tight_layout()

@@ -88,7 +88,10 @@ class Tech:
     mult_area_um2: float
     # RRAM programming
     write_pulse_energy_pJ: float
+    """Energy a pulse dissipates in the cell (``V^2 G t``; see :func:`with_device_writes`)."""
     write_pulse_ns: float
+    write_driver_energy_pJ: float
+    """Energy of the write driver per pulse (charging the selected line)."""
     write_driver_area_um2: float
     """Per array column (write / verify driver)."""
     # static
@@ -179,6 +182,7 @@ _SPIKESIM_VALUES: dict[str, float] = {
     "mult_area_um2": 282.0,
     "write_pulse_energy_pJ": 2.0 * 50e-6 * 10e-9 * 1e12,
     "write_pulse_ns": 10.0,
+    "write_driver_energy_pJ": 0.05,
     "write_driver_area_um2": 0.0,
     "leakage_nW_per_um2": 0.1,
 }
@@ -225,6 +229,8 @@ _SPIKESIM_SOURCES: dict[str, str] = {
     "'Metal-oxide RRAM', Proc. IEEE 2012 [unverified]): 2 V x 50 uA x 10 ns = 1 pJ per pulse",
     "write_pulse_ns": "[assumption]: 10 ns SET/RESET pulse (Wong et al., Proc. IEEE 2012 "
     "[unverified]; NeuroSim's default pulse width [unverified])",
+    "write_driver_energy_pJ": "[assumption]: C V^2 of a 64-cell line of about 12 fF (0.2 fF "
+    "per cell of wire and access device) charged to 2 V = 0.05 pJ per pulse",
     "write_driver_area_um2": "[assumption]: write drivers shared with the read drivers, no extra "
     "area (SpikeSim has none); set it for a dedicated write path",
     "leakage_nW_per_um2": "[assumption]: 0.1 nW/um^2 (0.1 mW/mm^2) of CMOS periphery and SRAM, "

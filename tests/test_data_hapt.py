@@ -22,7 +22,7 @@ from snn_dfa.data import cache as data_cache
 from snn_dfa.errors import DataError, ValidationError
 
 # Reference counts for 128/64 windows whose samples all carry one basic activity
-# (environment.md §8.1): 10,017 windows, 7,143 train / 2,874 test on UCI-HAR's test subjects.
+# (datasets/hapt.md): 10,017 windows, 7,143 train / 2,874 test on UCI-HAR's test subjects.
 N_WINDOWS, N_TRAIN, N_TEST = 10_017, 7_143, 2_874
 CLASS_COUNTS = [1660, 1468, 1317, 1736, 1926, 1910]
 

@@ -9,6 +9,8 @@ import pytest
 from hwsim import (
     Activity,
     Architecture,
+    Assumptions,
+    CostReport,
     Counts,
     HwsimError,
     LayerShape,
@@ -50,7 +52,6 @@ def test_hand_computed_inference_energy():
     counts = Counts(
         mvm=2,
         active_rows=10,
-        dac_conversions=10,
         adc_conversions=64,
         neuron_updates=32,
         spikes=5,
@@ -66,7 +67,7 @@ def test_hand_computed_inference_energy():
         return r.total_energy_pJ("inference", comp, "l")
 
     assert e("array") == pytest.approx(10 * 64 * 1.76423 / 4096)
-    assert e("dac") == 0.0
+    assert e("dac") == 0.0  # binary spikes: no DAC
     assert e("adc") == pytest.approx(64 * 2.03084 / 8)
     assert e("mux") == pytest.approx(64 * 0.094245 / 8)
     assert e("shift_add") == pytest.approx(64 * 16 * 1.15e-6 / 8)
@@ -94,7 +95,8 @@ def test_hand_computed_learning_energy():
     )
     r = estimate(w, a)
     verify = 1.76423 / 4096 + 2.03084 / 8 + 0.094245 / 8
-    assert r.total_energy_pJ("weight_update", "write") == pytest.approx(100 * 1.0 + 50 * verify)
+    # the preset's pulse: 1 pJ in the cell + 0.05 pJ of driver
+    assert r.total_energy_pJ("weight_update", "write") == pytest.approx(100 * 1.05 + 50 * verify)
     # single layer: no hidden layer, so no B in SRAM: a feedback MAC is a multiply and an add
     assert r.total_energy_pJ("weight_update", "feedback") == pytest.approx(7 * (0.03 + 0.2))
     # programming: 100 pulses over 1 array x 64 columns per round; 50 verify reads of rows
@@ -122,20 +124,30 @@ def test_learning_area_by_rule():
     rd = estimate(shape_workload(dfa, 10), dfa)
     rb = estimate(shape_workload(bp, 10), bp)
     ld, lb = rd.area_by_component("learning"), rb.area_by_component("learning")
-    assert set(ld) == {"digital", "write", "feedback_store", "trace_store"}
-    assert set(lb) == {"digital", "write", "transpose_periphery", "bptt_store"}
+    common = {"digital", "write", "accumulator", "learning_store"}
+    assert set(ld) == common | {"feedback_store"}
+    assert set(lb) == common | {"transpose_periphery"}
     b_bits = (32 + 64) * 6 * 8
     assert ld["feedback_store"] == pytest.approx(b_bits * 0.7391)
     n_arrays = dfa.weight_arrays
-    assert lb["transpose_periphery"] == pytest.approx(n_arrays * 8 * (693.633 + 45.9))
-    stored = shape_workload(bp, 10).total().stored_activation_bits
-    assert lb["bptt_store"] == pytest.approx(stored * 0.7391)
-    # BPTT storage grows with the window length, DFA's storage does not
+    # shared (transposable) periphery: a multiplexer per 8 rows routes them to the column ADCs
+    assert lb["transpose_periphery"] == pytest.approx(n_arrays * 8 * 45.9)
+    dup = estimate(shape_workload(bp, 10), bp, assumptions=Assumptions(periphery="duplicated"))
+    assert dup.area_by_component("learning")["transpose_periphery"] == pytest.approx(
+        n_arrays * 8 * (693.633 + 45.9)
+    )
+    for r, w in ((rb, shape_workload(bp, 10)), (rd, shape_workload(dfa, 10))):
+        stored = w.total().store_write_bits
+        assert r.area_by_component("learning")["learning_store"] == pytest.approx(stored * 0.7391)
+        assert r.store_bits == stored
+    # both rules keep every step's inputs; BP its membranes, DFA its slopes (8 bits each):
+    # the same footprint, growing with the window length
+    assert rd.store_bits == pytest.approx(rb.store_bits)
     rb20 = estimate(shape_workload(bp, 20), bp)
-    rd20 = estimate(shape_workload(dfa, 20), dfa)
-    assert rb20.area_by_component("learning")["bptt_store"] == pytest.approx(2 * lb["bptt_store"])
-    assert rd20.learning_area_um2 == pytest.approx(rd.learning_area_um2)
+    assert rb20.store_bits == pytest.approx(2 * rb.store_bits)
     assert rd.area_by_component("inference") == rb.area_by_component("inference")
+    # digital row buffers: one accumulator per output of every layer
+    assert ld["accumulator"] == pytest.approx((32 + 64 + 6) * 16 * 0.7391)
 
 
 @pytest.mark.parametrize("rule", ["dfa", "sfdfa", "bp"])
@@ -146,14 +158,14 @@ def test_costs_linear_in_counts(rule):
     r1, r2 = estimate(w, a), estimate(w2, a)
     # homogeneous: scaling every count scales every energy and latency
     r3 = estimate(w.scaled(3.0), a)
-    # except where the counts also set a capacity: the BPTT store grows with the stored bits,
-    # so its per-bit energy grows as sqrt(3) and its area feeds the leakage
-    capacity_bound = ("bptt_store", "leakage") if rule == "bp" else ()
+    # except where the counts also set a capacity: the learning store grows with the stored
+    # bits, so its per-bit energy grows as sqrt(3) and its area feeds the leakage
+    capacity_bound = ("learning_store", "leakage")
     for k, v in r1.energy_pJ.items():
         if k[1] not in capacity_bound:
             assert r3.energy_pJ[k] == pytest.approx(3.0 * v, rel=1e-12, abs=1e-12)
-    assert r3.total_energy_pJ(component="bptt_store") == pytest.approx(
-        3.0 * math.sqrt(3.0) * r1.total_energy_pJ(component="bptt_store")
+    assert r3.total_energy_pJ(component="learning_store") == pytest.approx(
+        3.0 * math.sqrt(3.0) * r1.total_energy_pJ(component="learning_store")
     )
     assert {p: 3 * v for p, v in r1.latency_ns.items()} == pytest.approx(r3.latency_ns)
     # additive: the dynamic energy of the sum of two workloads is the sum of their energies
@@ -173,7 +185,7 @@ def test_costs_linear_in_counts(rule):
     rs = estimate(summed, a)
     d1, d2, ds = dynamic(r1), dynamic(r2), dynamic(rs)
     for k in ds:
-        if k[1] != "bptt_store":
+        if k[1] != "learning_store":
             assert ds[k] == pytest.approx(d1[k] + d2[k], rel=1e-12, abs=1e-12)
 
 
@@ -189,16 +201,18 @@ def test_samples_average_latency_and_total_energy():
 def test_zero_activity_costs_only_static_energy():
     # arrays are clocked (4 activations) but nothing is driven, converted, updated or stored
     a, w = one_layer(Counts(mvm=4), t=2)
-    r = estimate(w, a)
-    assert r.latency_ns["inference"] == pytest.approx(2 * 104 + (2 - 1) * 2 * 104)
-    for (_, comp, _), v in r.energy_pJ.items():
+    on = estimate(w, a, assumptions=Assumptions(leakage="always_on"))
+    assert on.latency_ns["inference"] == pytest.approx(2 * 104 + (2 - 1) * 2 * 104)
+    for (_, comp, _), v in on.energy_pJ.items():
         if comp != "leakage":
             assert v == 0.0
-    static = S.leakage_nW_per_um2 * r.leaking_area_um2 * r.latency_ns["inference"] * 1e-6
-    assert r.total_energy_pJ() == pytest.approx(static) and static > 0
+    static = S.leakage_nW_per_um2 * on.leaking_area_um2 * on.latency_ns["inference"] * 1e-6
+    assert on.total_energy_pJ() == pytest.approx(static) and static > 0
+    # power-gated (the default): no unit works, so none leaks
+    assert estimate(w, a).total_energy_pJ() == 0.0
     # nothing at all: no time passes, nothing is spent
     a, w = one_layer(Counts())
-    assert estimate(w, a).total_energy_pJ() == 0.0
+    assert estimate(w, a, assumptions=Assumptions(leakage="always_on")).total_energy_pJ() == 0.0
 
 
 def test_energy_grows_with_adc_bits_and_array_size():
@@ -235,16 +249,18 @@ def test_dfa_parallel_bp_sequential_error_delivery():
     dfa, bp = arch("dfa"), arch("bp")
     wd, wb = shape_workload(dfa, 10), shape_workload(bp, 10)
     rd, rb = estimate(wd, dfa), estimate(wb, bp)
-    t_mvm, clk, lanes = 104.0, 4.0, 8
+    # a transposed activation: one read, 64 rows on the 4 shared ADCs (16 x 3 clocks), one add
+    t_tr, clk, lanes = 4.0 + 16 * 12.0 + 4.0, 4.0, 8
 
     def per_layer(w, a):
         out = []
         for lw, shape in zip(w.layers, a.layers):
             d = lw.counts("error_delivery")
             out.append(
-                d.transposed_reads / a.mapping(shape).arrays * t_mvm
-                + (d.feedback_macs + d.digital_adds + d.digital_mults) / lanes * clk
-                + d.restored_activation_bits / 64 * clk
+                d.transposed_reads * 8 / a.mapping(shape).arrays * t_tr  # 8 bit-serial passes
+                + d.feedback_macs / lanes * clk
+                + (d.digital_adds + d.digital_mults) / lanes * clk
+                + d.store_read_bits / 64 * clk
             )
         return out
 
@@ -262,10 +278,13 @@ def test_dfa_parallel_bp_sequential_error_delivery():
         < rb.latency_ns["error_delivery"]
     )
     ratio = rd.ratio(rb)
-    assert ratio["error_delivery_latency"] == pytest.approx(max(dfa_layers) / sum(bp_layers))
-    assert ratio["error_delivery_energy"] < 0.1
-    assert ratio["energy"] < 1 and ratio["latency"] < 1 and ratio["area"] < 1
-    assert ratio["inference_latency"] == pytest.approx(1.0)
+    assert ratio["error_delivery_latency_ns_per_learned_window"] == pytest.approx(
+        max(dfa_layers) / sum(bp_layers)
+    )
+    assert ratio["error_delivery_energy_pJ_per_learned_window"] < 0.2
+    assert ratio["energy_pJ_per_learned_window"] < 1 and ratio["latency_ns_per_learned_window"] < 1
+    assert ratio["area_um2"] < 1
+    assert ratio["inference_latency_ns_per_inference_window"] == pytest.approx(1.0)
 
 
 def test_ratio_and_to_dict_are_plain():
@@ -283,9 +302,11 @@ def test_ratio_and_to_dict_are_plain():
         else:
             yield x
 
-    numbers = [x for x in leaves({k: v for k, v in d.items() if k not in ("label", "rule")})]
+    numbers = [x for x in leaves({k: v for k, v in d.items()
+                                  if k not in ("label", "rule", "assumptions")})]
     assert all(type(x) in (float, int) for x in numbers)
-    assert d["totals"]["energy_pJ"] == pytest.approx(r.total_energy_pJ())
+    assert d["totals"]["run_energy_pJ"] == pytest.approx(r.total_energy_pJ())
+    assert CostReport.from_dict(d) == r
     for axis in ("phase", "component", "layer"):
         assert sum(r.energy_by(axis).values()) == pytest.approx(r.total_energy_pJ())
     by_layer = r.energy_by("layer", phase="inference")
@@ -298,8 +319,8 @@ def test_ratio_zero_division():
     zero = estimate(w, a)
     a, w = one_layer(Counts(neuron_updates=1))
     some = estimate(w, a)
-    assert math.isnan(zero.ratio(zero)["energy"])
-    assert math.isinf(some.ratio(zero)["energy"])
+    assert math.isnan(zero.ratio(zero)["run_energy_pJ"])
+    assert math.isinf(some.ratio(zero)["run_energy_pJ"])
 
 
 def test_layer_mismatch_and_bad_inputs():
@@ -309,14 +330,21 @@ def test_layer_mismatch_and_bad_inputs():
         estimate(w, a)
     with pytest.raises(HwsimError, match="expected hwsim.Tech"):
         estimate(shape_workload(a, 3), a, tech="spikesim65")
-    bad = Workload((LayerWorkload("l", "linear", 64, 32, 1, {"error_delivery": Counts(mvm=1)}),))
-    with pytest.raises(HwsimError, match="no feedback crossbars"):
+    bad = Workload(
+        (LayerWorkload("l", "linear", 64, 32, 1, {"error_delivery": Counts(feedback_macs=32)}),)
+    )
+    with pytest.raises(HwsimError, match="holds no feedback arrays"):
         estimate(
             bad,
             Architecture(
-                layers=(LayerShape("l", "linear", 64, 32),), learning=LearningUnits("dfa")
+                layers=(LayerShape("l", "linear", 64, 32),),
+                learning=LearningUnits("dfa", feedback_storage="crossbar"),
             ),
         )
+    with pytest.raises(HwsimError, match="did you mean 'gated'"):
+        Assumptions(leakage="gate")
+    with pytest.raises(HwsimError, match="expected hwsim.Assumptions"):
+        estimate(shape_workload(a, 3), a, assumptions={"leakage": "gated"})
 
 
 def test_hwsim_imports_neither_snn_dfa_nor_crossbar():
@@ -339,3 +367,92 @@ def test_inference_pipeline_with_per_layer_steps():
     )
     # a: 1 activation per step for 10 steps; b: 3 per step for 2 steps; a is the busiest
     assert estimate(w, a).latency_ns["inference"] == pytest.approx((10 * 1 + 3) * 104.0)
+
+
+def test_docs_hand_examples():
+    """The per-phase example of docs/hwsim.md, section 10: counts x unit costs."""
+    from hwsim import with_device_writes
+
+    tech = with_device_writes(S, device="neurram_hfo2", v_write_V=2.0, g_min_uS=1.0,
+                              g_max_uS=40.0, t_pulse_ns=100.0)
+    layers = (LayerShape("h", "linear", 128, 32), LayerShape("o", "linear", 32, 6))
+    act = Activity(input_rate=0.2, binary_input=True, spike_rate=0.1, update_fraction=0.05)
+    r = {}
+    for rule in ("bp", "dfa"):
+        a = Architecture(layers=layers, learning=LearningUnits(rule, n_classes=6))
+        r[rule] = estimate(shape_workload(a, 10, act), a, tech)
+    bp, dfa = r["bp"], r["dfa"]
+    e_cell, e_adc = 1.76423 / 4096, 2.03084 / 8
+    e_tile, e_store = 0.15625 * math.sqrt(1 / 8), 0.15625 * math.sqrt(4640 / 65536)
+    # inference, layer h
+    assert bp.total_energy_pJ("inference", "array", "h") == pytest.approx(256 * 64 * e_cell)
+    assert bp.total_energy_pJ("inference", "adc", "h") == pytest.approx(640 * e_adc)
+    assert bp.total_energy_pJ("inference", "sram", "h") == pytest.approx(6720 * e_tile)
+    assert bp.latency_ns["inference"] == pytest.approx(1144.0)
+    # error computation
+    assert bp.total_energy_pJ("error_compute", "digital") == pytest.approx(2.94)
+    assert bp.latency_ns["error_compute"] == pytest.approx(20.0)
+    # BP delivery: 8 bit-serial passes of the transposed reads of layer o
+    assert bp.total_energy_pJ("error_delivery", "array", "o") == pytest.approx(
+        120 * 8 * 64 * e_cell)
+    assert bp.total_energy_pJ("error_delivery", "adc", "o") == pytest.approx(320 * 8 * e_adc)
+    assert bp.latency_ns["error_delivery"] == pytest.approx(16000 + 90 + 30 + 640)
+    assert bp.total_energy_pJ("error_delivery", "learning_store", "h") == pytest.approx(
+        6400 * e_store)
+    # DFA delivery: projections from B in SRAM
+    e_b = 0.15625 * math.sqrt(1536 / 65536)
+    assert dfa.total_energy_pJ("error_delivery", "feedback", "h") == pytest.approx(
+        192 * (0.03 + 0.2 + 8 * e_b))
+    assert dfa.latency_ns["error_delivery"] == pytest.approx(96.0)
+    # weight update of layer h
+    assert bp.total_energy_pJ("weight_update", "update", "h") == pytest.approx(245.76)
+    assert dfa.total_energy_pJ("weight_update", "update", "h") == pytest.approx(309.76)
+    verify = e_cell + e_adc + 0.094245 / 8
+    assert bp.total_energy_pJ("weight_update", "write", "h") == pytest.approx(
+        409.6 * 8.25 + 409.6 * verify)
+    assert bp.latency_ns["weight_update"] == pytest.approx(4096 + 80 + 320 + 332.8)
+    assert dfa.latency_ns["weight_update"] == pytest.approx(4256 + 240 + 320 + 332.8)
+    # static energy of BP's delivery: the working units leak for the phase's latency
+    working = ("adc", "mux", "shift_add", "temporal_buffer", "sram", "digital",
+               "learning_store", "transpose_periphery")
+    area = sum(v for (_, c), v in bp.area_um2.items() if c in working)
+    assert area == pytest.approx(80811.1, abs=0.1)
+    assert bp.total_energy_pJ("error_delivery", "leakage") == pytest.approx(
+        0.1 * area * 16760 * 1e-6)
+    assert bp.summary()["energy_pJ_per_learned_window"] == pytest.approx(7078.0, abs=0.1)
+    assert dfa.summary()["energy_pJ_per_learned_window"] == pytest.approx(5800.6, abs=0.1)
+
+
+def test_update_models_are_priced_from_their_own_counts():
+    """Digital row buffers, a mixed-precision accumulator, stochastic pulse cycles."""
+    layers = (LayerShape("h", "linear", 128, 32), LayerShape("o", "linear", 32, 6))
+    act = Activity(input_rate=0.2, binary_input=True, pulse_cycles_per_update=0.0)
+    reps = {}
+    for mode in ("digital", "mixed_precision", "stochastic_pulse"):
+        a = Architecture(layers=layers,
+                         learning=LearningUnits("dfa", n_classes=6, update_mode=mode))
+        stochastic = Activity(input_rate=0.2, binary_input=True, pulse_cycles_per_update=10.0,
+                              verifies_per_pulse=0.0)
+        reps[mode] = (estimate(shape_workload(a, 10, stochastic if mode == "stochastic_pulse"
+                                              else act), a), a)
+    digital, mixed, stoch = (reps[m][0] for m in ("digital", "mixed_precision",
+                                                  "stochastic_pulse"))
+    bit = S.sram_area_um2_per_bit
+    assert digital.area_by_component("learning")["accumulator"] == pytest.approx(
+        (32 + 6) * 16 * bit)
+    acc_bits = (128 * 32 + 32 * 6) * 16
+    assert mixed.area_by_component("learning")["accumulator"] == pytest.approx(acc_bits * bit)
+    e_acc = 0.15625 * math.sqrt(acc_bits / 65536)
+    extra = mixed.total_energy_pJ("weight_update", "update", "h") - digital.total_energy_pJ(
+        "weight_update", "update", "h")
+    assert extra == pytest.approx(2 * 128 * 32 * 16 * e_acc)
+    assert stoch.area_by_component("learning")["accumulator"] == 0.0
+    # 10 pulse cycles per array, arrays in parallel: 10 pulse widths after the arithmetic
+    a = reps["stochastic_pulse"][1]
+    w = shape_workload(a, 10, Activity(input_rate=0.2, binary_input=True,
+                                       pulse_cycles_per_update=10.0, verifies_per_pulse=0.0))
+    u = w.layers[0].counts("weight_update")
+    assert u.pulse_cycles == 10 * a.mapping(layers[0]).arrays
+    assert u.update_adds == 0  # pulse coincidence in the array: no digital outer product
+    assert stoch.latency_ns["weight_update"] == pytest.approx(
+        (u.update_adds + u.update_mults) / 8 * 4 + u.store_read_bits / 64 * 4 + 10 * 10.0)

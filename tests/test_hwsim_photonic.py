@@ -42,7 +42,9 @@ def test_optics_never_wins_for_a_small_classifier_but_wins_with_a_vocabulary():
     assert crossover_width(4, 10, 784, 64, "dfa", max_width=1 << 18) is None
     n = crossover_width(8, 50257, 1024, 64, "dfa")
     assert n is not None
-    f = lambda w: step_costs([1024, *[w] * 8, 50257], 64)
+    def f(w):
+        return step_costs([1024, *[w] * 8, 50257], 64)
+
     assert f(n)["optical_dfa"].time_s < f(n)["dfa"].time_s
     assert f(n - 1)["optical_dfa"].time_s >= f(n - 1)["dfa"].time_s
     # Against BP optics wins earlier than against electronic DFA (BP also pays the chain).

@@ -1,7 +1,8 @@
 """SpikeSim's ELA formulas for its VGG9 example.
 
 Expected values are recomputed here independently from the formulas and constants of
-``ela_spikesim.py`` (core-papers.md §4), and compared with the totals that script prints:
+``ela_spikesim.py`` (Intelligent-Computing-Lab-Yale/SpikeSim), and compared with the totals that
+script prints:
 running Intelligent-Computing-Lab-Yale/SpikeSim ``SNN_train_infer_quantization_ela/ela_spikesim.py``
 (commit ec70d30) on 2026-11-28 printed 6 tiles, ``total_compute_area 8425528.755833998 um^2``,
 ``total_energy 15906934.026240002 pJ`` and ``Final Latency 62832640.0 ns``.

@@ -64,16 +64,23 @@ def test_shape_workload_hand_counts_linear():
         arch, time_steps=4, activity=Activity(input_rate=0.25, spike_rate=0.5, update_fraction=0.1)
     )
     inf = w.layers[0].counts("inference")
-    assert inf.mvm == 2 * 4
-    assert inf.active_rows == pytest.approx(0.25 * 100 * 1 * 4)
-    assert inf.dac_conversions == inf.active_rows  # multi-level first-layer input
+    assert inf.mvm == inf.multilevel_mvm == 2 * 4  # multi-level first-layer input
+    assert inf.active_rows == inf.multilevel_rows == pytest.approx(0.25 * 100 * 1 * 4)
     assert inf.adc_conversions == 2 * 30 * 4  # differential pairs subtracted before the ADC
-    assert inf.digital_adds == (2 - 1) * 30 * 4 + (100 + 30) * 4  # partial sums + traces
+    assert inf.digital_adds == (2 - 1) * 30 * 4  # partial sums of the two row blocks
     assert inf.neuron_updates == 30 * 4
     assert inf.spikes == pytest.approx(0.5 * 120)
+    assert inf.store_write_bits == 0  # inference stores nothing: storage is learning's cost
+    dl = w.layers[0].counts("error_delivery")
+    # per step: 100 inputs of 8 bits (multi-level) and 30 slopes of 8 bits
+    assert dl.store_write_bits == (100 * 8 + 30 * 8) * 4
     upd = w.layers[0].counts("weight_update")
     assert upd.write_pulses == pytest.approx(0.1 * 100 * 60)
     assert upd.verify_reads == upd.write_pulses
+    # 8-bit inputs: 8 shifted adds per non-zero input and output; error x slope per step
+    assert upd.update_adds == pytest.approx(8 * 0.25 * 100 * 30 * 4)
+    assert upd.update_mults == 30 * 4
+    assert upd.store_read_bits == dl.store_write_bits
     assert w.layers[0].counts("error_compute").digital_mults == 2 * 30
 
 
@@ -85,34 +92,33 @@ def test_shape_workload_rules_differ_where_expected():
     )
     dfa = Architecture(layers=layers, learning=LearningUnits("dfa", n_classes=10))
     bp = dfa.with_learning(LearningUnits("bp", n_classes=10))
-    wd, wb = shape_workload(dfa, 10), shape_workload(bp, 10)
-    # DFA: one projection B_l e per hidden layer, no transposed reads, nothing stored for BPTT
+    act = Activity(input_rate=0.2, binary_input=True)
+    wd, wb = shape_workload(dfa, 10, act), shape_workload(bp, 10, act)
+    # DFA: one projection B_l e per hidden layer, no transposed reads
     assert [x.counts("error_delivery").feedback_macs for x in wd.layers] == [64 * 10, 64 * 10, 0]
-    assert wd.total().transposed_reads == 0 and wd.total().stored_activation_bits == 0
-    # BP: transposed reads on the arrays of every layer but the first, delta_bits passes per step
-    assert [x.counts("error_delivery").transposed_reads for x in wb.layers] == [
-        0,
-        2 * 10 * 8,
-        1 * 10 * 8,
-    ]
-    assert wb.total().stored_activation_bits > 0
+    assert wd.total().transposed_reads == 0
+    # BP: one transposed read per step on the arrays of every layer but the first
+    assert [x.counts("error_delivery").transposed_reads for x in wb.layers] == [0, 2 * 10, 1 * 10]
     assert wb.total().feedback_macs == 0
-    # identical forward pass apart from DFA's traces
-    assert wd.layers[1].counts("inference").mvm == wb.layers[1].counts("inference").mvm
+    # spike-gated gradients: one add per input spike and output, the same for both rules
+    assert wd.layers[1].counts("weight_update").update_adds == pytest.approx(0.1 * 64 * 64 * 10)
+    assert wb.layers[1].counts("weight_update").update_adds == pytest.approx(0.1 * 64 * 64 * 10)
+    # both keep every step's inputs; BP its membranes, DFA its slopes
+    assert wd.total().store_write_bits == wb.total().store_write_bits > 0
+    # identical forward pass
+    assert wd.layers[1].counts("inference") == wb.layers[1].counts("inference")
 
 
-def test_feedback_in_crossbar_counts_mvms_on_feedback_arrays():
-    layers = (LayerShape("a", "linear", 64, 100), LayerShape("c", "linear", 100, 10))
-    arch = Architecture(
-        layers=layers,
-        learning=LearningUnits("dfa", n_classes=10, feedback_storage="crossbar", delta_bits=4),
-    )
-    m = arch.mapping(layers[0])
-    assert (m.feedback_row_blocks, m.feedback_col_blocks) == (1, 4)
-    d = shape_workload(arch, 5).layers[0].counts("error_delivery")
-    assert d.mvm == 4 * 4 and d.feedback_macs == 0
-    assert d.active_rows == 10 * 4 * 4
-    assert d.adc_conversions == 1 * 100 * 4
+def test_sfdfa_tangent_pass_is_a_learning_phase_forward_read():
+    layers = (LayerShape("a", "linear", 64, 64), LayerShape("c", "linear", 64, 10))
+    sf = Architecture(layers=layers, learning=LearningUnits("sfdfa", n_classes=10))
+    w = shape_workload(sf, 5, Activity(tangent_rate=0.5), inference_windows=3)
+    tangent = w.layers[1].counts("error_delivery")
+    assert tangent.mvm == tangent.multilevel_mvm == 1 * 5
+    assert tangent.active_rows == pytest.approx(0.5 * 64 * 5)
+    assert w.layers[0].counts("error_delivery").mvm == 0  # the first layer's input is data
+    assert w.windows("inference") == 3 and w.windows("weight_update") == 1
+    assert w.layers[0].counts("inference").neuron_updates == 3 * 64 * 5
 
 
 def test_time_steps_per_layer():
@@ -173,9 +179,13 @@ def test_workload_from_a_short_simulated_run():
         crossbar_totals = {
             "mvms": t_steps,
             "active_rows": r["input_spikes"],
+            "adc_conversions": shape.n_out * t_steps,
+            "multilevel_mvms": 0,
+            "multilevel_active_rows": 0,
+            "multilevel_adc_conversions": 0,
             "transposed_reads": 0,
             "active_columns": 0,
-            "adc_conversions": shape.n_out * t_steps,
+            "transposed_adc_conversions": 0,
             "dac_conversions": 0,
             "programming_pulses": 0,
             "verify_reads": 0,
@@ -205,7 +215,7 @@ def test_workload_from_a_short_simulated_run():
         for name in (
             "mvm",
             "active_rows",
-            "dac_conversions",
+            "multilevel_rows",
             "adc_conversions",
             "neuron_updates",
             "spikes",

@@ -1,4 +1,4 @@
-"""The layering of DESIGN.md: crossbar and hwsim are ours and never import snn_dfa
+"""The layering of docs/architecture.md: crossbar and hwsim are ours and never import snn_dfa
 (hwsim not crossbar either)."""
 
 import ast

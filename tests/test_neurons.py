@@ -219,10 +219,13 @@ def test_plain_kernels_equal_general_kernels_bitwise(mode, surrogate, dtype):
     np.testing.assert_array_equal(s, s_g)
     np.testing.assert_array_equal(u, u_g)
     gu, gs = (rng.normal(size=u.shape).astype(dtype) for _ in range(2))
-    got = lif_backward(u, s, gu, gs, params, theta)
-    want = np.empty_like(current)
-    _kernels.lif_backward(u, s, gu, gs, beta, theta, reset, params.reset_decays, 0,
-                          np.zeros((B, n), np.int32), False, params.surrogate.kind.value,
-                          dtype(params.surrogate.scale), want)
-    np.testing.assert_array_equal(got, want)
+    zeros = np.zeros_like(u)
+    for g_u, g_s in ((gu, gs), (None, gs), (gu, None)):  # a missing gradient is zero
+        got = lif_backward(u, s, g_u, g_s, params, theta)
+        want = np.empty_like(current)
+        _kernels.lif_backward(u, s, zeros if g_u is None else g_u,
+                              zeros if g_s is None else g_s, beta, theta, reset,
+                              params.reset_decays, 0, np.zeros((B, n), np.int32), False,
+                              params.surrogate.kind.value, dtype(params.surrogate.scale), want)
+        np.testing.assert_array_equal(got, want)
     assert s.sum() > 20

@@ -32,3 +32,28 @@ def test_dp_dfa_fashion_mnist_quick(tmp_path):
                            capture_output=True, text=True, check=False, timeout=600)
     assert again.returncode == 0 and again.stdout.count("%") == 0
     assert len((tmp_path / "runs.jsonl").read_text().splitlines()) == len(runs)
+
+
+@pytest.mark.slow
+def test_private_har_adaptation_quick(tmp_path):
+    pytest.importorskip("dp_accounting")
+    script = str(ROOT / "examples" / "41_private_har_adaptation.py")
+    proc = subprocess.run([sys.executable, script, "--quick", "--out", str(tmp_path)],
+                          capture_output=True, text=True, check=False, timeout=900)
+    assert proc.returncode == 0, proc.stderr
+    rows = json.loads((tmp_path / "summary.json").read_text())
+    budgets = {"dfa_streaming": None, "dfa_private_eps1e4": 1e4, "dfa_private_eps8": 8.0,
+               "dfa_private_eps2": 2.0}
+    assert {(r["variant"], r["subject"]) for r in rows} == {(v, s) for v in budgets
+                                                            for s in (2, 9)}
+    for r in rows:
+        budget = budgets[r["variant"]]
+        if budget is None:
+            assert r["epsilon_spent"] is None and r["noise_multiplier"] == 0.0
+        else:
+            assert 0 < r["epsilon_spent"] <= budget
+        assert 0 <= r["final_acc"] <= 100
+    # the same deployed chip for every variant; a smaller budget needs more noise
+    assert len({r["deployed_acc"] for r in rows if r["subject"] == 2}) == 1
+    z = {r["variant"]: r["noise_multiplier"] for r in rows}
+    assert z["dfa_private_eps2"] > z["dfa_private_eps8"] > z["dfa_private_eps1e4"] > 0

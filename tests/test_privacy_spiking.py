@@ -88,11 +88,11 @@ def test_removing_one_window_moves_each_layer_by_at_most_the_bound():
     net, rule, X, y = _setup(clip_backward=0.05)
     adapter = PrivateAdapter(net, rule, SGD(lr=0.1), clip_update=0.02, noise_multiplier=1.0,
                              sampling_rate=1.0, seed=0)
-    full, n_clipped = adapter.clipped_sum(X, y)
+    full, n_clipped, _ = adapter.clipped_sum(X, y)
     assert n_clipped > 0      # the bound binds in this example
     for i in range(len(y)):
         keep = np.arange(len(y)) != i
-        less, _ = adapter.clipped_sum(X[keep], y[keep])
+        less, _, _ = adapter.clipped_sum(X[keep], y[keep])
         for a, b in zip(full, less):
             if a:
                 assert _norm({k: a[k] - b[k] for k in a}) <= 0.02 * (1 + 1e-5)
@@ -116,7 +116,22 @@ def test_noise_has_the_stated_scale_and_the_ledger_counts_steps():
         epsilon(SubsampledGaussian(1e-9, 2.0, 2), 1e-5), rel=1e-12)
 
 
-def test_sfdfa_is_refused():
-    net = mlp(C, K, steps=T, hidden=(8,), seed=0)
+def test_learned_feedback_is_refused_by_descriptor_and_by_projector():
     with pytest.raises(ValidationError, match="sfdfa"):
-        check_rule(make_rule("sfdfa", net, seed=0))
+        check_rule("sfdfa")
+    check_rule("dfa")
+    check_rule("bptt")   # an alias of bp
+    net = mlp(C, K, steps=T, hidden=(8,), seed=0)
+    rule = make_rule("sfdfa", net, seed=0)
+    rule.projector = ClippedProjector(rule.projector, 1.0)
+    with pytest.raises(ValidationError, match="learns"):
+        PrivateAdapter(net, rule, SGD(lr=0.1), 1.0, 1.0, 0.5)
+
+
+def test_clipped_projector_counts_its_events():
+    base = RandomFeedback([7, 4], 3, seed=0)
+    wrapped = ClippedProjector(base, 1.0)
+    wrapped.project_all(np.ones((2, 3), np.float32))
+    np.testing.assert_array_equal(base.counters.update_mults, [2 * 2 * 7, 2 * 2 * 4])
+    np.testing.assert_array_equal(base.counters.update_adds, [2 * 7, 2 * 4])
+    np.testing.assert_array_equal(base.counters.feedback_macs, [2 * 7 * 3, 2 * 4 * 3])

@@ -105,7 +105,7 @@ def test_every_registered_rule_runs_through_the_main_job(tmp_path):
     base = registry.baseline().name
     for spec in registry.rules():
         assert 0 <= result.summary[f"{spec.name}_final_accuracy"] <= 1
-        assert result.summary[f"{spec.name}_energy_pJ_per_sample"] > 0
+        assert result.summary[f"{spec.name}_energy_pJ_per_learned_window"] > 0
         assert result.costs[spec.name]["label"] == spec.name
         if spec.name != base:
             assert f"{spec.name}_vs_bp_energy_ratio" in result.summary

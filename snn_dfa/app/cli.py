@@ -11,7 +11,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from crossbar import CrossbarError
 from hwsim import HwsimError
@@ -24,7 +24,7 @@ _OUR_ERRORS = (SnnDfaError, CrossbarError, HwsimError)
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit 2 (argparse's code too)
+    def error(self, message: str) -> NoReturn:  # one line, exit 2 (argparse's code too)
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
@@ -33,7 +33,8 @@ def _print_summary(result: RunResult) -> None:
 
     summary = result.summary
     rules = [r for r in registry.names() if f"{r}_final_accuracy" in summary]
-    print("accuracy (%) on held-out windows, mean over subjects; costs per adaptation window")
+    print("accuracy (%) on held-out windows, mean over subjects; costs per learned "
+          "window (its inference included)")
     print(f"{'rule':<11}{'ideal':>7}{'deployed':>10}{'after':>8}{'prequential':>13}"
           f"{'energy nJ':>11}{'area mm2':>10}{'latency us':>12}")
     for r in rules:
@@ -41,9 +42,9 @@ def _print_summary(result: RunResult) -> None:
               f"{100 * summary[f'{r}_deployed_accuracy']:>10.2f}"
               f"{100 * summary[f'{r}_final_accuracy']:>8.2f}"
               f"{100 * summary[f'{r}_prequential_accuracy']:>13.2f}"
-              f"{summary[f'{r}_energy_pJ_per_sample'] / 1e3:>11.2f}"
+              f"{summary[f'{r}_energy_pJ_per_learned_window'] / 1e3:>11.2f}"
               f"{summary[f'{r}_area_um2'] / 1e6:>10.3f}"
-              f"{summary[f'{r}_latency_ns_per_sample'] / 1e3:>12.2f}")
+              f"{summary[f'{r}_latency_ns_per_learned_window'] / 1e3:>12.2f}")
     for r in rules:
         if f"{r}_vs_bp_energy_ratio" in summary:
             print(f"{registry.label(r)} vs BP: energy {100 * (1 - summary[f'{r}_vs_bp_energy_ratio']):.1f} % "

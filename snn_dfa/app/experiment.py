@@ -1,6 +1,6 @@
 """The main job: the one place that wires data, network, learning rules, crossbar and hwsim.
 
-Protocol (DESIGN.md §5), for a :class:`~snn_dfa.app.config.RunConfig`:
+Protocol, for a :class:`~snn_dfa.app.config.RunConfig`:
 
 1. Pre-train (cloud): the spiking network with surrogate-gradient BPTT on ideal weights,
    on the UCI-HAR training subjects of UCI HAPT.  Cached by a hash of the data, model,
@@ -36,13 +36,23 @@ from typing import Any
 import numpy as np
 
 import hwsim
+from hwsim.sensitivity import sensitivity_table, sensitivity_to_dict
 from snn_dfa.app.config import RunConfig
-from snn_dfa.app.hardware import PhaseMeter, architecture, deploy
+from snn_dfa.app.hardware import (
+    PhaseMeter,
+    advance_clock,
+    architecture,
+    assumptions,
+    chip_weight_noise,
+    cost_tech,
+    deploy,
+)
 from snn_dfa.app.results import provenance, publish, write_results
+from snn_dfa.engine.io import load_network
 from snn_dfa.engine.models import build_model
 from snn_dfa.engine.network import SpikingNetwork
 from snn_dfa.engine.optim import SGD
-from snn_dfa.errors import DataError, ValidationError
+from snn_dfa.errors import ConfigError, DataError, ValidationError
 from snn_dfa.rules import registry
 from snn_dfa.rules.estimator import SpikingClassifier
 from snn_dfa.rules.online import OnlineAdapter
@@ -122,6 +132,7 @@ def pretrained(config: RunConfig, rule: str, x: np.ndarray, y: np.ndarray,
     Only arrays are returned, never the trained rule object: a rule's other state (the random
     stream of SFDFA's perturbations, say) would differ between a fresh and a cached run, so the
     adaptation rule is always built anew from the configuration's seed and these arrays.
+    With ``[model] file`` set, the imported network (:func:`imported`) replaces pre-training.
 
     Entries are ``.npz`` files of plain arrays (read without pickle), keyed and checked by a
     hash of the settings that determine them, written under a temporary name and renamed.
@@ -129,10 +140,15 @@ def pretrained(config: RunConfig, rule: str, x: np.ndarray, y: np.ndarray,
     """
     from snn_dfa.data import default_cache_dir
 
+    if config.model.file:
+        return imported(config.model.file, x, y), None, True
     spec = registry.get_rule(rule)
     feedback_opts = spec.select(_rule_options(config))
-    digest = (config.digest("seed", "data", "model", "pretrain") + f"-{spec.name}"
-              + "".join(f"-{v}" for v in feedback_opts.values()))
+    digest = (config.digest("seed", "data", "model", "pretrain",
+                            exclude=("pretrain.noise_aware",))
+              + f"-{spec.name}" + "".join(f"-{v}" for v in feedback_opts.values()))
+    if config.pretrain.noise_aware:  # the injected noise is the chip's
+        digest += f"-aware-{config.digest('crossbar')}"
     folder = Path(cache_dir) if cache_dir is not None else default_cache_dir() / "pretrained"
     path = folder / f"{config.model.name}-{digest}.npz"
     n_classes = int(np.max(y)) + 1  # labels are 0..n_classes-1 (checked after training)
@@ -153,7 +169,9 @@ def pretrained(config: RunConfig, rule: str, x: np.ndarray, y: np.ndarray,
     clf = SpikingClassifier(model=config.model.name, model_params=_model_params(config),
                             epochs=config.pretrain.epochs, batch_size=config.pretrain.batch_size,
                             lr=config.pretrain.lr, rule=spec.name, feedback=feedback_opts or None,
-                            seed=np.random.default_rng([config.seed, 2]), verbose=progress)
+                            seed=np.random.default_rng([config.seed, 2]), verbose=progress,
+                            weight_noise=(chip_weight_noise(config.crossbar)
+                                          if config.pretrain.noise_aware else None))
     clf.fit(x, y)
     if list(clf.classes_) != list(range(n_classes)):
         raise DataError(f"pre-training data holds classes {clf.classes_.tolist()}, "
@@ -167,12 +185,26 @@ def pretrained(config: RunConfig, rule: str, x: np.ndarray, y: np.ndarray,
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=folder)
     os.close(fd)
     try:
-        with open(tmp, "wb") as fh:
-            np.savez(fh, __digest__=np.array(digest), **arrays)
+        with open(tmp, "wb") as out:
+            # numpy's stub reads **arrays as its allow_pickle argument
+            np.savez(out, __digest__=np.array(digest), **arrays)  # type: ignore[arg-type]  # see above
         os.replace(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)
     return clf.network_.train(False), mats, False
+
+
+def imported(path: str, x: np.ndarray, y: np.ndarray) -> SpikingNetwork:
+    """The network of ``[model] file`` (:func:`snn_dfa.engine.io.load_network`), checked
+    against the data: its inputs must match the windows' channels and its outputs the classes.
+    It replaces pre-training for every rule (feedback matrices are drawn afresh)."""
+    net = load_network(Path(path).expanduser())
+    n_classes = int(np.max(y)) + 1
+    if net.n_in != x.shape[2] or net.n_classes != n_classes:
+        raise ValidationError(f"model.file={path!r}: the network takes {net.n_in} channels and "
+                              f"gives {net.n_classes} classes; the data has {x.shape[2]} "
+                              f"channels and {n_classes} classes")
+    return net.train(False)
 
 
 def _rule_options(config: RunConfig) -> dict[str, object]:
@@ -194,7 +226,47 @@ def adaptation_rule(config: RunConfig, rule_name: str, net: SpikingNetwork,
     return rule
 
 
-def _accuracy(net: SpikingNetwork, x: np.ndarray, y: np.ndarray) -> float:
+def calibration_windows(config: RunConfig, x_train: np.ndarray) -> np.ndarray:
+    """``calibration_windows`` training windows (a seeded random subset) read once at
+    deployment to calibrate the converters: ``[N_cal, T, C]``."""
+    n = min(config.crossbar.calibration_windows, len(x_train))
+    idx = np.random.default_rng([config.seed, 5]).choice(len(x_train), n, replace=False)
+    return x_train[np.sort(idx)]
+
+
+def _adapt_privately(config: RunConfig, sub: SubjectData, rule_name: str, rule: Any,
+                     net: SpikingNetwork, meter: PhaseMeter, noise_multiplier: float,
+                     on_window: Any) -> dict[str, Any]:
+    """DP-DFA (DP-SGD for backprop) adaptation to one wearer under ``[privacy]``; returns the
+    stream metrics (prequential accuracy over the sampled windows, each predicted before its
+    step's update; the curve is one point per step: first window index, batch accuracy) and
+    the privacy spent."""
+    from snn_dfa.privacy.spiking import ClippedProjector, PrivateAdapter
+
+    p = config.privacy
+    if registry.get_rule(rule_name).feedback is not None:
+        rule.projector = ClippedProjector(rule.projector, p.clip_backward)
+    expected = p.sampling_rate * len(sub.y_adapt)
+    adapter = PrivateAdapter(net, rule, SGD(lr=config.adapt.lr_for(rule_name) * expected),
+                             clip_update=p.clip_backward * p.clip_forward,
+                             noise_multiplier=noise_multiplier, sampling_rate=p.sampling_rate,
+                             seed=np.random.default_rng([config.seed, 5, sub.subject]),
+                             on_phase=meter.phase, on_window=on_window)
+    logs = adapter.fit(sub.x_adapt, sub.y_adapt, p.steps_for(config.adapt.epochs))
+    sizes = np.array([log.batch_size for log in logs])
+    correct = np.array([log.n_correct for log in logs])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per_step = np.where(sizes > 0, correct / np.maximum(sizes, 1), np.nan)
+    return {"prequential_accuracy": float(correct.sum() / max(sizes.sum(), 1)),
+            "stream_steps": np.cumsum(sizes) - sizes, "stream_correct": per_step,
+            "epsilon_spent": adapter.epsilon(p.delta), "noise_multiplier": noise_multiplier,
+            "private_steps": len(logs),
+            "clipped_fraction": float(np.mean([log.clipped_fraction for log in logs]))}
+
+
+def accuracy(net: SpikingNetwork, x: np.ndarray, y: np.ndarray) -> float:
+    """Share of windows ``x [N, T, C]`` whose prediction is ``y [N]`` (eval mode, batches of
+    128)."""
     net.train(False)
     correct = 0
     for s in range(0, len(y), 128):
@@ -224,6 +296,13 @@ def run(config: RunConfig, out_dir: str | Path, progress: bool = False,
     if out_dir.exists() and not out_dir.is_dir():
         raise ValidationError(f"out={str(out_dir)!r}: exists and is not a folder")
     x_train, y_train, subjects, class_names = prepare_data(config)
+    x_cal = calibration_windows(config, x_train)
+    noise_multiplier = config.noise_multiplier() if config.privacy.enabled else 0.0
+    for sub in subjects if config.privacy.enabled else ():
+        if config.privacy.delta * len(sub.y_adapt) >= 1:
+            raise ConfigError(f"privacy.delta={config.privacy.delta:g}: subject {sub.subject} has "
+                              f"{len(sub.y_adapt)} adaptation windows; delta must be below "
+                              f"1/{len(sub.y_adapt)}")
     rules = config.adapt.rules
     source = {r: ((registry.get_rule(r).pretrained_as or r) if config.pretrain.rule == "matched"
                   else config.pretrain.rule) for r in rules}
@@ -246,34 +325,46 @@ def run(config: RunConfig, out_dir: str | Path, progress: bool = False,
         for rule_name in rules:
             ideal, folded, feedback, _ = starts[source[rule_name]]
             net = copy.deepcopy(folded)
-            arrays = deploy(net, config.crossbar, config.seed)
-            deployed_acc = _accuracy(net, sub.x_test, sub.y_test)
+            arrays = deploy(net, config.crossbar, config.seed, calibration=x_cal)
+            deployed_acc = accuracy(net, sub.x_test, sub.y_test)
             for a in arrays.values():
                 a.reset_counters()
             if g_before is None:
                 g_before = _conductances(arrays)
             rule = adaptation_rule(config, rule_name, net,
                                    feedback if source[rule_name] == rule_name else None)
-            meter = PhaseMeter(net, arrays, rule_name, projector=getattr(rule, "projector", None))
-            adapter = OnlineAdapter(net, rule, SGD(lr=config.adapt.lr_for(rule_name)),
-                                    on_phase=meter.phase,
-                                    on_window=meter.add_digital)
-            order_rng = np.random.default_rng([config.seed, 4, sub.subject])
-            for epoch in range(config.adapt.epochs):
-                idx = np.arange(len(sub.y_adapt))
-                if config.adapt.order == "shuffled":
-                    idx = order_rng.permutation(idx)
-                log = adapter.run(sub.x_adapt[idx], sub.y_adapt[idx], progress=progress,
-                                  desc=f"subject {sub.subject} {rule_name} epoch {epoch + 1}")
-            steps, curve = log.curve("correct")
+            meter = PhaseMeter(net, arrays, rule_name, projector=getattr(rule, "projector", None),
+                               arch=architecture(net, config.crossbar, config.hwsim, rule_name))
+
+            def on_window(trace: Any, learned: bool, meter: PhaseMeter = meter,
+                          arrays: dict = arrays) -> None:
+                meter.add_digital(trace, learned)
+                advance_clock(arrays, config.crossbar.window_period_s)  # the chip relaxes
+
+            if config.privacy.enabled:
+                stream = _adapt_privately(config, sub, rule_name, rule, net, meter,
+                                          noise_multiplier, on_window)
+            else:
+                adapter = OnlineAdapter(net, rule, SGD(lr=config.adapt.lr_for(rule_name)),
+                                        on_phase=meter.phase, on_window=on_window)
+                order_rng = np.random.default_rng([config.seed, 4, sub.subject])
+                for epoch in range(config.adapt.epochs):
+                    idx = np.arange(len(sub.y_adapt))
+                    if config.adapt.order == "shuffled":
+                        idx = order_rng.permutation(idx)
+                    log = adapter.run(sub.x_adapt[idx], sub.y_adapt[idx], progress=progress,
+                                      desc=f"subject {sub.subject} {rule_name} epoch {epoch + 1}")
+                steps, curve = log.curve("correct")
+                stream = {"prequential_accuracy": log.mean("correct"), "stream_steps": steps,
+                          "stream_correct": curve}
             sm[rule_name] = {
-                "ideal_accuracy": _accuracy(ideal, sub.x_test, sub.y_test),
+                "ideal_accuracy": accuracy(ideal, sub.x_test, sub.y_test),
                 "deployed_accuracy": deployed_acc,
-                "prequential_accuracy": log.mean("correct"),
-                "final_accuracy": _accuracy(net, sub.x_test, sub.y_test),
-                "stream_steps": steps, "stream_correct": curve,
+                "final_accuracy": accuracy(net, sub.x_test, sub.y_test),
+                **stream,
                 "write_pulses": float(sum(a.counters.totals()["programming_pulses"]
                                           for a in arrays.values())),
+                "chip_time_at_end_s": float(next(iter(arrays.values())).time_s),
             }
             meters[rule_name].append(meter)
             if sub is subjects[0] and rule_name == rules[0]:
@@ -291,7 +382,7 @@ def run(config: RunConfig, out_dir: str | Path, progress: bool = False,
 
 
 def _merged_workload(meters: list[PhaseMeter]) -> hwsim.Workload:
-    """One workload over every subject's stream (counts add, samples add)."""
+    """One workload over every subject's stream (counts and windows add)."""
     works = [m.workload() for m in meters]
     layers = []
     for per_layer in zip(*(w.layers for w in works)):
@@ -304,17 +395,27 @@ def _merged_workload(meters: list[PhaseMeter]) -> hwsim.Workload:
             phases[p] = total
         layers.append(hwsim.LayerWorkload(first.name, first.kind, first.n_in, first.n_out,
                                           first.time_steps, phases))
-    return hwsim.Workload(tuple(layers), samples=sum(w.samples for w in works))
+    return hwsim.Workload(tuple(layers), samples=sum(w.samples for w in works),
+                          inference_windows=sum(w.windows("inference") for w in works))
 
 
 def _costs(config: RunConfig, net: SpikingNetwork, meters: dict[str, list[PhaseMeter]]
            ) -> tuple[dict[str, Any], dict[str, hwsim.CostReport]]:
-    tech = hwsim.get_preset(config.hwsim.tech)
-    reports = {}
+    """Cost reports per rule, and the sensitivity of the rule/BP ratios to the costing
+    assumptions (``costs["sensitivity"]``, when BP ran beside another rule)."""
+    tech = cost_tech(config.crossbar, config.hwsim)
+    asm = assumptions(config.hwsim)
+    reports, cases = {}, {}
     for rule, ms in meters.items():
         arch = architecture(net, config.crossbar, config.hwsim, rule)
-        reports[rule] = hwsim.estimate(_merged_workload(ms), arch, tech, label=rule)
-    costs = {rule: rep.to_dict() for rule, rep in reports.items()}
+        work = _merged_workload(ms)
+        reports[rule] = hwsim.estimate(work, arch, tech, label=rule, assumptions=asm)
+        cases[rule] = (work, arch)
+    costs: dict[str, Any] = {rule: rep.to_dict() for rule, rep in reports.items()}
+    bp = registry.baseline().name
+    if bp in cases and len(cases) > 1:
+        costs["sensitivity"] = sensitivity_to_dict(
+            sensitivity_table(cases, tech, base=asm, baseline=bp))
     return costs, reports
 
 
@@ -325,6 +426,8 @@ def _ratio(a: float, b: float) -> float:
 
 def _summary(config: RunConfig, metrics: dict[str, Any], reports: dict[str, hwsim.CostReport]
              ) -> dict[str, Any]:
+    """Accuracies, each rule's cost summary (``<rule>_<CostReport.summary name>``, units in
+    the names) and the rule/BP ratios."""
     subs = metrics["subjects"].values()
     out: dict[str, Any] = {}
     for rule in config.adapt.rules:
@@ -333,29 +436,23 @@ def _summary(config: RunConfig, metrics: dict[str, Any], reports: dict[str, hwsi
                                                            for s in subs]))
         out[f"{rule}_prequential_accuracy"] = float(np.mean(
             [s[rule]["prequential_accuracy"] for s in subs]))
-        rep = reports[rule]
-        out[f"{rule}_energy_pJ_per_sample"] = rep.total_energy_pJ() / rep.samples
-        out[f"{rule}_delivery_energy_pJ_per_sample"] = (
-            rep.total_energy_pJ(phase="error_delivery") / rep.samples)
-        out[f"{rule}_delivery_latency_ns_per_sample"] = float(rep.latency_ns["error_delivery"])
-        out[f"{rule}_area_um2"] = float(sum(rep.area_um2.values()))
-        out[f"{rule}_latency_ns_per_sample"] = float(sum(rep.latency_ns.values()))
+        if config.privacy.enabled:
+            out[f"{rule}_epsilon_spent_max"] = float(max(s[rule]["epsilon_spent"] for s in subs))
+        for key, value in reports[rule].summary().items():
+            out[f"{rule}_{key}"] = float(value)
     bp = registry.baseline().name
     if bp in config.adapt.rules:
         for rule in config.adapt.rules:
             if rule != bp:
-                out[f"{rule}_vs_bp_energy_ratio"] = _ratio(out[f"{rule}_energy_pJ_per_sample"],
-                                                           out[f"{bp}_energy_pJ_per_sample"])
-                out[f"{rule}_vs_bp_area_ratio"] = _ratio(out[f"{rule}_area_um2"],
-                                                         out[f"{bp}_area_um2"])
+                ratio = reports[rule].ratio(reports[bp])
+                out[f"{rule}_vs_bp_energy_ratio"] = ratio["energy_pJ_per_learned_window"]
+                out[f"{rule}_vs_bp_area_ratio"] = ratio["area_um2"]
                 out[f"{rule}_vs_bp_latency_speedup"] = _ratio(
-                    out[f"{bp}_latency_ns_per_sample"], out[f"{rule}_latency_ns_per_sample"])
-                out[f"{rule}_vs_bp_delivery_energy_ratio"] = _ratio(
-                    out[f"{rule}_delivery_energy_pJ_per_sample"],
-                    out[f"{bp}_delivery_energy_pJ_per_sample"])
+                    1.0, ratio["latency_ns_per_learned_window"])
+                out[f"{rule}_vs_bp_delivery_energy_ratio"] = ratio[
+                    "error_delivery_energy_pJ_per_learned_window"]
                 out[f"{rule}_vs_bp_delivery_latency_speedup"] = _ratio(
-                    out[f"{bp}_delivery_latency_ns_per_sample"],
-                    out[f"{rule}_delivery_latency_ns_per_sample"])
+                    1.0, ratio["error_delivery_latency_ns_per_learned_window"])
                 out[f"{rule}_vs_bp_accuracy_gain_pct"] = 100 * (
                     out[f"{rule}_final_accuracy"] - out[f"{bp}_final_accuracy"])
     return out
@@ -371,7 +468,8 @@ def _write_outputs(config: RunConfig, out_dir: Path, started: datetime, metrics:
     try:
         write_results(staging / "results.h5", config.to_dict(),
                       provenance(config.seed, started), metrics, costs)
-        write_report(staging, config.to_dict(), metrics, summary, reports)
+        write_report(staging, config.to_dict(), metrics, summary, reports,
+                     costs.get("sensitivity"))
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

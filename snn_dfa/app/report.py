@@ -19,9 +19,13 @@ import numpy as np
 
 import hwsim
 from hwsim.report import plot_area_breakdown, plot_energy_breakdown, plot_latency
+from hwsim.sensitivity import format_sensitivity, sensitivity_from_dict
 from snn_dfa.rules import registry
 
 PAPER = {"energy": 64.1, "area": 10.1, "latency": 2.1, "accuracy": 7.55}
+
+
+_ASSUMPTIONS = ("leakage", "multibit_reads", "update_arithmetic", "periphery", "charge_storage")
 
 
 def _f(v: Any) -> float:
@@ -77,7 +81,7 @@ def _figures(folder: Path, config: Mapping[str, Any], metrics: Mapping[str, Any]
     before = np.asarray(metrics["conductance_before_uS"], float)
     after = np.asarray(metrics["conductance_after_uS"], float)
     fig, ax = plt.subplots(figsize=(6, 3.6))
-    bins = np.linspace(min(before.min(), after.min()), max(before.max(), after.max()), 60)
+    bins = np.linspace(min(before.min(), after.min()), max(before.max(), after.max()), 60).tolist()
     ax.hist(before, bins=bins, alpha=0.6, label="deployed")
     rule = metrics["conductance_after_rule"]
     rule = rule.decode() if isinstance(rule, bytes) else str(rule)
@@ -94,8 +98,29 @@ def _figures(folder: Path, config: Mapping[str, Any], metrics: Mapping[str, Any]
     return out
 
 
+
+def _chip_text(cb: dict) -> str:
+    """The device model, converter ranges, time and update mode of a ``[crossbar]`` record
+    (records written before these keys existed read as the relative model)."""
+    model = cb.get("noise_model", "relative")
+    if model == "relative":
+        spread = f"programming spread {cb['prog_sigma_rel']} of the range (`relative` model)"
+    else:
+        scale = cb.get("prog_noise_scale", 1.0)
+        spread = f"`{model}` programming spread and relaxation" + (
+            f" x{scale}" if scale != 1.0 else "")
+    parts = [spread]
+    if "adc_range" in cb:
+        rng = ("ADC range calibrated at the "
+               f"{cb['calibration_percentile']}th percentile per {cb['calibration_scope']}"
+               if cb["adc_range"] == "calibrated" else "ADC range = largest possible current")
+        parts += [rng, f"{cb['time_at_deployment_s']:g} s after programming, "
+                  f"{cb['window_period_s']:g} s per window", f"updates `{cb['update_mode']}`"]
+    return ", ".join(parts)
+
 def _markdown(config: Mapping[str, Any], metrics: Mapping[str, Any],
-              summary: Mapping[str, Any], figures: list[tuple[str, str]]) -> str:
+              summary: Mapping[str, Any], figures: list[tuple[str, str]],
+              sensitivity: Mapping[str, Any] | None = None) -> str:
     rules = _rules(config)
     cb, data = config["crossbar"], config["data"]
     lines = [
@@ -105,14 +130,17 @@ def _markdown(config: Mapping[str, Any], metrics: Mapping[str, Any],
         f"({config['pretrain']['epochs']} epoch(s), rule `{config['pretrain']['rule']}`); "
         f"deployed on `{cb['device']}` crossbars of {cb['array_size']}x{cb['array_size']} "
         f"({cb['adc_bits']}-bit ADC per {cb['columns_per_adc']} columns, IR drop "
-        f"`{cb['ir_drop']}`, programming spread {cb['prog_sigma_rel']}, read noise "
+        f"`{cb['ir_drop']}`, {_chip_text(cb)}, read noise "
         f"{cb['read_sigma_rel']}, write noise {cb['c2c_sigma_rel']}); adapted on-chip at batch 1 "
         f"(plain SGD, lr {config['adapt']['lr']}, {config['adapt']['epochs']} epoch(s), "
         f"{config['adapt']['order']} order) on subjects "
         f"{', '.join(map(str, data['adapt_subjects']))}: each subject's windows are cut into "
         f"blocks of {data['block_windows']}; {100 * data['adapt_fraction']:.0f} % of the blocks "
         f"adapt, the rest are the held-out test. Seed {config['seed']}. Costs: hwsim preset "
-        f"`{config['hwsim']['tech']}`, feedback matrices in {config['hwsim']['feedback_storage']}.",
+        f"`{config['hwsim']['tech']}` with the device's write pulse, feedback matrices in "
+        f"{config['hwsim']['feedback_storage']}; costing assumptions (docs/hwsim.md): "
+        + ", ".join(f"{k} = {config['hwsim'][k]}" for k in _ASSUMPTIONS if k in config["hwsim"])
+        + ".",
         "",
         "## Accuracy (%)",
         "",
@@ -137,13 +165,31 @@ def _markdown(config: Mapping[str, Any], metrics: Mapping[str, Any],
             f"{100 * _f(summary[f'{r}_deployed_accuracy']):.2f} | "
             f"{100 * _f(summary[f'{r}_final_accuracy']):.2f} | "
             f"{100 * _f(summary[f'{r}_prequential_accuracy']):.2f} |")
+    lines += _privacy_lines(config, metrics, rules)
+    cost_keys = ("energy_pJ_per_learned_window", "dynamic_energy_pJ_per_learned_window",
+                 "static_energy_pJ_per_learned_window", "inference_energy_pJ_per_inference_window",
+                 "latency_ns_per_learned_window", "area_um2",
+                 "learning_store_bits_per_learned_window")
     lines += ["", "## Energy, area and latency of adaptation (hwsim)", "",
-              "| rule | energy per window (nJ) | chip area (mm^2) | latency per window (us) |",
-              "| --- | ---: | ---: | ---: |"]
+              ("Per learned window: its inference plus its learning phases; inference alone per "
+               "inference window (every window of the stream, labelled or not). Static energy "
+               "is the leakage of the units working in each phase (idle periphery "
+               "power-gated)."),
+              "",
+              "| rule | " + " | ".join(cost_keys) + " |",
+              "| --- |" + " ---: |" * len(cost_keys)]
     for r in rules:
-        lines.append(f"| {registry.label(r)} | {_f(summary[f'{r}_energy_pJ_per_sample']) / 1e3:.2f} "
-                     f"| {_f(summary[f'{r}_area_um2']) / 1e6:.3f} "
-                     f"| {_f(summary[f'{r}_latency_ns_per_sample']) / 1e3:.2f} |")
+        try:
+            cells = [f"{_f(summary[f'{r}_{k}']):.4g}" for k in cost_keys]
+        except KeyError:  # a results file from before these names were recorded
+            continue
+        lines.append(f"| {registry.label(r)} | " + " | ".join(cells) + " |")
+    if sensitivity:
+        lines += ["", "## Which costing assumptions move the ratios to BP", "",
+                  ("Each row switches one assumption from the defaults (docs/hwsim.md, "
+                   "\"Assumptions\"); ratios of energy per learned window, latency per learned "
+                   "window and chip area. `*`: within 10 % of the paper's DFA/BP figure."), "",
+                  format_sensitivity(sensitivity_from_dict(sensitivity))]
     compared = [r for r in rules if f"{r}_vs_bp_energy_ratio" in summary]
     if compared:
         lines += ["", "## Against the wearable paper's headline claims (DFA vs BP)", "",
@@ -177,12 +223,9 @@ def _markdown(config: Mapping[str, Any], metrics: Mapping[str, Any],
             "uses labelled defaults instead: SNN_HAR's SFCN, SpikeSim's 65 nm constants with "
             "the learning components of docs/hwsim.md, a synthetic NeuRRAM-style device model "
             "(not chip data) and UCI HAPT recordings in place of UCI-HAR. Energy and latency "
-            "here cover one adaptation step per window (forward, error, delivery, update); "
-            "the paper's baseline definitions are not stated. In this model the update phase "
-            "(outer products and programming pulses, the same schedule for every rule) "
-            "dominates a window's latency, so the whole-step latency ratio stays near 1 while "
-            "the error delivery itself (layer-parallel projections against BP's sequential "
-            "transposed reads and activation store) differs by the factor in the table. "
+            "here cover one learned window (its inference, error, delivery and update); "
+            "the paper's baseline definitions are not stated. The sensitivity table above "
+            "shows how far each costing assumption moves the ratios. "
             "Ratios follow from these assumptions and from the counted events of this run, "
             "not from the paper's setup.",
         ]
@@ -190,6 +233,31 @@ def _markdown(config: Mapping[str, Any], metrics: Mapping[str, Any],
     for title, path in figures:
         lines += [f"### {title}", "", f"![{title}]({path})", ""]
     return "\n".join(lines)
+
+
+def _privacy_lines(config: Mapping[str, Any], metrics: Mapping[str, Any],
+                   rules: list[str]) -> list[str]:
+    """The privacy spent per subject and rule (a ``[privacy]`` run only; docs/privacy.md)."""
+    p = config.get("privacy", {})
+    if not p.get("enabled"):
+        return []
+    text = (f"Differentially private adaptation (DP-DFA; DP-SGD for backprop): budget ε = "
+            f"{p['epsilon']} at δ = {p['delta']} per wearer, adjacency add/remove one window; "
+            f"Poisson rate {p['sampling_rate']}, projected error clipped to "
+            f"{p['clip_backward']}, per-window layer update to "
+            f"{p['clip_backward'] * p['clip_forward']:g}.")
+    header = ("| subject | rule | ε spent | noise multiplier | steps | updates clipped (%) | "
+              "after adaptation (%) |")
+    lines = ["", "## Privacy spent per wearer", "", text, "", header,
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]
+    for s, sm in metrics["subjects"].items():
+        for r in rules:
+            m = sm[r]
+            lines.append(f"| {s} | {registry.label(r)} | {_f(m['epsilon_spent']):.3f} | "
+                         f"{_f(m['noise_multiplier']):.3f} | {int(_f(m['private_steps']))} | "
+                         f"{100 * _f(m['clipped_fraction']):.1f} | "
+                         f"{100 * _f(m['final_accuracy']):.2f} |")
+    return lines
 
 
 def _html(markdown: str, folder: Path) -> str:
@@ -231,10 +299,15 @@ def _html(markdown: str, folder: Path) -> str:
 
 
 def write_report(folder: Path, config: Mapping[str, Any], metrics: Mapping[str, Any],
-                 summary: Mapping[str, Any], reports: Mapping[str, hwsim.CostReport]) -> None:
-    """Write ``report.md``, ``report.html`` and ``figures/`` into ``folder``."""
+                 summary: Mapping[str, Any], reports: Mapping[str, hwsim.CostReport],
+                 sensitivity: Mapping[str, Any] | None = None) -> None:
+    """Write ``report.md``, ``report.html`` and ``figures/`` into ``folder``.
+
+    ``sensitivity`` is ``costs["sensitivity"]`` of results.h5 (rule/BP ratios per switched
+    costing assumption), shown as a table when given.
+    """
     figures = _figures(folder, config, metrics, reports)
-    md = _markdown(config, metrics, summary, figures)
+    md = _markdown(config, metrics, summary, figures, sensitivity)
     (folder / "report.md").write_text(md)
     (folder / "report.html").write_text(_html(md, folder))
 
@@ -245,11 +318,13 @@ def rebuild_report(results_path: str | os.PathLike[str]) -> Path:
 
     path = Path(results_path)
     res = read_results(path)
-    reports = {rule: hwsim.CostReport.from_dict(c) for rule, c in res["costs"].items()}
+    reports = {rule: hwsim.CostReport.from_dict(c) for rule, c in res["costs"].items()
+               if rule != "sensitivity"}
     folder = path.parent
     staging = Path(tempfile.mkdtemp(prefix=".report.", dir=folder))
     try:
-        write_report(staging, res["config"], res["metrics"], res["metrics"]["summary"], reports)
+        write_report(staging, res["config"], res["metrics"], res["metrics"]["summary"], reports,
+                     res["costs"].get("sensitivity"))
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

@@ -1,6 +1,6 @@
 """Self-describing HDF5 results, written atomically.
 
-Layout (DESIGN.md §7): ``/config`` (the resolved configuration as a TOML-like JSON string
+Layout: ``/config`` (the resolved configuration as a TOML-like JSON string
 attribute), ``/provenance`` (package versions, git revision, seed, times, host cores),
 ``/metrics/<name>`` (arrays) and ``/costs/...`` (added by the hardware issues), with units in
 attribute names.  The file is written under a temporary name in the destination folder and

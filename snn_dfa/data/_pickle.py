@@ -10,6 +10,7 @@ checked wrapper, and refuses every other global with :class:`~snn_dfa.errors.Dat
 
 from __future__ import annotations
 
+import io
 import pickle
 from collections.abc import Callable
 from typing import IO, Any
@@ -20,7 +21,7 @@ from snn_dfa.errors import DataError
 
 # numpy's array-rebuilding function (numpy.core.multiarray._reconstruct before numpy 2,
 # numpy._core.multiarray._reconstruct since), taken from the public pickling protocol.
-_np_reconstruct = np.empty(0).__reduce__()[0]
+_np_reconstruct: Callable[..., np.ndarray] = np.empty(0).__reduce__()[0]  # type: ignore[assignment]  # typeshed types __reduce__ loosely
 
 
 class _StateHolder:
@@ -118,7 +119,7 @@ class RestrictedUnpickler(pickle.Unpickler):
         raise DataError(f"pickle uses a persistent id {pid!r}; refusing to load it")
 
 
-def restricted_load(stream: IO[bytes]) -> Any:
+def restricted_load(stream: IO[bytes] | io.BufferedIOBase) -> Any:
     """Unpickle ``stream`` with :class:`RestrictedUnpickler`.
 
     Any failure (a refused global, a truncated or malformed stream) raises

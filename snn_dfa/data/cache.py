@@ -78,7 +78,7 @@ def _content_sha256(arrays: Mapping[str, np.ndarray], meta_json: str) -> str:
     for name in sorted(arrays):
         arr = np.ascontiguousarray(arrays[name])
         digest.update(f"\0{name}\0{arr.dtype.str}\0{arr.shape}\0".encode())
-        digest.update(memoryview(arr).cast("B"))
+        digest.update(arr.data.cast("B"))
     return digest.hexdigest()
 
 

@@ -11,6 +11,7 @@ of dimensions, one big-endian uint32 per dimension, then the values in C order.
 from __future__ import annotations
 
 import gzip
+import io
 import os
 from pathlib import Path
 from typing import IO
@@ -34,7 +35,7 @@ SPLIT_PREFIX = {"train": "train", "test": "t10k"}
 _UBYTE = 0x08
 
 
-def read_idx(stream: IO[bytes], source: str = "<stream>") -> np.ndarray:
+def read_idx(stream: IO[bytes] | io.BufferedIOBase, source: str = "<stream>") -> np.ndarray:
     """Read one unsigned-byte IDX array from a binary stream.
 
     Returns

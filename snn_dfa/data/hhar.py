@@ -85,10 +85,10 @@ def _read_csv(root: Path, member: str) -> dict[tuple[str, str], _Series]:
             labels[key].append(gt)
     out = {}
     for key, stamps in times.items():
-        t = np.asarray(stamps, dtype=np.int64)
-        order = np.argsort(t, kind="stable")
+        ts = np.asarray(stamps, dtype=np.int64)
+        order = np.argsort(ts, kind="stable")
         out[key] = (
-            t[order], np.asarray(values[key], dtype=np.float64)[order],
+            ts[order], np.asarray(values[key], dtype=np.float64)[order],
             [labels[key][i] for i in order],
         )
     return out

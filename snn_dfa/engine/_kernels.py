@@ -201,13 +201,16 @@ def lif_forward_plain(current, beta, theta, reset, reset_decays, u, s, out_s, ou
 
 
 @njit(cache=True)
-def lif_backward_plain(u, s, grad_u, grad_s, beta, theta, reset, reset_decays, detach_reset,
-                       sg_kind, sg_scale, grad_current):
+def lif_backward_plain(u, s, grad_u, grad_s, has_grad_u, has_grad_s, beta, theta, reset,
+                       reset_decays, detach_reset, sg_kind, sg_scale, grad_current):
     """:func:`lif_backward` without a refractory period (no gate to recompute); the same
     operations on the same types as the general kernel.  The surrogate slopes of a row are
-    computed in a loop of their own, which vectorises (about 4x faster at batch 64)."""
+    computed in a loop of their own, which vectorises (about 4x faster at batch 64).  A
+    gradient whose ``has_grad_*`` flag is False is zero (its array is not read): the same
+    result as an array of zeros, without allocating and reading one."""
     T, B, n = u.shape
     sub = beta if reset_decays else 1.0
+    zero = grad_current.dtype.type(0.0)
     a_next = np.zeros((B, n), dtype=grad_current.dtype)
     slope = np.empty(n, dtype=np.float64)
     for t in range(T - 1, -1, -1):
@@ -218,8 +221,8 @@ def lif_backward_plain(u, s, grad_u, grad_s, beta, theta, reset, reset_decays, d
                 p, c = _reset_factors(reset, beta, sub, detach_reset, s[t, b, i], u[t, b, i],
                                       theta[i])
                 an = a_next[b, i]
-                a = p * an + grad_u[t, b, i]
-                a += (grad_s[t, b, i] + c * an) * slope[i]
+                a = p * an + (grad_u[t, b, i] if has_grad_u else zero)
+                a += ((grad_s[t, b, i] if has_grad_s else zero) + c * an) * slope[i]
                 grad_current[t, b, i] = a
                 a_next[b, i] = a
 

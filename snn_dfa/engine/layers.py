@@ -59,8 +59,10 @@ class Layer:
     def forward(self, x: np.ndarray, record: bool = False) -> tuple[np.ndarray, Cache]:
         raise NotImplementedError
 
-    def backward(self, cache: Cache, grad_y: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """Return ``dL/dx`` and the parameter gradients (a dict, empty if none)."""
+    def backward(self, cache: Cache, grad_y: np.ndarray | None
+                 ) -> tuple[np.ndarray | None, dict[str, np.ndarray]]:
+        """Return ``dL/dx`` and the parameter gradients (a dict, empty if none); ``dL/dx`` is
+        None where no gradient is needed below."""
         raise NotImplementedError
 
     @property
@@ -475,7 +477,9 @@ class _Pool(Layer):
                               self.padding, self._divisor(x.dtype), y)
         return y, {"steps": x.shape[0]}
 
-    def backward(self, cache: Cache, grad_y: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    def backward(self, cache: Cache, grad_y: np.ndarray | None
+                 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        assert grad_y is not None  # a layer above always sends its gradient to a pooling
         out = np.empty((cache["steps"],) + grad_y.shape[1:], grad_y.dtype)
         _kernels.pool_backward(np.ascontiguousarray(grad_y), self.kernel_size, self.stride,
                                self.padding, self._divisor(grad_y.dtype), out)
@@ -517,7 +521,9 @@ class Flatten(Layer):
         y = x.transpose(1, 2, 0).reshape(1, x.shape[1], self.n_out)
         return np.ascontiguousarray(y), {}
 
-    def backward(self, cache: Cache, grad_y: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    def backward(self, cache: Cache, grad_y: np.ndarray | None
+                 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        assert grad_y is not None  # a layer above always sends its gradient to a flatten
         g = grad_y.reshape(grad_y.shape[1], self.n_in, self.steps).transpose(2, 0, 1)
         return np.ascontiguousarray(g), {}
 

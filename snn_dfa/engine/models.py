@@ -35,7 +35,8 @@ def sfcn(
 
     ``len(channels)`` blocks of Conv1d along time (no bias) -> batch norm -> LIF (soft
     reset) -> pooling (kernel 2, stride 2, padding 1), then flatten and a non-spiking
-    linear readout.  The defaults are SNN_HAR's UCI-HAR settings (core-papers.md §5:
+    linear readout.  The defaults are SNN_HAR's UCI-HAR settings (Li et al. 2023,
+    arXiv 2212.02233, and its code Intelligent-Computing-Lab-Yale/SNN_HAR:
     threshold 0.5, decay 0.75, triangle surrogate of width 1, padding 4), which give
     128 -> 129 -> 65 -> 66 -> 34 -> 35 -> 18 steps.  ``padding="causal"`` and
     ``pool="sum"`` give a streaming, spike-count-preserving variant for hardware.
@@ -46,7 +47,7 @@ def sfcn(
     check_scalar("steps", steps, int, low=1)
     check_choice("pool", pool, ["avg", "sum", "none"])
     neuron = LIFParams(beta=beta, threshold=threshold,
-                       surrogate=Surrogate(surrogate, surrogate_scale))
+                       surrogate=Surrogate(surrogate, surrogate_scale))  # type: ignore[arg-type]  # __post_init__ takes a name
     layers: list[Layer] = []
     c_in, t = n_channels, steps
     for c_out in channels:
@@ -84,7 +85,7 @@ def mlp(
     """A fully connected spiking network ``n_in -> hidden... -> n_classes`` (all LIF)."""
     check_scalar("n_in", n_in, int, low=1)
     neuron = LIFParams(beta=beta, threshold=threshold,
-                       surrogate=Surrogate(surrogate, surrogate_scale))
+                       surrogate=Surrogate(surrogate, surrogate_scale))  # type: ignore[arg-type]  # __post_init__ takes a name
     sizes = [n_in, *hidden, n_classes]
     last = Readout.coerce(readout)
     layers: list[Layer] = [Linear(a, b, neuron=neuron) for a, b in zip(sizes[:-2], sizes[1:-1])]

@@ -297,23 +297,25 @@ def lif_backward(
 
     T, B, n = membranes.shape
     dtype = membranes.dtype
-    zeros = None
-    if grad_membranes is None or grad_spikes is None:
-        zeros = np.zeros_like(membranes)
-    gu = zeros if grad_membranes is None else np.ascontiguousarray(grad_membranes, dtype)
-    gs = zeros if grad_spikes is None else np.ascontiguousarray(grad_spikes, dtype)
     out = np.empty_like(membranes)
     reset, decays, refr = _lif_codes(params)
     sg = params.surrogate
     beta, theta = dtype.type(params.beta), threshold.astype(dtype, copy=False)
     detach, kind, scale = bool(params.detach_reset), sg.kind.value, dtype.type(sg.scale)
     if refr == 0 and (refractory0 is None or not refractory0.any()):  # no gate to recompute
-        _kernels.lif_backward_plain(membranes, spikes, gu, gs, beta, theta, reset, decays,
+        none = np.empty((0, 0, 0), dtype)  # not read: its flag says the gradient is zero
+        gu = none if grad_membranes is None else np.ascontiguousarray(grad_membranes, dtype)
+        gs = none if grad_spikes is None else np.ascontiguousarray(grad_spikes, dtype)
+        _kernels.lif_backward_plain(membranes, spikes, gu, gs, grad_membranes is not None,
+                                    grad_spikes is not None, beta, theta, reset, decays,
                                     detach, kind, scale, out)
         return out
+    zeros = np.zeros_like(membranes)
+    grad_u = zeros if grad_membranes is None else np.ascontiguousarray(grad_membranes, dtype)
+    grad_s = zeros if grad_spikes is None else np.ascontiguousarray(grad_spikes, dtype)
     ref0 = np.zeros((B, n), np.int32) if refractory0 is None else refractory0
-    _kernels.lif_backward(membranes, spikes, gu, gs, beta, theta, reset, decays, refr, ref0,
-                          detach, kind, scale, out)
+    _kernels.lif_backward(membranes, spikes, grad_u, grad_s, beta, theta, reset, decays, refr,
+                          ref0, detach, kind, scale, out)
     return out
 
 

@@ -28,6 +28,8 @@ def _reset_factors(params: LIFParams, spikes_t: np.ndarray, membranes_t: np.ndar
                    threshold: np.ndarray) -> tuple:
     """``(p, c) = (du[t+1]/du[t], du[t+1]/ds[t])`` at step ``t``."""
     beta = params.beta
+    p: np.ndarray | float
+    c: np.ndarray | float
     if params.reset is Reset.ZERO:
         p, c = beta * (1.0 - spikes_t), -beta * membranes_t
     elif params.reset is Reset.SUBTRACT:

@@ -1,8 +1,8 @@
 """Input encodings into spike times for the event-driven network.
 
 * :func:`ttfs_encode` - time-to-first-spike for images: one spike per pixel at
-  ``t = t_max_s (1 - p / 255)``; a pixel of 0 gives no spike (authors' code, core-papers
-  §3.3.6, ``t_max_s = 0.1``).
+  ``t = t_max_s (1 - p / 255)``; a pixel of 0 gives no spike (the authors' SFDFA
+  code, ``t_max_s = 0.1``).
 * :func:`delta_encode` - delta (level-crossing) encoding for multichannel IMU windows
   ``[N, T, C]``: channel ``2c`` spikes each time signal ``c`` rises one threshold above its
   reference level, channel ``2c + 1`` each time it falls one threshold below; spike times are

@@ -11,9 +11,9 @@ moving average over the samples in which the neuron spiked:
 
     B_l[i] <- B_l[i] - lr_B (B_l[i] - mean_{b: n_bi > 0} u_bi dv_b),
 
-the authors' update (gradient descent on ``|B - u dv^T|^2 / 2``, lr_B = 1e-4; core-papers
-§3.3.4).  The hidden error is then ``delta = e @ B_l.T``: ``B_l`` estimates the true
-output-to-hidden sensitivity, not a random matrix.
+the authors' update (gradient descent on ``|B - u dv^T|^2 / 2``, lr_B = 1e-4 in the
+public code of Bacho & Chu 2024, arXiv 2403.08804, Florian-BACHO/SFDFA).  The hidden error is
+then ``delta = e @ B_l.T``: ``B_l`` estimates the true output-to-hidden sensitivity, not a random matrix.
 
 **Random feedback (DFA).**  Fixed ``B_l ~ U(-1, 1)``, the authors' DFA baseline.
 

@@ -1,7 +1,8 @@
 """Training loop of event-driven networks with SFDFA or random-feedback DFA.
 
-Per batch (authors' order, core-papers §3.3.5): forward pass with perturbations, traces and
-tangents -> update the feedback matrices (SFDFA) -> update the weights with Adam.
+Per batch (the order of the public code of Bacho & Chu 2024, arXiv 2403.08804,
+Florian-BACHO/SFDFA): forward pass with perturbations, traces and tangents -> update the
+feedback matrices (SFDFA) -> update the weights with Adam.
 
 * Output layer: ``delta = e = target - counts`` (its exact local gradient).
 * Hidden layer ``l``: ``delta = e @ B_l.T + lam (r* - mean_batch counts_l)``.
@@ -34,8 +35,8 @@ from snn_dfa.engine.optim import Adam
 from snn_dfa.errors import ValidationError
 from snn_dfa.eventdriven.feedback import draw_perturbation, output_directional_derivative
 from snn_dfa.eventdriven.gradients import weight_gradient
-from snn_dfa.eventdriven.loss import CountTargets, hidden_error, spike_count_loss
-from snn_dfa.eventdriven.neuron import LIFParams, SpikeBuffer, simulate_layer
+from snn_dfa.eventdriven.loss import ERROR_MODES, CountTargets, hidden_error, spike_count_loss
+from snn_dfa.eventdriven.neuron import VARIANTS, LIFParams, SpikeBuffer, simulate_layer
 from snn_dfa.rules import registry
 from snn_dfa.rules.feedback import LearnedFeedback, RandomFeedback
 
@@ -51,8 +52,9 @@ def _learned(rule: str) -> bool:
 @dataclass(frozen=True)
 class SFDFAConfig:
     """Network and training settings.  Defaults: the authors' Fashion-MNIST SFDFA run
-    (SFDFA code, core-papers §3.4): 784-400-400-10, tau_s 0.13 s, T 0.2 s, thresholds
-    0.2 / 0.7, Adam lr 3e-3, lr_B 1e-4, batch 50, regulariser 0.3 / 0.4, U(-1, 1) weights.
+    (the public code of Bacho & Chu 2024, arXiv 2403.08804, Florian-BACHO/SFDFA):
+    784-400-400-10, tau_s 0.13 s, T 0.2 s, thresholds 0.2 / 0.7, Adam lr 3e-3, lr_B 1e-4,
+    batch 50, regulariser 0.3 / 0.4, U(-1, 1) weights.
 
     Attributes
     ----------
@@ -70,6 +72,14 @@ class SFDFAConfig:
     weight_scale : float
         Initial weights ``U(-weight_scale, weight_scale)``; DFA feedback uses the same range.
     targets : CountTargets
+    error_mode : {"add", "replace"}
+        ``"add"``: hidden error = feedback error + regulariser (the method);
+        ``"replace"``: the regulariser alone, as in the authors' published code.
+    denominator : {"exact", "published"}
+        Eligibility denominator ``a - c x^2`` (exact) or ``a`` (the published kernel).
+    tangent : {"exact", "published"}
+        Exact forward tangents or the published kernel's stand-in (SFDFA only); see
+        :func:`snn_dfa.eventdriven.neuron.simulate_layer`.
     """
 
     hidden_sizes: tuple[int, ...] = (400, 400)
@@ -83,9 +93,15 @@ class SFDFAConfig:
     batch_size: int = 50
     weight_scale: float = 1.0
     targets: CountTargets = field(default_factory=CountTargets)
+    error_mode: str = "add"
+    denominator: str = "exact"
+    tangent: str = "exact"
 
     def __post_init__(self) -> None:
         check_choice("rule", self.rule, RULES)
+        check_choice("error_mode", self.error_mode, ERROR_MODES)
+        check_choice("denominator", self.denominator, VARIANTS)
+        check_choice("tangent", self.tangent, VARIANTS)
         if not self.hidden_sizes:
             raise ValidationError("hidden_sizes: expected at least one hidden layer, got ()")
         for k, n in enumerate(self.hidden_sizes):
@@ -104,12 +120,24 @@ class SFDFAConfig:
 
 
 def fashion_mnist_config(rule: str = "sfdfa", **overrides) -> SFDFAConfig:
-    """The authors' Fashion-MNIST settings for ``rule`` (core-papers §3.4): the regulariser
+    """The authors' Fashion-MNIST settings for ``rule`` (the authors' SFDFA code): the regulariser
     is 0.3 / 0.4 for SFDFA and 1.0 / 0.4 for DFA; everything else is shared."""
     check_choice("rule", rule, RULES)
     base = SFDFAConfig(rule=rule, reg_strength=0.3 if _learned(rule) else 1.0,
                        reg_target=0.4)
     return replace(base, **overrides)
+
+
+#: the published code's behaviours, each switchable alone or all together (docs/sfdfa.md §3,
+#: §5): config overrides by name; ``"published"`` is what the authors' scripts run
+PUBLISHED_VARIANTS: dict[str, dict[str, str]] = {
+    "exact": {},
+    "replace-error": {"error_mode": "replace"},
+    "standin-tangent": {"tangent": "published"},
+    "public-denominator": {"denominator": "published"},
+    "published": {"error_mode": "replace", "tangent": "published",
+                  "denominator": "published"},
+}
 
 
 def take(inputs: SpikeBuffer, index: np.ndarray) -> SpikeBuffer:
@@ -212,7 +240,8 @@ class SFDFATrainer:
             pert = draw_perturbation(self._rng, batch, syn.shape[0]) if sfdfa and hidden \
                 else None
             out = simulate_layer(x, syn.get_weights(), self._params(layer), perturbation=pert,
-                                 track_tangents=sfdfa and layer > 0, eligibility=True)
+                                 track_tangents=sfdfa and layer > 0, eligibility=True,
+                                 denominator=cfg.denominator, tangent=cfg.tangent)
             x = out.spikes
             assert out.eligibility is not None  # asked for above
             eligs.append(out.eligibility)
@@ -233,7 +262,7 @@ class SFDFATrainer:
                 delta = err
             else:
                 delta = hidden_error(self.feedback_.project(layer, err), counts[layer],
-                                     cfg.reg_strength, cfg.reg_target)
+                                     cfg.reg_strength, cfg.reg_target, cfg.error_mode)
             grads.append({"weight": weight_gradient(eligs[layer], delta)})
         for syn, update in zip(self.synapses_, self._adam.step(grads)):
             syn.apply_update(update["weight"])

@@ -18,8 +18,9 @@ The wearer's adaptation windows are the dataset; adjacency is add/remove one win
    expected batch ``q N``, the optimiser's step and the programming of the chip.
 
 Any rule whose update depends on the data only through the window's own gradient composes
-with it (DFA, BPTT: the latter is DP-SGD at batch 1).  SFDFA does not: its feedback matrices
-learn from every window without noise, so they would leak; :func:`check_rule` refuses it.
+with it (DFA, BP: the latter is DP-SGD at batch 1).  SFDFA does not: its feedback matrices
+learn from every window without noise, so they would leak; :func:`check_rule` (by registry
+descriptor) and :class:`PrivateAdapter` (by projector) refuse it.
 """
 
 from __future__ import annotations
@@ -37,8 +38,8 @@ from snn_dfa.engine.network import SpikingNetwork, Trace
 from snn_dfa.engine.optim import Optimizer
 from snn_dfa.errors import ValidationError
 from snn_dfa.privacy.accounting import PrivacyAccountant
-from snn_dfa.rules.feedback import FeedbackProjector, ProjectorWrapper
-from snn_dfa.rules.learning import SFDFA
+from snn_dfa.rules import registry
+from snn_dfa.rules.feedback import FeedbackProjector, LearnedFeedback, ProjectorWrapper
 
 Grads = list[dict[str, np.ndarray]]
 
@@ -46,46 +47,53 @@ __all__ = ["ClippedProjector", "PrivateAdapter", "check_rule", "clip_update"]
 
 
 class ClippedProjector(ProjectorWrapper):
-    """A feedback projector whose every projected row ``(B_l e)_i`` is clipped to L2 norm
-    ``clip`` (one bound, or one per layer); otherwise the wrapped projector (matrices and
-    event counters included)."""
+    """A feedback-projector wrapper that clips every example's projected error
+    ``(B_l e)_i`` to L2 norm ``clip`` (one bound, or one per layer).
 
-    def __init__(self, base: FeedbackProjector, clip: float | Sequence[float]) -> None:
-        super().__init__(base)
-        self.base = base
-        n = len(base.project_all(np.zeros((1, _n_classes(base)), np.float32)))
+    Its events (a norm and a scaling per projected value: two products and one sum) are added
+    to the wrapped projector's counters, so they reach the cost estimate.
+    """
+
+    def __init__(self, inner: FeedbackProjector, clip: float | Sequence[float]) -> None:
+        super().__init__(inner)
+        n = len(self.sizes)
         clips = [clip] * n if isinstance(clip, (int, float)) else list(clip)
         if len(clips) != n:
-            raise ValidationError(f"clip={clip!r}: expected one bound or {n}")
+            raise ValidationError(f"clip={clip!r}: expected one bound or {n} (one per layer)")
         for c in clips:
             check_scalar("clip_backward", c, low=0.0, low_inclusive=False)
         self.clips = [float(c) for c in clips]
 
-    @staticmethod
-    def _clip(p: np.ndarray, bound: float) -> np.ndarray:
-        norms = np.sqrt(np.einsum("ij,ij->i", p.astype(np.float64), p.astype(np.float64)))
-        scale = np.minimum(1.0, bound / np.maximum(norms, np.finfo(np.float64).tiny))
+    def _clip(self, layer: int, p: np.ndarray) -> np.ndarray:
+        self.counters.update_mults[layer] += 2 * p.size
+        self.counters.update_adds[layer] += p.size
+        p64 = p.astype(np.float64)
+        norms = np.sqrt(np.einsum("ij,ij->i", p64, p64))
+        scale = np.minimum(1.0, self.clips[layer] / np.maximum(norms, np.finfo(np.float64).tiny))
         return (p * scale[:, None]).astype(p.dtype)
 
     def project(self, layer: int, e: np.ndarray) -> np.ndarray:
-        return self._clip(self.base.project(layer, e), self.clips[layer])
+        return self._clip(layer, self.inner.project(layer, e))
 
     def project_all(self, e: np.ndarray) -> list[np.ndarray]:
-        return [self._clip(p, c) for p, c in zip(self.base.project_all(e), self.clips)]
+        return [self._clip(k, p) for k, p in enumerate(self.inner.project_all(e))]
 
 
-def _n_classes(projector: Any) -> int:
-    n = getattr(projector, "n_classes", None)
-    if n is None:
-        raise ValidationError(f"{projector!r}: expected a projector with n_classes")
-    return int(n)
+def check_rule(name: str) -> None:
+    """Refuse a rule (looked up in the registry) whose feedback learns from the data outside
+    the clipped, noised update (SFDFA's learned feedback would leak)."""
+    spec = registry.get_rule(name)
+    if spec.feedback == "learned":
+        raise ValidationError(f"privacy: rule {spec.name!r} learns its feedback from every "
+                              "window without noise, which would leak; use a rule with fixed "
+                              "or no feedback (e.g. 'dfa' or 'bp')")
 
 
-def check_rule(rule: Any) -> None:
-    """Refuse rules whose state learns from the data outside the clipped, noised update."""
-    if isinstance(rule, SFDFA):
-        raise ValidationError("privacy: rule 'sfdfa' learns its feedback from every window "
-                              "without noise, which would leak; use 'dfa' or 'bp'")
+def _learns_feedback(rule: Any) -> bool:
+    projector = getattr(rule, "projector", None)
+    while isinstance(projector, ProjectorWrapper):
+        projector = projector.inner
+    return isinstance(projector, LearnedFeedback)
 
 
 def clip_update(grads: dict[str, np.ndarray], bound: float) -> tuple[dict[str, np.ndarray], bool]:
@@ -103,16 +111,18 @@ class StepLog:
 
     batch_size: int
     clipped_fraction: float
+    n_correct: int
 
 
 class PrivateAdapter:
-    """DP-DFA (or DP-SGD with ``BPTT``) adaptation of ``network`` over a wearer's windows.
+    """DP-DFA (or DP-SGD with backprop) adaptation of ``network`` over a wearer's windows.
 
     Parameters
     ----------
     network : SpikingNetwork
     rule : Rule
-        Its projector (DFA) should be a :class:`ClippedProjector`; any rule but SFDFA.
+        Its projector (DFA) should be a :class:`ClippedProjector`; any rule whose feedback
+        does not learn.
     optimizer : Optimizer
     clip_update : float
         ``Δ``: bound on every synaptic layer's per-window update.
@@ -137,7 +147,9 @@ class PrivateAdapter:
                  loss: Loss | str = Loss.CROSS_ENTROPY, seed: SeedLike = None,
                  on_phase: Callable[[str | None], None] | None = None,
                  on_window: Callable[[Trace, bool], None] | None = None) -> None:
-        check_rule(rule)
+        if _learns_feedback(rule):
+            raise ValidationError("privacy: the rule's feedback learns from every window "
+                                  "without noise, which would leak; use fixed feedback")
         check_scalar("clip_update", clip_update, low=0.0, low_inclusive=False)
         check_scalar("noise_multiplier", noise_multiplier, low=0.0)
         check_scalar("sampling_rate", sampling_rate, low=0.0, high=1.0, low_inclusive=False)
@@ -160,16 +172,18 @@ class PrivateAdapter:
         """``σ = z sqrt(L) Δ`` added to every entry of every synaptic layer's summed update."""
         return self.noise_multiplier * math.sqrt(self.n_private_layers) * self.clip
 
-    def clipped_sum(self, X: np.ndarray, y: np.ndarray) -> tuple[Grads, int]:
+    def clipped_sum(self, X: np.ndarray, y: np.ndarray) -> tuple[Grads, int, int]:
         """Sum over windows ``X [B, T, C]`` of the clipped per-window updates; also the number
-        of (layer, window) updates that were clipped."""
+        of (layer, window) updates that were clipped and of windows predicted correctly (before
+        the step's update)."""
         net = self.network
         total = [{k: v.copy() for k, v in layer.items()} for layer in self._template]
-        n_clipped = 0
+        n_clipped = n_correct = 0
         net.train(False)
         for x, label in zip(X, y):
             self._on_phase("inference")
             z, trace = net.forward(np.ascontiguousarray(x[:, None, :]), record=True)
+            n_correct += int(np.argmax(z[0]) == label)
             _, grad_z = loss_and_grad(z, np.array([int(label)]), self.loss)
             self._on_phase("error_delivery")
             grads = self.rule.gradients(net, trace, grad_z)
@@ -183,7 +197,7 @@ class PrivateAdapter:
             self._on_phase(None)
             if self._on_window is not None:
                 self._on_window(trace, True)
-        return total, n_clipped
+        return total, n_clipped, n_correct
 
     def step(self, X: np.ndarray, y: np.ndarray) -> StepLog:
         """One private step over the wearer's windows ``X [N, T, C]``, ``y [N]``."""
@@ -192,7 +206,7 @@ class PrivateAdapter:
         if y.shape != (X.shape[0],):
             raise ValidationError(f"y: expected shape ({X.shape[0]},), got {y.shape}")
         idx = np.flatnonzero(self.rng.random(len(y)) < self.sampling_rate)
-        total, n_clipped = self.clipped_sum(X[idx], y[idx])
+        total, n_clipped, n_correct = self.clipped_sum(X[idx], y[idx])
         std = self.noise_std
         expected = self.sampling_rate * len(y)
         noisy = [{k: ((g + std * self.rng.standard_normal(g.shape)) / expected).astype(g.dtype)
@@ -204,7 +218,7 @@ class PrivateAdapter:
         if self.noise_multiplier > 0:
             self.accountant.step(self.sampling_rate, self.noise_multiplier)
         denom = max(1, len(idx) * self.n_private_layers)
-        return StepLog(len(idx), n_clipped / denom)
+        return StepLog(len(idx), n_clipped / denom, n_correct)
 
     def epsilon(self, delta: float) -> float:
         """ε spent so far at ``delta`` (infinite once a step ran without noise)."""

@@ -4,7 +4,8 @@ DFA delivers the output error to every hidden layer ``l`` through a fixed matrix
 ``B_l [n_l, n_classes]``: ``delta_l = (e @ B_l.T) * sigma'(u_l)``.  The projections of all
 layers are one matrix product with the stacked matrices (layer-parallel).
 
-Conventions (reference/seed-papers.md §1.3, core-papers.md §2.5.3):
+Conventions (TinyDFA, lightonai/dfa-scales-to-modern-deep-learning; PipeSDFA,
+HershelYen/Spiking-Direct-Feedback-Alignment):
 
 * ``distribution="uniform"``: entries ``U(-1, 1)`` (Nøkland; TinyDFA; SFDFA's DFA baseline),
 * ``distribution="gaussian"``: entries ``N(0, 1)``,

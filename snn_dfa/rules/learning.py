@@ -5,9 +5,10 @@ the same rule runs on ideal weights or on a crossbar.
 
 * :class:`BPTT`: exact backpropagation through time with the surrogate derivative (the
   baseline).  Error travels back layer by layer through transposed reads of the synapses.
-* :class:`DFA`: Direct Feedback Alignment for spiking networks (Nøkland 2016; core-papers.md
-  §2.5.3).  With ``e = dL/dz`` (``softmax(z) - onehot(y)`` over the batch for cross-entropy),
-  hidden synaptic layer ``l`` gets ``delta_l[t] = (B_l e) * sigma'(u_l[t] - theta)`` and
+* :class:`DFA`: Direct Feedback Alignment for spiking networks (Nøkland 2016, arXiv
+  1609.01596, in its spiking form as in PipeSDFA, HershelYen/Spiking-Direct-Feedback-Alignment).
+  With ``e = dL/dz`` (``softmax(z) - onehot(y)`` over the batch for cross-entropy), hidden
+  synaptic layer ``l`` gets ``delta_l[t] = (B_l e) * sigma'(u_l[t] - theta)`` and
   ``dW_l = sum_t delta_l[t]^T x_l[t]`` (on the unrolled patches for Conv1d); the projections
   of all layers are one product (layer-parallel) and no error crosses a layer.  The output
   layer uses its true local gradient (BPTT inside that layer only).
@@ -23,7 +24,7 @@ the same rule runs on ideal weights or on a crossbar.
 from __future__ import annotations
 
 import math
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -154,7 +155,7 @@ def random_feedback_for(network: SpikingNetwork, distribution: str = "uniform",
 
 
 def make_rule(name: str, network: SpikingNetwork, seed: SeedLike = None,
-              **options: object) -> Rule:
+              **options: Any) -> Rule:
     """Build a registered rule by name or alias (:mod:`snn_dfa.rules.registry`): ``"bp"``,
     ``"shallow"``, ``"dfa"`` (options of :func:`random_feedback_for`) or ``"sfdfa"`` (option
     ``feedback_lr``)."""

@@ -10,15 +10,18 @@ read the descriptor.  Adding a rule is one :func:`register` call (docs/extending
 Events (counted by ``snn_dfa.app.hardware.PhaseMeter``, costed by ``hwsim``) are split in
 three sources so each is counted once: the synapse backends (crossbar reads, pulses), the
 feedback projector (``B e`` products and ``B`` updates, :mod:`snn_dfa.rules.feedback`), and
-the rule's own digital arithmetic, :attr:`RuleSpec.events` below.  The per-layer formulas are
-for batch 1 (the chip's adaptation): ``steps`` time steps of ``n`` neurons, ``n_classes``
-outputs, ``membrane_bits`` bits per stored membrane potential.
+the rule's own digital arithmetic and storage, :attr:`RuleSpec.events` below, given a
+:class:`LayerEvents` (one synaptic layer of one learned window at batch 1: its steps,
+neurons, stored inputs and precisions).  The meter adds what every rule does alike (the
+gradient's gated additions, the error, buffer traffic); the equations are hwsim's shape path
+(docs/hwsim.md, section 1).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -36,14 +39,51 @@ from snn_dfa.rules.learning import (
     random_feedback_for,
 )
 
-#: ``events(steps, n, n_classes, membrane_bits, hidden) -> {phase: {counter: count}}``
-EventsFn = Callable[[int, int, int, int, bool], dict[str, dict[str, float]]]
+
+@dataclass(frozen=True)
+class LayerEvents:
+    """One synaptic layer of one learned window, as a rule's :attr:`RuleSpec.events` sees it.
+
+    Attributes
+    ----------
+    steps, n, n_classes : int
+        Output time steps, neurons, classes; ``nt = steps * n`` below.
+    membrane_bits : int
+        Bits of a stored membrane potential.
+    hidden, first : bool
+        Not the output layer; the first synaptic layer (its input is data).
+    input_bits : float
+        Bits of the layer's inputs over the window (values x bits per value).
+    slope_bits, delta_bits, tangent_bits, feedback_bits : int
+        Precisions of a stored surrogate slope, an error, a tangent or perturbation, a
+        feedback entry.
+    """
+
+    steps: int
+    n: int
+    n_classes: int
+    membrane_bits: int
+    hidden: bool
+    first: bool
+    input_bits: float
+    slope_bits: int = 8
+    delta_bits: int = 8
+    tangent_bits: int = 8
+    feedback_bits: int = 8
+
+    @property
+    def nt(self) -> int:
+        """Neuron updates over the window: ``steps * n``."""
+        return self.steps * self.n
+
+
+#: ``events(layer) -> {phase: {counter: count}}``
+EventsFn = Callable[[LayerEvents], dict[str, dict[str, float]]]
 #: ``factory(network, rng, options) -> Rule``
 FactoryFn = Callable[[SpikingNetwork, np.random.Generator, dict[str, object]], Rule]
 
 
-def _no_events(steps: int, n: int, n_classes: int, membrane_bits: int, hidden: bool
-               ) -> dict[str, dict[str, float]]:
+def _no_events(layer: LayerEvents) -> dict[str, dict[str, float]]:
     return {}
 
 
@@ -70,12 +110,9 @@ class RuleSpec:
         Kind of feedback projector the rule keeps (``"random"``, ``"learned"``), None if none;
         :meth:`projector_from` rebuilds it from stored matrices.
     events : callable
-        The rule's own digital events per phase for one synaptic layer of one learned window
-        (projector and crossbar events are counted by those objects).
-    tangents_in_inference : bool
-        Crossbar reads during ``error_delivery`` are the forward tangents of a
-        forward-mode rule and are booked as ``inference`` work (they travel with the
-        forward pass as dual numbers).
+        ``events(LayerEvents) -> {phase: {counter: count}}``: the rule's own digital events
+        and storage per phase for one synaptic layer of one learned window (projector and
+        crossbar events are counted by those objects).
     baseline : bool
         The rule the others are compared with in the main job's summary (backprop).
     pretrained_as : str or None
@@ -92,13 +129,12 @@ class RuleSpec:
     options: tuple[str, ...] = ()
     feedback: str | None = None
     events: EventsFn = field(default=_no_events)
-    tangents_in_inference: bool = False
     baseline: bool = False
     pretrained_as: str | None = None
 
-    def build(self, network: SpikingNetwork, seed: SeedLike = None,
+    def build(self, network: SpikingNetwork, seed: SeedLike = None, *,
               wrap: Callable[[FeedbackProjector], FeedbackProjector] | None = None,
-              **options: object) -> Rule:
+              **options: Any) -> Rule:
         """The rule for ``network``, seeded by ``seed``, with the factory's ``options``.
 
         ``wrap`` (e.g. a :class:`~snn_dfa.rules.feedback.ProjectorWrapper` subclass) replaces
@@ -112,7 +148,7 @@ class RuleSpec:
             rule.projector = wrap(rule.projector)  # type: ignore[attr-defined]  # a rule with spec.feedback keeps .projector
         return rule
 
-    def select(self, available: Mapping[str, object]) -> dict[str, object]:
+    def select(self, available: Mapping[str, Any]) -> dict[str, Any]:
         """The entries of ``available`` this rule accepts as options (e.g. from a config)."""
         return {k: v for k, v in available.items() if k in self.options}
 
@@ -185,29 +221,44 @@ def baseline() -> RuleSpec:
 
 # --- the rules ------------------------------------------------------------------------------
 
-def _bp_events(steps: int, n: int, n_classes: int, membrane_bits: int, hidden: bool
-               ) -> dict[str, dict[str, float]]:
-    # every layer stores, then restores, its membrane potential and spike at every step; the
-    # surrogate chain is three products and two sums per neuron and step
-    bits = float(steps * n * (membrane_bits + 1))
-    return {"error_delivery": {"stored_activation_bits": bits, "restored_activation_bits": bits,
-                               "digital_mults": 3.0 * steps * n,
-                               "digital_adds": 2.0 * steps * n}}
+def _bp_events(layer: LayerEvents) -> dict[str, dict[str, float]]:
+    # BPTT keeps every step's inputs and membranes; the surrogate chain is two products and a
+    # sum per neuron and step; the deltas of every step wait in the tile buffer for the update
+    nt = float(layer.nt)
+    membranes = nt * layer.membrane_bits
+    deltas = nt * layer.delta_bits
+    delivery = {"store_write_bits": layer.input_bits + membranes, "store_read_bits": membranes,
+                "digital_mults": 2 * nt, "digital_adds": nt, "sram_write_bits": deltas}
+    if not layer.first:  # the delta read out of this layer drives its transposed reads
+        delivery["sram_read_bits"] = deltas
+    return {"error_delivery": delivery,
+            "weight_update": {"store_read_bits": layer.input_bits, "sram_read_bits": deltas}}
 
 
-def _dfa_events(steps: int, n: int, n_classes: int, membrane_bits: int, hidden: bool
-                ) -> dict[str, dict[str, float]]:
-    # hidden layers: (B e) * sigma'(u) at every step; the output layer uses its local gradient
-    return {"error_delivery": {"digital_mults": float(steps * n)}} if hidden else {}
+def _dfa_events(layer: LayerEvents) -> dict[str, dict[str, float]]:
+    # every step's inputs and surrogate slopes wait for the error at the end of the window;
+    # the update multiplies the projected error by each step's slope
+    store = layer.input_bits + float(layer.nt * layer.slope_bits)
+    return {"error_delivery": {"store_write_bits": store},
+            "weight_update": {"store_read_bits": store, "update_mults": float(layer.nt)}}
 
 
-def _sfdfa_events(steps: int, n: int, n_classes: int, membrane_bits: int, hidden: bool
-                  ) -> dict[str, dict[str, float]]:
-    # DFA's delivery plus the forward tangents: three products and two sums per neuron and step
-    if not hidden:
-        return {}
-    return {"error_delivery": {"digital_mults": float(steps * n + 3 * steps * n),
-                               "digital_adds": float(2 * steps * n)}}
+def _sfdfa_events(layer: LayerEvents) -> dict[str, dict[str, float]]:
+    # DFA's store and update, plus the window's perturbations (hidden layers) and the forward
+    # tangents through every layer but the first: a sum and two products per neuron and step
+    out = _dfa_events(layer)
+    if layer.hidden:
+        xi = float(layer.n * layer.tangent_bits)
+        out["error_delivery"]["store_write_bits"] += xi
+        out["weight_update"]["store_read_bits"] += xi
+        out["weight_update"]["sram_write_bits"] = float(
+            layer.n * layer.n_classes * layer.feedback_bits)  # B's moving average
+    if not layer.first:
+        nt = float(layer.nt)
+        out["error_delivery"].update(digital_adds=nt, digital_mults=2 * nt,
+                                     sram_read_bits=nt * layer.tangent_bits,
+                                     sram_write_bits=nt * layer.tangent_bits)
+    return out
 
 
 def _build_dfa(network: SpikingNetwork, rng: np.random.Generator, options: dict[str, object]
@@ -228,8 +279,7 @@ DFA_RULE = register(RuleSpec(
     options=("distribution", "scaling", "shared"), feedback="random", events=_dfa_events))
 SFDFA_RULE = register(RuleSpec(
     name="sfdfa", label="SFDFA", hw_name="sfdfa", factory=_build_sfdfa,
-    options=("feedback_lr",), feedback="learned", events=_sfdfa_events,
-    tangents_in_inference=True))
+    options=("feedback_lr",), feedback="learned", events=_sfdfa_events))
 SHALLOW = register(RuleSpec(
     name="shallow", label="Readout only", hw_name="none",
     factory=lambda network, rng, options: Shallow(), pretrained_as="bp"))

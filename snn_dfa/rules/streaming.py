@@ -127,6 +127,7 @@ class StreamingDFA:
             current = layer.row_currents(rows)[0, 0]  # evaluation mode: running statistics
             spikes, mem, st.lif = lif_run(current[None, None], layer.neuron, layer.threshold,
                                           st.lif, record_membrane=True)
+            assert mem is not None  # recorded
             u = mem[0, 0]
             scale = self._bn_scale(layer)
             slope = layer.neuron.surrogate.derivative(u - layer.threshold) * gate * scale
