@@ -32,7 +32,17 @@ is why the multi-level reads are counted apart:
 * ``programming_pulses``: write pulses applied to cells of the tile (in-situ updates,
   write-verify corrections, re-programming);
 * ``verify_reads``: single-cell reads of write-verify;
-* ``cells_programmed``: cells written to a target level when weights are (re)mapped.
+* ``cells_programmed``: cells written to a target level when weights are (re)mapped;
+* ``accumulator_reads``, ``accumulator_writes``: word accesses of the per-weight digital
+  update accumulator (``UpdateConfig(mode="accumulate")``: one read and one write per weight
+  per update); ``transfers``: weights whose accumulator sent whole pulses to the cells;
+* ``rounding_draws``: random numbers drawn for stochastic rounding (one per weight per
+  update, ``mode="stochastic"``);
+* ``pulse_cycles``: update cycles of the stochastic pulse-coincidence update, per physical
+  array (``mode="coincidence"``: bit length times rounds per rank-one term, times the tile's
+  physical arrays, like ``mvms``; all lines of an array fire in parallel in a cycle);
+  ``stochastic_bits``: stochastic pulse bits generated for it
+  (one per row and column line per cycle).
 """
 
 from __future__ import annotations
@@ -56,6 +66,12 @@ EVENT_FIELDS = (
     "programming_pulses",
     "verify_reads",
     "cells_programmed",
+    "accumulator_reads",
+    "accumulator_writes",
+    "transfers",
+    "rounding_draws",
+    "pulse_cycles",
+    "stochastic_bits",
 )
 _GEOMETRY_FIELDS = ("tile_row", "tile_col", "rows", "cols", "n_physical_arrays")
 _COLUMN = {name: i for i, name in enumerate(EVENT_FIELDS)}
@@ -149,6 +165,11 @@ class CrossbarCounters:
         for i, t in enumerate(self.tiles):
             t._counts = self.counts[i]
         self._phys = np.array([t.n_physical_arrays for t in self.tiles], dtype=np.int64)
+
+    @property
+    def physical_arrays(self) -> np.ndarray:
+        """Physical crossbars of every tile, int array ``[n_tiles]``."""
+        return self._phys
 
     def reset(self) -> None:
         """Zero all event counts."""

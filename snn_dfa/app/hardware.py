@@ -18,8 +18,10 @@ With the rest of :mod:`snn_dfa.app`, this is where ``snn_dfa`` meets ``crossbar`
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections import defaultdict
+from collections.abc import Callable
 
 import numpy as np
 
@@ -28,6 +30,7 @@ import hwsim
 from snn_dfa.app.config import CrossbarSection, HwsimSection
 from snn_dfa.engine.layers import AvgPool, Conv1d, SumPool, SynapticLayer
 from snn_dfa.engine.network import SpikingNetwork, Trace
+from snn_dfa.errors import ValidationError
 from snn_dfa.rules import registry
 from snn_dfa.rules.feedback import FeedbackProjector
 
@@ -38,29 +41,52 @@ _EVENT_NAMES = (*crossbar.counters.EVENT_FIELDS, "updates")
 _PROJECTOR_FIELDS = {"feedback_macs": "feedback_macs", "update_mults": "digital_mults",
                      "update_adds": "digital_adds"}
 
+#: ``crossbar.UpdateConfig.mode`` -> ``hwsim.LearningUnits.update_mode``: the accumulator is
+#: the persistent mixed-precision accumulator (one word per weight, read and written per
+#: update, ``accumulator_bits`` wide); coincidence forms the outer product in the array
+#: (pulse cycles per array, no digital gradient); stochastic and nearest rounding and
+#: re-programming turn a digital gradient into pulses (row buffers only).
+UPDATE_MODELS = {"accumulate": "mixed_precision", "coincidence": "stochastic_pulse",
+                 "stochastic": "digital", "nearest": "digital", "reprogram": "digital"}
+
 
 def crossbar_config(section: CrossbarSection) -> crossbar.CrossbarConfig:
     """The ``crossbar`` configuration a ``[crossbar]`` section describes."""
+    relative = section.noise_model == "relative"
+    noise = crossbar.NoiseConfig(
+        noise_model=section.noise_model,
+        prog_noise_scale=section.prog_noise_scale,
+        prog_sigma_rel=section.prog_sigma_rel if relative else 0.0,
+        read_sigma_rel=section.read_sigma_rel,
+        sa0_fraction=section.sa0_fraction, sa1_fraction=section.sa1_fraction,
+        drift_nu=section.drift_nu if relative else 0.0)
     return crossbar.CrossbarConfig(
-        noise=crossbar.NoiseConfig(
-            prog_sigma_rel=section.prog_sigma_rel, read_sigma_rel=section.read_sigma_rel,
-            sa0_fraction=section.sa0_fraction, sa1_fraction=section.sa1_fraction,
-            drift_nu=section.drift_nu),
+        noise=noise,
         periphery=crossbar.PeripheryConfig(
             adc_bits=section.adc_bits, columns_per_adc=section.columns_per_adc,
-            adc_full_scale_fraction=section.adc_full_scale_fraction),
-        update=crossbar.UpdateConfig(c2c_sigma_rel=section.c2c_sigma_rel),
+            adc_range=section.adc_range,
+            adc_full_scale_fraction=section.adc_full_scale_fraction,
+            dac_range=section.dac_range, calibration_percentile=section.calibration_percentile,
+            calibration_scope=section.calibration_scope),
+        update=crossbar.UpdateConfig(mode=section.update_mode, bit_length=section.bit_length,
+                                     c2c_sigma_rel=section.c2c_sigma_rel),
         ir_drop=section.ir_drop, tile_rows=section.array_size, tile_cols=section.array_size,
     )
 
 
 def deploy(network: SpikingNetwork, section: CrossbarSection, seed: int,
-           device: crossbar.DeviceParams | None = None) -> dict[int, crossbar.CrossbarArray]:
-    """Fold batch norm and program every synaptic layer into crossbar arrays (in place).
+           device: crossbar.DeviceParams | None = None,
+           calibration: np.ndarray | None = None) -> dict[int, crossbar.CrossbarArray]:
+    """Fold batch norm, program every synaptic layer into crossbar arrays (in place), let
+    ``section.time_at_deployment_s`` pass and calibrate the converters.
 
-    The same ``seed`` gives the same devices (programming errors, faults), so copies of one
-    network deployed with one seed sit on identical chips.  ``device`` overrides the preset
-    named in ``section`` (e.g. a preset with other wire resistances).
+    The arrays are programmed at time 0 and their clocks moved to the deployment time; if
+    the periphery needs calibration, ``calibration [N, T, C]`` (training windows) is read once
+    through the whole network with every array collecting its column currents (ADC bypassed),
+    and each array sets its ranges from them (``crossbar.CrossbarArray.calibration``).  The
+    same ``seed`` gives the same devices (programming errors, faults), so copies of one network
+    deployed with one seed sit on identical chips.  ``device`` overrides the preset named in
+    ``section`` (e.g. a preset with other wire resistances).
     """
     network.fold_batch_norm()
     network.train(False)
@@ -73,8 +99,52 @@ def deploy(network: SpikingNetwork, section: CrossbarSection, seed: int,
         arrays[i] = crossbar.CrossbarArray(layer.synapses.get_weights(), device, config,
                                            seed=np.random.default_rng([seed, i]),
                                            dtype=network.dtype)
+        arrays[i].set_time(section.time_at_deployment_s)
         layer.synapses = arrays[i]
+    if config.periphery.needs_calibration:
+        if calibration is None:
+            raise ValidationError(
+                f"crossbar.adc_range={section.adc_range!r}, dac_range={section.dac_range!r}: "
+                "expected calibration windows to deploy with calibrated converters")
+        with contextlib.ExitStack() as stack:
+            for a in arrays.values():
+                stack.enter_context(a.calibration())
+            for s in range(0, len(calibration), 32):
+                network.forward(np.ascontiguousarray(
+                    calibration[s:s + 32].transpose(1, 0, 2), dtype=network.dtype))
     return arrays
+
+
+def advance_clock(arrays: dict[int, crossbar.CrossbarArray], seconds: float) -> None:
+    """Let ``seconds`` pass on every array of the chip (cells relax)."""
+    for a in arrays.values():
+        a.set_time(a.time_s + seconds)
+
+
+def chip_weight_noise(section: CrossbarSection, device: crossbar.DeviceParams | None = None
+                      ) -> Callable[[np.ndarray, np.random.Generator], np.ndarray]:
+    """The chip's weight error as a training-time perturbation (hardware-aware pre-training).
+
+    Returns ``perturb(W [n_out, n_in], rng) -> W~``: the weights an array of the
+    ``[crossbar]`` chip represents ``time_at_deployment_s`` after programming ``W``
+    (quantisation to the device levels, the noise model's programming error and relaxation,
+    stuck cells), freshly drawn at every call.  The read path (read noise, IR drop, ADC) is
+    not included.  Weights are taken as they are during training, before batch norm is
+    folded, so the relative error per output differs from the deployed one by the fold's
+    per-output scale [assumption: close enough for the network to learn robustness].
+    """
+    base = crossbar_config(section)
+    config = crossbar.CrossbarConfig(noise=base.noise, mapping=base.mapping,
+                                     tile_rows=section.array_size, tile_cols=section.array_size)
+    dev = crossbar.get_preset(section.device) if device is None else device
+    t = section.time_at_deployment_s
+
+    def perturb(w: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        arr = crossbar.CrossbarArray(w, dev, config, seed=rng, dtype=w.dtype)
+        arr.set_time(t)
+        return arr.get_weights()
+
+    return perturb
 
 
 def _pooled_input_bits(network: SpikingNetwork, index: int) -> int | None:
@@ -94,7 +164,8 @@ def _pooled_input_bits(network: SpikingNetwork, index: int) -> int | None:
 def architecture(network: SpikingNetwork, section: CrossbarSection, hw: HwsimSection,
                  rule: str | None) -> hwsim.Architecture:
     """The chip ``hwsim`` costs: one layer shape per synaptic layer, the crossbar geometry
-    and periphery of ``section``, and the learning units of ``rule`` (None: inference only)."""
+    and periphery of ``section``, and the learning units of ``rule`` (None: inference only)
+    with the update model of ``section.update_mode`` (:data:`UPDATE_MODELS`)."""
     shapes = []
     for i in network.synaptic_layers:
         layer = network.layers[i]
@@ -113,7 +184,8 @@ def architecture(network: SpikingNetwork, section: CrossbarSection, hw: HwsimSec
         learning=hwsim.LearningUnits("none" if rule is None else registry.get_rule(rule).hw_name,
                                      n_classes=network.n_classes,
                                      feedback_storage=hw.feedback_storage,
-                                     delta_bits=hw.delta_bits))
+                                     delta_bits=hw.delta_bits,
+                                     update_mode=UPDATE_MODELS[section.update_mode]))
 
 
 def assumptions(hw: HwsimSection) -> hwsim.Assumptions:
@@ -245,10 +317,12 @@ class PhaseMeter:
                 continue
             multilevel = not bool(np.all((x == 0) | (x == 1)))
             in_bits = self.arch.inference_input_bits(shape) if multilevel else 1
-            rows = cache["rows"] if "rows" in cache else layer._inputs_2d(x)[0]
-            # one add per non-zero input and output and step; b shifted adds for b-bit inputs
-            self.counts[(i, "weight_update")]["update_adds"] += (
-                float(np.count_nonzero(rows)) * n * in_bits)
+            if lu.digital_gradient:
+                rows = cache["rows"] if "rows" in cache else layer._inputs_2d(x)[0]
+                # one add per non-zero input and output and step; b shifted adds for b-bit
+                # inputs
+                self.counts[(i, "weight_update")]["update_adds"] += (
+                    float(np.count_nonzero(rows)) * n * in_bits)
             context = registry.LayerEvents(
                 steps=steps, n=n, n_classes=n_cls, membrane_bits=self.membrane_bits,
                 hidden=k < len(syn) - 1, first=k == 0, input_bits=float(x.size) * in_bits,
@@ -280,7 +354,8 @@ class PhaseMeter:
                 merged = defaultdict(float, self.counts.get((i, p), {}))
                 vector = self._crossbar.get((i, p), np.zeros(len(_EVENT_NAMES), np.int64))
                 events = dict(zip(_EVENT_NAMES, vector.tolist()))
-                reads = hwsim.counts_from_crossbar(events)
+                reads = hwsim.counts_from_crossbar(
+                    events, accumulator_bits=self.arch.learning.accumulator_bits)
                 for name, value in reads.to_dict().items():
                     if value:
                         merged[name] += value
