@@ -49,7 +49,7 @@ class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescription
     written."""
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
-        if action.nargs == 0:  # a flag: "(default: False)" says nothing
+        if action.nargs == 0 or "(default:" in (action.help or ""):  # a flag, or said already
             return action.help
         return super()._get_help_string(action)
 
@@ -241,6 +241,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from snn_dfa.app.runtime import tune_allocator
+
+    tune_allocator()
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:  # a bare call: what this is and what it can do
