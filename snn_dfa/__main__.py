@@ -1,3 +1,9 @@
-from snn_dfa.app.cli import main
+import sys
+
+try:
+    from snn_dfa.app.cli import main
+except KeyboardInterrupt:  # Ctrl-C while Python imports the command line: one line too
+    print("snn-dfa: interrupted", file=sys.stderr)
+    raise SystemExit(130) from None
 
 raise SystemExit(main())

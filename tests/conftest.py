@@ -23,3 +23,27 @@ def hermetic_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
     patch.setenv(ENV_DATA_DIR, folder)
     yield folder
     patch.undo()
+
+
+#: the main job's tiny mode: seconds on 2 cores, every code path of a full run
+TINY = {
+    "seed": 1,
+    "data": {"adapt_subjects": [2], "adapt_fraction": 0.1, "max_pretrain_windows": 120},
+    "model": {"channels": [4, 8]},
+    "pretrain": {"epochs": 1},
+    "adapt": {"epochs": 1},
+}
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory):
+    """One run of the main job's tiny mode with every registered rule (shared by the tests
+    that need a real results folder); returns the ``RunResult``."""
+    from snn_dfa.app import experiment
+    from snn_dfa.app.config import config_from_dict
+    from snn_dfa.rules import registry
+
+    config = config_from_dict({**TINY, "adapt": {**TINY["adapt"],
+                                                 "rules": list(registry.names())}})
+    root = tmp_path_factory.mktemp("tiny-run")
+    return experiment.run(config, root / "out", cache_dir=root / "cache")

@@ -13,14 +13,19 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
-from crossbar import CrossbarError
-from hwsim import HwsimError
 from snn_dfa.errors import SnnDfaError
 
 if TYPE_CHECKING:  # the experiment (numba, h5py) is imported only by the commands that run it
     from snn_dfa.app.experiment import RunResult
 
-_OUR_ERRORS = (SnnDfaError, CrossbarError, HwsimError)
+
+def _our_errors() -> tuple[type[Exception], ...]:
+    """The exceptions the project raises on purpose (imported late: a Ctrl-C during start-up
+    must meet :func:`main`'s handler, not an import)."""
+    from crossbar import CrossbarError
+    from hwsim import HwsimError
+
+    return (SnnDfaError, CrossbarError, HwsimError)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -60,7 +65,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from snn_dfa.app.config import demo_config
     from snn_dfa.app.experiment import run
 
-    _print_summary(run(demo_config(seed=args.seed), args.out, progress=sys.stderr.isatty()))
+    _print_summary(run(demo_config(seed=args.seed), args.out, progress=sys.stderr.isatty(),
+                       force=args.force))
     return 0
 
 
@@ -73,7 +79,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     if args.seed is not None:
         config = dataclasses.replace(config, seed=args.seed)
-    _print_summary(run(config, args.out, progress=sys.stderr.isatty()))
+    _print_summary(run(config, args.out, progress=sys.stderr.isatty(), force=args.force))
     return 0
 
 
@@ -87,7 +93,7 @@ def _cmd_config(args: argparse.Namespace) -> int:
 def _cmd_report(args: argparse.Namespace) -> int:
     from snn_dfa.app.report import rebuild_report
 
-    print(f"report: {rebuild_report(args.results)}")
+    print(f"report: {rebuild_report(args.results, force=args.force)}")
     return 0
 
 
@@ -128,14 +134,20 @@ def build_parser() -> argparse.ArgumentParser:
                           "held-out subjects, and cost every phase with hwsim; writes results.h5, "
                           "report.md, report.html and figures/ to --out.")
     demo.add_argument("--seed", type=int, default=0, help="one seed drives everything")
-    demo.add_argument("--out", type=Path, default=Path("runs/demo"), help="output folder")
+    demo.add_argument("--out", default="runs/demo", help="output folder")
+    demo.add_argument("--force", action="store_true",
+                      help="publish into an existing folder snn-dfa did not write (its files "
+                      "are kept; see README, Outputs)")
     demo.set_defaults(func=_cmd_demo)
     runp = sub.add_parser("run", help="the same pipeline from a TOML configuration file",
                           description="Run the pipeline of `snn-dfa demo` from CONFIG.toml "
                           "(`snn-dfa config --example` prints a documented example).")
     runp.add_argument("config", type=Path, help="TOML configuration file")
     runp.add_argument("--seed", type=int, default=None, help="override the file's seed")
-    runp.add_argument("--out", type=Path, default=Path("runs/run"), help="output folder")
+    runp.add_argument("--out", default="runs/run", help="output folder")
+    runp.add_argument("--force", action="store_true",
+                      help="publish into an existing folder snn-dfa did not write (its files "
+                      "are kept; see README, Outputs)")
     runp.set_defaults(func=_cmd_run)
     cfg = sub.add_parser("config", help="print a documented example configuration")
     cfg.add_argument("--example", action="store_true", required=True,
@@ -143,6 +155,9 @@ def build_parser() -> argparse.ArgumentParser:
     cfg.set_defaults(func=_cmd_config)
     rep = sub.add_parser("report", help="rebuild report and figures from a results file")
     rep.add_argument("results", type=Path, help="results.h5 of an earlier run")
+    rep.add_argument("--force", action="store_true",
+                     help="write the report beside a results file in a folder snn-dfa did not "
+                     "write (its files are kept; see README, Outputs)")
     rep.set_defaults(func=_cmd_report)
     sw = sub.add_parser("sweep", help="run a design-space sweep of the pipeline on Dask",
                         description="Run the pipeline of `snn-dfa run` on every point of "
@@ -155,20 +170,32 @@ def build_parser() -> argparse.ArgumentParser:
                     help="address of a running dask scheduler (default: a local cluster)")
     sw.add_argument("--workers", type=int, default=None,
                     help="worker processes of the local cluster (default: CPU count)")
-    sw.add_argument("--out", type=Path, default=Path("runs/sweep"), help="output folder")
+    sw.add_argument("--out", default="runs/sweep", help="output folder")
     sw.set_defaults(func=_cmd_sweep)
     ds = sub.add_parser("datasets", help="list data sets, whether they are here, how to get them")
     ds.set_defaults(func=_cmd_datasets)
     return parser
 
 
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run one command; project errors: one line, exit 2; a failing file system: one line,
+    exit 1; Ctrl-C at any moment: one line, exit 130."""
     try:
-        return int(args.func(args))
-    except _OUR_ERRORS as exc:
-        print(f"snn-dfa: error: {exc}", file=sys.stderr)
-        return 2
+        args = build_parser().parse_args(argv)
+        try:
+            return int(args.func(args))
+        except Exception as exc:
+            if isinstance(exc, _our_errors()):
+                print(f"snn-dfa: error: {_one_line(exc)}", file=sys.stderr)
+                return 2
+            if isinstance(exc, OSError):
+                print(f"snn-dfa: error: {_one_line(exc)}", file=sys.stderr)
+                return 1
+            raise
     except KeyboardInterrupt:
         print("snn-dfa: interrupted; no partial results were kept", file=sys.stderr)
         return 130

@@ -45,11 +45,12 @@ from snn_dfa.app.hardware import (
     cost_tech,
     deploy,
 )
-from snn_dfa.app.results import provenance, publish, write_results
+from snn_dfa.app.outdir import check_out, new_staging, public_modes, publish
+from snn_dfa.app.results import provenance, write_results
 from snn_dfa.engine.models import build_model
 from snn_dfa.engine.network import SpikingNetwork
 from snn_dfa.engine.optim import SGD
-from snn_dfa.errors import ConfigError, DataError, ValidationError
+from snn_dfa.errors import ConfigError, DataError, ValidationError, notice
 from snn_dfa.rules import registry
 from snn_dfa.rules.estimator import SpikingClassifier
 from snn_dfa.rules.online import OnlineAdapter
@@ -143,6 +144,11 @@ def pretrained(config: RunConfig, rule: str, x: np.ndarray, y: np.ndarray,
     folder = Path(cache_dir) if cache_dir is not None else default_cache_dir() / "pretrained"
     path = folder / f"{config.model.name}-{digest}.npz"
     n_classes = int(np.max(y)) + 1  # labels are 0..n_classes-1 (checked after training)
+    if path.is_dir() and not path.is_symlink():  # not an entry: moved aside, never deleted
+        aside = path.with_name(f"{path.name}.not-a-file-{os.getpid()}")
+        os.rename(path, aside)
+        notice(f"pre-training cache entry {str(path)!r} was a folder; moved it to "
+               f"{str(aside)!r} and rebuilding the entry")
     if path.exists():
         try:
             with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as f:
@@ -155,8 +161,10 @@ def pretrained(config: RunConfig, rule: str, x: np.ndarray, y: np.ndarray,
                     n_feedback = sum(k.startswith("feedback.") for k in f.files)
                     mats = [f[f"feedback.{k}"] for k in range(n_feedback)] or None
                     return net.train(False), mats, True
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile, ValidationError):
-            pass  # corrupt or stale: rebuilt and replaced below
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile,
+                ValidationError) as exc:  # corrupt: rebuilt and replaced below
+            notice(f"pre-training cache entry {str(path)!r} is unreadable "
+                   f"({type(exc).__name__}); rebuilding it")
     clf = SpikingClassifier(model=config.model.name, model_params=_model_params(config),
                             epochs=config.pretrain.epochs, batch_size=config.pretrain.batch_size,
                             lr=config.pretrain.lr, rule=spec.name, feedback=feedback_opts or None,
@@ -177,6 +185,7 @@ def pretrained(config: RunConfig, rule: str, x: np.ndarray, y: np.ndarray,
         with open(tmp, "wb") as out:
             # numpy's stub reads **arrays as its allow_pickle argument
             np.savez(out, __digest__=np.array(digest), **arrays)  # type: ignore[arg-type]  # see above
+        public_modes(Path(tmp))
         os.replace(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)
@@ -254,13 +263,14 @@ class RunResult:
 
 
 def run(config: RunConfig, out_dir: str | Path, progress: bool = False,
-        cache_dir: str | Path | None = None) -> RunResult:
-    """Run the whole protocol and write its outputs to ``out_dir`` (see module docstring)."""
+        cache_dir: str | Path | None = None, force: bool = False) -> RunResult:
+    """Run the whole protocol and write its outputs to ``out_dir`` (see module docstring).
+
+    ``out_dir`` is checked before any work (:func:`snn_dfa.app.outdir.check_out`; ``force``
+    as there) and published atomically at the end."""
     config.check()
     started = datetime.now(UTC)
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise ValidationError(f"out={str(out_dir)!r}: exists and is not a folder")
+    out_dir = check_out(out_dir, force=force)
     x_train, y_train, subjects, class_names = prepare_data(config)
     noise_multiplier = config.noise_multiplier() if config.privacy.enabled else 0.0
     for sub in subjects if config.privacy.enabled else ():
@@ -335,7 +345,7 @@ def run(config: RunConfig, out_dir: str | Path, progress: bool = False,
     costs, reports = _costs(config, starts[source[rules[0]]][1], meters)
     summary = _summary(config, metrics, reports)
     metrics["summary"] = {k: v for k, v in summary.items() if not isinstance(v, dict)}
-    _write_outputs(config, out_dir, started, metrics, costs, summary, reports)
+    _write_outputs(config, out_dir, started, metrics, costs, summary, reports, force)
     return RunResult(out_dir, metrics, costs, summary)
 
 
@@ -418,11 +428,10 @@ def _summary(config: RunConfig, metrics: dict[str, Any], reports: dict[str, hwsi
 
 def _write_outputs(config: RunConfig, out_dir: Path, started: datetime, metrics: dict[str, Any],
                    costs: dict[str, Any], summary: dict[str, Any],
-                   reports: dict[str, hwsim.CostReport]) -> None:
+                   reports: dict[str, hwsim.CostReport], force: bool) -> None:
     from snn_dfa.app.report import write_report
 
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    staging = new_staging(out_dir)
     try:
         write_results(staging / "results.h5", config.to_dict(),
                       provenance(config.seed, started), metrics, costs)
@@ -431,5 +440,5 @@ def _write_outputs(config: RunConfig, out_dir: Path, started: datetime, metrics:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    publish(staging, out_dir)
+    publish(staging, out_dir, force)
 

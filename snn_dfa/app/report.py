@@ -10,7 +10,6 @@ import base64
 import html
 import os
 import shutil
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ import numpy as np
 import hwsim
 from hwsim.report import plot_area_breakdown, plot_energy_breakdown, plot_latency
 from hwsim.sensitivity import format_sensitivity, sensitivity_from_dict
+from snn_dfa.errors import DataError, ValidationError
 from snn_dfa.rules import registry
 
 PAPER = {"energy": 64.1, "area": 10.1, "latency": 2.1, "accuracy": 7.55}
@@ -292,21 +292,59 @@ def write_report(folder: Path, config: Mapping[str, Any], metrics: Mapping[str, 
     (folder / "report.html").write_text(_html(md, folder))
 
 
-def rebuild_report(results_path: str | os.PathLike[str]) -> Path:
-    """Rebuild the report next to ``results_path`` from the file alone (atomically)."""
-    from snn_dfa.app.results import publish, read_results
+def rebuild_report(results_path: str | os.PathLike[str], force: bool = False) -> Path:
+    """Rebuild the report next to ``results_path`` from the file alone.
 
-    path = Path(results_path)
+    The folder is republished as a whole (:mod:`snn_dfa.app.outdir`): the files snn-dfa wrote
+    there are kept, the report is replaced, files someone else added are kept; a folder that
+    snn-dfa did not write and that already holds a report needs ``force``.
+    """
+    from snn_dfa.app.outdir import check_out, manifest, new_staging, publish
+    from snn_dfa.app.results import read_results
+
+    path = Path(results_path).absolute()
     res = read_results(path)
-    reports = {rule: hwsim.CostReport.from_dict(c) for rule, c in res["costs"].items()
-               if rule != "sensitivity"}
-    folder = path.parent
-    staging = Path(tempfile.mkdtemp(prefix=".report.", dir=folder))
     try:
-        write_report(staging, res["config"], res["metrics"], res["metrics"]["summary"], reports,
+        config, metrics = res["config"], res["metrics"]
+        summary = metrics["summary"]
+        reports = {rule: hwsim.CostReport.from_dict(c) for rule, c in res["costs"].items()
+                   if rule != "sensitivity"}
+        for rule in _rules(config):
+            metrics["subjects"], summary[f"{rule}_final_accuracy"], reports[rule]
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        raise DataError(f"{str(path)!r}: damaged results file: missing or malformed "
+                        f"{_one_line(exc)}") from None
+    folder = path.parent
+    written = manifest(folder)
+    report_files = ("report.md", "report.html", "figures")
+    if written is None and not force and any((folder / n).exists() for n in report_files):
+        raise ValidationError(f"{str(folder)!r}: holds a report snn-dfa did not write; pass "
+                              "--force to write one beside it (the old one is kept)")
+    check_out(folder, force=True)
+    staging = new_staging(folder)
+    try:
+        for rel in sorted(written or ()):
+            if rel.split(os.sep)[0] not in report_files and (folder / rel).is_file():
+                (staging / rel).parent.mkdir(parents=True, exist_ok=True)
+                _link_or_copy(folder / rel, staging / rel)
+        write_report(staging, config, metrics, summary, reports,
                      res["costs"].get("sensitivity"))
+        publish(staging, folder, force=True)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise DataError(f"{str(path)!r}: damaged results file: {_one_line(exc)}") from None
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    publish(staging, folder)
     return folder / "report.md"
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
