@@ -2,7 +2,9 @@
 
 Hermetic by default: the data and pre-training caches of every test (and of the command-line
 subprocesses they start, which inherit the environment) live in one temporary folder per
-session (``$SNN_DFA_DATA_DIR``), never in the repository's ``datasets/cache``.  Builders that
+session (``$SNN_DFA_DATA_DIR``), never in the repository's ``datasets/cache``; hypothesis keeps
+no example database and pytest no cache folder (``-p no:cacheprovider`` in setup.cfg); no test
+binds a fixed port.  (numba's compiled-kernel cache stays beside the kernels, git-ignored.)  Builders that
 several test modules use are in ``tests/helpers.py`` (``from helpers import ...``).
 """
 
@@ -11,8 +13,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import settings
 
 from snn_dfa.data.cache import ENV_DATA_DIR
+
+# hypothesis keeps no example database (it would be written into the repository)
+settings.register_profile("hermetic", database=None)
+settings.load_profile("hermetic")
 
 
 @pytest.fixture(autouse=True, scope="session")

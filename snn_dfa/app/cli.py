@@ -125,6 +125,13 @@ def _cmd_datasets(args: argparse.Namespace) -> int:
     return 0
 
 
+def _out_arguments(parser: argparse.ArgumentParser, default: str) -> None:
+    parser.add_argument("--out", default=default, help="output folder")
+    parser.add_argument("--force", action="store_true",
+                        help="publish into an existing folder snn-dfa did not write (its files "
+                        "are kept; see README, Outputs)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="snn-dfa", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -134,20 +141,14 @@ def build_parser() -> argparse.ArgumentParser:
                           "held-out subjects, and cost every phase with hwsim; writes results.h5, "
                           "report.md, report.html and figures/ to --out.")
     demo.add_argument("--seed", type=int, default=0, help="one seed drives everything")
-    demo.add_argument("--out", default="runs/demo", help="output folder")
-    demo.add_argument("--force", action="store_true",
-                      help="publish into an existing folder snn-dfa did not write (its files "
-                      "are kept; see README, Outputs)")
+    _out_arguments(demo, "runs/demo")
     demo.set_defaults(func=_cmd_demo)
     runp = sub.add_parser("run", help="the same pipeline from a TOML configuration file",
                           description="Run the pipeline of `snn-dfa demo` from CONFIG.toml "
                           "(`snn-dfa config --example` prints a documented example).")
     runp.add_argument("config", type=Path, help="TOML configuration file")
     runp.add_argument("--seed", type=int, default=None, help="override the file's seed")
-    runp.add_argument("--out", default="runs/run", help="output folder")
-    runp.add_argument("--force", action="store_true",
-                      help="publish into an existing folder snn-dfa did not write (its files "
-                      "are kept; see README, Outputs)")
+    _out_arguments(runp, "runs/run")
     runp.set_defaults(func=_cmd_run)
     cfg = sub.add_parser("config", help="print a documented example configuration")
     cfg.add_argument("--example", action="store_true", required=True,
