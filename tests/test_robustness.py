@@ -36,7 +36,10 @@ def test_ctrl_c_gives_one_line_and_exit_130(tmp_path, after_s):
     proc = subprocess.Popen([sys.executable, "-m", "snn_dfa", "demo", "--out",
                              str(tmp_path / "out")], cwd=tmp_path, stderr=subprocess.PIPE,
                             stdout=subprocess.DEVNULL, text=True,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+                            env={**os.environ, "PYTHONPATH": str(ROOT)},
+                            # a shell's background job starts with SIGINT ignored, and an ignored
+                            # signal stays ignored across exec: give the child the default
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     time.sleep(after_s)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)

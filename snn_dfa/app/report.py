@@ -7,6 +7,7 @@ Everything is computed from what ``results.h5`` holds (configuration, metrics, c
 from __future__ import annotations
 
 import base64
+import dataclasses
 import html
 import os
 import shutil
@@ -18,7 +19,7 @@ import numpy as np
 
 import hwsim
 from hwsim.report import plot_area_breakdown, plot_energy_breakdown, plot_latency
-from hwsim.sensitivity import format_sensitivity, sensitivity_from_dict
+from hwsim.sensitivity import SensitivityRow, format_sensitivity, sensitivity_from_dict
 from snn_dfa.errors import DataError, ValidationError
 from snn_dfa.rules import registry
 
@@ -169,7 +170,8 @@ def _markdown(config: Mapping[str, Any], metrics: Mapping[str, Any],
                   ("Each row switches one assumption from the defaults (docs/hwsim.md, "
                    "\"Assumptions\"); ratios of energy per learned window, latency per learned "
                    "window and chip area. `*`: within 10 % of the paper's DFA/BP figure."), "",
-                  format_sensitivity(sensitivity_from_dict(sensitivity))]
+                  format_sensitivity(_in_rule_order(sensitivity_from_dict(sensitivity),
+                                                    rules))]
     compared = [r for r in rules if f"{r}_vs_bp_energy_ratio" in summary]
     if compared:
         lines += ["", "## Against the wearable paper's headline claims (DFA vs BP)", "",
@@ -337,6 +339,14 @@ def rebuild_report(results_path: str | os.PathLike[str], force: bool = False) ->
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return folder / "report.md"
+
+
+def _in_rule_order(rows: list[SensitivityRow], rules: list[str]) -> list[SensitivityRow]:
+    """Columns in the configuration's rule order, as at run time (a results file gives them
+    back in its own key order)."""
+    return [dataclasses.replace(row, ratios={r: row.ratios[r] for r in sorted(
+        row.ratios, key=lambda r: (rules.index(r) if r in rules else len(rules), r))})
+            for row in rows]
 
 
 def _one_line(exc: BaseException) -> str:
