@@ -4,6 +4,7 @@ Run from the repository root::
 
     .venv/bin/python benchmarks/bench_crossbar.py            # everything
     .venv/bin/python benchmarks/bench_crossbar.py --quick    # skip the 256 x 256 exact solves
+    .venv/bin/python benchmarks/bench_crossbar.py --ir-table # only the fast-vs-exact IR table
 
 Every figure is a ratio against a reference measured in the same run (median of repeats).
 The machine has 2 cores shared with other jobs, so absolute times vary by tens of percent.
@@ -149,10 +150,58 @@ def fast_model_error() -> None:
 
             e1 = err(v @ fast_effective_conductance(g, **wires(dev), n_iter=1))
             e3 = err(v @ fast_effective_conductance(g, **wires(dev), n_iter=3))
+            et = err(v @ fast_effective_conductance(g, **wires(dev)))
             print(
-                f"{name:34s} active rows {p_active:4.0%}: fast n_iter=3 {e3:7.3%}, "
-                f"n_iter=1 {e1:7.3%}, no IR model {err(v @ g):7.3%}"
+                f"{name:34s} active rows {p_active:4.0%}: fast to tolerance {et:7.3%}, "
+                f"fixed 3 {e3:7.3%}, first order {e1:7.3%}, no IR model {err(v @ g):7.3%}"
             )
+
+
+def ir_table(sizes: list[int]) -> None:
+    """Fast (to tolerance, with fallback) vs exact: error and time, 0.3-5 ohm, two g ranges."""
+    print("\n## Fast IR-drop model vs exact nodal solve (binary drive, 30 % rows active, batch 32)")
+    print(
+        "| size | wire (ohm) | g (uS) | fast outcome | substitutions | fast error | fixed 3 (old) "
+        "error | no IR error | fast time | exact time |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    from crossbar._kernels import fast_ir_fixed_point
+
+    fast_ir_fixed_point(np.ones((2, 2)), 1.0, 1.0, 1.0, 1.0, 2, 1e-6)  # compile first
+    for n in sizes:
+        for g_hi in (40.0, 100.0):
+            for r in (0.3, 1.0, 2.0, 5.0):
+                rng = np.random.default_rng([SEED, n, int(g_hi), int(10 * r)])
+                g = rng.uniform(1.0, g_hi, (n, n)) * 1e-6
+                v = (rng.random((32, n)) < 0.3) * 0.2
+                w = {"r_row_ohm": r, "r_col_ohm": r, "r_driver_ohm": r, "r_sense_ohm": r}
+                out: dict[str, object] = {}
+
+                def fast(g: np.ndarray = g, v: np.ndarray = v, w: dict = w) -> None:
+                    with warnings.catch_warnings(record=True) as caught:
+                        warnings.simplefilter("always")
+                        out["fast"] = v @ fast_effective_conductance(g, **w)
+                    out["fell_back"] = bool(caught)
+
+                def exact(g: np.ndarray = g, v: np.ndarray = v, w: dict = w) -> None:
+                    out["exact"] = ExactIRDropSolver(g, **w).currents(v)
+
+                t_fast, t_exact = _once(fast), _once(exact)
+                ref = out["exact"]
+                scale = float(np.mean(np.abs(ref)))
+
+                def err(i: np.ndarray, ref: np.ndarray = ref, scale: float = scale) -> float:
+                    return float(np.mean(np.abs(i - ref)) / scale)
+
+                _, done, status, _ = fast_ir_fixed_point(g, r, r, r, r, 100, 1e-6)
+                outcome = "fell back to exact" if out["fell_back"] else "converged"
+                reason = {1: " (not contracting)", 2: " (no convergence)"}.get(int(status), "")
+                old = v @ fast_effective_conductance(g, **w, n_iter=3)
+                print(
+                    f"| {n}² | {r} | 1–{g_hi:.0f} | {outcome}{reason} | {done} | "
+                    f"{err(out['fast']):.2%} | {err(old):.1%} | {err(v @ g):.1%} | "
+                    f"{t_fast * 1e3:.1f} ms | {t_exact * 1e3:.0f} ms |"
+                )
 
 
 def bench_exact(sizes: list[int], batch: int) -> None:
@@ -200,7 +249,11 @@ def _once(fn) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="exact solves up to 128 only")
+    parser.add_argument("--ir-table", action="store_true", help="only the fast-vs-exact table")
     args = parser.parse_args()
+    if args.ir_table:
+        ir_table([64, 128] if args.quick else [64, 128, 256])
+        return
     print(
         f"# crossbar benchmarks  ({platform.processor() or platform.machine()}, numpy {np.__version__})"
     )
@@ -208,6 +261,7 @@ def main() -> None:
     bench_layer()
     fast_model_error()
     bench_exact([64, 128] if args.quick else [64, 128, 256], batch=8)
+    ir_table([64, 128] if args.quick else [64, 128, 256])
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ BASE = {
     "data": {"adapt_subjects": [2], "adapt_fraction": 0.5, "max_pretrain_windows": 400},
     "model": {"channels": [8, 16]},
     "pretrain": {"epochs": 1},
+    "crossbar": {"noise_model": "relative"},  # the axis below is the relative stress spread
     "adapt": {"rules": ["dfa"], "epochs": 4},
 }
 

@@ -7,7 +7,7 @@ See docs/crossbar.md for what is modelled, the equations and the presets' source
 from crossbar.array import CrossbarArray, CrossbarConfig
 from crossbar.counters import CrossbarCounters, TileCounters
 from crossbar.devices import GENERIC_RRAM, NEURRAM_HFO2, PRESETS, DeviceParams, get_preset
-from crossbar.errors import CrossbarError
+from crossbar.errors import CrossbarError, CrossbarWarning
 from crossbar.gpr import GPRNoiseModel
 from crossbar.irdrop import ExactIRDropSolver, exact_currents, fast_effective_conductance
 from crossbar.mapping import MappingConfig, conductances_to_weights, weights_to_conductances
@@ -23,6 +23,7 @@ __all__ = [
     "CrossbarConfig",
     "CrossbarCounters",
     "CrossbarError",
+    "CrossbarWarning",
     "DeviceParams",
     "ExactIRDropSolver",
     "GPRNoiseModel",

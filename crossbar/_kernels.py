@@ -8,14 +8,29 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+IR_CONVERGED = 0
+IR_NOT_CONTRACTING = 1
+IR_MAX_ITERATIONS = 2
+
 
 @njit(cache=True)
 def fast_ir_fixed_point(
-    g: np.ndarray, r_row: float, r_col: float, r_drv: float, r_sen: float, n_iter: int
-) -> np.ndarray:  # pragma: no cover - compiled; reference: irdrop._fast_ir_reference
-    """``n_iter`` substitutions of ``T = G * (1 - T A - B T)`` (see irdrop), serial, one pass each.
+    g: np.ndarray,
+    r_row: float,
+    r_col: float,
+    r_drv: float,
+    r_sen: float,
+    max_iter: int,
+    tol: float,
+) -> tuple[np.ndarray, int, int, float]:  # pragma: no cover - compiled; reference: irdrop._fast_ir_reference
+    """Substitutions of ``T = G * (1 - T A - B T)`` (see irdrop), serial, one pass each.
 
-    ``g``: C-contiguous float64 ``[rows, cols]``; returns a new array.
+    ``g``: C-contiguous float64 ``[rows, cols]``.  With ``tol < 0`` exactly ``max_iter``
+    substitutions run.  Otherwise the loop stops when the largest change of ``T`` is
+    ``<= tol * max(G)`` (status ``IR_CONVERGED``), when a change is not smaller than the
+    previous one (``IR_NOT_CONTRACTING``), or after ``max_iter`` substitutions
+    (``IR_MAX_ITERATIONS``).  Returns ``(T, substitutions, status, ratio)`` with ``ratio``
+    the last ratio of successive changes (0 before two substitutions).
     """
     m, n = g.shape
     t = g.copy()
@@ -23,9 +38,15 @@ def fast_ir_fixed_point(
     col_sum = np.empty(n)
     d_tail = np.empty(n)
     head = np.empty(n)
+    g_max = 0.0
+    for i in range(m):
+        for j in range(n):
+            g_max = max(g_max, g[i, j])
     c0_row = np.empty(n)
     c1_row = np.empty(n)
-    for _ in range(n_iter):
+    prev = -1.0
+    ratio = 0.0
+    for it in range(max_iter):
         for j in range(n):
             col_sum[j] = 0.0
             d_tail[j] = 0.0
@@ -35,6 +56,7 @@ def fast_ir_fixed_point(
             for j in range(n):
                 col_sum[j] += t[i, j]
                 d_tail[j] += d_i * t[i, j]
+        change = 0.0
         for i in range(m):
             d_i = m - 1 - i
             # prefix sums of the row (serial); the last is the row sum
@@ -52,8 +74,18 @@ def fast_ir_fixed_point(
                 new[i, j] = g[i, j] * (1.0 - ta - bt)
                 d_tail[j] -= d_i * t[i, j]
                 head[j] += t[i, j]
+            for j in range(n):
+                change = max(change, abs(new[i, j] - t[i, j]))
         t, new = new, t
-    return t
+        if tol >= 0.0:
+            if prev > 0.0:
+                ratio = change / prev
+            if change <= tol * g_max:
+                return t, it + 1, IR_CONVERGED, ratio
+            if prev >= 0.0 and change >= prev:
+                return t, it + 1, IR_NOT_CONTRACTING, ratio
+        prev = change
+    return t, max_iter, IR_MAX_ITERATIONS if tol >= 0.0 else IR_CONVERGED, ratio
 
 
 @njit(cache=True, inline="always")
@@ -132,7 +164,8 @@ def digitise_and_sum(cur, var, z, sigma, add_noise, step, quantize, n_codes, wei
     slices; ``var`` the same shape (``x^2 @ G^2`` sums) and ``z`` standard normals (float64,
     same shape) when ``add_noise``.  Per entry, with NumPy's operations and types:
     ``c + (sigma * sqrt(var)) * z`` (noise added in float64, rounded to the current's
-    dtype), then if ``quantize`` ``clip(rint(c / step[b]), -n_codes, n_codes) * step[b]``,
+    dtype), then if ``quantize`` ``clip(rint(c / st), -n_codes, n_codes) * st`` with
+    ``st = step[b, s, n]`` (the ADC step of the tile and slice that senses line ``n``),
     times ``weights[s]`` (``n_levels ** s``) for ``s > 0``, summed over blocks and slices in
     that order into ``out [M, N]`` (overwritten).
     """
@@ -143,11 +176,11 @@ def digitise_and_sum(cur, var, z, sigma, add_noise, step, quantize, n_codes, wei
     hi = dt(n_codes)
     out[:] = 0.0
     for b in range(B):
-        st = step[b]
         for s in range(S):
             w = dt(weights[s])
             for m in range(M):
                 for n in range(N):
+                    st = step[b, s, n]
                     c = cur[b, s, m, n]
                     if add_noise:
                         sd = sig * np.sqrt(var[b, s, m, n])
@@ -161,7 +194,7 @@ def digitise_and_sum(cur, var, z, sigma, add_noise, step, quantize, n_codes, wei
 
 @njit(cache=True)
 def fast_ir_tiles(g_uS, eff, jobs, row_bounds, col_bounds, n_cb, transposed, r_row, r_col,
-                  r_drv, r_sen, n_iter, d_mats, step, g_ref, differential):
+                  r_drv, r_sen, max_iter, tol, d_mats, step, g_ref, differential, failed):
     # pragma: no cover - compiled
     """The fast IR-drop model of several physical arrays, and their read matrices, in place.
 
@@ -169,7 +202,9 @@ def fast_ir_tiles(g_uS, eff, jobs, row_bounds, col_bounds, n_cb, transposed, r_r
     with tiles row-major over (row block, column block); ``row_bounds``, ``col_bounds``
     the block edges.  Each array is driven along its rows (inputs), or along its columns
     for a transposed read, and computed exactly as :func:`fast_ir_fixed_point` of the
-    conductances in siemens (``g * 1e-6``), scaled back by ``1e6``.  Then the tile's
+    conductances in siemens (``g * 1e-6``, iterated to ``tol``), scaled back by ``1e6``; a
+    job whose iteration does not converge is flagged in ``failed [J]`` (1) and its ``eff``
+    left as it was, for the caller to handle.  Then the tile's
     entries of ``d_mats [S, blocks, size, sense]`` (if not empty) become
     ``(eff+ - eff-) / step`` (or ``(eff - g_ref) / step``), stacked by drive block as in
     ``CrossbarArray._read_matrices``.
@@ -188,7 +223,10 @@ def fast_ir_tiles(g_uS, eff, jobs, row_bounds, col_bounds, n_cb, transposed, r_r
             for r in range(r1 - r0):
                 for c in range(c1 - c0):
                     a[r, c] = g_uS[k, p, c0 + c, r0 + r] * 1e-6
-        t = fast_ir_fixed_point(a, r_row, r_col, r_drv, r_sen, n_iter)
+        t, _, status, _ = fast_ir_fixed_point(a, r_row, r_col, r_drv, r_sen, max_iter, tol)
+        if status != IR_CONVERGED:
+            failed[j] = 1
+            continue
         for c in range(c1 - c0):
             for r in range(r1 - r0):
                 eff[k, p, c0 + c, r0 + r] = (t[c, r] if transposed else t[r, c]) * 1e6

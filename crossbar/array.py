@@ -17,6 +17,9 @@ driven through ``r_sense_ohm`` and the row lines sensed through ``r_driver_ohm``
 
 from __future__ import annotations
 
+import contextlib
+import functools
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,7 +38,7 @@ from crossbar.counters import EVENT_FIELDS, CrossbarCounters, TileCounters, phys
 from crossbar.devices import DeviceParams, get_preset
 from crossbar.errors import CrossbarError
 from crossbar.gpr import GPRNoiseModel
-from crossbar.irdrop import ExactIRDropSolver, fast_ir_unchecked
+from crossbar.irdrop import FAST_IR_FALLBACKS, ExactIRDropSolver, fast_ir_unchecked
 from crossbar.mapping import (
     MappingConfig,
     check_mapping_device,
@@ -53,7 +56,9 @@ from crossbar.noise import (
     apply_faults,
     drift,
     programming_noise,
+    relaxed,
     sample_faults,
+    wan2022_programming_noise,
 )
 from crossbar.periphery import (
     PeripheryConfig,
@@ -61,7 +66,14 @@ from crossbar.periphery import (
     is_binary,
     normalise_inputs,
 )
-from crossbar.update import UpdateConfig, program_with_pulses, pulses_for_change
+from crossbar.update import (
+    IN_SITU_MODES,
+    UpdateConfig,
+    coincidence_pulses,
+    program_with_pulses,
+    pulses_for_change,
+    whole_pulses,
+)
 
 IR_DROP_MODES = ("none", "fast", "exact")
 
@@ -77,6 +89,16 @@ def _stack_inputs(x: np.ndarray, blocks: int, size: int) -> np.ndarray:
     return np.ascontiguousarray(x).reshape(batch, blocks, size).transpose(1, 0, 2)
 
 
+@dataclass
+class _Calibration:
+    """What a calibration records: its read direction, the magnitudes of non-binary inputs,
+    and per ``(tile, slice)`` the magnitudes of the column currents."""
+
+    transposed: bool
+    inputs: list[np.ndarray] = field(default_factory=list)
+    currents: dict[tuple[int, int], list[np.ndarray]] = field(default_factory=dict)
+
+
 @dataclass(frozen=True)
 class CrossbarConfig:
     """Everything about a crossbar except the device: mapping, non-idealities, periphery.
@@ -88,16 +110,21 @@ class CrossbarConfig:
     periphery : PeripheryConfig
     update : UpdateConfig
     ir_drop : {"none", "fast", "exact"}
-        Wire resistance ignored, first-order model, or exact nodal solve (the exact transfer
-        matrix of each array is computed once per conductance state).
-    ir_fast_iterations : int
-        Substitutions of the fast IR-drop model (see
-        :func:`crossbar.irdrop.fast_effective_conductance`; 1 is first order).
+        Wire resistance ignored, the fast fixed-point model, or exact nodal solve (the
+        transfer matrix of each array is computed once per conductance state).
+    ir_fast_tolerance : float
+        Relative tolerance the fast model iterates to (``> 0``; see
+        :func:`crossbar.irdrop.fast_effective_conductance`).
+    ir_fast_max_iterations : int
+        Substitutions the fast model may take (``>= 1``).
+    ir_fast_fallback : {"exact", "raise"}
+        When the fast model does not converge (not contracting, or out of iterations): warn
+        and use the exact solve, or raise.
     tile_rows, tile_cols : int
         Largest array: inputs per tile and outputs per tile.
     gpr_model : GPRNoiseModel or None
-        If given (fitted), programming errors are sampled from it instead of
-        ``noise.prog_sigma_rel`` (which must then be 0).
+        ``noise.noise_model="gpr"`` only: the fitted model programming errors are drawn
+        from (``None``: fitted once to the shipped table).
     gpr_output_model : GPRNoiseModel or None
         If given (fitted on normalised ``(ideal, measured)`` column outputs), every column
         current of every read is replaced by a draw from it, before the ADC.  Currents are
@@ -110,7 +137,9 @@ class CrossbarConfig:
     periphery: PeripheryConfig = field(default_factory=PeripheryConfig)
     update: UpdateConfig = field(default_factory=UpdateConfig)
     ir_drop: str = "none"
-    ir_fast_iterations: int = 3
+    ir_fast_tolerance: float = 1e-6
+    ir_fast_max_iterations: int = 100
+    ir_fast_fallback: str = "exact"
     tile_rows: int = 128
     tile_cols: int = 128
     gpr_model: GPRNoiseModel | None = field(default=None, compare=False)
@@ -126,28 +155,41 @@ class CrossbarConfig:
             if not isinstance(getattr(self, name), kind):
                 raise CrossbarError(f"{name}={getattr(self, name)!r}: expected a {kind.__name__}")
         check_choice("ir_drop", self.ir_drop, IR_DROP_MODES)
-        check_int("ir_fast_iterations", self.ir_fast_iterations, low=1)
+        if not check_real("ir_fast_tolerance", self.ir_fast_tolerance) > 0:
+            raise CrossbarError(
+                f"ir_fast_tolerance={self.ir_fast_tolerance!r}: expected a value > 0"
+            )
+        check_int("ir_fast_max_iterations", self.ir_fast_max_iterations, low=1)
+        check_choice("ir_fast_fallback", self.ir_fast_fallback, FAST_IR_FALLBACKS)
         check_int("tile_rows", self.tile_rows, low=1)
         check_int("tile_cols", self.tile_cols, low=1)
         for name in ("gpr_model", "gpr_output_model"):
             model = getattr(self, name)
             if model is not None and not isinstance(model, GPRNoiseModel):
                 raise CrossbarError(f"{name}={model!r}: expected a GPRNoiseModel or None")
-        if self.gpr_model is not None and self.noise.prog_sigma_rel != 0:
+        if self.gpr_model is not None and self.noise.noise_model != "gpr":
             raise CrossbarError(
-                f"prog_sigma_rel={self.noise.prog_sigma_rel!r}: expected 0 when gpr_model is set"
+                f"noise_model={self.noise.noise_model!r}: expected 'gpr' when gpr_model is set"
             )
-        if self.update.mode == "pulse" and self.mapping.n_slices > 1:
+        if self.update.mode in IN_SITU_MODES and self.mapping.n_slices > 1:
             raise CrossbarError(
-                f"n_slices={self.mapping.n_slices}: in-situ pulse updates need one slice; "
-                "use UpdateConfig(mode='reprogram') with bit slicing"
+                f"n_slices={self.mapping.n_slices}: in-situ updates (mode="
+                f"{self.update.mode!r}) need one slice; use UpdateConfig(mode='reprogram') "
+                "with bit slicing"
             )
 
     @classmethod
     def ideal(cls, **changes: object) -> CrossbarConfig:
         """No quantisation, no noise, ideal periphery, no IR drop (an exact matrix)."""
         changes.setdefault("mapping", MappingConfig(quantize=False))
+        changes.setdefault("noise", NoiseConfig.ideal())
         return cls(**changes)  # type: ignore[arg-type]  # field overrides, checked by __post_init__
+
+
+@functools.lru_cache(maxsize=1)
+def _default_gpr_model() -> GPRNoiseModel:
+    """The GPR model fitted once to the shipped table (``noise_model="gpr"`` default)."""
+    return GPRNoiseModel.from_csv()
 
 
 class CrossbarArray:
@@ -160,8 +202,9 @@ class CrossbarArray:
     device : str or DeviceParams
         Device preset name (see :data:`crossbar.devices.PRESETS`) or a record.
     config : CrossbarConfig, optional
-        Mapping, non-idealities, periphery, updates, IR drop and tile size
-        (default: quantised to the device levels, otherwise ideal).
+        Mapping, non-idealities, periphery, updates, IR drop and tile size (default: the
+        device's levels, the measured ``"wan2022"`` programming error and relaxation,
+        accumulated pulse updates, ideal periphery, no IR drop).
     seed : int, numpy.random.Generator or None
         Source of all randomness.
     dtype : numpy dtype
@@ -174,7 +217,7 @@ class CrossbarArray:
         Event counts per tile (reset with :meth:`reset_counters`).
     time_s : float
         Present time (read-only; see :meth:`set_time`); cells age from the moment they were
-        programmed.
+        programmed (an array is programmed at time 0 when created).
     """
 
     def __init__(
@@ -239,6 +282,17 @@ class CrossbarArray:
         )
         self._pulse_count = np.zeros(self._cell_shape, dtype=np.int64)
         self._time_s = 0.0
+        self._gpr = (
+            (self.config.gpr_model or _default_gpr_model())
+            if noise.noise_model == "gpr"
+            else None
+        )
+        # Calibrated full scales: ADC per (transposed, tile index, slice), DAC per direction.
+        self._adc_fs: dict[tuple[bool, int, int], float] = {}
+        self._dac_fs: dict[bool, float] = {}
+        # While calibrating: the direction, the input magnitudes and, per (tile, slice), the
+        # column-current magnitudes seen.
+        self._collecting: _Calibration | None = None
         # derived state, rebuilt on demand: present conductances, and per read direction
         # (transposed?) the IR-drop effective conductances, difference and square matrices
         self._g_cache: np.ndarray | None = None
@@ -278,7 +332,11 @@ class CrossbarArray:
         return self._g_now().copy()
 
     def set_weights(self, weights: np.ndarray) -> None:
-        """Map ``weights`` anew and program every cell (programming variation applies)."""
+        """Map ``weights`` anew and program every cell (programming variation applies).
+
+        The update accumulator is cleared; calibrated ranges are kept (call
+        :meth:`calibrate` again if the weights changed much).
+        """
         w = as_float_array("weights", weights, ndim=2, shape=self._shape)
         m = self.config.mapping
         self._scales = weight_scales(w, m, self.device)
@@ -287,16 +345,25 @@ class CrossbarArray:
         target = levels_to_conductances(self._levels, self.device)
         self._intended = target
         self._g_prog = self._program(target)
+        self._g_anchor = target.copy()
         self._t_prog = np.full(self._cell_shape, self.time_s)
         self._z_relax = self._relax_draws(self._cell_shape)
+        # Digital accumulator of sub-pulse updates, in pulses per weight ("accumulate").
+        self._acc = np.zeros(self._shape)
         self._count("cells_programmed", int(np.prod(self._cell_shape[:2])) * self._tile_cells)
         self._invalidate()
 
     def set_time(self, time_s: float) -> None:
-        """Move the clock to ``time_s`` (``>=`` the present time): drift and relaxation act."""
+        """Move the clock to ``time_s`` seconds (``>=`` the present time): cells relax.
+
+        Ages beyond the fitted data (2 days for ``"wan2022"``) warn when conductances are
+        next evaluated.
+        """
         t = check_real("time_s", time_s)
         if t < self._time_s:
-            raise CrossbarError(f"time_s={time_s!r}: expected a finite time >= {self._time_s}")
+            raise CrossbarError(
+                f"time_s={time_s!r}: expected a finite time >= the present time {self._time_s} s"
+            )
         self._time_s = t
         self._invalidate()
 
@@ -314,9 +381,14 @@ class CrossbarArray:
         Keys: ``n_out``, ``n_in``, ``device``, ``g_min_uS``, ``g_max_uS``, ``n_levels``,
         ``v_read_V``, ``v_write_V``, ``t_pulse_ns``, ``scheme``, ``n_slices``,
         ``n_polarities``, ``tile_rows``, ``tile_cols``, ``n_tiles``, ``dac_bits``,
-        ``adc_bits``, ``columns_per_adc``, ``ir_drop``, ``write_verify``.
+        ``adc_bits``, ``columns_per_adc``, ``ir_drop``, ``write_verify``, ``noise_model``,
+        ``adc_range``, ``dac_range``, ``calibration_percentile``, ``calibration_scope``,
+        ``update_mode``, ``bit_length`` (pulses per line per round, coincidence mode; 0
+        otherwise) and ``accumulator_words`` (digital accumulator words held: one per weight
+        in accumulate mode, else 0).
         """
         dev, m, per = self.device, self.config.mapping, self.config.periphery
+        upd = self.config.update
         return {
             "n_out": self._shape[0],
             "n_in": self._shape[1],
@@ -337,7 +409,15 @@ class CrossbarArray:
             "adc_bits": per.adc_bits,
             "columns_per_adc": per.columns_per_adc,
             "ir_drop": self.config.ir_drop,
-            "write_verify": self.config.update.write_verify,
+            "write_verify": upd.write_verify,
+            "noise_model": self.config.noise.noise_model,
+            "adc_range": per.adc_range,
+            "dac_range": per.dac_range,
+            "calibration_percentile": per.calibration_percentile,
+            "calibration_scope": per.calibration_scope,
+            "update_mode": upd.mode,
+            "bit_length": upd.bit_length if upd.mode == "coincidence" else 0,
+            "accumulator_words": self._shape[0] * self._shape[1] if upd.mode == "accumulate" else 0,
         }
 
     def reset_counters(self) -> None:
@@ -366,6 +446,108 @@ class CrossbarArray:
         scaled = dv * self._scales.astype(self._cdtype)
         return self._read(scaled, transposed=True).astype(self.dtype, copy=False)
 
+    def calibrate(self, x: np.ndarray, *, transposed: bool = False) -> None:
+        """Set the calibrated ADC / DAC full scales from a calibration batch.
+
+        ``x [M, n_in]`` (or errors ``[M, n_out]`` with ``transposed=True``) is read once
+        through the array inside :meth:`calibration`; see there.
+        """
+        n = self._shape[0] if transposed else self._shape[1]
+        xv = as_float_array("x", x, ndim=2, shape=(None, n), dtype=self._cdtype)
+        with self.calibration(transposed=transposed):
+            if transposed:
+                self._read(xv * self._scales.astype(self._cdtype), True)
+            else:
+                self._read(xv, False)
+
+    @contextlib.contextmanager
+    def calibration(self, *, transposed: bool = False) -> Iterator[CrossbarArray]:
+        """Calibrate the converters from the reads made inside the ``with`` block.
+
+        Done once when the array is deployed, as chips calibrate their converter references
+        after programming (so that a whole network can be calibrated by one forward pass
+        of a calibration batch).  Inside the block, reads in the chosen direction bypass the
+        ADC and record the magnitudes of the column currents (and of non-binary inputs); on
+        leaving it, each calibrated range becomes the ``calibration_percentile``-th
+        percentile of the magnitudes seen (per tile and slice, or per array and slice; see
+        :class:`~crossbar.periphery.PeripheryConfig`).  A range measured as zero falls back to
+        the largest possible one.  The reads are counted as reads.
+        """
+        if self._collecting is not None:
+            raise CrossbarError("calibration: expected no calibration already in progress")
+        seen = _Calibration(transposed)
+        self._collecting = seen
+        try:
+            yield self
+        finally:
+            self._collecting = None
+        per = self.config.periphery
+        pct = per.calibration_percentile
+        if per.dac_range == "calibrated" and seen.inputs:
+            mags = np.concatenate(seen.inputs)
+            fs = float(np.percentile(mags, pct))
+            self._dac_fs[transposed] = fs if fs > 0 else (float(mags.max()) or 1.0)
+        if per.adc_range != "calibrated" or not seen.currents:
+            return
+        currents = {key: np.concatenate(v) for key, v in seen.currents.items()}
+        for k in range(self.config.mapping.n_slices):
+            keys = [key for key in currents if key[1] == k]
+            if per.calibration_scope == "layer":
+                pooled = float(np.percentile(np.concatenate([currents[c] for c in keys]), pct))
+                values = {key: pooled for key in keys}
+            else:
+                values = {key: float(np.percentile(currents[key], pct)) for key in keys}
+            for (i, kk), fs in values.items():
+                self._adc_fs[(transposed, i, kk)] = (
+                    fs if fs > 0 else self._max_full_scale(i, transposed)
+                )
+
+    def _max_full_scale(self, tile: int, transposed: bool) -> float:
+        """Largest possible column current of a tile, in ``v_read * level_step`` units."""
+        n_drive = self._tile_cols[tile] if transposed else self._tile_rows[tile]
+        return float(n_drive) * self.device.g_range_uS / self.device.level_step_uS
+
+    def _sense_tiles(self, transposed: bool) -> list[tuple[int, int, slice]]:
+        """``(drive block, tile index, sense slice)`` of every tile of a stacked read."""
+        n_cb = len(self._col_blocks)
+        out = []
+        if transposed:
+            for c in range(n_cb):
+                for r, rb in enumerate(self._row_blocks):
+                    out.append((c, r * n_cb + c, rb))
+        else:
+            for r in range(len(self._row_blocks)):
+                for c, cb in enumerate(self._col_blocks):
+                    out.append((r, r * n_cb + c, cb))
+        return out
+
+    def _adc_steps(self, transposed: bool, drive: np.ndarray, n_slices: int, n_sense: int,
+                   n_codes: int, calibrating: bool) -> np.ndarray:
+        """ADC step (full scale / codes) per drive block, slice and sensed line,
+        ``[blocks, n_slices, n_sense]``: from the largest possible current of each block
+        (``adc_range="max"``, or while calibrating) or the calibrated range of each tile."""
+        per = self.config.periphery
+        levels_full = self.device.g_range_uS / self.device.level_step_uS
+        codes = max(n_codes, 1)
+        shape = (drive.size, n_slices, n_sense)
+        if per.adc_range != "calibrated" or per.adc_bits is None or calibrating:
+            fs = per.adc_full_scale_fraction * drive * levels_full
+            return np.ascontiguousarray(
+                np.broadcast_to((fs / codes)[:, None, None], shape), dtype=self._cdtype)
+        fs = np.empty(shape)
+        for b, tile, sl in self._sense_tiles(transposed):
+            for k in range(n_slices):
+                value = self._adc_fs.get((transposed, tile, k))
+                if value is None:
+                    if not transposed:
+                        raise CrossbarError(
+                            "adc_range='calibrated': expected calibrate(x) before forward reads"
+                        )
+                    # Transposed reads without a calibration batch of errors: largest range.
+                    value = self._max_full_scale(tile, transposed)
+                fs[b, k, sl] = value
+        return (fs / codes).astype(self._cdtype)
+
     def _read(self, x: np.ndarray, transposed: bool) -> np.ndarray:
         """Read of every tile at once, in normalised units: inputs in ``v_read``,
         conductances in levels.
@@ -379,8 +561,24 @@ class CrossbarArray:
         per = self.config.periphery
         batch = x.shape[0]
         binary = is_binary(x)
+        collect = None
+        if self._collecting is not None and self._collecting.transposed == transposed:
+            collect = self._collecting
+            if not binary:
+                collect.inputs.append(np.abs(x).ravel())
         if binary:
             xn, norm = x, None
+        elif per.dac_range == "calibrated":
+            fs = self._dac_fs.get(transposed)
+            if fs is None and collect is None and not transposed:
+                raise CrossbarError(
+                    "dac_range='calibrated': expected calibrate(x) before forward reads"
+                )
+            if fs is None:
+                xn, norm = normalise_inputs(x)
+            else:
+                xn, norm = np.clip(x / fs, -1.0, 1.0), np.full(batch, fs)
+            xn = dac_quantize(xn, per.dac_bits).astype(self._cdtype, copy=False)
         else:
             xn, norm = normalise_inputs(x)
             xn = dac_quantize(xn, per.dac_bits).astype(self._cdtype, copy=False)
@@ -403,21 +601,27 @@ class CrossbarArray:
         levels_full = self.device.g_range_uS / self.device.level_step_uS
         drive = self._block_sizes(transposed)  # driven lines per block
         out_model = self.config.gpr_output_model
-        if out_model is not None:
+        if out_model is not None or collect is not None:
             if noise:
                 cur = (cur + (read_sigma * np.sqrt(var)) * z).astype(self._cdtype)
                 noise = False
+        if out_model is not None:
             i_max = (drive * levels_full)[:, None, None, None]
             cur = (out_model.sample(cur / i_max, self._rng) * i_max).astype(self._cdtype)
+        if collect is not None:  # calibration: ADC bypassed, magnitudes recorded per tile
+            for b, tile, sl in self._sense_tiles(transposed):
+                for k in range(n_slices):
+                    collect.currents.setdefault((tile, k), []).append(
+                        np.abs(cur[b, k, :, sl]).ravel()
+                    )
         bits = per.adc_bits
         n_codes = 0 if bits is None else 2 ** (bits - 1) - 1
-        step = (per.adc_full_scale_fraction * drive * levels_full / max(n_codes, 1)).astype(
-            self._cdtype)
+        step = self._adc_steps(transposed, drive, n_slices, sense, n_codes, collect is not None)
         weights = float(self.device.n_levels) ** np.arange(n_slices, dtype=np.float64)
         out = np.empty((batch, sense), dtype=self._cdtype)
         # noise, ADC per tile and the digital sum over blocks and slices, in one pass
-        digitise_and_sum(cur, var, z, read_sigma, noise, step, bits is not None, n_codes,
-                         weights, out)
+        digitise_and_sum(cur, var, z, read_sigma, noise, step,
+                         bits is not None and collect is None, n_codes, weights, out)
         self._count_read(xn, batch, binary, transposed)
         if norm is not None:
             out *= norm[:, None]
@@ -487,12 +691,16 @@ class CrossbarArray:
         g_ref = dev.g_min_uS + ((dev.n_levels - 1) // 2) * step
         differential = self.config.mapping.scheme == "differential"
         if self.config.ir_drop == "fast":
+            failed = np.zeros(jobs.shape[0], dtype=np.int8)
             fast_ir_tiles(g, eff, jobs, self._row_bounds, self._col_bounds,
                           len(self._col_blocks), transposed, *self._ir_resistances[transposed],
-                          self.config.ir_fast_iterations,
+                          self.config.ir_fast_max_iterations, self.config.ir_fast_tolerance,
                           np.empty((0, 0, 0, 0), self._cdtype) if d_mats is None else d_mats,
-                          step, g_ref, differential)
-            return
+                          step, g_ref, differential, failed)
+            if not failed.any():
+                return
+            # arrays where the iteration did not converge: warn and solve exactly (or raise)
+            jobs = jobs[failed.astype(bool)]
         n_cb = len(self._col_blocks)
         for k, p, tile in jobs.tolist():
             cb, rb = self._tile_slices(tile)
@@ -545,36 +753,53 @@ class CrossbarArray:
         r = self._ir_resistances[transposed]
         g_S = g_uS * 1e-6
         if mode == "fast":
-            return fast_ir_unchecked(g_S, r, self.config.ir_fast_iterations) * 1e6
+            cfg = self.config
+            return fast_ir_unchecked(
+                g_S, r, cfg.ir_fast_tolerance, cfg.ir_fast_max_iterations, cfg.ir_fast_fallback
+            ) * 1e6
         return ExactIRDropSolver(
             g_S, r_row_ohm=r[0], r_col_ohm=r[1], r_driver_ohm=r[2], r_sense_ohm=r[3]
         ).transfer_matrix() * 1e6
 
     # ------------------------------------------------------------------ cells
     def _program(self, target_uS: np.ndarray) -> np.ndarray:
-        """Programmed conductances for targets: GPR or Gaussian programming variation."""
-        if self.config.gpr_model is not None:
-            g = self.config.gpr_model.sample(target_uS, self._rng)
-            return np.clip(g, self.device.g_min_uS, self.device.g_max_uS)
-        return programming_noise(
-            target_uS, self.device, self.config.noise.prog_sigma_rel, self._rng
-        )
+        """Programmed conductances for targets under the configured noise model (µS)."""
+        noise = self.config.noise
+        if noise.noise_model == "relative":
+            return programming_noise(target_uS, self.device, noise.prog_sigma_rel, self._rng)
+        if noise.noise_model == "wan2022":
+            return wan2022_programming_noise(
+                target_uS, self.device, noise.prog_noise_scale, self._rng
+            )
+        assert self._gpr is not None
+        mean, std = self._gpr.predict(target_uS)
+        return mean + noise.prog_noise_scale * std * self._rng.standard_normal(mean.shape)
+
+    def _relax_strength(self) -> float:
+        noise = self.config.noise
+        return noise.relax_sigma_rel if noise.noise_model == "relative" else noise.prog_noise_scale
 
     def _relax_draws(self, shape: tuple[int, ...]) -> np.ndarray:
-        if self.config.noise.relax_sigma_rel == 0:
+        if self._relax_strength() == 0:
             return np.zeros(shape)
         return self._rng.standard_normal(shape)
 
+    def _aged(self, cells: np.ndarray | None = None) -> np.ndarray:
+        """Conductances at the present time (before faults) of every cell, or of the cells
+        at flat indices ``cells``: the noise model's relaxation from the programmed state."""
+        def pick(a: np.ndarray) -> np.ndarray:
+            return a if cells is None else a.flat[cells]
+
+        noise, dev = self.config.noise, self.device
+        age = self.time_s - pick(self._t_prog)
+        if noise.noise_model == "relative":
+            return drift(pick(self._g_prog), age, pick(self._z_relax), dev, noise)
+        return relaxed(pick(self._g_prog), pick(self._g_anchor), age, pick(self._z_relax), dev,
+                       noise.prog_noise_scale)
+
     def _g_now(self) -> np.ndarray:
         if self._g_cache is None:
-            g = drift(
-                self._g_prog,
-                self.time_s - self._t_prog,
-                self._z_relax,
-                self.device,
-                self.config.noise,
-            )
-            self._g_cache = apply_faults(g, self._faults, self.device)
+            self._g_cache = apply_faults(self._aged(), self._faults, self.device)
         return self._g_cache
 
     def _invalidate(self) -> None:
@@ -594,9 +819,7 @@ class CrossbarArray:
         if self._g_cache is None:
             return
         dev = self.device
-        g = drift(self._g_prog.flat[cells], self.time_s - self._t_prog.flat[cells],
-                  self._z_relax.flat[cells], dev, self.config.noise)
-        self._g_cache.flat[cells] = apply_faults(g, self._faults.flat[cells], dev)
+        self._g_cache.flat[cells] = apply_faults(self._aged(cells), self._faults.flat[cells], dev)
         g = self._g_cache
         k, p, o, i = np.unravel_index(cells, self._cell_shape)
         step = dev.level_step_uS
@@ -635,13 +858,79 @@ class CrossbarArray:
 
     # ------------------------------------------------------------------ updates
     def apply_update(self, dw: np.ndarray) -> None:
-        """``W += dw`` as programming pulses (or re-programming): ``dw [n_out, n_in]``."""
+        """``W += dw`` as device pulses (or re-programming): ``dw [n_out, n_in]``.
+
+        In the in-situ modes the request becomes whole pulses per weight (see
+        :class:`~crossbar.update.UpdateConfig`); the counters record the pulses and, per
+        mode, accumulator reads and writes and transfers, rounding draws, or coincidence
+        cycles and stochastic bits.
+        """
         dwv = as_float_array("dw", dw, ndim=2, shape=self._shape)
         self.counters.updates += 1
-        if self.config.update.mode == "pulse":
-            cells, pulses, reads, changed, g_new = self._update_pulses(dwv)
-        else:
+        mode = self.config.update.mode
+        if mode == "reprogram":
             cells, pulses, reads, changed, g_new = self._update_reprogram(dwv)
+            self._finish_update(cells, pulses, reads, changed, g_new,
+                                anchor=self._intended.flat[cells])
+            return
+        request = dwv / self._weight_per_pulse()[:, None]
+        if mode == "coincidence":
+            u, sv, vt = np.linalg.svd(request, full_matrices=False)
+            keep = sv > sv[0] * 1e-12 if sv.size and sv[0] > 0 else np.zeros(sv.size, bool)
+            self._apply_coincidence([(u[:, i] * sv[i], vt[i]) for i in np.flatnonzero(keep)])
+            return
+        k = whole_pulses(request, mode, self._rng, self._acc)
+        if mode == "accumulate":
+            self._count("accumulator_reads", self._tile_cells)
+            self._count("accumulator_writes", self._tile_cells)
+            o, i = np.nonzero(k)
+            self._count("transfers", np.bincount(self._tile_of(o, i),
+                                                 minlength=len(self.counters.tiles)))
+        elif mode == "stochastic":
+            self._count("rounding_draws", self._tile_cells)
+        self._finish_update(*self._update_pulses(k * self._weight_per_pulse()[:, None]))
+
+    def apply_outer_update(self, x: np.ndarray, d: np.ndarray, scale: float = 1.0) -> None:
+        """``W += scale * d.T @ x`` from its factors: ``x [M, n_in]``, ``d [M, n_out]``.
+
+        In ``"coincidence"`` mode each of the ``M`` rank-one terms is one stochastic
+        pulse-coincidence update driven by the factors themselves (no SVD); in every other
+        mode this is ``apply_update(scale * d.T @ x)``.
+        """
+        xv = as_float_array("x", x, ndim=2, shape=(None, self._shape[1]))
+        dv = as_float_array("d", d, ndim=2, shape=(xv.shape[0], self._shape[0]))
+        sc = check_real("scale", scale)
+        if self.config.update.mode != "coincidence":
+            self.apply_update(sc * dv.T @ xv)
+            return
+        self.counters.updates += 1
+        a = sc * dv / self._weight_per_pulse()[None, :]
+        self._apply_coincidence([(a[i], xv[i]) for i in range(xv.shape[0])])
+
+    def _apply_coincidence(self, terms: list[tuple[np.ndarray, np.ndarray]]) -> None:
+        """Pulse-coincidence updates of rank-one requests ``a b^T`` (in pulses)."""
+        bl = self.config.update.bit_length
+        k = np.zeros(self._shape)
+        cycles = 0
+        for a, b in terms:
+            counts, rounds = coincidence_pulses(a, b, bl, self._rng)
+            k += counts
+            cycles += rounds * bl
+        self._count("pulse_cycles", cycles)
+        self._count("stochastic_bits", cycles * (self._tile_rows + self._tile_cols))
+        self._finish_update(*self._update_pulses(k * self._weight_per_pulse()[:, None]))
+
+    def _weight_per_pulse(self) -> np.ndarray:
+        """Weight one pulse moves in the linear limit, per output ``[n_out]``."""
+        dev = self.device
+        return self._scales * (dev.g_range_uS / dev.n_pulses_full_range) / dev.level_step_uS
+
+    def _finish_update(self, cells: np.ndarray, pulses: np.ndarray, reads: np.ndarray,
+                       changed: np.ndarray, g_new: np.ndarray,
+                       anchor: np.ndarray | None = None) -> None:
+        """Count pulses and verify reads; programmed cells restart their clock, with a fresh
+        relaxation draw, from ``anchor`` (the conductance the relaxation fit is evaluated
+        at: their new conductance after pulses, their target when re-programmed)."""
         if cells.size == 0:
             return
         self._pulse_count.flat[cells] += pulses
@@ -654,8 +943,9 @@ class CrossbarArray:
         done = cells[changed]
         if done.size:
             self._g_prog.flat[done] = g_new[changed]
+            self._g_anchor.flat[done] = (g_new if anchor is None else anchor)[changed]
             self._t_prog.flat[done] = self.time_s
-            if self.config.noise.relax_sigma_rel != 0:
+            if self._relax_strength() != 0:
                 self._z_relax.flat[done] = self._relax_draws((done.size,))
             self._refresh_cells(done)
 
@@ -667,9 +957,9 @@ class CrossbarArray:
         The controller keeps the conductances it intends each cell to have (no read needed):
         the intended weight plus ``dw`` is re-mapped to its canonical cells (the pair's other
         cell at ``g_min``), clipped to the representable range, and every cell receives
-        ``round(change / (g_range / P))`` pulses.  Without write-verify the intended state
-        advances by the pulses actually sent, so sub-pulse changes accumulate; with it, the
-        intended state becomes the target.
+        ``round(change / (g_range / P))`` pulses.  ``dw`` is a whole number of pulses per
+        weight (the update modes round before).  Without write-verify the intended state
+        advances by the pulses sent; with it, the intended state becomes the target.
 
         Only the cells that receive pulses are programmed (and draw write noise); returns
         their flat indices in the cell array, pulses, verify reads, whether each changed

@@ -32,7 +32,16 @@ is why the multi-level reads are counted apart:
 * ``programming_pulses``: write pulses applied to cells of the tile (in-situ updates,
   write-verify corrections, re-programming);
 * ``verify_reads``: single-cell reads of write-verify;
-* ``cells_programmed``: cells written to a target level when weights are (re)mapped.
+* ``cells_programmed``: cells written to a target level when weights are (re)mapped;
+* ``accumulator_reads``, ``accumulator_writes``: word accesses of the per-weight digital
+  update accumulator (``UpdateConfig(mode="accumulate")``: one read and one write per weight
+  per update); ``transfers``: weights whose accumulator sent whole pulses to the cells;
+* ``rounding_draws``: random numbers drawn for stochastic rounding (one per weight per
+  update, ``mode="stochastic"``);
+* ``pulse_cycles``: update cycles of the stochastic pulse-coincidence update
+  (``mode="coincidence"``: bit length times rounds per rank-one term; all lines fire in
+  parallel in a cycle); ``stochastic_bits``: stochastic pulse bits generated for it
+  (one per row and column line per cycle).
 """
 
 from __future__ import annotations
@@ -56,6 +65,12 @@ EVENT_FIELDS = (
     "programming_pulses",
     "verify_reads",
     "cells_programmed",
+    "accumulator_reads",
+    "accumulator_writes",
+    "transfers",
+    "rounding_draws",
+    "pulse_cycles",
+    "stochastic_bits",
 )
 _GEOMETRY_FIELDS = ("tile_row", "tile_col", "rows", "cols", "n_physical_arrays")
 _COLUMN = {name: i for i, name in enumerate(EVENT_FIELDS)}

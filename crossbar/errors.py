@@ -8,3 +8,8 @@ class CrossbarError(ValueError):
 
     Messages name the parameter, the value received and what was expected.
     """
+
+
+class CrossbarWarning(UserWarning):
+    """A result is valid but rests on an extrapolation or a fallback the user should know of
+    (a time beyond the fitted data, an IR-drop model replaced by the exact solve)."""

@@ -28,23 +28,10 @@ import numpy as np
 
 from crossbar._checks import SeedLike, as_float_array, check_int, check_random_state
 from crossbar.errors import CrossbarError
+from crossbar.noise import wan2022_sigma_uS
 
 DEFAULT_TABLE = "wan2022_synthetic_conductance.csv"
 _GRID_POINTS = 2049
-
-# Programming-error standard deviation (µS) against g / g_max at t = 1 s, g_max = 40 µS:
-# coefficients c0..c4 of sum c_k (g/g_max)^k, as fitted to Wan et al., Nature 2022,
-# Extended Data Fig. 3, by aihwkit's ReRamWan2022NoiseModel (IBM/aihwkit,
-# src/aihwkit/inference/noise/reram.py).  Numbers only; the code here is our own.
-WAN2022_SIGMA_COEFFS_uS = (0.348, 16.030, -43.853, 45.393, -16.815)
-WAN2022_G_MAX_uS = 40.0
-
-
-def wan2022_sigma_uS(g_target_uS: np.ndarray) -> np.ndarray:
-    """Published-fit programming spread (µS) at target ``g`` (valid for 0..40 µS)."""
-    x = np.asarray(g_target_uS, dtype=np.float64) / WAN2022_G_MAX_uS
-    return np.polynomial.polynomial.polyval(x, WAN2022_SIGMA_COEFFS_uS)
-
 
 def make_wan2022_synthetic_table(
     seed: SeedLike = 2022,
@@ -57,8 +44,8 @@ def make_wan2022_synthetic_table(
 
     ``n_levels`` equally spaced targets from ``g_min_uS`` to ``g_max_uS``; each is
     "measured" ``n_per_level`` times as ``max(0, target + sigma(target) z)``, ``z ~ N(0, 1)``
-    from ``np.random.default_rng(seed)`` in target order, with ``sigma`` the published fit
-    :func:`wan2022_sigma_uS`.  This is a stand-in for chip data, not chip data.
+    from ``np.random.default_rng(seed)`` in target order, with ``sigma`` the published 1 s fit
+    :func:`crossbar.noise.wan2022_sigma_uS`.  This is a stand-in for chip data, not chip data.
 
     Returns
     -------

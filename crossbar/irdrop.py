@@ -20,14 +20,21 @@ solve, so with all four resistances zero the result is exactly ``V @ G``.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 from scipy.sparse.linalg import splu
 
-from crossbar._checks import as_float_array, check_int, check_real
-from crossbar._kernels import fast_ir_fixed_point
-from crossbar.errors import CrossbarError
+from crossbar._checks import as_float_array, check_choice, check_int, check_real
+from crossbar._kernels import (
+    IR_CONVERGED,
+    IR_MAX_ITERATIONS,
+    IR_NOT_CONTRACTING,
+    fast_ir_fixed_point,
+)
+from crossbar.errors import CrossbarError, CrossbarWarning
 
 
 def _check_resistances(
@@ -225,6 +232,13 @@ def _shared_drops(
     return ta, bt
 
 
+FAST_IR_FALLBACKS = ("exact", "raise")
+_IR_CONDITIONS = {
+    IR_NOT_CONTRACTING: "the fixed-point iteration stopped contracting",
+    IR_MAX_ITERATIONS: "the fixed-point iteration did not reach its tolerance",
+}
+
+
 def fast_effective_conductance(
     g_S: np.ndarray,
     *,
@@ -232,7 +246,10 @@ def fast_effective_conductance(
     r_col_ohm: float,
     r_driver_ohm: float,
     r_sense_ohm: float,
-    n_iter: int = 3,
+    n_iter: int | None = None,
+    tol: float = 1e-6,
+    max_iter: int = 100,
+    on_failure: str = "exact",
 ) -> np.ndarray:
     """Fast IR-drop model: an effective conductance matrix ``T [rows, cols]``, ``I = V @ T``.
 
@@ -246,23 +263,33 @@ def fast_effective_conductance(
 
         T = G * (1 - T A - B T),
 
-    solved by ``n_iter`` substitutions from ``T = G``.  One iteration is the first-order
-    model ``G * (1 - G A - B G)`` (error second order in the wire resistance).  For a
-    uniform drive each further iteration gains an order; for other inputs the remaining
-    error is second order but, with binary spike inputs at the preset wire resistance, about
-    two orders of magnitude below the first-order model's (benchmarks/RESULTS.md).
-    The word-line part is exact for any input; the bit-line part approximates the currents
-    of the other rows by a uniform drive.  ``T A``
+    solved by substitution from ``T = G``.  The word-line part is exact for any input; the
+    bit-line part approximates the currents of the other rows by a uniform drive.  ``T A``
     and ``B T`` cost ``O(rows cols)`` with cumulative sums, so a read costs one matrix
-    product and a conductance change one ``O(n_iter rows cols)`` update.  The iteration
-    needs ``max(G A + B G) < 1`` (wire drops well below the read voltage) to converge.
+    product and a conductance change ``O(iterations rows cols)``.
+
+    The substitution is a linear iteration; it converges only while it contracts (roughly
+    ``max(G A + B G) < 1``: wire drops well below the read voltage).  By default it runs
+    until the largest change of ``T`` is ``<= tol * max(G)``; if a change is not smaller
+    than the previous one (not contracting) or ``max_iter`` substitutions pass, the model
+    is not trusted: with ``on_failure="exact"`` a :class:`~crossbar.errors.CrossbarWarning`
+    names the condition and the exact nodal solve (:class:`ExactIRDropSolver`) is returned;
+    with ``on_failure="raise"`` a :class:`~crossbar.errors.CrossbarError` is raised.
 
     Parameters
     ----------
     g_S : array [rows, cols]
         Conductances in siemens.
-    n_iter : int
-        Substitutions (``>= 1``).
+    n_iter : int or None
+        ``None`` (default): iterate to ``tol`` as above.  An int ``>= 1``: exactly that many
+        substitutions, no checks (the order-``n_iter`` expansion; ``1`` is the first-order
+        model ``G * (1 - G A - B G)``, for studying the approximation itself).
+    tol : float
+        Relative tolerance (``> 0``).
+    max_iter : int
+        Substitutions allowed (``>= 1``).
+    on_failure : {"exact", "raise"}
+        What to do when the iteration does not converge.
 
     Returns
     -------
@@ -271,16 +298,43 @@ def fast_effective_conductance(
     """
     g = _check_conductances(g_S)
     r = _check_resistances(r_row_ohm, r_col_ohm, r_driver_ohm, r_sense_ohm)
-    check_int("n_iter", n_iter, low=1)
-    return fast_ir_unchecked(g, r, n_iter)
+    check_choice("on_failure", on_failure, FAST_IR_FALLBACKS)
+    if n_iter is not None:
+        check_int("n_iter", n_iter, low=1)
+        return fast_ir_fixed_point(g, *r, n_iter, -1.0)[0]
+    if not check_real("tol", tol) > 0:
+        raise CrossbarError(f"tol={tol!r}: expected a value > 0")
+    check_int("max_iter", max_iter, low=1)
+    return fast_ir_unchecked(g, r, tol, max_iter, on_failure)
 
 
-def fast_ir_unchecked(g_S: np.ndarray, resistances: tuple[float, float, float, float],
-                      n_iter: int) -> np.ndarray:
-    """:func:`fast_effective_conductance` for callers that validated their input once:
-    ``g_S [rows, cols]`` float64 ``>= 0``, ``resistances = (r_row, r_col, r_driver, r_sense)``
-    in ohms (``CrossbarArray`` recomputes single tiles with it after an update)."""
-    return fast_ir_fixed_point(np.ascontiguousarray(g_S), *resistances, n_iter)
+def fast_ir_unchecked(
+    g_S: np.ndarray,
+    resistances: tuple[float, float, float, float],
+    tol: float,
+    max_iter: int,
+    on_failure: str,
+) -> np.ndarray:
+    """:func:`fast_effective_conductance` (iterated to ``tol``) for callers that validated
+    their input once: ``g_S [rows, cols]`` float64 ``>= 0``, ``resistances = (r_row, r_col,
+    r_driver, r_sense)`` in ohms (``CrossbarArray`` recomputes single tiles with it)."""
+    g = np.ascontiguousarray(g_S)
+    r = resistances
+    t, done, status, ratio = fast_ir_fixed_point(g, *r, max_iter, tol)
+    if status == IR_CONVERGED:
+        return t
+    condition = (
+        f"fast IR-drop model: {_IR_CONDITIONS[status]} after {done} substitutions "
+        f"(ratio of successive changes {ratio:.3g}; tol={tol}, max_iter={max_iter}) for a "
+        f"{g.shape[0]}x{g.shape[1]} array with max conductance {g.max():.3g} S and wires "
+        f"r_row={r[0]}, r_col={r[1]}, r_driver={r[2]}, r_sense={r[3]} ohm"
+    )
+    if on_failure == "raise":
+        raise CrossbarError(condition + "; expected a contracting iteration (use the exact solve)")
+    warnings.warn(condition + "; using the exact nodal solve instead", CrossbarWarning, stacklevel=3)
+    return ExactIRDropSolver(
+        g, r_row_ohm=r[0], r_col_ohm=r[1], r_driver_ohm=r[2], r_sense_ohm=r[3]
+    ).transfer_matrix()
 
 
 def _fast_ir_reference(

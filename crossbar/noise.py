@@ -1,58 +1,168 @@
-"""Device non-idealities: programming variation, read noise, stuck-at faults, drift/relaxation.
+"""Device non-idealities: programming error, relaxation with time, read noise, stuck-at faults.
 
-Each is switched off by a strength of zero, and then it is exactly the identity.
+Three programming-error models (``NoiseConfig.noise_model``; ``g_range = g_max_uS - g_min_uS``):
 
-Models (``g_range = g_max_uS - g_min_uS``; every result is clipped to ``[g_min_uS, g_max_uS]``):
+* ``"wan2022"`` (default): conductance-dependent Gaussian error fitted to the NeuRRAM chip
+  (Wan et al., Nature 608, 504-512, 2022, Extended Data Fig. 3) as 4th-order polynomials
+  ``sigma_t(g) = sum_k c_k (g / g_max)^k`` (µS, fitted at ``g_max = 40`` µS) at
+  ``t = 1 s, 1 day, 2 days`` after programming, the fits of IBM aihwkit's
+  ``ReRamWan2022NoiseModel`` (:data:`WAN2022_FITS`).  A cell programmed to ``G_t`` reads, at
+  age ``t``,
 
-* programming variation (device to device, drawn once when a cell is programmed):
-  ``G = G_target + prog_sigma_rel * g_range * z`` with ``z ~ N(0, 1)``; alternatively samples
-  from a fitted :class:`~crossbar.gpr.GPRNoiseModel` (``G ~ N(mu(G_target), sigma(G_target)^2)``);
+      G(t) = max(0, G_t + s (sigma_1s(G_t) z1 + sqrt(sigma_t(G_t)^2 - sigma_1s(G_t)^2)^+ z2))
+
+  with ``z1``, ``z2 ~ N(0, 1)`` drawn once when the cell is programmed, ``s`` the
+  ``prog_noise_scale`` and ``sigma_t`` interpolated linearly in ``log10 t`` between the fitted
+  times.  So the marginal spread at every fitted time is the published one, the programming
+  error persists, and relaxation adds an independent part that grows with the cell's age.
+  Ages below 1 s use the 1 s fit (the earliest measurement: the programming error as
+  measured); ages beyond 2 days extrapolate the last segment in ``log10 t`` and warn
+  (:class:`~crossbar.errors.CrossbarWarning`).  As in aihwkit, the fit is scaled to a
+  device's range by ``g_max_uS / 40`` and conductances are clamped at 0 only (the fit's
+  spread at ``g_max`` would be cut by a clip there).
+* ``"gpr"``: the programming error is drawn from a fitted :class:`~crossbar.gpr.GPRNoiseModel`
+  (by default the shipped table, the 1 s state); relaxation then adds the same increment
+  ``sqrt(sigma_t^2 - sigma_1s^2)^+ z2`` as ``"wan2022"`` [assumption: the table is the
+  1 s state and relaxation after it follows the published fits].
+* ``"relative"``: the scalar stress setting, the same spread at every level,
+  ``G = clip(G_t + prog_sigma_rel * g_range * z)``, with the generic drift and relaxation law
+  ``G(t) = G(0) (1 + t / t0_s)^(-drift_nu) + relax_sigma_rel * g_range * log10(1 + t / t0_s) * z``
+  (not fitted to any measurement).  All strengths zero is the ideal device.
+
+Other effects:
+
 * read noise (fresh at every read): every cell reads ``G (1 + read_sigma_rel * z)``; for a
   column this adds Gaussian noise of variance ``sum_i V_i^2 read_sigma_rel^2 G_ij^2`` to its
   current, which is how it is sampled (same distribution, one draw per output);
 * stuck-at faults (drawn once): each cell is independently stuck at ``g_min_uS`` (SA0, the
   high-resistance state) with probability ``sa0_fraction`` or at ``g_max_uS`` (SA1) with
-  probability ``sa1_fraction``;
-* drift and relaxation with the age ``t`` of a cell since it was programmed:
-  ``G(t) = G(0) (1 + t / t0_s)^(-drift_nu) + relax_sigma_rel * g_range * log10(1 + t / t0_s) * z``
-  with ``z ~ N(0, 1)`` drawn when the cell is programmed; ``t = 0`` gives ``G(0)``.
+  probability ``sa1_fraction``.
 """
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 import numpy as np
 
-from crossbar._checks import check_positive, check_real
+from crossbar._checks import check_choice, check_positive, check_real
 from crossbar.devices import DeviceParams
-from crossbar.errors import CrossbarError
+from crossbar.errors import CrossbarError, CrossbarWarning
 
 FAULT_NONE = 0
 FAULT_SA0 = 1
 FAULT_SA1 = 2
 
+NOISE_MODELS = ("wan2022", "gpr", "relative")
+
+WAN2022_SOURCE = (
+    "Wan et al., Nature 608, 504-512 (2022), Extended Data Fig. 3, as fitted by IBM aihwkit "
+    "ReRamWan2022NoiseModel (src/aihwkit/inference/noise/reram.py, commit 0c9de57)"
+)
+#: Reference maximum conductance of the fits (µS).
+WAN2022_G_REF_uS = 40.0
+#: Programming-error standard deviation (µS) against ``x = g / g_max``: coefficients
+#: ``c0..c4`` of ``sum c_k x^k`` per time after programming (s).  Numbers from
+#: :data:`WAN2022_SOURCE`; the code here is our own.
+WAN2022_FITS: Mapping[float, tuple[float, ...]] = MappingProxyType(
+    {
+        1.0: (0.348, 16.030, -43.853, 45.393, -16.815),
+        86400.0: (0.701, 22.086, -50.773, 47.095, -16.458),
+        172800.0: (0.782, 20.274, -43.507, 37.062, -11.934),
+    }
+)
+_FIT_TIMES_S = np.array(sorted(WAN2022_FITS))
+_FIT_LOG_T = np.log10(_FIT_TIMES_S)
+
+
+def wan2022_sigma_uS(
+    g_target_uS: np.ndarray | float,
+    age_s: np.ndarray | float = 1.0,
+    g_max_uS: float = WAN2022_G_REF_uS,
+    *,
+    warn: bool = True,
+) -> np.ndarray:
+    """Published spread (µS) of cells programmed to ``g_target_uS``, ``age_s`` seconds later.
+
+    Linear interpolation in ``log10(age)`` between the fits of :data:`WAN2022_FITS`; ages
+    below 1 s use the 1 s fit; ages beyond the last fit (2 days) extrapolate the last
+    segment and, if ``warn``, emit a :class:`~crossbar.errors.CrossbarWarning`.  The fit is
+    scaled to a range ``g_max_uS`` as aihwkit does: ``x = g / g_max``, spread times
+    ``g_max / 40``.  ``g_target_uS`` and ``age_s`` broadcast; the result has their shape.
+    """
+    g = np.asarray(g_target_uS, dtype=np.float64)
+    age = np.asarray(age_s, dtype=np.float64)
+    if (age < 0).any() or not np.isfinite(age).all():
+        raise CrossbarError(f"age_s={_show(age)}: expected finite times >= 0 (seconds)")
+    check_positive("g_max_uS", g_max_uS)
+    if warn and (age > _FIT_TIMES_S[-1]).any():
+        warnings.warn(
+            f"time since programming {float(age.max()):.4g} s is beyond the last fitted time "
+            f"{_FIT_TIMES_S[-1]:.0f} s (2 days) of the Wan 2022 fits: the spread is "
+            "extrapolated linearly in log10(t)",
+            CrossbarWarning,
+            stacklevel=2,
+        )
+    shape = np.broadcast_shapes(g.shape, age.shape)
+    x = np.broadcast_to(np.clip(g / g_max_uS, 0.0, 1.0), shape)
+    per_fit = np.stack(
+        [np.polynomial.polynomial.polyval(x, WAN2022_FITS[t]) for t in _FIT_TIMES_S]
+    )
+    lt = np.broadcast_to(np.log10(np.maximum(age, 1.0)), shape)
+    seg = np.clip(np.searchsorted(_FIT_LOG_T, lt, side="right") - 1, 0, _FIT_LOG_T.size - 2)
+    frac = (lt - _FIT_LOG_T[seg]) / (_FIT_LOG_T[seg + 1] - _FIT_LOG_T[seg])
+    lo = np.take_along_axis(per_fit, seg[None], 0)[0]
+    hi = np.take_along_axis(per_fit, (seg + 1)[None], 0)[0]
+    return (lo + frac * (hi - lo)) * (g_max_uS / WAN2022_G_REF_uS)
+
+
+def wan2022_relaxation_sigma_uS(
+    g_target_uS: np.ndarray | float,
+    age_s: np.ndarray | float,
+    g_max_uS: float = WAN2022_G_REF_uS,
+    *,
+    warn: bool = True,
+) -> np.ndarray:
+    """Spread added by relaxation after 1 s: ``sqrt(max(sigma_t^2 - sigma_1s^2, 0))`` (µS)."""
+    s_t = wan2022_sigma_uS(g_target_uS, age_s, g_max_uS, warn=warn)
+    s_1 = wan2022_sigma_uS(g_target_uS, 1.0, g_max_uS, warn=False)
+    return np.sqrt(np.maximum(s_t**2 - s_1**2, 0.0))
+
+
+def _show(a: np.ndarray) -> str:
+    return repr(float(a)) if a.ndim == 0 else f"array with min {float(np.min(a))!r}"
+
 
 @dataclass(frozen=True)
 class NoiseConfig:
-    """Strengths of the device non-idealities (all zero: an ideal device).
+    """Device non-idealities (default: the measured NeuRRAM-style chip, ``"wan2022"``).
 
     Attributes
     ----------
+    noise_model : {"wan2022", "gpr", "relative"}
+        Programming-error and relaxation model (see the module docstring).
+    prog_noise_scale : float
+        Multiplier of the ``"wan2022"`` / ``"gpr"`` spread (1: as measured; 0: no
+        programming error nor relaxation).  Must be 1 for ``"relative"``.
     prog_sigma_rel : float
-        Programming error, standard deviation as a fraction of the conductance range.
+        ``"relative"`` only: programming error as a fraction of the conductance range.
     read_sigma_rel : float
         Read noise, standard deviation relative to the cell's conductance.
     sa0_fraction, sa1_fraction : float
         Fractions of cells stuck at ``g_min_uS`` / ``g_max_uS`` (sum ``<= 1``).
     drift_nu : float
-        Power-law drift exponent (``>= 0``).
+        ``"relative"`` only: power-law drift exponent (``>= 0``).
     relax_sigma_rel : float
-        Relaxation spread per decade of ``1 + t / t0_s``, fraction of the conductance range.
+        ``"relative"`` only: relaxation spread per decade of ``1 + t / t0_s``.
     t0_s : float
-        Time constant of drift and relaxation (seconds, ``> 0``).
+        ``"relative"`` only: time constant of drift and relaxation (seconds, ``> 0``).
     """
 
+    noise_model: str = "wan2022"
+    prog_noise_scale: float = 1.0
     prog_sigma_rel: float = 0.0
     read_sigma_rel: float = 0.0
     sa0_fraction: float = 0.0
@@ -62,7 +172,14 @@ class NoiseConfig:
     t0_s: float = 1.0
 
     def __post_init__(self) -> None:
-        for name in ("prog_sigma_rel", "read_sigma_rel", "drift_nu", "relax_sigma_rel"):
+        check_choice("noise_model", self.noise_model, NOISE_MODELS)
+        for name in (
+            "prog_noise_scale",
+            "prog_sigma_rel",
+            "read_sigma_rel",
+            "drift_nu",
+            "relax_sigma_rel",
+        ):
             check_real(name, getattr(self, name), low=0.0)
         for name in ("sa0_fraction", "sa1_fraction"):
             check_real(name, getattr(self, name), low=0.0, high=1.0)
@@ -72,17 +189,79 @@ class NoiseConfig:
                 "expected a sum <= 1"
             )
         check_positive("t0_s", self.t0_s)
+        if self.noise_model == "relative":
+            if self.prog_noise_scale != 1.0:
+                raise CrossbarError(
+                    f"prog_noise_scale={self.prog_noise_scale!r}: expected 1.0 with "
+                    "noise_model='relative' (use prog_sigma_rel)"
+                )
+        else:
+            for name, default in (
+                ("prog_sigma_rel", 0.0),
+                ("drift_nu", 0.0),
+                ("relax_sigma_rel", 0.0),
+                ("t0_s", 1.0),
+            ):
+                if getattr(self, name) != default:
+                    raise CrossbarError(
+                        f"{name}={getattr(self, name)!r}: expected {default} with "
+                        f"noise_model={self.noise_model!r} (it belongs to noise_model='relative')"
+                    )
+
+    @classmethod
+    def ideal(cls) -> NoiseConfig:
+        """No programming error, relaxation, read noise or faults."""
+        return cls(noise_model="relative")
+
+    @property
+    def is_fitted_model(self) -> bool:
+        """True for the models grounded in measurements (``"wan2022"``, ``"gpr"``)."""
+        return self.noise_model != "relative"
 
 
 def programming_noise(
     g_target_uS: np.ndarray, device: DeviceParams, sigma_rel: float, rng: np.random.Generator
 ) -> np.ndarray:
-    """Programmed conductances: target plus Gaussian error, clipped to the device range."""
+    """``"relative"`` model: target plus Gaussian error, clipped to the device range."""
     g = np.asarray(g_target_uS, dtype=np.float64)
     if sigma_rel == 0:
         return g.copy()
     noisy = g + sigma_rel * device.g_range_uS * rng.standard_normal(g.shape)
     return np.clip(noisy, device.g_min_uS, device.g_max_uS)
+
+
+def wan2022_programming_noise(
+    g_target_uS: np.ndarray, device: DeviceParams, scale: float, rng: np.random.Generator
+) -> np.ndarray:
+    """``"wan2022"`` model at 1 s: ``G_t + scale * sigma_1s(G_t) * z`` (not clamped).
+
+    Clamping at 0 happens when the conductance is read (:func:`relaxed`), after relaxation.
+    """
+    g = np.asarray(g_target_uS, dtype=np.float64)
+    if scale == 0:
+        return g.copy()
+    sigma = wan2022_sigma_uS(g, 1.0, device.g_max_uS, warn=False)
+    return g + scale * sigma * rng.standard_normal(g.shape)
+
+
+def relaxed(
+    g_prog_uS: np.ndarray,
+    g_anchor_uS: np.ndarray,
+    age_s: np.ndarray | float,
+    z: np.ndarray,
+    device: DeviceParams,
+    scale: float,
+) -> np.ndarray:
+    """``"wan2022"`` / ``"gpr"``: ``max(0, G_prog + scale * sigma_relax(G_anchor, age) * z)``.
+
+    ``g_anchor_uS`` is the conductance the cell was programmed to (the fit's variable).
+    Warns (:class:`~crossbar.errors.CrossbarWarning`) for ages beyond the fitted times.
+    """
+    g = np.asarray(g_prog_uS, dtype=np.float64)
+    if scale == 0:
+        return np.maximum(g, 0.0)
+    sigma = wan2022_relaxation_sigma_uS(g_anchor_uS, age_s, device.g_max_uS)
+    return np.maximum(g + scale * sigma * z, 0.0)
 
 
 def sample_faults(
@@ -111,11 +290,12 @@ def drift(
     device: DeviceParams,
     noise: NoiseConfig,
 ) -> np.ndarray:
-    """Conductances after ``age_s`` seconds of drift and relaxation (see the module docstring)."""
+    """``"relative"`` model: conductances after ``age_s`` seconds of the generic drift and
+    relaxation law (see the module docstring)."""
     g0 = np.asarray(g0_uS, dtype=np.float64)
     age = np.asarray(age_s, dtype=np.float64)
     if (age < 0).any():
-        raise CrossbarError("age_s: expected non-negative ages")
+        raise CrossbarError(f"age_s={_show(age)}: expected non-negative ages")
     if noise.drift_nu == 0 and noise.relax_sigma_rel == 0:
         return g0.copy()
     x = 1.0 + age / noise.t0_s

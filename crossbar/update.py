@@ -36,32 +36,59 @@ from crossbar._checks import check_choice, check_int, check_real
 from crossbar.devices import DeviceParams
 from crossbar.errors import CrossbarError
 
-UPDATE_MODES = ("pulse", "reprogram")
+UPDATE_MODES = ("accumulate", "stochastic", "coincidence", "nearest", "reprogram")
+IN_SITU_MODES = ("accumulate", "stochastic", "coincidence", "nearest")
 
 
 @dataclass(frozen=True)
 class UpdateConfig:
     """How ``apply_update`` writes to the cells.
 
+    In the four in-situ modes a requested change ``dW`` becomes a signed whole number of
+    device pulses per weight, ``r = dW / w_pulse`` (``w_pulse``: the weight one pulse moves in
+    the linear limit); they differ in how ``r`` becomes an integer ``k``:
+
+    * ``"accumulate"`` (default): a per-weight digital accumulator ``chi += r`` transfers
+      ``k = trunc(chi)`` whole pulses once ``|chi| >= 1`` and keeps the remainder
+      (mixed-precision training, Nandakumar et al., Front. Neurosci. 14:406, 2020), so no
+      update is lost; cost: one accumulator read and write per weight per update, memory of
+      one word per weight;
+    * ``"stochastic"``: stochastic rounding, ``k = floor(r) + Bernoulli(r - floor(r))``
+      (unbiased: ``E[k] = r``); one random draw per weight per update, no memory;
+    * ``"coincidence"``: the stochastic pulse-coincidence outer-product update of resistive
+      processing units (Gokmen & Vlasov, Front. Neurosci. 10:333, 2016): for each rank-one
+      term ``c a b^T`` of the request, every row and column line sends ``bit_length``
+      stochastic pulses with probabilities ``|a_i| alpha`` and ``|b_j| beta``
+      (``alpha beta bit_length = c``); a cell moves one pulse (of sign ``sign(a_i b_j)``) per
+      coincidence, so ``E[k] = r``.  A term whose largest count exceeds ``bit_length`` is
+      split into ``ceil(max |r| / bit_length)`` rounds; a general ``dW`` is decomposed by its
+      SVD (use ``CrossbarArray.apply_outer_update`` to pass the factors directly);
+    * ``"nearest"``: ``k = round(r)``: a change below half a pulse is lost every time
+      (kept to show that loss).
+
     Attributes
     ----------
-    mode : {"pulse", "reprogram"}
-        ``"pulse"``: in-situ open-loop pulses (optionally verified).  ``"reprogram"``: a
-        digital shadow copy of the weights accumulates ``dW``; cells whose quantised level
-        changes are re-programmed to their new target (with programming variation).
+    mode : {"accumulate", "stochastic", "coincidence", "nearest", "reprogram"}
+        The four in-situ modes above, or ``"reprogram"``: a digital shadow copy of the
+        weights accumulates ``dW`` and cells whose quantised level changes are re-programmed
+        to their new target (with programming variation; the mode for bit slicing).
+    bit_length : int
+        ``"coincidence"`` only: stochastic pulses per line per round (``BL >= 1``;
+        Gokmen & Vlasov 2016 use BL = 10 in their baseline).
     c2c_sigma_rel : float
         Cycle-to-cycle write noise per sqrt(pulse), fraction of the conductance range.
     d2d_step_sigma_rel : float
         Device-to-device spread of the pulse step (relative; drawn once per cell).
     write_verify : bool
-        Read back and correct after open-loop pulses (``mode="pulse"`` only).
+        Read back and correct after open-loop pulses (in-situ modes only).
     verify_tolerance_rel : float
         Accepted error of write-verify, fraction of the conductance range (``> 0``).
     verify_max_iterations : int
         Maximum verify-and-correct rounds (``>= 1``).
     """
 
-    mode: str = "pulse"
+    mode: str = "accumulate"
+    bit_length: int = 10
     c2c_sigma_rel: float = 0.0
     d2d_step_sigma_rel: float = 0.0
     write_verify: bool = False
@@ -70,6 +97,7 @@ class UpdateConfig:
 
     def __post_init__(self) -> None:
         check_choice("mode", self.mode, UPDATE_MODES)
+        check_int("bit_length", self.bit_length, low=1)
         check_real("c2c_sigma_rel", self.c2c_sigma_rel, low=0.0)
         check_real("d2d_step_sigma_rel", self.d2d_step_sigma_rel, low=0.0)
         if not isinstance(self.write_verify, bool):
@@ -221,3 +249,76 @@ def program_with_pulses(
         g_new = np.where(stuck, g_new, g_moved)
         pulses += np.abs(n).astype(np.int64)
     return g_new, pulses, reads
+
+
+def whole_pulses(
+    request: np.ndarray,
+    mode: str,
+    rng: np.random.Generator,
+    accumulator: np.ndarray | None = None,
+) -> np.ndarray:
+    """Signed whole pulse counts for a request ``r`` (in pulses) in mode ``"nearest"``,
+    ``"stochastic"`` or ``"accumulate"`` (the last updates ``accumulator`` in place).
+
+    Returns a float array of integers, the shape of ``request``.
+    """
+    r = np.asarray(request, dtype=np.float64)
+    if mode == "nearest":
+        return np.rint(r)
+    if mode == "stochastic":
+        low = np.floor(r)
+        return low + (rng.random(r.shape) < r - low)
+    if mode == "accumulate":
+        if accumulator is None or accumulator.shape != r.shape:
+            raise CrossbarError(f"accumulator: expected an array of shape {r.shape}")
+        accumulator += r
+        k = np.trunc(accumulator)
+        accumulator -= k
+        return k
+    raise CrossbarError(f"mode={mode!r}: expected 'nearest', 'stochastic' or 'accumulate'")
+
+
+def coincidence_pulses(
+    a: np.ndarray, b: np.ndarray, bit_length: int, rng: np.random.Generator
+) -> tuple[np.ndarray, int]:
+    """Stochastic pulse-coincidence update of the rank-one request ``r = a b^T`` (in pulses).
+
+    Parameters
+    ----------
+    a : array [n_out]
+        Column-line (output) factor.
+    b : array [n_in]
+        Row-line (input) factor.
+    bit_length : int
+        Pulses per line per round (BL).
+
+    Returns
+    -------
+    k : array [n_out, n_in]
+        Signed coincidence counts (integers as float64); ``E[k] = a b^T`` exactly.
+    rounds : int
+        Rounds of ``bit_length`` cycles used (0 for a zero request).
+
+    Notes
+    -----
+    With ``A = max |a|``, ``B = max |b|`` and ``n = A B`` the largest expected count,
+    ``R = ceil(n / BL)`` rounds each encode ``r / R``: line probabilities
+    ``p_i = |a_i| m / A`` and ``q_j = |b_j| m / B`` with ``m = sqrt(n / (BL R)) <= 1``, so
+    ``BL R E[p_i q_j] = |a_i b_j|``.  Each cycle draws one bit per line; a cell counts the
+    cycles in which both its lines fire (``X^T Y``).
+    """
+    av = np.asarray(a, dtype=np.float64)
+    bv = np.asarray(b, dtype=np.float64)
+    amax, bmax = float(np.abs(av).max(initial=0.0)), float(np.abs(bv).max(initial=0.0))
+    n_max = amax * bmax
+    if n_max == 0:
+        return np.zeros((av.size, bv.size)), 0
+    rounds = max(1, int(np.ceil(n_max / bit_length - 1e-12)))
+    m = np.sqrt(n_max / (bit_length * rounds))
+    p = np.minimum(np.abs(av) * (m / amax), 1.0)
+    q = np.minimum(np.abs(bv) * (m / bmax), 1.0)
+    cycles = bit_length * rounds
+    x_bits = (rng.random((cycles, av.size)) < p).astype(np.float64)
+    y_bits = (rng.random((cycles, bv.size)) < q).astype(np.float64)
+    counts = x_bits.T @ y_bits
+    return np.sign(av)[:, None] * np.sign(bv)[None, :] * counts, rounds

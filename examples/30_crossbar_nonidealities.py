@@ -34,7 +34,8 @@ from snn_dfa.app.experiment import prepare_data, pretrained
 from snn_dfa.app.hardware import deploy
 from snn_dfa.data import Normalizer, load_hapt, subject_split
 
-BASE = CrossbarSection(prog_sigma_rel=0.0, read_sigma_rel=0.0, c2c_sigma_rel=0.0, adc_bits=8,
+BASE = CrossbarSection(noise_model="relative", prog_sigma_rel=0.0, read_sigma_rel=0.0,
+                       c2c_sigma_rel=0.0, adc_bits=8, adc_range="max",
                        ir_drop="none")
 AXES = {
     "prog_sigma_rel": [0.0, 0.05, 0.1, 0.2, 0.3, 0.5],

@@ -14,6 +14,8 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from hwsim.arch import Architecture
 from hwsim.assumptions import Assumptions
 from hwsim.errors import HwsimError
@@ -197,18 +199,18 @@ def sensitivity_from_dict(data: Mapping[str, Mapping[str, object]]) -> list[Sens
     rows in the order of :func:`default_cases`, unknown cases after them."""
     order = [c.key for c in default_cases()]
 
-    def plain(v: object) -> object:
-        v = v.item() if hasattr(v, "item") else v  # type: ignore[union-attr]  # numpy scalars have item()
-        return v.decode() if isinstance(v, bytes) else v
+    def text(v: object) -> str:
+        v = np.asarray(v).item()
+        return v.decode() if isinstance(v, bytes) else str(v)
 
     rows = []
     for key in sorted(data, key=lambda k: (order.index(k) if k in order else len(order), k)):
-        entry = {k: plain(v) for k, v in data[key].items()}
+        entry = data[key]
         ratios: dict[str, dict[str, float]] = {}
         for name, value in entry.items():
             if name == "label":
                 continue
             rule, rest = name.split("_over_bp_", 1)
-            ratios.setdefault(rule, {})[rest.removesuffix("_ratio")] = float(value)  # type: ignore[arg-type]  # the ratios are numbers
-        rows.append(SensitivityRow(key, str(entry["label"]), ratios))
+            ratios.setdefault(rule, {})[rest.removesuffix("_ratio")] = float(np.asarray(value))
+        rows.append(SensitivityRow(key, text(entry["label"]), ratios))
     return rows

@@ -141,6 +141,13 @@ CROSSBAR_NAMES: dict[str, str | None] = {
     "verify_reads": "verify_reads",
     "cells_programmed": None,
     "updates": None,
+    # Update-mode counts of crossbar (issue 13); not yet priced here (issue 14 costs them).
+    "accumulator_reads": None,
+    "accumulator_writes": None,
+    "transfers": None,
+    "rounding_draws": None,
+    "pulse_cycles": None,
+    "stochastic_bits": None,
 }
 """``crossbar`` counter name -> :class:`Counts` field.  None: not a separate cost event
 (``dac_conversions`` are the multi-level line drives ``multilevel_rows + active_cols``, priced
@@ -513,6 +520,8 @@ def shape_workload(
             in_store = layer.n_in * p_t * (arch.inference_input_bits(layer) if multilevel else 1)
             bits = arch.inference_input_bits(layer) if multilevel else 1
             gradient = Counts(update_adds=bits * inputs[i] * r * n * p_t)
+            if lu.update_mode == "stochastic_pulse":  # the outer product happens in the array
+                gradient = Counts()
             cells = r * n * arch.columns_per_weight
             pulses = activity.update_fraction * cells * activity.pulses_per_update
             update = gradient + Counts(

@@ -23,6 +23,8 @@ X_SPIKES = (RNG.random((6, 37)) < 0.3).astype(np.float64)
 X_REAL = RNG.standard_normal((6, 37))
 D = RNG.standard_normal((6, 13))
 SMALL_TILES = {"tile_rows": 16, "tile_cols": 5}  # 3 x 3 tiles, ragged edges
+# Mechanism tests run without device noise (the default is the measured "wan2022" chip).
+QUIET = NoiseConfig.ideal()
 
 
 @pytest.mark.parametrize(
@@ -37,7 +39,7 @@ SMALL_TILES = {"tile_rows": 16, "tile_cols": 5}  # 3 x 3 tiles, ragged edges
 @pytest.mark.parametrize("x", [X_SPIKES, X_REAL], ids=["spikes", "real"])
 def test_ideal_array_is_an_exact_matrix(mapping, x):
     arr = CrossbarArray(
-        W, config=CrossbarConfig(mapping=mapping, **SMALL_TILES), seed=0, dtype=np.float64
+        W, config=CrossbarConfig(noise=QUIET, mapping=mapping, **SMALL_TILES), seed=0, dtype=np.float64
     )
     np.testing.assert_allclose(arr.forward(x), x @ W.T, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(arr.backward(D), D @ W, rtol=1e-12, atol=1e-12)
@@ -74,7 +76,7 @@ def test_quantised_noiseless_reads_equal_the_quantised_matrix(mapping):
     arr = CrossbarArray(
         W,
         dev,
-        CrossbarConfig(mapping=mapping, update=update, **SMALL_TILES),
+        CrossbarConfig(noise=QUIET, mapping=mapping, update=update, **SMALL_TILES),
         seed=0,
         dtype=np.float64,
     )
@@ -86,6 +88,7 @@ def test_quantised_noiseless_reads_equal_the_quantised_matrix(mapping):
 
 def _zero_strength_configs():
     zero_noise = NoiseConfig(
+        noise_model="relative",
         prog_sigma_rel=0.0,
         read_sigma_rel=0.0,
         sa0_fraction=0.0,
@@ -96,10 +99,10 @@ def _zero_strength_configs():
     zero_update = UpdateConfig(c2c_sigma_rel=0.0, d2d_step_sigma_rel=0.0)
     return {
         "noise": CrossbarConfig(noise=zero_noise, **SMALL_TILES),
-        "update": CrossbarConfig(update=zero_update, **SMALL_TILES),
-        "ir_fast": CrossbarConfig(ir_drop="fast", **SMALL_TILES),
-        "ir_exact": CrossbarConfig(ir_drop="exact", **SMALL_TILES),
-        "periphery": CrossbarConfig(
+        "update": CrossbarConfig(noise=QUIET, update=zero_update, **SMALL_TILES),
+        "ir_fast": CrossbarConfig(noise=QUIET, ir_drop="fast", **SMALL_TILES),
+        "ir_exact": CrossbarConfig(noise=QUIET, ir_drop="exact", **SMALL_TILES),
+        "periphery": CrossbarConfig(noise=QUIET,
             periphery=PeripheryConfig(dac_bits=None, adc_bits=None), **SMALL_TILES
         ),
     }
@@ -110,7 +113,7 @@ def test_every_non_ideality_at_zero_strength_is_the_identity(name):
     zero_wires = NEURRAM_HFO2.replace(
         r_wire_row_ohm=0.0, r_wire_col_ohm=0.0, r_driver_ohm=0.0, r_sense_ohm=0.0
     )
-    ref = CrossbarArray(W, zero_wires, CrossbarConfig(**SMALL_TILES), seed=7, dtype=np.float64)
+    ref = CrossbarArray(W, zero_wires, CrossbarConfig(noise=QUIET, **SMALL_TILES), seed=7, dtype=np.float64)
     arr = CrossbarArray(W, zero_wires, _zero_strength_configs()[name], seed=7, dtype=np.float64)
     arr.set_time(1e5)
     np.testing.assert_allclose(arr.forward(X_REAL), ref.forward(X_REAL), rtol=1e-12, atol=1e-12)
@@ -122,16 +125,16 @@ def test_every_non_ideality_at_zero_strength_is_the_identity(name):
 
 
 def test_non_idealities_at_non_zero_strength_act():
-    cfg = CrossbarConfig(noise=NoiseConfig(prog_sigma_rel=0.02, read_sigma_rel=0.05))
+    cfg = CrossbarConfig(noise=NoiseConfig(noise_model="relative", prog_sigma_rel=0.02, read_sigma_rel=0.05))
     arr = CrossbarArray(W, config=cfg, seed=1, dtype=np.float64)
-    clean = CrossbarArray(W, seed=1, dtype=np.float64)
+    clean = CrossbarArray(W, config=CrossbarConfig(noise=QUIET), seed=1, dtype=np.float64)
     assert np.abs(arr.get_weights() - clean.get_weights()).max() > 0
     assert np.abs(arr.forward(X_REAL) - arr.forward(X_REAL)).max() > 0  # fresh read noise
 
 
 def test_same_seed_same_results():
     cfg = CrossbarConfig(
-        noise=NoiseConfig(prog_sigma_rel=0.02, read_sigma_rel=0.05, sa0_fraction=0.05)
+        noise=NoiseConfig(noise_model="relative", prog_sigma_rel=0.02, read_sigma_rel=0.05, sa0_fraction=0.05)
     )
     a, b = (CrossbarArray(W, config=cfg, seed=3) for _ in range(2))
     np.testing.assert_array_equal(a.forward(X_REAL), b.forward(X_REAL))
@@ -141,7 +144,8 @@ def test_drift_scales_differential_weights_by_the_power_law():
     nu = 0.05
     dev = NEURRAM_HFO2.replace(g_min_uS=0.0)  # no clipping at g_min
     arr = CrossbarArray(
-        W, dev, CrossbarConfig(noise=NoiseConfig(drift_nu=nu, t0_s=2.0)), seed=0, dtype=np.float64
+        W, dev, CrossbarConfig(noise=NoiseConfig(noise_model="relative", drift_nu=nu, t0_s=2.0)),
+        seed=0, dtype=np.float64
     )
     w0 = arr.get_weights()
     arr.set_time(0.0)
@@ -169,7 +173,7 @@ def test_all_cells_stuck_gives_zero_differential_weights(sa0, sa1):
 
 def test_conductances_within_bounds_under_strong_noise_and_updates():
     cfg = CrossbarConfig(
-        noise=NoiseConfig(prog_sigma_rel=0.3, relax_sigma_rel=0.3, drift_nu=0.2),
+        noise=NoiseConfig(noise_model="relative", prog_sigma_rel=0.3, relax_sigma_rel=0.3, drift_nu=0.2),
         update=UpdateConfig(c2c_sigma_rel=0.1, d2d_step_sigma_rel=0.5),
     )
     arr = CrossbarArray(W, config=cfg, seed=0)
@@ -181,7 +185,7 @@ def test_conductances_within_bounds_under_strong_noise_and_updates():
 
 
 def test_spike_counters():
-    cfg = CrossbarConfig(**SMALL_TILES)
+    cfg = CrossbarConfig(noise=QUIET, **SMALL_TILES)
     arr = CrossbarArray(W, config=cfg, seed=0)
     arr.reset_counters()
     arr.forward(X_SPIKES)
@@ -200,7 +204,7 @@ def test_summary_is_plain_data():
 
     arr = CrossbarArray(
         W,
-        config=CrossbarConfig(
+        config=CrossbarConfig(noise=QUIET,
             periphery=PeripheryConfig(adc_bits=5, columns_per_adc=8), **SMALL_TILES
         ),
     )
@@ -212,7 +216,7 @@ def test_summary_is_plain_data():
 def test_real_input_and_transposed_counters_and_reset():
     arr = CrossbarArray(
         W,
-        config=CrossbarConfig(
+        config=CrossbarConfig(noise=QUIET,
             mapping=MappingConfig(n_slices=2), update=UpdateConfig(mode="reprogram")
         ),
         seed=0,
@@ -236,7 +240,7 @@ def test_real_input_and_transposed_counters_and_reset():
 
 def test_adc_error_bounded_and_clipping():
     bits = 6
-    cfg = CrossbarConfig(periphery=PeripheryConfig(adc_bits=bits), **SMALL_TILES)
+    cfg = CrossbarConfig(noise=QUIET, periphery=PeripheryConfig(adc_bits=bits), **SMALL_TILES)
     arr = CrossbarArray(W, config=cfg, seed=0, dtype=np.float64)
     exact = X_SPIKES @ arr.get_weights().T
     dev = NEURRAM_HFO2
@@ -245,7 +249,9 @@ def test_adc_error_bounded_and_clipping():
     assert np.abs(arr.forward(X_SPIKES) - exact).max() <= bound * (1 + 1e-9)
     clip = CrossbarArray(
         W,
-        config=CrossbarConfig(periphery=PeripheryConfig(adc_bits=8, adc_full_scale_fraction=0.01)),
+        config=CrossbarConfig(
+            noise=QUIET, periphery=PeripheryConfig(adc_bits=8, adc_full_scale_fraction=0.01)
+        ),
         seed=0,
         dtype=np.float64,
     )
@@ -262,7 +268,7 @@ def test_adc_error_bounded_and_clipping():
 
 
 def test_dac_quantisation_error_bounded():
-    cfg = CrossbarConfig(
+    cfg = CrossbarConfig(noise=QUIET,
         mapping=MappingConfig(quantize=False), periphery=PeripheryConfig(dac_bits=4)
     )
     arr = CrossbarArray(W, config=cfg, seed=0, dtype=np.float64)
@@ -280,11 +286,11 @@ def test_ir_drop_fast_close_to_exact_and_weaker_than_ideal():
         r_wire_row_ohm=2.0, r_wire_col_ohm=2.0, r_driver_ohm=2.0, r_sense_ohm=2.0
     )
     outs = {
-        m: CrossbarArray(w, dev, CrossbarConfig(ir_drop=m), seed=0, dtype=np.float64).forward(x)
+        m: CrossbarArray(w, dev, CrossbarConfig(noise=QUIET, ir_drop=m), seed=0, dtype=np.float64).forward(x)
         for m in ("none", "fast", "exact")
     }
     back = {
-        m: CrossbarArray(w, dev, CrossbarConfig(ir_drop=m), seed=0, dtype=np.float64).backward(
+        m: CrossbarArray(w, dev, CrossbarConfig(noise=QUIET, ir_drop=m), seed=0, dtype=np.float64).backward(
             x[:, :64]
         )
         for m in ("none", "fast", "exact")
@@ -301,14 +307,18 @@ def test_pulse_updates_track_dw_on_a_linear_device():
     arr = CrossbarArray(
         w,
         dev,
-        CrossbarConfig(mapping=MappingConfig(quantize=False, w_max=1.0)),
+        CrossbarConfig(
+            noise=QUIET,
+            mapping=MappingConfig(quantize=False, w_max=1.0),
+            update=UpdateConfig(mode="nearest"),
+        ),
         seed=0,
         dtype=np.float64,
     )
     dw = RNG.uniform(-0.3, 0.3, w.shape)
     before = arr.get_weights()
     arr.apply_update(dw)
-    # per cell the pulse count rounds half a change: error <= one pulse step of weight
+    # round to nearest per cell (a pair crossing zero rounds two cells): error <= one pulse
     w_per_uS = arr.scales[0] / dev.level_step_uS
     step_w = dev.g_range_uS / dev.n_pulses_full_range * w_per_uS
     np.testing.assert_allclose(arr.get_weights(), before + dw, atol=step_w * (1 + 1e-9))
@@ -321,7 +331,7 @@ def test_nonlinear_open_loop_updates_miss_and_write_verify_helps():
     dw = RNG.uniform(-0.2, 0.2, w.shape)
     errs = {}
     for verify in (False, True):
-        cfg = CrossbarConfig(
+        cfg = CrossbarConfig(noise=QUIET,
             mapping=MappingConfig(quantize=False, w_max=1.0),
             update=UpdateConfig(
                 write_verify=verify, verify_tolerance_rel=0.03, verify_max_iterations=30
@@ -337,7 +347,7 @@ def test_nonlinear_open_loop_updates_miss_and_write_verify_helps():
 
 def test_reprogram_mode_with_bit_slices_accumulates_in_a_shadow():
     dev = NEURRAM_HFO2.replace(n_levels=4)
-    cfg = CrossbarConfig(
+    cfg = CrossbarConfig(noise=QUIET,
         mapping=MappingConfig(n_slices=2, w_max=4.0), update=UpdateConfig(mode="reprogram")
     )
     w = np.zeros((2, 3))
@@ -357,12 +367,17 @@ def test_reprogram_mode_with_bit_slices_accumulates_in_a_shadow():
 def test_gpr_programming_noise():
     model = GPRNoiseModel.from_csv()
     arr = CrossbarArray(
-        np.tile(W, (8, 8)), config=CrossbarConfig(gpr_model=model), seed=0, dtype=np.float64
+        np.tile(W, (8, 8)),
+        config=CrossbarConfig(gpr_model=model, noise=NoiseConfig(noise_model="gpr")),
+        seed=0,
+        dtype=np.float64,
     )
     target = arr.get_weights() * 0  # shape only
     g = arr.conductances_uS
     assert g.shape[2:] == target.shape
-    ideal = CrossbarArray(np.tile(W, (8, 8)), seed=0, dtype=np.float64).conductances_uS
+    ideal = CrossbarArray(
+        np.tile(W, (8, 8)), config=CrossbarConfig(noise=QUIET), seed=0, dtype=np.float64
+    ).conductances_uS
     sel = np.isclose(ideal, 20.5, atol=1.4)  # levels near 20 uS
     _, sd = model.predict(ideal[sel])
     ratio = np.std(g[sel] - model.predict(ideal[sel])[0]) / sd.mean()
@@ -376,15 +391,16 @@ def test_gpr_programming_noise():
         (lambda: CrossbarArray(W, "nope"), "device"),
         (lambda: CrossbarArray(W, config="ideal"), "config"),
         (lambda: CrossbarArray(W, seed=-1), "seed"),
-        (lambda: CrossbarConfig(ir_drop="spice"), "ir_drop"),
-        (lambda: CrossbarConfig(tile_rows=0), "tile_rows"),
+        (lambda: CrossbarConfig(noise=QUIET, ir_drop="spice"), "ir_drop"),
+        (lambda: CrossbarConfig(noise=QUIET, tile_rows=0), "tile_rows"),
         (lambda: CrossbarConfig(noise="none"), "noise"),
-        (lambda: CrossbarConfig(mapping=MappingConfig(n_slices=2)), "n_slices"),
+        (lambda: CrossbarConfig(noise=QUIET, mapping=MappingConfig(n_slices=2)), "n_slices"),
         (
             lambda: CrossbarConfig(
-                gpr_model=GPRNoiseModel.from_csv(), noise=NoiseConfig(prog_sigma_rel=0.1)
+                gpr_model=GPRNoiseModel.from_csv(),
+                noise=NoiseConfig(noise_model="relative", prog_sigma_rel=0.1),
             ),
-            "prog_sigma_rel",
+            "noise_model",
         ),
         (lambda: CrossbarArray(W).forward(np.ones((2, 5))), "x"),
         (lambda: CrossbarArray(W).backward(np.ones((2, 37))), "d"),
@@ -406,7 +422,7 @@ def test_exact_ir_drop_orientation_forward_and_transposed():
         r_wire_row_ohm=3.0, r_wire_col_ohm=1.0, r_driver_ohm=5.0, r_sense_ohm=2.0
     )
     w = RNG.standard_normal((6, 9))
-    arr = CrossbarArray(w, dev, CrossbarConfig(ir_drop="exact"), seed=0, dtype=np.float64)
+    arr = CrossbarArray(w, dev, CrossbarConfig(noise=QUIET, ir_drop="exact"), seed=0, dtype=np.float64)
     g_pos, g_neg = arr.conductances_uS[0] * 1e-6  # [n_out, n_in] each
     x = RNG.uniform(0, 1, (4, 9))
     d = RNG.standard_normal((4, 6))
@@ -438,7 +454,7 @@ def test_read_noise_statistics_through_the_read_path():
 
     sigma = 0.05
     cfg = CrossbarConfig(
-        mapping=MappingConfig(quantize=False), noise=NoiseConfig(read_sigma_rel=sigma)
+        mapping=MappingConfig(quantize=False), noise=NoiseConfig(noise_model="relative", read_sigma_rel=sigma)
     )
     w = RNG.standard_normal((3, 10))
     arr = CrossbarArray(w, config=cfg, seed=0, dtype=np.float64)
@@ -457,7 +473,7 @@ def test_read_noise_statistics_through_the_read_path():
 
 
 def test_pulse_counts_per_cell_add_up_to_the_tile_counters():
-    cfg = CrossbarConfig(mapping=MappingConfig(w_max=3.0), **SMALL_TILES)
+    cfg = CrossbarConfig(noise=QUIET, mapping=MappingConfig(w_max=3.0), **SMALL_TILES)
     arr = CrossbarArray(W, config=cfg, seed=0)
     for _ in range(3):
         arr.apply_update(0.3 * RNG.standard_normal(W.shape))
@@ -482,7 +498,7 @@ def test_pulse_counts_per_cell_add_up_to_the_tile_counters():
 def test_ideal_equality_for_any_shape_and_tiling(n_out, n_in, tile_rows, tile_cols, scheme, seed):
     rng = np.random.default_rng(seed)
     w = rng.standard_normal((n_out, n_in))
-    cfg = CrossbarConfig(
+    cfg = CrossbarConfig(noise=QUIET,
         mapping=MappingConfig(quantize=False, scheme=scheme),
         tile_rows=tile_rows,
         tile_cols=tile_cols,
@@ -502,7 +518,7 @@ def test_gpr_output_model_shifts_and_spreads_column_outputs():
     measured = 0.95 * ideal + 0.01 * rng.standard_normal(ideal.size)
     model = GPRNoiseModel().fit(ideal, measured)
     w = RNG.standard_normal((4, 12))
-    cfg = CrossbarConfig(mapping=MappingConfig(quantize=False), gpr_output_model=model)
+    cfg = CrossbarConfig(noise=QUIET, mapping=MappingConfig(quantize=False), gpr_output_model=model)
     arr = CrossbarArray(w, config=cfg, seed=1, dtype=np.float64)
     x = np.tile((RNG.random(12) < 0.5).astype(float), (20_000, 1))
     y = arr.forward(x)
@@ -542,7 +558,7 @@ def test_sparse_open_loop_pulses_equal_the_dense_mapping_bitwise(scheme):
     rng = np.random.default_rng(7)
     w = rng.uniform(-0.5, 0.5, (9, 21))
     cfg = CrossbarConfig(mapping=MappingConfig(scheme=scheme, w_max=0.8),
-                         noise=NoiseConfig(prog_sigma_rel=0.05), **SMALL_TILES)
+                         noise=NoiseConfig(noise_model="relative", prog_sigma_rel=0.05), **SMALL_TILES)
     arr = CrossbarArray(w, config=cfg, seed=1, dtype=np.float64)
     dev = arr.device
     for scale in (0.3, 0.01, 0.05):  # large, sub-pulse and mixed changes
@@ -559,8 +575,9 @@ def test_sparse_open_loop_pulses_equal_the_dense_mapping_bitwise(scheme):
 
 
 @pytest.mark.parametrize("ir_drop", ["none", "fast", "exact"])
-@pytest.mark.parametrize("mode", ["pulse", "reprogram"])
-def test_caches_after_updates_equal_a_rebuild_bitwise(ir_drop, mode):
+@pytest.mark.parametrize("mode", ["nearest", "accumulate", "reprogram"])
+@pytest.mark.parametrize("model", ["relative", "wan2022"])
+def test_caches_after_updates_equal_a_rebuild_bitwise(ir_drop, mode, model):
     """After updates the conductances and read matrices (IR-drop corrections included) are
     refreshed cell by cell and tile by tile; they must equal a rebuild from scratch exactly,
     in both read directions, and so must the reads."""
@@ -568,7 +585,9 @@ def test_caches_after_updates_equal_a_rebuild_bitwise(ir_drop, mode):
     w = rng.uniform(-0.5, 0.5, (11, 37))
     cfg = CrossbarConfig(
         mapping=MappingConfig(w_max=0.8), ir_drop=ir_drop, update=UpdateConfig(mode=mode),
-        noise=NoiseConfig(prog_sigma_rel=0.05, sa0_fraction=0.05, drift_nu=0.05),
+        noise=(NoiseConfig(noise_model="relative", prog_sigma_rel=0.05, sa0_fraction=0.05,
+                           drift_nu=0.05) if model == "relative"
+               else NoiseConfig(sa0_fraction=0.05)),
         **SMALL_TILES)
     arr = CrossbarArray(w, config=cfg, seed=2, dtype=np.float64)
     arr.set_time(10.0)  # drift acts on the cells programmed at time 0

@@ -8,9 +8,9 @@ from crossbar.gpr import (
     default_table_path,
     make_wan2022_synthetic_table,
     read_table_csv,
-    wan2022_sigma_uS,
     write_table_csv,
 )
+from crossbar.noise import wan2022_sigma_uS
 
 
 def _mean(t):

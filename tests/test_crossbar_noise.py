@@ -70,7 +70,7 @@ def test_drift_at_time_zero_and_at_zero_strength_is_identity():
     rng = np.random.default_rng(4)
     g0 = _mid_targets(100, rng)
     z = rng.standard_normal(100)
-    strong = NoiseConfig(drift_nu=0.1, relax_sigma_rel=0.05)
+    strong = NoiseConfig(noise_model="relative", drift_nu=0.1, relax_sigma_rel=0.05)
     np.testing.assert_array_equal(drift(g0, 0.0, z, DEV, strong), g0)
     np.testing.assert_array_equal(drift(g0, 1e6, z, DEV, NoiseConfig()), g0)
 
@@ -79,7 +79,7 @@ def test_drift_power_law_and_relaxation_spread():
     rng = np.random.default_rng(5)
     n = 200_000
     g0 = np.full(n, 20.0)
-    t, cfg = 99.0, NoiseConfig(drift_nu=0.05, relax_sigma_rel=0.01, t0_s=1.0)
+    t, cfg = 99.0, NoiseConfig(noise_model="relative", drift_nu=0.05, relax_sigma_rel=0.01, t0_s=1.0)
     g = drift(g0, t, rng.standard_normal(n), DEV, cfg)
     mean_expected = 20.0 * (1 + t) ** -0.05
     sigma = 0.01 * DEV.g_range_uS * np.log10(1 + t)

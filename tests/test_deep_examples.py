@@ -54,3 +54,11 @@ def test_cnn_rnn_quick(tmp_path):
     assert {"fashion_mnist/cnn/hybrid", "fashion_mnist/rnn/sparse", "hapt/rnn/dfa"} <= set(res)
     assert set(res["fashion_mnist/cnn/modular"]["final_alignment_update_cosine"]) == \
         {"#0", "#1", "output"}
+
+
+def test_snntorch_dfa_quick(tmp_path):
+    res = _run("54_snntorch_dfa_har.py", tmp_path)
+    for method in ("bptt", "dfa"):
+        # the converted engine network emits the same spikes: the same test accuracy
+        assert res[method]["engine_test_acc_pct"] == pytest.approx(res[method]["test_acc_pct"])
+    assert set(res["dfa"]["final_alignment_update_cosine"]) == {"layer0", "output"}

@@ -121,3 +121,15 @@ def test_dfa_through_leaky_matches_hand_computation():
     lin1.zero_grad()
     torch.nn.functional.cross_entropy(net(DFA(RandomProjector(seed=0)))(x), y).backward()
     assert lin1.weight.grad.abs().sum() > 0 and not torch.allclose(lin1.weight.grad, want)
+
+
+def test_snntorch_network_reaches_the_pipeline_as_a_network_file(tmp_path):
+    from snn_dfa.engine.io import load_network, save_network
+
+    net = _snntorch_net("subtract")
+    x = _inputs(3, 120, 2, 5)
+    with torch.no_grad():
+        net(torch.as_tensor(x))
+    save_network(to_engine(net), tmp_path / "net.npz")
+    for a, b in zip(engine_spikes(load_network(tmp_path / "net.npz"), x), net.spikes):
+        np.testing.assert_array_equal(a, b.numpy())

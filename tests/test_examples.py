@@ -63,6 +63,25 @@ def test_dfa_gnn_experiment_quick(tmp_path):
     assert len((tmp_path / "runs.jsonl").read_text().splitlines()) == 5
 
 
+@pytest.mark.slow
+def test_chip_over_time_experiment_quick(tmp_path):
+    proc = subprocess.run([sys.executable, str(ROOT / "examples" / "31_chip_over_time.py"),
+                           "--quick", "--out", str(tmp_path)], capture_output=True, text=True,
+                          timeout=900)
+    assert proc.returncode == 0, proc.stderr
+    res = json.loads((tmp_path / "results.json").read_text())
+    assert set(res["rules"]) == {"bp", "dfa", "sfdfa"}
+    for r in res["rules"].values():
+        acc = r["time"]["accuracy"]
+        assert all(0 <= a <= 1 for a in acc + [r["ideal"], r["old_default_chip"]])
+        # past the fitted 2 days the spread is extrapolated, and the points say so
+        assert r["time"]["extrapolated"] == [t > 172800.0 for t in r["time"]["times_s"]]
+        assert r["adc_bits"]["values"] == [4, 6] and r["stuck_fraction"]["values"] == [0.0, 0.1]
+    assert res["noise_aware"]["rule"] == "bp"
+    assert "| noise-aware |" in (tmp_path / "summary.md").read_text()
+    assert (tmp_path / "chip_over_time.png").stat().st_size > 10_000
+
+
 def test_optical_dfa_experiment_quick(tmp_path):
     pytest.importorskip("torch")
     proc = subprocess.run([sys.executable, str(ROOT / "examples" / "70_optical_dfa_mlp.py"),

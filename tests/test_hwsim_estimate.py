@@ -421,3 +421,38 @@ def test_docs_hand_examples():
         0.1 * area * 16760 * 1e-6)
     assert bp.summary()["energy_pJ_per_learned_window"] == pytest.approx(7078.0, abs=0.1)
     assert dfa.summary()["energy_pJ_per_learned_window"] == pytest.approx(5800.6, abs=0.1)
+
+
+def test_update_models_are_priced_from_their_own_counts():
+    """Digital row buffers, a mixed-precision accumulator, stochastic pulse cycles."""
+    layers = (LayerShape("h", "linear", 128, 32), LayerShape("o", "linear", 32, 6))
+    act = Activity(input_rate=0.2, binary_input=True, pulse_cycles_per_update=0.0)
+    reps = {}
+    for mode in ("digital", "mixed_precision", "stochastic_pulse"):
+        a = Architecture(layers=layers,
+                         learning=LearningUnits("dfa", n_classes=6, update_mode=mode))
+        stochastic = Activity(input_rate=0.2, binary_input=True, pulse_cycles_per_update=10.0,
+                              verifies_per_pulse=0.0)
+        reps[mode] = (estimate(shape_workload(a, 10, stochastic if mode == "stochastic_pulse"
+                                              else act), a), a)
+    digital, mixed, stoch = (reps[m][0] for m in ("digital", "mixed_precision",
+                                                  "stochastic_pulse"))
+    bit = S.sram_area_um2_per_bit
+    assert digital.area_by_component("learning")["accumulator"] == pytest.approx(
+        (32 + 6) * 16 * bit)
+    acc_bits = (128 * 32 + 32 * 6) * 16
+    assert mixed.area_by_component("learning")["accumulator"] == pytest.approx(acc_bits * bit)
+    e_acc = 0.15625 * math.sqrt(acc_bits / 65536)
+    extra = mixed.total_energy_pJ("weight_update", "update", "h") - digital.total_energy_pJ(
+        "weight_update", "update", "h")
+    assert extra == pytest.approx(2 * 128 * 32 * 16 * e_acc)
+    assert stoch.area_by_component("learning")["accumulator"] == 0.0
+    # 10 pulse cycles per array, arrays in parallel: 10 pulse widths after the arithmetic
+    a = reps["stochastic_pulse"][1]
+    w = shape_workload(a, 10, Activity(input_rate=0.2, binary_input=True,
+                                       pulse_cycles_per_update=10.0, verifies_per_pulse=0.0))
+    u = w.layers[0].counts("weight_update")
+    assert u.pulse_cycles == 10 * a.mapping(layers[0]).arrays
+    assert u.update_adds == 0  # pulse coincidence in the array: no digital outer product
+    assert stoch.latency_ns["weight_update"] == pytest.approx(
+        (u.update_adds + u.update_mults) / 8 * 4 + u.store_read_bits / 64 * 4 + 10 * 10.0)

@@ -21,11 +21,23 @@ def test_fashion_mnist_example_quick(tmp_path):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     out = tmp_path / "res.json"
-    results = module.main(["--quick", "--out", str(out)])
-    assert out.exists()
-    assert [r["rule"] for r in results] == ["sfdfa", "dfa"]
+    fig = tmp_path / "curves.png"
+    results = module.main(["--quick", "--out", str(out), "--figure", str(fig)])
+    assert out.exists() and fig.stat().st_size > 0
+    assert [r["run"] for r in results] == ["sfdfa", "dfa", "sfdfa:published"]
     for r in results:
-        assert r["epochs_done"] == 1.0 and r["n_train"] == 300 and r["n_test"] == 200
-        assert 0.0 <= r["curve"][-1]["test_acc"] <= 100.0
+        assert r["epochs_done"] == 2.0 and r["n_train"] == 200 and r["n_test"] == 100
+        assert [p["epoch"] for p in r["curve"]] == [1.0, 2.0]  # one evaluation per epoch
+        accs = [p["test_acc"] for p in r["curve"]]
+        assert r["final_test_acc"] == accs[-1]
+        assert r["best_test_acc_test_selected"] == max(accs) >= r["final_test_acc"]
+        assert all(0.0 <= a <= 100.0 for a in accs)
         assert np.isfinite(r["curve"][-1]["batch_loss"])
         assert r["curve"][-1]["batch_loss"] < r["first_batch_loss"]
+    # resume: everything is in the file, nothing is trained again
+    again = module.main(["--quick", "--out", str(out)])
+    assert again == results
+    with pytest.raises(module.ConfigError, match="VARIANT"):
+        module.parse_run("sfdfa:nonsense")
+    with pytest.raises(module.ConfigError, match="tangents"):
+        module.parse_run("dfa:standin-tangent")

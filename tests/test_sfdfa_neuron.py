@@ -165,3 +165,21 @@ def test_simulate_layer_validation():
         simulate_layer(inputs, np.ones((3, 2)), LIFParams(), perturbation=np.ones((1, 2)))
     with pytest.raises(ValidationError, match="SpikeBuffer"):
         simulate_layer(np.zeros((1, 2, 1)), np.ones((3, 2)), LIFParams())
+
+
+@pytest.mark.parametrize("tangent", ["exact", "published"])
+def test_inputs_without_tangents_equal_zero_tangents_bitwise(tangent):
+    """The kernel skips the tangent sums when the inputs carry none (the encoded input
+    layer); the result is bit-identical to passing explicit zero tangents."""
+    rng = np.random.default_rng(5)
+    params = LIFParams(threshold_hat=0.2, t_sim_s=0.3)
+    bare = random_buffer(rng, 3, 12, 2, 0.2, p_fire=0.8)
+    zeros = SpikeBuffer(bare.times_s, bare.counts, np.zeros_like(bare.times_s))
+    weights = rng.uniform(-0.5, 2.0, (6, 12))
+    u = rng.standard_normal((3, 6))
+    a, b = (simulate_layer(x, weights, params, perturbation=u, eligibility=True,
+                           tangent=tangent) for x in (bare, zeros))
+    assert (a.spikes.counts >= 2).sum() >= 3
+    for got, want in ((a.spikes.times_s, b.spikes.times_s),
+                      (a.spikes.tangents, b.spikes.tangents), (a.eligibility, b.eligibility)):
+        np.testing.assert_array_equal(got, want)

@@ -38,6 +38,8 @@ BASE = {
     "data": {"adapt_subjects": [2], "adapt_fraction": 0.2, "max_pretrain_windows": 200},
     "model": {"channels": [4, 8]},
     "pretrain": {"epochs": 1},
+    # the relative spread is the sweep axis of these tests: the stress model, not the default
+    "crossbar": {"noise_model": "relative"},
     "adapt": {"rules": ["dfa"], "epochs": 1},
 }
 
@@ -52,6 +54,8 @@ max_pretrain_windows = 200
 channels = [4, 8]
 [base.pretrain]
 epochs = 1
+[base.crossbar]
+noise_model = "relative"
 [base.adapt]
 rules = ["dfa"]
 epochs = 1

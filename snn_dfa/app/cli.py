@@ -38,7 +38,8 @@ def _print_summary(result: RunResult) -> None:
 
     summary = result.summary
     rules = [r for r in registry.names() if f"{r}_final_accuracy" in summary]
-    print("accuracy (%) on held-out windows, mean over subjects; costs per adaptation window")
+    print("accuracy (%) on held-out windows, mean over subjects; costs per learned "
+          "window (its inference included)")
     print(f"{'rule':<11}{'ideal':>7}{'deployed':>10}{'after':>8}{'prequential':>13}"
           f"{'energy nJ':>11}{'area mm2':>10}{'latency us':>12}")
     for r in rules:

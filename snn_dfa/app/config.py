@@ -38,6 +38,7 @@ MAX_BATCH = 65_536
 MAX_ARRAY = 4096  # crossbar rows = columns (SpikeSim and NeuRRAM use 64 and 256)
 MAX_LR = 1e3
 MAX_REAL = 1e6  # thresholds, noise spreads, drift exponents
+MAX_TIME_S = 1e10  # about 300 years
 
 
 def _canonical_rules(names: tuple[str, ...]) -> tuple[str, ...]:
@@ -84,9 +85,13 @@ class ModelSection:
     kernel_size: int = 8
     beta: float = 0.75
     threshold: float = 0.5
+    file: str = ""  # a network file (snn_dfa.engine.io) used instead of pre-training
 
     def check(self) -> None:
         _choice("model.name", self.name, ("sfcn",))
+        if self.file and not Path(self.file).expanduser().is_file():
+            raise ConfigError(f"model.file={show(self.file)}: no such file (write one with "
+                              "snn_dfa.engine.io.save_network)")
         if not 1 <= len(self.channels) <= MAX_BLOCKS:
             raise ConfigError(f"model.channels={list(self.channels)}: expected 1 to {MAX_BLOCKS} "
                               "blocks")
@@ -105,6 +110,7 @@ class PretrainSection:
     epochs: int = 2
     batch_size: int = 64
     lr: float = 1e-3
+    noise_aware: bool = False
 
     def __post_init__(self) -> None:
         if self.rule != "matched":
@@ -119,35 +125,82 @@ class PretrainSection:
 
 @dataclass(frozen=True)
 class CrossbarSection:
-    """``[crossbar]``: device preset, array size, periphery and non-idealities."""
+    """``[crossbar]``: device preset, array size, periphery, non-idealities, time, updates.
+
+    The defaults are the measured chip (docs/crossbar.md): the Wan 2022 programming spread
+    and relaxation, ADC ranges calibrated at deployment, updates that accumulate.
+    """
 
     device: str = "neurram_hfo2"
     array_size: int = 64
     adc_bits: int = 6
+    adc_range: str = "calibrated"
     adc_full_scale_fraction: float = 1.0
+    dac_range: str = "dynamic"
+    calibration_percentile: float = 99.9
+    calibration_scope: str = "tile"
+    calibration_windows: int = 64
     columns_per_adc: int = 8
     ir_drop: str = "fast"
-    prog_sigma_rel: float = 0.3
-    read_sigma_rel: float = 0.02
+    noise_model: str = "wan2022"
+    prog_noise_scale: float = 1.0
+    prog_sigma_rel: float = 0.0
+    read_sigma_rel: float = 0.01
     sa0_fraction: float = 0.0
     sa1_fraction: float = 0.0
     drift_nu: float = 0.0
     c2c_sigma_rel: float = 0.05
+    time_at_deployment_s: float = 1.0
+    window_period_s: float = 1.28
+    update_mode: str = "accumulate"
+    bit_length: int = 10
 
     def check(self) -> None:
         from crossbar import PRESETS
+        from crossbar.noise import NOISE_MODELS
+        from crossbar.periphery import ADC_RANGES, CALIBRATION_SCOPES, DAC_RANGES
+        from crossbar.update import UPDATE_MODES
 
         _choice("crossbar.device", self.device, tuple(PRESETS))
         _range("crossbar.array_size", self.array_size, 1, MAX_ARRAY)
-        _range("crossbar.adc_bits", self.adc_bits, 1, 16)
+        _range("crossbar.adc_bits", self.adc_bits, 2, 16)
+        _choice("crossbar.adc_range", self.adc_range, ADC_RANGES)
         _range("crossbar.adc_full_scale_fraction", self.adc_full_scale_fraction, 0.0, 1.0,
                open_low=True)
+        if self.adc_range == "calibrated" and self.adc_full_scale_fraction != 1.0:
+            raise ConfigError(
+                f"crossbar.adc_full_scale_fraction={self.adc_full_scale_fraction!r}: expected "
+                "1.0 with adc_range = 'calibrated' (the range comes from "
+                "calibration_percentile)")
+        _choice("crossbar.dac_range", self.dac_range, DAC_RANGES)
+        _range("crossbar.calibration_percentile", self.calibration_percentile, 0.0, 100.0,
+               open_low=True)
+        _choice("crossbar.calibration_scope", self.calibration_scope, CALIBRATION_SCOPES)
+        _range("crossbar.calibration_windows", self.calibration_windows, 1, MAX_WINDOWS)
         _range("crossbar.columns_per_adc", self.columns_per_adc, 1, MAX_ARRAY)
         _choice("crossbar.ir_drop", self.ir_drop, ("none", "fast", "exact"))
-        for name in ("prog_sigma_rel", "read_sigma_rel", "drift_nu", "c2c_sigma_rel"):
+        _choice("crossbar.noise_model", self.noise_model, NOISE_MODELS)
+        for name in ("prog_noise_scale", "prog_sigma_rel", "read_sigma_rel", "drift_nu",
+                     "c2c_sigma_rel"):
             _range(f"crossbar.{name}", getattr(self, name), 0.0, MAX_REAL)
+        for name in ("time_at_deployment_s", "window_period_s"):
+            _range(f"crossbar.{name}", getattr(self, name), 0.0, MAX_TIME_S)
         for name in ("sa0_fraction", "sa1_fraction"):
             _range(f"crossbar.{name}", getattr(self, name), 0.0, 1.0)
+        if self.noise_model == "relative":
+            if self.prog_noise_scale != 1.0:
+                raise ConfigError(
+                    f"crossbar.prog_noise_scale={self.prog_noise_scale!r}: expected 1.0 with "
+                    "noise_model = 'relative' (use prog_sigma_rel)")
+        else:
+            for name in ("prog_sigma_rel", "drift_nu"):
+                if getattr(self, name) != 0.0:
+                    raise ConfigError(
+                        f"crossbar.{name}={getattr(self, name)!r}: expected 0.0 with "
+                        f"noise_model = {self.noise_model!r} (it belongs to the stress setting "
+                        "noise_model = 'relative')")
+        _choice("crossbar.update_mode", self.update_mode, UPDATE_MODES)
+        _range("crossbar.bit_length", self.bit_length, 1, MAX_WINDOWS)
 
 
 @dataclass(frozen=True)
@@ -253,12 +306,12 @@ class PrivacySection:
         return math.ceil(epochs / self.sampling_rate)
 
     def check(self) -> None:
-        _range("privacy.epsilon", self.epsilon, 0.0, None, open_low=True)
+        _range("privacy.epsilon", self.epsilon, 0.0, MAX_REAL, open_low=True)
         _range("privacy.delta", self.delta, 0.0, 1.0, open_low=True, open_high=True)
-        _range("privacy.clip_backward", self.clip_backward, 0.0, None, open_low=True)
-        _range("privacy.clip_forward", self.clip_forward, 0.0, None, open_low=True)
+        _range("privacy.clip_backward", self.clip_backward, 0.0, MAX_REAL, open_low=True)
+        _range("privacy.clip_forward", self.clip_forward, 0.0, MAX_REAL, open_low=True)
         _range("privacy.sampling_rate", self.sampling_rate, 0.0, 1.0, open_low=True)
-        _range("privacy.max_noise_multiplier", self.max_noise_multiplier, 0.0, None,
+        _range("privacy.max_noise_multiplier", self.max_noise_multiplier, 0.0, MAX_REAL,
                open_low=True)
 
 
@@ -306,9 +359,13 @@ class RunConfig:
     def to_dict(self) -> dict[str, Any]:
         return json.loads(json.dumps(dataclasses.asdict(self)))
 
-    def digest(self, *sections: str) -> str:
-        """SHA-256 (16 hex digits) of the named sections (all when none), for cache keys."""
+    def digest(self, *sections: str, exclude: tuple[str, ...] = ()) -> str:
+        """SHA-256 (16 hex digits) of the named sections (all when none), for cache keys;
+        ``exclude`` names ``"section.key"`` entries left out."""
         d = self.to_dict()
+        for entry in exclude:
+            section, key = entry.split(".", 1)
+            d[section].pop(key, None)
         keys = sections or tuple(d)
         blob = json.dumps({k: d[k] for k in keys}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
@@ -447,6 +504,9 @@ channels = [32, 64, 128]
 kernel_size = 8
 beta = 0.75                  # membrane leak per step
 threshold = 0.5
+file = ""                    # a network file (snn_dfa.engine.io.save_network, e.g. an snntorch
+                             #   net via snn_dfa.deep.snntorch_bridge.to_engine) deployed and
+                             #   adapted instead of pre-training the network above
 
 [pretrain]                   # cloud pre-training on ideal weights (cached by hash)
 rule = "matched"             # each on-chip rule starts from a network trained with that rule
@@ -454,20 +514,40 @@ rule = "matched"             # each on-chip rule starts from a network trained w
 epochs = 2
 batch_size = 64
 lr = 1e-3                    # Adam
+noise_aware = false          # inject the chip's noise model (crossbar section) into every
+                             #   forward pass of pre-training (hardware-aware training)
 
-[crossbar]
+[crossbar]                   # the measured chip by default (docs/crossbar.md)
 device = "neurram_hfo2"      # or "generic_rram"
 array_size = 64              # rows = columns per array (SpikeSim: 64)
 adc_bits = 6
-adc_full_scale_fraction = 1.0  # ADC range as a fraction of the largest possible column current
+adc_range = "calibrated"     # full scale from a calibration batch at deployment, or "max"
+                             #   (the largest possible column current)
+adc_full_scale_fraction = 1.0  # "max" only: fraction of the largest possible current
+dac_range = "dynamic"        # per-vector input scaling, or "calibrated" (fixed, percentile)
+calibration_percentile = 99.9  # percentile of measured magnitudes taken as full scale
+                               #   [assumption: clips ~1 output in 1000]
+calibration_scope = "tile"   # one ADC range per tile, or "layer"
+calibration_windows = 64     # training windows read once to calibrate [assumption]
 columns_per_adc = 8          # sense lines sharing one ADC (SpikeSim: 8)
-ir_drop = "fast"             # "none", "fast" (first-order, iterated) or "exact"
-prog_sigma_rel = 0.3         # device-to-device programming spread, relative to the range
-read_sigma_rel = 0.02        # read noise, relative
+ir_drop = "fast"             # "none", "fast" (to tolerance; exact solve where it cannot) or "exact"
+noise_model = "wan2022"      # programming spread and relaxation fitted to NeuRRAM (Wan et al.
+                             #   2022, aihwkit's fits), "gpr" (fitted table) or "relative"
+prog_noise_scale = 1.0       # multiplier of the wan2022 / gpr spread
+prog_sigma_rel = 0.0         # "relative" only: spread as a fraction of the range (stress)
+read_sigma_rel = 0.01        # read noise, relative (aihwkit's note on Wan 2022: about 1 %)
 sa0_fraction = 0.0           # stuck-at-G_min devices
 sa1_fraction = 0.0           # stuck-at-G_max devices
-drift_nu = 0.0               # conductance drift exponent
-c2c_sigma_rel = 0.05         # cycle-to-cycle write noise of programming pulses
+drift_nu = 0.0               # "relative" only: generic drift exponent
+c2c_sigma_rel = 0.05         # cycle-to-cycle write noise of programming pulses [assumption]
+time_at_deployment_s = 1.0   # seconds from programming to the first inference [assumption:
+                             #   the earliest time of the Wan 2022 fits]
+window_period_s = 1.28       # seconds between adaptation windows (UCI HAR: 2.56 s windows,
+                             #   50 % overlap); the chip relaxes along the stream
+update_mode = "accumulate"   # per-weight accumulator (Nandakumar 2020), "stochastic"
+                             #   rounding, "coincidence" (Gokmen & Vlasov 2016), "nearest"
+                             #   (sub-pulse changes lost) or "reprogram"
+bit_length = 10              # "coincidence": stochastic pulses per line per round
 
 [adapt]                      # on-device, batch 1, predict then update (plain SGD)
 rules = ["bp", "dfa", "sfdfa"]   # any of "bp" (alias "bptt"), "dfa", "sfdfa", "shallow"

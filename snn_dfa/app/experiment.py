@@ -40,13 +40,16 @@ from hwsim.sensitivity import sensitivity_table, sensitivity_to_dict
 from snn_dfa.app.config import RunConfig
 from snn_dfa.app.hardware import (
     PhaseMeter,
+    advance_clock,
     architecture,
     assumptions,
+    chip_weight_noise,
     cost_tech,
     deploy,
 )
 from snn_dfa.app.outdir import check_out, new_staging, public_modes, publish
 from snn_dfa.app.results import provenance, write_results
+from snn_dfa.engine.io import load_network
 from snn_dfa.engine.models import build_model
 from snn_dfa.engine.network import SpikingNetwork
 from snn_dfa.engine.optim import SGD
@@ -130,6 +133,7 @@ def pretrained(config: RunConfig, rule: str, x: np.ndarray, y: np.ndarray,
     Only arrays are returned, never the trained rule object: a rule's other state (the random
     stream of SFDFA's perturbations, say) would differ between a fresh and a cached run, so the
     adaptation rule is always built anew from the configuration's seed and these arrays.
+    With ``[model] file`` set, the imported network (:func:`imported`) replaces pre-training.
 
     Entries are ``.npz`` files of plain arrays (read without pickle), keyed and checked by a
     hash of the settings that determine them, written under a temporary name and renamed.
@@ -137,10 +141,15 @@ def pretrained(config: RunConfig, rule: str, x: np.ndarray, y: np.ndarray,
     """
     from snn_dfa.data import default_cache_dir
 
+    if config.model.file:
+        return imported(config.model.file, x, y), None, True
     spec = registry.get_rule(rule)
     feedback_opts = spec.select(_rule_options(config))
-    digest = (config.digest("seed", "data", "model", "pretrain") + f"-{spec.name}"
-              + "".join(f"-{v}" for v in feedback_opts.values()))
+    digest = (config.digest("seed", "data", "model", "pretrain",
+                            exclude=("pretrain.noise_aware",))
+              + f"-{spec.name}" + "".join(f"-{v}" for v in feedback_opts.values()))
+    if config.pretrain.noise_aware:  # the injected noise is the chip's
+        digest += f"-aware-{config.digest('crossbar')}"
     folder = Path(cache_dir) if cache_dir is not None else default_cache_dir() / "pretrained"
     path = folder / f"{config.model.name}-{digest}.npz"
     n_classes = int(np.max(y)) + 1  # labels are 0..n_classes-1 (checked after training)
@@ -168,7 +177,9 @@ def pretrained(config: RunConfig, rule: str, x: np.ndarray, y: np.ndarray,
     clf = SpikingClassifier(model=config.model.name, model_params=_model_params(config),
                             epochs=config.pretrain.epochs, batch_size=config.pretrain.batch_size,
                             lr=config.pretrain.lr, rule=spec.name, feedback=feedback_opts or None,
-                            seed=np.random.default_rng([config.seed, 2]), verbose=progress)
+                            seed=np.random.default_rng([config.seed, 2]), verbose=progress,
+                            weight_noise=(chip_weight_noise(config.crossbar)
+                                          if config.pretrain.noise_aware else None))
     clf.fit(x, y)
     if list(clf.classes_) != list(range(n_classes)):
         raise DataError(f"pre-training data holds classes {clf.classes_.tolist()}, "
@@ -192,6 +203,19 @@ def pretrained(config: RunConfig, rule: str, x: np.ndarray, y: np.ndarray,
     return clf.network_.train(False), mats, False
 
 
+def imported(path: str, x: np.ndarray, y: np.ndarray) -> SpikingNetwork:
+    """The network of ``[model] file`` (:func:`snn_dfa.engine.io.load_network`), checked
+    against the data: its inputs must match the windows' channels and its outputs the classes.
+    It replaces pre-training for every rule (feedback matrices are drawn afresh)."""
+    net = load_network(Path(path).expanduser())
+    n_classes = int(np.max(y)) + 1
+    if net.n_in != x.shape[2] or net.n_classes != n_classes:
+        raise ValidationError(f"model.file={path!r}: the network takes {net.n_in} channels and "
+                              f"gives {net.n_classes} classes; the data has {x.shape[2]} "
+                              f"channels and {n_classes} classes")
+    return net.train(False)
+
+
 def _rule_options(config: RunConfig) -> dict[str, object]:
     """Every rule option the configuration sets; each rule takes the ones it accepts."""
     return {"feedback_lr": config.adapt.sfdfa_feedback_lr}
@@ -211,9 +235,17 @@ def adaptation_rule(config: RunConfig, rule_name: str, net: SpikingNetwork,
     return rule
 
 
+def calibration_windows(config: RunConfig, x_train: np.ndarray) -> np.ndarray:
+    """``calibration_windows`` training windows (a seeded random subset) read once at
+    deployment to calibrate the converters: ``[N_cal, T, C]``."""
+    n = min(config.crossbar.calibration_windows, len(x_train))
+    idx = np.random.default_rng([config.seed, 5]).choice(len(x_train), n, replace=False)
+    return x_train[np.sort(idx)]
+
+
 def _adapt_privately(config: RunConfig, sub: SubjectData, rule_name: str, rule: Any,
-                     net: SpikingNetwork, meter: PhaseMeter, noise_multiplier: float
-                     ) -> dict[str, Any]:
+                     net: SpikingNetwork, meter: PhaseMeter, noise_multiplier: float,
+                     on_window: Any) -> dict[str, Any]:
     """DP-DFA (DP-SGD for backprop) adaptation to one wearer under ``[privacy]``; returns the
     stream metrics (prequential accuracy over the sampled windows, each predicted before its
     step's update; the curve is one point per step: first window index, batch accuracy) and
@@ -228,7 +260,7 @@ def _adapt_privately(config: RunConfig, sub: SubjectData, rule_name: str, rule: 
                              clip_update=p.clip_backward * p.clip_forward,
                              noise_multiplier=noise_multiplier, sampling_rate=p.sampling_rate,
                              seed=np.random.default_rng([config.seed, 5, sub.subject]),
-                             on_phase=meter.phase, on_window=meter.add_digital)
+                             on_phase=meter.phase, on_window=on_window)
     logs = adapter.fit(sub.x_adapt, sub.y_adapt, p.steps_for(config.adapt.epochs))
     sizes = np.array([log.batch_size for log in logs])
     correct = np.array([log.n_correct for log in logs])
@@ -241,7 +273,9 @@ def _adapt_privately(config: RunConfig, sub: SubjectData, rule_name: str, rule: 
             "clipped_fraction": float(np.mean([log.clipped_fraction for log in logs]))}
 
 
-def _accuracy(net: SpikingNetwork, x: np.ndarray, y: np.ndarray) -> float:
+def accuracy(net: SpikingNetwork, x: np.ndarray, y: np.ndarray) -> float:
+    """Share of windows ``x [N, T, C]`` whose prediction is ``y [N]`` (eval mode, batches of
+    128)."""
     net.train(False)
     correct = 0
     for s in range(0, len(y), 128):
@@ -272,6 +306,7 @@ def run(config: RunConfig, out_dir: str | Path, progress: bool = False,
     started = datetime.now(UTC)
     out_dir = check_out(out_dir, force=force)
     x_train, y_train, subjects, class_names = prepare_data(config)
+    x_cal = calibration_windows(config, x_train)
     noise_multiplier = config.noise_multiplier() if config.privacy.enabled else 0.0
     for sub in subjects if config.privacy.enabled else ():
         if config.privacy.delta * len(sub.y_adapt) >= 1:
@@ -300,8 +335,8 @@ def run(config: RunConfig, out_dir: str | Path, progress: bool = False,
         for rule_name in rules:
             ideal, folded, feedback, _ = starts[source[rule_name]]
             net = copy.deepcopy(folded)
-            arrays = deploy(net, config.crossbar, config.seed)
-            deployed_acc = _accuracy(net, sub.x_test, sub.y_test)
+            arrays = deploy(net, config.crossbar, config.seed, calibration=x_cal)
+            deployed_acc = accuracy(net, sub.x_test, sub.y_test)
             for a in arrays.values():
                 a.reset_counters()
             if g_before is None:
@@ -310,12 +345,18 @@ def run(config: RunConfig, out_dir: str | Path, progress: bool = False,
                                    feedback if source[rule_name] == rule_name else None)
             meter = PhaseMeter(net, arrays, rule_name, projector=getattr(rule, "projector", None),
                                arch=architecture(net, config.crossbar, config.hwsim, rule_name))
+
+            def on_window(trace: Any, learned: bool, meter: PhaseMeter = meter,
+                          arrays: dict = arrays) -> None:
+                meter.add_digital(trace, learned)
+                advance_clock(arrays, config.crossbar.window_period_s)  # the chip relaxes
+
             if config.privacy.enabled:
                 stream = _adapt_privately(config, sub, rule_name, rule, net, meter,
-                                          noise_multiplier)
+                                          noise_multiplier, on_window)
             else:
                 adapter = OnlineAdapter(net, rule, SGD(lr=config.adapt.lr_for(rule_name)),
-                                        on_phase=meter.phase, on_window=meter.add_digital)
+                                        on_phase=meter.phase, on_window=on_window)
                 order_rng = np.random.default_rng([config.seed, 4, sub.subject])
                 for epoch in range(config.adapt.epochs):
                     idx = np.arange(len(sub.y_adapt))
@@ -327,12 +368,13 @@ def run(config: RunConfig, out_dir: str | Path, progress: bool = False,
                 stream = {"prequential_accuracy": log.mean("correct"), "stream_steps": steps,
                           "stream_correct": curve}
             sm[rule_name] = {
-                "ideal_accuracy": _accuracy(ideal, sub.x_test, sub.y_test),
+                "ideal_accuracy": accuracy(ideal, sub.x_test, sub.y_test),
                 "deployed_accuracy": deployed_acc,
-                "final_accuracy": _accuracy(net, sub.x_test, sub.y_test),
+                "final_accuracy": accuracy(net, sub.x_test, sub.y_test),
                 **stream,
                 "write_pulses": float(sum(a.counters.totals()["programming_pulses"]
                                           for a in arrays.values())),
+                "chip_time_at_end_s": float(next(iter(arrays.values())).time_s),
             }
             meters[rule_name].append(meter)
             if sub is subjects[0] and rule_name == rules[0]:

@@ -18,8 +18,10 @@ With the rest of :mod:`snn_dfa.app`, this is where ``snn_dfa`` meets ``crossbar`
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections import defaultdict
+from collections.abc import Callable
 
 import numpy as np
 
@@ -28,6 +30,7 @@ import hwsim
 from snn_dfa.app.config import CrossbarSection, HwsimSection
 from snn_dfa.engine.layers import AvgPool, Conv1d, SumPool, SynapticLayer
 from snn_dfa.engine.network import SpikingNetwork, Trace
+from snn_dfa.errors import ValidationError
 from snn_dfa.rules import registry
 from snn_dfa.rules.feedback import FeedbackProjector
 
@@ -41,26 +44,41 @@ _PROJECTOR_FIELDS = {"feedback_macs": "feedback_macs", "update_mults": "digital_
 
 def crossbar_config(section: CrossbarSection) -> crossbar.CrossbarConfig:
     """The ``crossbar`` configuration a ``[crossbar]`` section describes."""
+    relative = section.noise_model == "relative"
+    noise = crossbar.NoiseConfig(
+        noise_model=section.noise_model,
+        prog_noise_scale=section.prog_noise_scale,
+        prog_sigma_rel=section.prog_sigma_rel if relative else 0.0,
+        read_sigma_rel=section.read_sigma_rel,
+        sa0_fraction=section.sa0_fraction, sa1_fraction=section.sa1_fraction,
+        drift_nu=section.drift_nu if relative else 0.0)
     return crossbar.CrossbarConfig(
-        noise=crossbar.NoiseConfig(
-            prog_sigma_rel=section.prog_sigma_rel, read_sigma_rel=section.read_sigma_rel,
-            sa0_fraction=section.sa0_fraction, sa1_fraction=section.sa1_fraction,
-            drift_nu=section.drift_nu),
+        noise=noise,
         periphery=crossbar.PeripheryConfig(
             adc_bits=section.adc_bits, columns_per_adc=section.columns_per_adc,
-            adc_full_scale_fraction=section.adc_full_scale_fraction),
-        update=crossbar.UpdateConfig(c2c_sigma_rel=section.c2c_sigma_rel),
+            adc_range=section.adc_range,
+            adc_full_scale_fraction=section.adc_full_scale_fraction,
+            dac_range=section.dac_range, calibration_percentile=section.calibration_percentile,
+            calibration_scope=section.calibration_scope),
+        update=crossbar.UpdateConfig(mode=section.update_mode, bit_length=section.bit_length,
+                                     c2c_sigma_rel=section.c2c_sigma_rel),
         ir_drop=section.ir_drop, tile_rows=section.array_size, tile_cols=section.array_size,
     )
 
 
 def deploy(network: SpikingNetwork, section: CrossbarSection, seed: int,
-           device: crossbar.DeviceParams | None = None) -> dict[int, crossbar.CrossbarArray]:
-    """Fold batch norm and program every synaptic layer into crossbar arrays (in place).
+           device: crossbar.DeviceParams | None = None,
+           calibration: np.ndarray | None = None) -> dict[int, crossbar.CrossbarArray]:
+    """Fold batch norm, program every synaptic layer into crossbar arrays (in place), let
+    ``section.time_at_deployment_s`` pass and calibrate the converters.
 
-    The same ``seed`` gives the same devices (programming errors, faults), so copies of one
-    network deployed with one seed sit on identical chips.  ``device`` overrides the preset
-    named in ``section`` (e.g. a preset with other wire resistances).
+    The arrays are programmed at time 0 and their clocks moved to the deployment time; if
+    the periphery needs calibration, ``calibration [N, T, C]`` (training windows) is read once
+    through the whole network with every array collecting its column currents (ADC bypassed),
+    and each array sets its ranges from them (``crossbar.CrossbarArray.calibration``).  The
+    same ``seed`` gives the same devices (programming errors, faults), so copies of one network
+    deployed with one seed sit on identical chips.  ``device`` overrides the preset named in
+    ``section`` (e.g. a preset with other wire resistances).
     """
     network.fold_batch_norm()
     network.train(False)
@@ -73,8 +91,52 @@ def deploy(network: SpikingNetwork, section: CrossbarSection, seed: int,
         arrays[i] = crossbar.CrossbarArray(layer.synapses.get_weights(), device, config,
                                            seed=np.random.default_rng([seed, i]),
                                            dtype=network.dtype)
+        arrays[i].set_time(section.time_at_deployment_s)
         layer.synapses = arrays[i]
+    if config.periphery.needs_calibration:
+        if calibration is None:
+            raise ValidationError(
+                f"crossbar.adc_range={section.adc_range!r}, dac_range={section.dac_range!r}: "
+                "expected calibration windows to deploy with calibrated converters")
+        with contextlib.ExitStack() as stack:
+            for a in arrays.values():
+                stack.enter_context(a.calibration())
+            for s in range(0, len(calibration), 32):
+                network.forward(np.ascontiguousarray(
+                    calibration[s:s + 32].transpose(1, 0, 2), dtype=network.dtype))
     return arrays
+
+
+def advance_clock(arrays: dict[int, crossbar.CrossbarArray], seconds: float) -> None:
+    """Let ``seconds`` pass on every array of the chip (cells relax)."""
+    for a in arrays.values():
+        a.set_time(a.time_s + seconds)
+
+
+def chip_weight_noise(section: CrossbarSection, device: crossbar.DeviceParams | None = None
+                      ) -> Callable[[np.ndarray, np.random.Generator], np.ndarray]:
+    """The chip's weight error as a training-time perturbation (hardware-aware pre-training).
+
+    Returns ``perturb(W [n_out, n_in], rng) -> W~``: the weights an array of the
+    ``[crossbar]`` chip represents ``time_at_deployment_s`` after programming ``W``
+    (quantisation to the device levels, the noise model's programming error and relaxation,
+    stuck cells), freshly drawn at every call.  The read path (read noise, IR drop, ADC) is
+    not included.  Weights are taken as they are during training, before batch norm is
+    folded, so the relative error per output differs from the deployed one by the fold's
+    per-output scale [assumption: close enough for the network to learn robustness].
+    """
+    base = crossbar_config(section)
+    config = crossbar.CrossbarConfig(noise=base.noise, mapping=base.mapping,
+                                     tile_rows=section.array_size, tile_cols=section.array_size)
+    dev = crossbar.get_preset(section.device) if device is None else device
+    t = section.time_at_deployment_s
+
+    def perturb(w: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        arr = crossbar.CrossbarArray(w, dev, config, seed=rng, dtype=w.dtype)
+        arr.set_time(t)
+        return arr.get_weights()
+
+    return perturb
 
 
 def _pooled_input_bits(network: SpikingNetwork, index: int) -> int | None:

@@ -99,6 +99,26 @@ def _figures(folder: Path, config: Mapping[str, Any], metrics: Mapping[str, Any]
     return out
 
 
+
+def _chip_text(cb: dict) -> str:
+    """The device model, converter ranges, time and update mode of a ``[crossbar]`` record
+    (records written before these keys existed read as the relative model)."""
+    model = cb.get("noise_model", "relative")
+    if model == "relative":
+        spread = f"programming spread {cb['prog_sigma_rel']} of the range (`relative` model)"
+    else:
+        scale = cb.get("prog_noise_scale", 1.0)
+        spread = f"`{model}` programming spread and relaxation" + (
+            f" x{scale}" if scale != 1.0 else "")
+    parts = [spread]
+    if "adc_range" in cb:
+        rng = ("ADC range calibrated at the "
+               f"{cb['calibration_percentile']}th percentile per {cb['calibration_scope']}"
+               if cb["adc_range"] == "calibrated" else "ADC range = largest possible current")
+        parts += [rng, f"{cb['time_at_deployment_s']:g} s after programming, "
+                  f"{cb['window_period_s']:g} s per window", f"updates `{cb['update_mode']}`"]
+    return ", ".join(parts)
+
 def _markdown(config: Mapping[str, Any], metrics: Mapping[str, Any],
               summary: Mapping[str, Any], figures: list[tuple[str, str]],
               sensitivity: Mapping[str, Any] | None = None) -> str:
@@ -111,7 +131,7 @@ def _markdown(config: Mapping[str, Any], metrics: Mapping[str, Any],
         f"({config['pretrain']['epochs']} epoch(s), rule `{config['pretrain']['rule']}`); "
         f"deployed on `{cb['device']}` crossbars of {cb['array_size']}x{cb['array_size']} "
         f"({cb['adc_bits']}-bit ADC per {cb['columns_per_adc']} columns, IR drop "
-        f"`{cb['ir_drop']}`, programming spread {cb['prog_sigma_rel']}, read noise "
+        f"`{cb['ir_drop']}`, {_chip_text(cb)}, read noise "
         f"{cb['read_sigma_rel']}, write noise {cb['c2c_sigma_rel']}); adapted on-chip at batch 1 "
         f"(plain SGD, lr {config['adapt']['lr']}, {config['adapt']['epochs']} epoch(s), "
         f"{config['adapt']['order']} order) on subjects "

@@ -58,7 +58,8 @@ from snn_dfa.app.outdir import check_out
 from snn_dfa.errors import ConfigError, DataError, SnnDfaError
 
 #: Crossbar non-idealities whose axes get an accuracy-after-adaptation figure.
-NONIDEALITY_KEYS = ("crossbar.prog_sigma_rel", "crossbar.read_sigma_rel",
+NONIDEALITY_KEYS = ("crossbar.prog_sigma_rel", "crossbar.prog_noise_scale",
+                    "crossbar.time_at_deployment_s", "crossbar.read_sigma_rel",
                     "crossbar.c2c_sigma_rel", "crossbar.sa0_fraction", "crossbar.sa1_fraction",
                     "crossbar.drift_nu", "crossbar.ir_drop")
 #: Hardware sizes whose axes get an energy and latency figure.
@@ -591,8 +592,8 @@ def _figures(table: Mapping[str, np.ndarray], axes: Sequence[str], folder: Path)
                 ok = done & np.isfinite(y)
                 if ok.any():
                     _plot_vs(ax, x_all[ok], scale * y[ok], "-", colors[r], registry.label(r))
-        for ax, ylabel in ((ax_e, "energy per adaptation window (nJ)"),
-                           (ax_l, "latency per adaptation window (us)")):
+        for ax, ylabel in ((ax_e, "energy per learned window (nJ)"),
+                           (ax_l, "latency per learned window (us)")):
             if labels is not None:
                 ax.set_xticks(range(len(labels)), labels)
             ax.set_xlabel(axis)

@@ -11,6 +11,7 @@ Shapes: weights are ``[n_out, n_in]``; batched operands are 2-D, one row per sam
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -87,3 +88,55 @@ class DenseSynapses:
         """Replace the weights (same shape)."""
         w = check_array("weights", weights, shape=self._w.shape, dtype=self._w.dtype)
         self._w[...] = w
+
+
+class PerturbedSynapses:
+    """Reads through a perturbed copy of another backend's weights (training-time noise).
+
+    The first read draws ``W~ = perturb(W, rng)`` from the wrapped backend's weights ``W``;
+    every read of this wrapper (forward ``x @ W~.T``, backward ``d @ W~``) then uses that one
+    draw, so a training pass, its backward and tangent reads see the same weights (wrap
+    anew for a new draw).  Updates, ``get_weights`` and ``set_weights`` go to the wrapped
+    backend (the straight-through estimator of hardware-aware training).
+
+    Parameters
+    ----------
+    inner : SynapseBackend
+    perturb : callable ``(W [n_out, n_in], rng) -> W~ [n_out, n_in]``
+    rng : numpy.random.Generator
+    """
+
+    def __init__(self, inner: SynapseBackend,
+                 perturb: Callable[[np.ndarray, np.random.Generator], np.ndarray],
+                 rng: np.random.Generator) -> None:
+        self.inner = inner
+        self._perturb = perturb
+        self._rng = rng
+        self._drawn: np.ndarray | None = None
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.inner.shape
+
+    def drawn(self) -> np.ndarray:
+        """The perturbed weights ``W~ [n_out, n_in]`` (drawn on first use)."""
+        if self._drawn is None:
+            w = self.inner.get_weights()
+            self._drawn = check_array("perturbed weights", self._perturb(w, self._rng),
+                                      shape=w.shape, dtype=w.dtype)
+        return self._drawn
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        return x @ self.drawn().T
+
+    def backward(self, d: np.ndarray) -> np.ndarray:
+        return d @ self.drawn()
+
+    def apply_update(self, dw: np.ndarray) -> None:
+        self.inner.apply_update(dw)
+
+    def get_weights(self) -> np.ndarray:
+        return self.inner.get_weights()
+
+    def set_weights(self, weights: np.ndarray) -> None:
+        self.inner.set_weights(weights)

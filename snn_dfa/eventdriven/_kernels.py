@@ -88,7 +88,8 @@ def flatten_events(times, counts, tangents):
 
 @njit(cache=True)
 def layer_forward(ev_t, ev_j, ev_tan, n_ev, weights, tau_s, threshold, t_sim,
-                  perturbation, use_perturbation, track_tangents, want_elig,
+                  perturbation, use_perturbation, track_tangents, input_tangents, want_elig,
+                  public_denominator, standin_tangent,
                   out_t, out_tan, out_cnt, elig):
     """Simulate one fully connected layer of event-driven LIF neurons, sample by sample.
 
@@ -103,6 +104,16 @@ def layer_forward(ev_t, ev_j, ev_tan, n_ev, weights, tau_s, threshold, t_sim,
         Added to the tangent of each neuron's first spike when ``use_perturbation``.
     track_tangents, want_elig : bool
         Propagate spike-time tangents; accumulate ``elig[b, i, j] = sum_m dt_im / dw_ij``.
+    input_tangents : bool
+        False when every input tangent is 0 (e.g. the encoded input layer): the per-event
+        tangent sums are then skipped (they would stay exactly 0).
+    public_denominator : bool
+        Divide the eligibility by ``a`` (the authors' published kernel) instead of the exact
+        ``a - c x^2``.
+    standin_tangent : bool
+        Instead of the exact tangent, the authors' published stand-in: the sum of
+        ``w_ij * tangent`` over the input spikes received since the neuron's previous spike
+        (no exponentials, no denominator), plus the perturbation on the first spike.
     out_t : float64 [B, n_out, K] (filled with inf), out_tan : float64 [B, n_out, K],
     out_cnt : int64 [B, n_out], elig : float64 [B, n_out, n_in] (zeros)
         Outputs, written in place; ``K`` bounds the spikes per neuron.
@@ -162,6 +173,7 @@ def layer_forward(ev_t, ev_j, ev_tan, n_ev, weights, tau_s, threshold, t_sim,
             b = 0.0
             a_dot = 0.0
             b_dot = 0.0
+            standin = 0.0
             x_lo = 0.0
             cnt = 0
             t0 = 0.0
@@ -194,17 +206,22 @@ def layer_forward(ev_t, ev_j, ev_tan, n_ev, weights, tau_s, threshold, t_sim,
                     if x < x_lo or x > x_hi:
                         break
                     inv = tau / (x * sq)  # tau / (a - c x^2), exact implicit derivative
+                    inv_elig = tau / a if public_denominator else inv
                     if want_elig:
                         e_row = elig[s, i]
                         for m in range(act_before[e]):
                             j = active[m]
-                            g = inv * (trace_a[j] - x * (trace_b[j] - c_tau * resid[j]))
+                            g = inv_elig * (trace_a[j] - x * (trace_b[j] - c_tau * resid[j]))
                             e_row[j] += g
                             resid[j] += x * g
                     tangent = 0.0
                     if track_tangents:
-                        t_int = inv * (a_dot - x * b_dot)
-                        b_dot -= c_tau * x * t_int
+                        if standin_tangent:
+                            t_int = standin
+                            standin = 0.0
+                        else:
+                            t_int = inv * (a_dot - x * b_dot)
+                            b_dot -= c_tau * x * t_int
                         tangent = t_int
                         if use_perturbation and cnt == 0:
                             tangent += perturbation[s, i]
@@ -235,16 +252,20 @@ def layer_forward(ev_t, ev_j, ev_tan, n_ev, weights, tau_s, threshold, t_sim,
                 b += w * eb[e]
                 trace_a[j] += ea[e]
                 trace_b[j] += eb[e]
-                if track_tangents:
-                    a_dot += w * ea[e] * ev_tan[s, e] / tau_s
-                    b_dot += w * eb[e] * ev_tan[s, e] / tau
+                if track_tangents and input_tangents:
+                    if standin_tangent:
+                        standin += w * ev_tan[s, e]
+                    else:
+                        a_dot += w * ea[e] * ev_tan[s, e] / tau_s
+                        b_dot += w * eb[e] * ev_tan[s, e] / tau
                 x_lo = eb[e]
             out_cnt[s, i] = cnt
 
 
 def layer_forward_reference(times, counts, tangents, weights, tau_s, threshold, t_sim,
                             max_spikes, perturbation=None, track_tangents=False,
-                            want_elig=False):
+                            want_elig=False, public_denominator=False,
+                            standin_tangent=False):
     """Plain reference of :func:`layer_forward`, recomputing every sum from its definition.
 
     No time-origin rebasing (valid while ``t / tau_s`` stays below ~700), no incremental
@@ -259,7 +280,7 @@ def layer_forward_reference(times, counts, tangents, weights, tau_s, threshold, 
     weights : float64 [n_out, n_in]
     tau_s, threshold, t_sim : float; max_spikes : int
     perturbation : float64 [B, n_out] or None
-    track_tangents, want_elig : bool
+    track_tangents, want_elig, public_denominator, standin_tangent : bool
 
     Returns
     -------
@@ -313,8 +334,13 @@ def layer_forward_reference(times, counts, tangents, weights, tau_s, threshold, 
                         db_dw -= c * np.exp(tk / tau) / tau * dtk_dw
                         b_dot -= c * np.exp(tk / tau) / tau * tan_k
                     denom = a - c * x * x
-                    dt_dw = tau * (da_dw - x * db_dw) / denom
+                    dt_dw = tau * (da_dw - x * db_dw) / (a if public_denominator else denom)
                     tan_int = tau * (a_dot - x * b_dot) / denom if track_tangents else 0.0
+                    if track_tangents and standin_tangent:
+                        # inputs received after the previous own spike, weighted tangents
+                        since = spikes[-1][0] if spikes else -np.inf
+                        tan_int = sum(weights[i, j] * tan for t, j, tan in received
+                                      if t >= since)
                     k = len(spikes)
                     out_t[s, i, k] = t_new
                     delivered = tan_int

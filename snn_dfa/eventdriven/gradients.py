@@ -19,6 +19,7 @@ for a backward pass.
 differentiation divides by ``a - c x_m^2`` (equivalently ``x_m sqrt(D_m)``).  The two agree
 only when ``c x_m^2 << a``, which never holds at a crossing: there ``c x_m^2 = b x_m - a``.
 The kernels implement the exact form; the tests check it against finite differences.
+``simulate_layer(..., denominator="published")`` reproduces the published kernel's ``a``.
 
 The kernel computing these lives in :mod:`snn_dfa.eventdriven._kernels`; this module is the public
 entry point for the eligibility and turns eligibilities and errors into weight gradients.

@@ -8,8 +8,8 @@ spike earlier, i.e. more).
 
 Hidden error: ``delta_i = (e @ B_l.T)_i + lam (r* - mean_batch n_i)``.  The regulariser is
 **added** to the feedback error; the authors' public snapshot overwrites the feedback error
-with the regulariser alone for hidden layers, which discards the feedback signal
-(treated here as a defect of that snapshot).
+with the regulariser alone for hidden layers, which discards the feedback signal; that
+behaviour is available as ``mode="replace"`` so that its effect can be measured alone.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from snn_dfa._validation import check_array, check_scalar
+from snn_dfa._validation import check_array, check_choice, check_scalar
 from snn_dfa.errors import ValidationError
 
 
@@ -76,9 +76,15 @@ def spike_count_loss(counts: np.ndarray, labels: np.ndarray,
     return float(0.5 * (err ** 2).sum(axis=1).mean()), err
 
 
+#: how the firing-rate regulariser enters the hidden error: ``"add"`` (to the feedback
+#: error) or ``"replace"`` (the feedback error is discarded, as in the authors' public
+#: ``compute_avg_gradient``, Florian-BACHO/SFDFA)
+ERROR_MODES = ("add", "replace")
+
+
 def hidden_error(projected: np.ndarray, counts: np.ndarray, reg_strength: float,
-                 reg_target: float) -> np.ndarray:
-    """Feedback error plus the firing-rate regulariser.
+                 reg_target: float, mode: str = "add") -> np.ndarray:
+    """Feedback error plus (or replaced by) the firing-rate regulariser.
 
     Parameters
     ----------
@@ -88,14 +94,19 @@ def hidden_error(projected: np.ndarray, counts: np.ndarray, reg_strength: float,
         The layer's spike counts.
     reg_strength, reg_target : float
         ``lam`` and ``r*`` (spikes per neuron and sample).
+    mode : {"add", "replace"}
+        ``"replace"`` returns the regulariser alone (the authors' published code), so the
+        result does not depend on ``projected`` (nor on the feedback matrix).
 
     Returns
     -------
     float64 [B, n]
-        ``projected + lam (r* - mean_batch counts)``.
+        ``projected + lam (r* - mean_batch counts)``, or without ``projected``.
     """
     p = check_array("projected", projected, ndim=2, dtype=np.float64)
     n = check_array("counts", counts, shape=p.shape, dtype=np.float64)
     check_scalar("reg_strength", reg_strength, (int, float), low=0.0)
     check_scalar("reg_target", reg_target, (int, float), low=0.0)
-    return p + reg_strength * (reg_target - n.mean(axis=0, keepdims=True))
+    check_choice("mode", mode, ERROR_MODES)
+    reg = reg_strength * (reg_target - n.mean(axis=0, keepdims=True))
+    return (p if mode == "add" else np.zeros_like(p)) + reg

@@ -28,6 +28,10 @@ from snn_dfa.errors import ValidationError
 from snn_dfa.eventdriven import _kernels
 
 IMPLEMENTATIONS = ("numba", "reference")
+#: ``"exact"``: the implicit derivative; ``"published"``: what the authors' public kernel
+#: (Florian-BACHO/SFDFA, ``Inference/compute_spike_times_std_new.cu``, the file its wrapper
+#: loads) computes instead (docs/sfdfa.md, sections 2 and 3)
+VARIANTS = ("exact", "published")
 
 
 @dataclass(frozen=True)
@@ -170,6 +174,8 @@ def simulate_layer(
     perturbation: np.ndarray | None = None,
     track_tangents: bool = False,
     eligibility: bool = False,
+    denominator: str = "exact",
+    tangent: str = "exact",
     implementation: str = "numba",
 ) -> LayerOutput:
     """Simulate one fully connected layer of event-driven LIF neurons.
@@ -188,6 +194,14 @@ def simulate_layer(
         Propagate exact tangents of the spike times (forward mode).
     eligibility : bool
         Also return ``sum_m dt_im / dw_ij`` per sample.
+    denominator : {"exact", "published"}
+        ``"exact"`` divides the eligibility by ``a - c x^2`` (implicit differentiation);
+        ``"published"`` divides by ``a``, as the authors' public kernel does.
+    tangent : {"exact", "published"}
+        ``"exact"``: exact forward-mode tangents.  ``"published"``: the authors' stand-in, a
+        spike's tangent is ``sum_j w_ij * tangent_j`` over the input spikes received since
+        the neuron's previous spike (no exponentials, no denominator; the sum restarts at
+        every spike), plus ``perturbation`` on the first spike.
     implementation : {"numba", "reference"}
         The numba kernel or the plain (slow) reference.
 
@@ -200,6 +214,9 @@ def simulate_layer(
     if not isinstance(params, LIFParams):
         raise ValidationError(f"params: expected LIFParams, got {type(params).__name__}")
     check_choice("implementation", implementation, IMPLEMENTATIONS)
+    check_choice("denominator", denominator, VARIANTS)
+    check_choice("tangent", tangent, VARIANTS)
+    public_den, standin = denominator == "published", tangent == "published"
     B, n_in = inputs.shape
     w = check_array("weights", weights, ndim=2, dtype=np.float64)
     if w.shape[1] != n_in:
@@ -213,13 +230,15 @@ def simulate_layer(
         track_tangents = True
     else:
         pert = np.zeros((B, n_out))
-    in_tan = inputs.tangents if inputs.tangents is not None else np.zeros_like(inputs.times_s)
+    input_tangents = inputs.tangents is not None
+    in_tan = inputs.tangents if input_tangents else np.zeros_like(inputs.times_s)
     K = params.max_n_spikes
     tau_s, c, t_sim = float(params.tau_syn_s), params.threshold, float(params.t_sim_s)
     if implementation == "reference":
         out_t, out_tan, out_cnt, elig = _kernels.layer_forward_reference(
             inputs.times_s, inputs.counts, in_tan, w, tau_s, c, t_sim, K,
-            pert if use_perturbation else None, bool(track_tangents), bool(eligibility))
+            pert if use_perturbation else None, bool(track_tangents), bool(eligibility),
+            public_den, standin)
     else:
         ev_t, ev_j, ev_tan, n_ev = _kernels.flatten_events(inputs.times_s, inputs.counts,
                                                            in_tan)
@@ -228,7 +247,8 @@ def simulate_layer(
         out_cnt = np.zeros((B, n_out), np.int64)
         elig = np.zeros((B, n_out, n_in) if eligibility else (1, 1, 1))
         _kernels.layer_forward(ev_t, ev_j, ev_tan, n_ev, w, tau_s, c, t_sim, pert,
-                               use_perturbation, bool(track_tangents), bool(eligibility),
+                               use_perturbation, bool(track_tangents), input_tangents,
+                               bool(eligibility), public_den, standin,
                                out_t, out_tan, out_cnt, elig)
     spikes = SpikeBuffer(out_t, out_cnt, out_tan if track_tangents else None)
     return LayerOutput(spikes, elig if eligibility else None)

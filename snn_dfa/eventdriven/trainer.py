@@ -35,8 +35,8 @@ from snn_dfa.engine.optim import Adam
 from snn_dfa.errors import ValidationError
 from snn_dfa.eventdriven.feedback import draw_perturbation, output_directional_derivative
 from snn_dfa.eventdriven.gradients import weight_gradient
-from snn_dfa.eventdriven.loss import CountTargets, hidden_error, spike_count_loss
-from snn_dfa.eventdriven.neuron import LIFParams, SpikeBuffer, simulate_layer
+from snn_dfa.eventdriven.loss import ERROR_MODES, CountTargets, hidden_error, spike_count_loss
+from snn_dfa.eventdriven.neuron import VARIANTS, LIFParams, SpikeBuffer, simulate_layer
 from snn_dfa.rules import registry
 from snn_dfa.rules.feedback import LearnedFeedback, RandomFeedback
 
@@ -72,6 +72,14 @@ class SFDFAConfig:
     weight_scale : float
         Initial weights ``U(-weight_scale, weight_scale)``; DFA feedback uses the same range.
     targets : CountTargets
+    error_mode : {"add", "replace"}
+        ``"add"``: hidden error = feedback error + regulariser (the method);
+        ``"replace"``: the regulariser alone, as in the authors' published code.
+    denominator : {"exact", "published"}
+        Eligibility denominator ``a - c x^2`` (exact) or ``a`` (the published kernel).
+    tangent : {"exact", "published"}
+        Exact forward tangents or the published kernel's stand-in (SFDFA only); see
+        :func:`snn_dfa.eventdriven.neuron.simulate_layer`.
     """
 
     hidden_sizes: tuple[int, ...] = (400, 400)
@@ -85,9 +93,15 @@ class SFDFAConfig:
     batch_size: int = 50
     weight_scale: float = 1.0
     targets: CountTargets = field(default_factory=CountTargets)
+    error_mode: str = "add"
+    denominator: str = "exact"
+    tangent: str = "exact"
 
     def __post_init__(self) -> None:
         check_choice("rule", self.rule, RULES)
+        check_choice("error_mode", self.error_mode, ERROR_MODES)
+        check_choice("denominator", self.denominator, VARIANTS)
+        check_choice("tangent", self.tangent, VARIANTS)
         if not self.hidden_sizes:
             raise ValidationError("hidden_sizes: expected at least one hidden layer, got ()")
         for k, n in enumerate(self.hidden_sizes):
@@ -112,6 +126,18 @@ def fashion_mnist_config(rule: str = "sfdfa", **overrides) -> SFDFAConfig:
     base = SFDFAConfig(rule=rule, reg_strength=0.3 if _learned(rule) else 1.0,
                        reg_target=0.4)
     return replace(base, **overrides)
+
+
+#: the published code's behaviours, each switchable alone or all together (docs/sfdfa.md §3,
+#: §5): config overrides by name; ``"published"`` is what the authors' scripts run
+PUBLISHED_VARIANTS: dict[str, dict[str, str]] = {
+    "exact": {},
+    "replace-error": {"error_mode": "replace"},
+    "standin-tangent": {"tangent": "published"},
+    "public-denominator": {"denominator": "published"},
+    "published": {"error_mode": "replace", "tangent": "published",
+                  "denominator": "published"},
+}
 
 
 def take(inputs: SpikeBuffer, index: np.ndarray) -> SpikeBuffer:
@@ -214,7 +240,8 @@ class SFDFATrainer:
             pert = draw_perturbation(self._rng, batch, syn.shape[0]) if sfdfa and hidden \
                 else None
             out = simulate_layer(x, syn.get_weights(), self._params(layer), perturbation=pert,
-                                 track_tangents=sfdfa and layer > 0, eligibility=True)
+                                 track_tangents=sfdfa and layer > 0, eligibility=True,
+                                 denominator=cfg.denominator, tangent=cfg.tangent)
             x = out.spikes
             assert out.eligibility is not None  # asked for above
             eligs.append(out.eligibility)
@@ -235,7 +262,7 @@ class SFDFATrainer:
                 delta = err
             else:
                 delta = hidden_error(self.feedback_.project(layer, err), counts[layer],
-                                     cfg.reg_strength, cfg.reg_target)
+                                     cfg.reg_strength, cfg.reg_target, cfg.error_mode)
             grads.append({"weight": weight_gradient(eligs[layer], delta)})
         for syn, update in zip(self.synapses_, self._adam.step(grads)):
             syn.apply_update(update["weight"])

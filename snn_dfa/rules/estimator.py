@@ -7,18 +7,41 @@ estimator transposes each batch to the engine's time-major ``[T, B, C]``.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from snn_dfa._validation import SeedLike, check_array, check_random_state, check_scalar
+from snn_dfa.engine.backends import PerturbedSynapses
 from snn_dfa.engine.losses import Loss, loss_and_grad
 from snn_dfa.engine.models import build_model
 from snn_dfa.engine.network import SpikingNetwork
 from snn_dfa.engine.optim import Optimizer, make_optimizer
 from snn_dfa.errors import NotFittedError, ValidationError
 from snn_dfa.rules.learning import Rule, make_rule
+
+
+@contextlib.contextmanager
+def perturbed_weights(net: SpikingNetwork,
+                      perturb: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None,
+                      rng: np.random.Generator) -> Iterator[None]:
+    """Within the block every synaptic layer reads through :class:`PerturbedSynapses`
+    (nothing changes when ``perturb`` is None)."""
+    if perturb is None:
+        yield
+        return
+    layers = [net.layers[i] for i in net.synaptic_layers]
+    saved = [layer.synapses for layer in layers]  # type: ignore[attr-defined]  # synaptic layers
+    for layer, syn in zip(layers, saved):
+        layer.synapses = PerturbedSynapses(syn, perturb, rng)  # type: ignore[attr-defined]  # synaptic
+    try:
+        yield
+    finally:
+        for layer, syn in zip(layers, saved):
+            layer.synapses = syn  # type: ignore[attr-defined]  # synaptic layers only
 
 
 class SpikingClassifier:
@@ -51,6 +74,12 @@ class SpikingClassifier:
         One seed drives initialisation and shuffling: the same seed gives identical weights.
     verbose : bool
         Show a progress bar.
+    weight_noise : callable, optional
+        Hardware-aware training: ``weight_noise(W, rng) -> W~`` perturbs each synaptic
+        layer's weights afresh at every training forward pass (the hardware's weight error,
+        e.g. ``snn_dfa.app.hardware.chip_weight_noise``); the pass and its backward reads
+        use ``W~``, the updates go to the clean weights (straight through).  Inference and
+        the fitted network use the clean weights.
 
     Attributes
     ----------
@@ -66,7 +95,9 @@ class SpikingClassifier:
                  lr: float = 1e-3, momentum: float = 0.0, clip_norm: float | None = None,
                  loss: str = "cross_entropy", rule: str = "bp",
                  feedback: dict[str, Any] | None = None, seed: SeedLike = 0,
-                 verbose: bool = False) -> None:
+                 verbose: bool = False,
+                 weight_noise: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None
+                 = None) -> None:
         self.model = model
         self.model_params = model_params
         self.epochs = epochs
@@ -80,6 +111,7 @@ class SpikingClassifier:
         self.feedback = feedback
         self.seed = seed
         self.verbose = verbose
+        self.weight_noise = weight_noise
 
     # -- validation -------------------------------------------------------------------
     def _check_X(self, X: Any) -> np.ndarray:
@@ -134,9 +166,10 @@ class SpikingClassifier:
         """One update of the rule on ``xb [B, T, C]`` with encoded labels ``yb [B]``."""
         net = self.network_
         net.train(True)
-        z, trace = net.forward(np.ascontiguousarray(xb.transpose(1, 0, 2)), record=True)
-        value, grad_z = loss_and_grad(z, yb, self.loss_)
-        net.apply_updates(self.optimizer_.step(self.rule_.gradients(net, trace, grad_z)))
+        with perturbed_weights(net, self.weight_noise, self._rng):
+            z, trace = net.forward(np.ascontiguousarray(xb.transpose(1, 0, 2)), record=True)
+            value, grad_z = loss_and_grad(z, yb, self.loss_)
+            net.apply_updates(self.optimizer_.step(self.rule_.gradients(net, trace, grad_z)))
         return value
 
     def fit(self, X: Any, y: Any) -> SpikingClassifier:
