@@ -89,8 +89,8 @@ def main(argv: list[str] | None = None) -> None:
             m = sm["dfa"]
             rows.append({
                 "variant": name, "subject": int(subject),
-                "deployed_acc": 100 * float(m["deployed_accuracy"]),
-                "final_acc": 100 * float(m["final_accuracy"]),
+                "deployed_acc": float(m["deployed_accuracy_pct"]),
+                "final_acc": float(m["final_accuracy_pct"]),
                 "epsilon_spent": float(m["epsilon_spent"]) if "epsilon_spent" in m else None,
                 "noise_multiplier": float(m["noise_multiplier"]) if "noise_multiplier" in m
                 else 0.0,

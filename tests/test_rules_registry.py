@@ -93,7 +93,7 @@ def test_every_registered_rule_runs_through_the_main_job(tiny_run):
     result = tiny_run
     base = registry.baseline().name
     for spec in registry.rules():
-        assert 0 <= result.summary[f"{spec.name}_final_accuracy"] <= 1
+        assert 0 <= result.summary[f"{spec.name}_final_accuracy_pct"] <= 100
         assert result.summary[f"{spec.name}_energy_pJ_per_learned_window"] > 0
         assert result.costs[spec.name]["label"] == spec.name
         if spec.name != base:
@@ -101,7 +101,7 @@ def test_every_registered_rule_runs_through_the_main_job(tiny_run):
     # the controls start from backprop's network on the same chip; "none" never writes (its
     # final accuracy differs from the deployed one only by the chip's read noise)
     none, bp = result.metrics["subjects"]["2"]["none"], result.metrics["subjects"]["2"][base]
-    assert none["deployed_accuracy"] == bp["deployed_accuracy"]
+    assert none["deployed_accuracy_pct"] == bp["deployed_accuracy_pct"]
     assert none["write_pulses"] == 0
     report = (result.out_dir / "report.md").read_text()
     assert all(f"| {spec.label} |" in report for spec in registry.rules())
