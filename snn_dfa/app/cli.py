@@ -54,7 +54,7 @@ class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescription
     written."""
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
-        if action.nargs == 0:  # a flag: "(default: False)" says nothing
+        if action.nargs == 0 or "(default:" in (action.help or ""):  # a flag, or said already
             return action.help
         return super()._get_help_string(action)
 
@@ -263,6 +263,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; project errors: one line, exit 2; a failing file system: one line,
     exit 1; Ctrl-C at any moment: one line, exit 130."""
     try:
+        from snn_dfa.app.runtime import tune_allocator
+
+        tune_allocator()
         parser = build_parser()
         args = parser.parse_args(argv)
         if args.command is None:  # a bare call: what this is and what it can do

@@ -741,6 +741,10 @@ def aggregate(sweep: Sweep, out_dir: str | os.PathLike[str]
     _write_atomic(out / "table.h5", _table_h5(table, sweep))
     _write_atomic(out / "table.csv", _table_csv(table))
     figures = _figures(table, sweep.axes, out / "figures")
+    if SCENARIO in sweep.axes and "seed" in sweep.axes and (table["status"] == "done").any():
+        from snn_dfa.app.study import write_study
+
+        figures += [p for p in write_study(sweep, out) if p.suffix == ".png"]
     return out / "table.h5", out / "table.csv", tuple(figures)
 
 
