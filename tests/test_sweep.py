@@ -198,7 +198,8 @@ def tiny(tmp_path_factory, cache_dir):
     sweep = sweep_from_dict({"base": BASE, "axes": {
         "crossbar.prog_sigma_rel": [0.0, 0.3], "data.adapt_subjects": [[2], [1]]}})
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                      dashboard_address=None) as cluster:
+                      dashboard_address=None, scheduler_kwargs={"dashboard_address": ":0"}
+                      ) as cluster:  # no fixed port (8787 may be taken)
         result = run_sweep(sweep, out, scheduler=cluster.scheduler_address,
                            cache_dir=cache_dir)
     return sweep, out, result

@@ -15,15 +15,20 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from crossbar import CrossbarError
-from hwsim import HwsimError
 from snn_dfa import __version__
 from snn_dfa.errors import SnnDfaError
 
 if TYPE_CHECKING:  # the progress module is imported only by the commands that run a job
     from snn_dfa.app.progress import Progress
 
-_OUR_ERRORS = (SnnDfaError, CrossbarError, HwsimError)
+
+def _our_errors() -> tuple[type[Exception], ...]:
+    """The exceptions the project raises on purpose (imported late: a Ctrl-C during start-up
+    must meet :func:`main`'s handler, not an import)."""
+    from crossbar import CrossbarError
+    from hwsim import HwsimError
+
+    return (SnnDfaError, CrossbarError, HwsimError)
 
 DESCRIPTION = (
     "snn-dfa simulates on-device learning of spiking neural networks on RRAM crossbar "
@@ -101,7 +106,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from snn_dfa.app.config import demo_config
     from snn_dfa.app.experiment import run
 
-    result = run(demo_config(seed=args.seed), args.out, progress=_progress(args))
+    result = run(demo_config(seed=args.seed), args.out, progress=_progress(args),
+                 force=args.force)
     _print_summary(Path(result.out_dir))
     return 0
 
@@ -115,7 +121,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     if args.seed is not None:
         config = dataclasses.replace(config, seed=args.seed)
-    result = run(config, args.out, progress=_progress(args))
+    result = run(config, args.out, progress=_progress(args), force=args.force)
     _print_summary(Path(result.out_dir))
     return 0
 
@@ -130,7 +136,7 @@ def _cmd_config(args: argparse.Namespace) -> int:
 def _cmd_report(args: argparse.Namespace) -> int:
     from snn_dfa.app.report import rebuild_report
 
-    print(f"report: {rebuild_report(args.results, args.out)}")
+    print(f"report: {rebuild_report(args.results, args.out, force=args.force)}")
     return 0
 
 
@@ -173,6 +179,13 @@ def _quiet(p: argparse.ArgumentParser) -> None:
                    "written all the same)")
 
 
+def _out_arguments(parser: argparse.ArgumentParser, default: str) -> None:
+    parser.add_argument("--out", default=default, help="output folder")
+    parser.add_argument("--force", action="store_true",
+                        help="publish into an existing folder snn-dfa did not write (its files "
+                        "are kept; see README, Outputs)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="snn-dfa", description=DESCRIPTION, epilog=EPILOG)
     parser.add_argument("--version", action="version", version=f"snn-dfa {__version__}")
@@ -185,7 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
         "every phase with hwsim. Writes results.h5, report.md, report.html, figures/ and "
         f"log.txt to --out and prints the headline tables. Takes {DEMO_TIME}.")
     demo.add_argument("--seed", type=int, default=0, help="one seed drives everything")
-    demo.add_argument("--out", type=Path, default=Path("runs/demo"), help="output folder")
+    _out_arguments(demo, "runs/demo")
     _quiet(demo)
     demo.set_defaults(func=_cmd_demo)
     runp = sub.add_parser(
@@ -196,7 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     runp.add_argument("config", type=Path, help="TOML configuration file")
     runp.add_argument("--seed", type=int, default=None,
                       help="override the file's seed (default: the file's)")
-    runp.add_argument("--out", type=Path, default=Path("runs/run"), help="output folder")
+    _out_arguments(runp, "runs/run")
     _quiet(runp)
     runp.set_defaults(func=_cmd_run)
     cfg = sub.add_parser(
@@ -211,8 +224,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Rebuild report.md, report.html and figures/ from a results.h5 of an "
         "earlier run, without re-running anything.")
     rep.add_argument("results", type=Path, help="results.h5 of an earlier run")
-    rep.add_argument("--out", type=Path, default=None,
-                     help="output folder (default: the folder of RESULTS)")
+    rep.add_argument("--out", default=None, help="output folder (default: the folder of RESULTS)")
+    rep.add_argument("--force", action="store_true",
+                     help="publish into a folder snn-dfa did not write (its files are kept; "
+                     "see README, Outputs)")
     rep.set_defaults(func=_cmd_report)
     sw = sub.add_parser(
         "sweep", help="run a design-space sweep of the job on Dask",
@@ -229,7 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="address of a running dask scheduler (default: a local cluster)")
     sw.add_argument("--workers", type=int, default=None,
                     help="worker processes of the local cluster (default: the CPU count)")
-    sw.add_argument("--out", type=Path, default=Path("runs/sweep"), help="output folder")
+    sw.add_argument("--out", default="runs/sweep", help="output folder")
     _quiet(sw)
     sw.set_defaults(func=_cmd_sweep)
     ds = sub.add_parser(
@@ -240,20 +255,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    from snn_dfa.app.runtime import tune_allocator
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
 
-    tune_allocator()
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.command is None:  # a bare call: what this is and what it can do
-        parser.print_help()
-        return 0
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; project errors: one line, exit 2; a failing file system: one line,
+    exit 1; Ctrl-C at any moment: one line, exit 130."""
     try:
-        return int(args.func(args))
-    except _OUR_ERRORS as exc:
-        print(f"snn-dfa: error: {exc}", file=sys.stderr)
-        return 2
+        from snn_dfa.app.runtime import tune_allocator
+
+        tune_allocator()
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if args.command is None:  # a bare call: what this is and what it can do
+            parser.print_help()
+            return 0
+        try:
+            return int(args.func(args))
+        except Exception as exc:
+            if isinstance(exc, _our_errors()):
+                print(f"snn-dfa: error: {_one_line(exc)}", file=sys.stderr)
+                return 2
+            if isinstance(exc, OSError):
+                print(f"snn-dfa: error: {_one_line(exc)}", file=sys.stderr)
+                return 1
+            raise
     except KeyboardInterrupt:
         print("snn-dfa: interrupted; no partial results were kept", file=sys.stderr)
         return 130

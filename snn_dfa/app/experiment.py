@@ -47,13 +47,14 @@ from snn_dfa.app.hardware import (
     cost_tech,
     deploy,
 )
+from snn_dfa.app.outdir import check_out, new_staging, public_modes, publish
 from snn_dfa.app.progress import Progress, as_progress, format_duration
-from snn_dfa.app.results import provenance, publish, read_results, write_results
+from snn_dfa.app.results import provenance, read_results, write_results
 from snn_dfa.engine.io import load_network
 from snn_dfa.engine.models import build_model
 from snn_dfa.engine.network import SpikingNetwork
 from snn_dfa.engine.optim import SGD
-from snn_dfa.errors import ConfigError, DataError, ValidationError
+from snn_dfa.errors import ConfigError, DataError, ValidationError, notice
 from snn_dfa.rules import registry
 from snn_dfa.rules.estimator import SpikingClassifier
 from snn_dfa.rules.online import OnlineAdapter
@@ -171,6 +172,11 @@ def pretrained(config: RunConfig, rule: str, x: np.ndarray, y: np.ndarray,
     path = pretrain_cache_path(config, rule, cache_dir)
     digest, folder = path.stem.removeprefix(f"{config.model.name}-"), path.parent
     n_classes = int(np.max(y)) + 1  # labels are 0..n_classes-1 (checked after training)
+    if path.is_dir() and not path.is_symlink():  # not an entry: moved aside, never deleted
+        aside = path.with_name(f"{path.name}.not-a-file-{os.getpid()}")
+        os.rename(path, aside)
+        notice(f"pre-training cache entry {str(path)!r} was a folder; moved it to "
+               f"{str(aside)!r} and rebuilding the entry")
     if path.exists():
         try:
             with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as f:
@@ -185,8 +191,10 @@ def pretrained(config: RunConfig, rule: str, x: np.ndarray, y: np.ndarray,
                     progress.stage(f"pre-training with {spec.label}: taken from the cache "
                                    f"({path.name})")
                     return net.train(False), mats, True
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile, ValidationError):
-            pass  # corrupt or stale: rebuilt and replaced below
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile,
+                ValidationError) as exc:  # corrupt: rebuilt and replaced below
+            notice(f"pre-training cache entry {str(path)!r} is unreadable "
+                   f"({type(exc).__name__}); rebuilding it")
     epochs = config.pretrain.epochs
     progress.stage(f"pre-training with {spec.label}: {epochs} epoch(s) on {len(y)} windows "
                    "(ideal weights; cached for later runs)")
@@ -218,6 +226,7 @@ def pretrained(config: RunConfig, rule: str, x: np.ndarray, y: np.ndarray,
         with open(tmp, "wb") as out:
             # numpy's stub reads **arrays as its allow_pickle argument
             np.savez(out, __digest__=np.array(digest), **arrays)  # type: ignore[arg-type]  # see above
+        public_modes(Path(tmp))
         os.replace(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)
@@ -337,19 +346,18 @@ class RunResult:
 
 
 def run(config: RunConfig, out_dir: str | Path, progress: Progress | bool = False,
-        cache_dir: str | Path | None = None) -> RunResult:
+        cache_dir: str | Path | None = None, force: bool = False) -> RunResult:
     """Run the whole protocol and write its outputs to ``out_dir`` (see module docstring).
 
     ``progress``: a :class:`~snn_dfa.app.progress.Progress` (stage lines, bars, the run log),
     ``True`` for stage lines on stderr, ``False`` for silence.  The stage lines are written to
-    ``out_dir/log.txt`` either way.
+    ``out_dir/log.txt`` either way.  ``out_dir`` is checked before any work
+    (:func:`snn_dfa.app.outdir.check_out`; ``force`` as there) and published atomically.
     """
     config.check()
     progress = as_progress(progress)
     started = datetime.now(UTC)
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise ValidationError(f"out={str(out_dir)!r}: exists and is not a folder")
+    out_dir = check_out(out_dir, force=force)
     if first_run():
         progress.stage("first run: converting the data and compiling the kernels take a few "
                        "minutes once; later runs reuse both")
@@ -447,7 +455,7 @@ def run(config: RunConfig, out_dir: str | Path, progress: Progress | bool = Fals
     summary = _summary(config, metrics, reports)
     metrics["summary"] = {k: v for k, v in summary.items() if not isinstance(v, dict)}
     progress.stage(f"writing results.h5, report.md, report.html and figures/ to {out_dir}")
-    _write_outputs(config, out_dir, started, metrics, costs, progress.log_text())
+    _write_outputs(config, out_dir, started, metrics, costs, progress.log_text(), force)
     progress.stage(f"done in {format_duration(progress.elapsed_s)}")
     return RunResult(out_dir, metrics, costs, summary)
 
@@ -528,11 +536,10 @@ def _summary(config: RunConfig, metrics: dict[str, Any], reports: dict[str, hwsi
 
 
 def _write_outputs(config: RunConfig, out_dir: Path, started: datetime, metrics: dict[str, Any],
-                   costs: dict[str, Any], log: str) -> None:
+                   costs: dict[str, Any], log: str, force: bool) -> None:
     from snn_dfa.app.report import write_report
 
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    staging = new_staging(out_dir)
     try:
         write_results(staging / "results.h5", config.to_dict(),
                       provenance(config.seed, started), metrics, costs)
@@ -542,5 +549,5 @@ def _write_outputs(config: RunConfig, out_dir: Path, started: datetime, metrics:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    publish(staging, out_dir)
+    publish(staging, out_dir, force)
 

@@ -20,7 +20,6 @@ import base64
 import os
 import re
 import shutil
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +29,7 @@ import numpy as np
 
 import hwsim
 from hwsim.sensitivity import format_sensitivity, sensitivity_from_dict
-from snn_dfa.errors import DataError
+from snn_dfa.errors import DataError, ValidationError
 from snn_dfa.rules import registry
 
 PAPER = {"energy": 64.1, "area": 10.1, "latency": 2.1, "accuracy": 7.55}
@@ -646,22 +645,46 @@ def write_report(folder: Path, results: Mapping[str, Any], where: str = "results
 
 
 def rebuild_report(results_path: str | os.PathLike[str],
-                   out_dir: str | os.PathLike[str] | None = None) -> Path:
+                   out_dir: str | os.PathLike[str] | None = None, force: bool = False) -> Path:
     """Rebuild the report from a results file alone, into ``out_dir`` (default: the file's
-    folder), atomically: ``report.md``, ``report.html`` and ``figures/`` appear complete."""
-    from snn_dfa.app.results import publish, read_results
+    folder), published like a run's output (:mod:`snn_dfa.app.outdir`): complete or not at all,
+    files snn-dfa did not write are kept.  Beside the results file, the files snn-dfa wrote
+    there stay and only the report is replaced; a folder snn-dfa did not write that already
+    holds a report needs ``force``.  A damaged results file raises DataError (one line)."""
+    from snn_dfa.app.outdir import check_out, manifest, new_staging, publish
+    from snn_dfa.app.results import read_results
 
-    path = Path(results_path)
+    path = Path(results_path).absolute()
     res = read_results(path)
-    folder = Path(out_dir) if out_dir is not None else path.parent
-    if folder.exists() and not folder.is_dir():
-        raise DataError(f"out={str(folder)!r}: exists and is not a folder")
-    folder.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".report.", dir=folder))
+    folder = Path(out_dir).absolute() if out_dir is not None else path.parent
+    beside = folder == path.parent
+    report_files = ("report.md", "report.html", "figures")
+    written = manifest(folder) if folder.is_dir() else None
+    if beside and written is None and not force and any((folder / n).exists()
+                                                         for n in report_files):
+        raise ValidationError(f"{str(folder)!r}: holds a report snn-dfa did not write; pass "
+                              "--force to write one beside it (the old one is kept)")
+    folder = check_out(folder, force=force or beside)
+    staging = new_staging(folder)
     try:
+        for rel in sorted(written or ()) if beside else ():
+            if rel.split(os.sep)[0] not in report_files and (folder / rel).is_file():
+                (staging / rel).parent.mkdir(parents=True, exist_ok=True)
+                _link_or_copy(folder / rel, staging / rel)
         write_report(staging, res, str(path))
+        publish(staging, folder, force=force or beside)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise DataError(f"{str(path)!r}: damaged results file: "
+                        f"{' '.join(str(exc).split()) or type(exc).__name__}") from None
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    publish(staging, folder)
     return folder / "report.md"
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)

@@ -53,7 +53,8 @@ import h5py
 import numpy as np
 
 from snn_dfa._validation import check_keys
-from snn_dfa.app.config import RunConfig, config_from_dict, read_toml
+from snn_dfa.app.config import RunConfig, config_from_dict, read_toml, show
+from snn_dfa.app.outdir import check_out
 from snn_dfa.app.progress import Progress, as_progress, format_duration
 from snn_dfa.errors import ConfigError, DataError, SnnDfaError
 from snn_dfa.rules import registry
@@ -109,6 +110,8 @@ AXIS_NAMES = {
 }
 
 _PARTIAL = ".partial-"
+#: random draws of one sweep: beyond this the expansion alone would take minutes [assumption]
+MAX_SAMPLES = 100_000
 SCENARIO = "scenario"  # the axis of named scenarios
 _MISSING_EXTRA = ("snn-dfa sweep needs dask.distributed, which is not installed; "
                   "install the extra: pip install 'snn-dfa[sweep]'")
@@ -260,8 +263,10 @@ def sweep_from_dict(data: Mapping[str, Any]) -> Sweep:
     draws: list[dict[str, Any]] = [{}]
     if random:
         samples = random.pop("samples", None)
-        if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
-            raise ConfigError(f"random.samples={samples!r}: expected an integer >= 1")
+        if (isinstance(samples, bool) or not isinstance(samples, int)
+                or not 1 <= samples <= MAX_SAMPLES):
+            raise ConfigError(f"random.samples={show(samples)}: expected an integer from 1 to "
+                              f"{MAX_SAMPLES}")
         if not random:
             raise ConfigError("[random]: expected at least one key to draw besides 'samples'")
         overlap = sorted(set(random) & set(grid))
@@ -350,6 +355,14 @@ def _write_atomic(path: Path, data: bytes) -> None:
 
 
 @contextmanager
+def _folders(*folders: Path) -> Iterator[None]:
+    """Create ``folders`` once the scheduler answered (an unreachable one leaves nothing)."""
+    for folder in folders:
+        folder.mkdir(parents=True, exist_ok=True)
+    yield
+
+
+@contextmanager
 def _client(distributed: Any, scheduler: str | None, workers: int) -> Iterator[Any]:
     """A client of ``scheduler``, or of a local cluster of ``workers`` processes."""
     if scheduler is not None:
@@ -360,8 +373,12 @@ def _client(distributed: Any, scheduler: str | None, workers: int) -> Iterator[A
         with client:
             yield client
         return
+    # no dashboard; the scheduler's remaining HTTP routes (health, metrics) would still bind
+    # the fixed port 8787 (distributed falls back to it), so they get a free port instead
     with distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                  dashboard_address=None, silence_logs=logging.CRITICAL
+                                  dashboard_address=None,
+                                  scheduler_kwargs={"dashboard_address": ":0"},
+                                  silence_logs=logging.CRITICAL
                                   ) as cluster, distributed.Client(cluster) as client:
         yield client
 
@@ -407,14 +424,11 @@ def run_sweep(sweep: Sweep, out_dir: str | os.PathLike[str], scheduler: str | No
         workers = os.cpu_count() or 1
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise SweepError(f"workers={workers!r}: expected an integer >= 1")
-    out = Path(out_dir).resolve()
-    if out.exists() and not out.is_dir():
-        raise SweepError(f"out={str(out)!r}: exists and is not a folder")
+    out = check_out(out_dir, resumable=True).resolve()
     points_dir, errors_dir = out / "points", out / "errors"
-    points_dir.mkdir(parents=True, exist_ok=True)
-    errors_dir.mkdir(exist_ok=True)
-    for stale in points_dir.glob(f"{_PARTIAL}*"):  # points a killed sweep left half-done
-        shutil.rmtree(stale, ignore_errors=True)
+    if points_dir.is_dir():
+        for stale in points_dir.glob(f"{_PARTIAL}*"):  # points a killed sweep left half-done
+            shutil.rmtree(stale, ignore_errors=True)
     todo = [p for p in sweep.points if not point_done(points_dir / p.key, p.key)]
     for key in {p.key for p in sweep.points} - {p.key for p in todo}:  # done: no stale error
         (errors_dir / f"{key}.txt").unlink(missing_ok=True)
@@ -425,6 +439,7 @@ def run_sweep(sweep: Sweep, out_dir: str | os.PathLike[str], scheduler: str | No
                    f"finished earlier, {len(todo)} to run on {where}")
     if todo:
         with _client(distributed, scheduler, workers) as client, \
+                _folders(points_dir, errors_dir), \
                 progress.bar(len(todo), "sweep", "point") as bar:
             futures = {client.submit(_run_point, p.config.to_dict(), str(points_dir / p.key),
                                      cache, key=f"snn-dfa-point-{p.key}", pure=False): p
