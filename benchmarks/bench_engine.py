@@ -13,9 +13,10 @@ floor measured in the same run: plain NumPy BLAS products at the network's shape
 preallocated contiguous float32 operands, of what no implementation can skip (forward: the
 current of every synaptic layer, ``patches @ W.T``; BPTT adds the weight gradient
 ``dI.T @ patches`` of every layer and the input gradient ``dI @ W`` of every layer above the
-first).  Usage: ``python benchmarks/bench_engine.py [--cpu]`` (``--cpu``: CPU time of the process
-instead of wall time, for a loaded machine; then run with one thread,
-``OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1``)
+first).  Usage: ``python benchmarks/bench_engine.py [--cpu] [--malloc]`` (``--cpu``: CPU time of
+the process instead of wall time, for a loaded machine; then run with one thread,
+``OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1``; ``--malloc``: the allocator settings of the
+command line, :func:`snn_dfa.app.runtime.tune_allocator`)
 """
 
 from __future__ import annotations
@@ -122,6 +123,10 @@ def main() -> None:
     global CLOCK
     if "--cpu" in sys.argv:  # process CPU time: steadier on a shared machine (one thread)
         CLOCK = time.process_time
+    if "--malloc" in sys.argv:  # the allocator settings the command line applies
+        from snn_dfa.app.runtime import tune_allocator
+
+        print(f"allocator tuned: {tune_allocator()}")
     print(f"load average {os.getloadavg()}; clock {CLOCK.__name__}")
     net = build()
     tnet = TorchSFCN(net)

@@ -38,9 +38,10 @@ is why the multi-level reads are counted apart:
   per update); ``transfers``: weights whose accumulator sent whole pulses to the cells;
 * ``rounding_draws``: random numbers drawn for stochastic rounding (one per weight per
   update, ``mode="stochastic"``);
-* ``pulse_cycles``: update cycles of the stochastic pulse-coincidence update
-  (``mode="coincidence"``: bit length times rounds per rank-one term; all lines fire in
-  parallel in a cycle); ``stochastic_bits``: stochastic pulse bits generated for it
+* ``pulse_cycles``: update cycles of the stochastic pulse-coincidence update, per physical
+  array (``mode="coincidence"``: bit length times rounds per rank-one term, times the tile's
+  physical arrays, like ``mvms``; all lines of an array fire in parallel in a cycle);
+  ``stochastic_bits``: stochastic pulse bits generated for it
   (one per row and column line per cycle).
 """
 
@@ -164,6 +165,11 @@ class CrossbarCounters:
         for i, t in enumerate(self.tiles):
             t._counts = self.counts[i]
         self._phys = np.array([t.n_physical_arrays for t in self.tiles], dtype=np.int64)
+
+    @property
+    def physical_arrays(self) -> np.ndarray:
+        """Physical crossbars of every tile, int array ``[n_tiles]``."""
+        return self._phys
 
     def reset(self) -> None:
         """Zero all event counts."""

@@ -10,7 +10,7 @@ datasets, ε grid and numbers are not known to us), with the gap widening with d
 
 Settings (all [assumption] unless sourced): tanh MLPs 784-256-10 and 784-256-256-256-10,
 pixels scaled to [0, 1]; expected batch 256 of the 60 000 training images (q = 256/60 000),
-3 epochs (T = 703 steps); SGD with momentum 0.9, learning rate per method from ``LR``; DP-SGD
+3 epochs (T = 704 steps); SGD with momentum 0.9, learning rate per method from ``LR``; DP-SGD
 clips whole per-example gradients to C = 1 (opacus ghost clipping, the same mechanism as
 per-example gradients at a fraction of the cost); DP-DFA gives every layer the sensitivity
 Δ_l = 1/sqrt(L), so that its total sensitivity is also 1, split as C_x,l = FORWARD_CLIP

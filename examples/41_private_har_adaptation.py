@@ -12,7 +12,8 @@ and the energy per adaptation window from hwsim.
 Settings: the demo configuration (`snn-dfa demo`: pre-training "matched", so DFA adapts a
 network pre-trained with DFA, whose weights are aligned with its feedback; adapting a
 BP-pre-trained network with DFA destroyed it in a first attempt: 56 % -> 15 % on subject 2)
-with ``adapt.rules = ["dfa"]``; the `[privacy]` defaults otherwise (sampling rate 0.05, 2 epochs -> 40 steps, clip_backward 0.05, clip_forward 50).
+with ``adapt.rules = ["dfa"]``; the `[privacy]` defaults otherwise (sampling rate 0.05,
+2 epochs -> 40 steps, clip_backward 0.05, clip_forward 50).
 Resumable: a variant whose results file exists is not rerun.
 
 Run:
@@ -88,8 +89,8 @@ def main(argv: list[str] | None = None) -> None:
             m = sm["dfa"]
             rows.append({
                 "variant": name, "subject": int(subject),
-                "deployed_acc": 100 * float(m["deployed_accuracy"]),
-                "final_acc": 100 * float(m["final_accuracy"]),
+                "deployed_acc": float(m["deployed_accuracy_pct"]),
+                "final_acc": float(m["final_accuracy_pct"]),
                 "epsilon_spent": float(m["epsilon_spent"]) if "epsilon_spent" in m else None,
                 "noise_multiplier": float(m["noise_multiplier"]) if "noise_multiplier" in m
                 else 0.0,

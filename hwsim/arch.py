@@ -107,7 +107,9 @@ class LearningUnits:
         a persistent digital accumulator (``accumulator_bits`` per weight) with sparse
         transfers; or in-array stochastic pulse coincidence (no digital gradient).
     accumulator_bits : int
-        Bits of one gradient accumulator (a row buffer, or the persistent accumulator).
+        Bits of one gradient accumulator (a row buffer, or the persistent accumulator)
+        [assumption: 16; Nandakumar et al. 2020 keep the accumulator in high precision
+        without fixing a width].
     """
 
     rule: str = "none"
@@ -127,6 +129,12 @@ class LearningUnits:
         for attr in ("n_classes", "feedback_bits", "trace_bits", "delta_bits", "lanes_per_layer",
                      "accumulator_bits"):
             check_int(f"LearningUnits.{attr}", getattr(self, attr))
+
+    @property
+    def digital_gradient(self) -> bool:
+        """True if the weight gradient is formed digitally (False: stochastic pulse
+        coincidence forms the outer product in the array)."""
+        return self.update_mode != "stochastic_pulse"
 
     @property
     def feedback_alignment(self) -> bool:

@@ -304,7 +304,7 @@ def accumulator_bits(arch: Architecture) -> float:
     pulse updates need none.
     """
     lu = arch.learning
-    if lu.rule == "none" or lu.update_mode == "stochastic_pulse":
+    if lu.rule == "none" or not lu.digital_gradient:
         return 0.0
     if lu.update_mode == "mixed_precision":
         return float(sum(x.rows * x.n_out for x in arch.layers) * lu.accumulator_bits)

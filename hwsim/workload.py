@@ -141,28 +141,40 @@ CROSSBAR_NAMES: dict[str, str | None] = {
     "verify_reads": "verify_reads",
     "cells_programmed": None,
     "updates": None,
-    # Update-mode counts of crossbar (issue 13); not yet priced here (issue 14 costs them).
-    "accumulator_reads": None,
-    "accumulator_writes": None,
+    # update modes (crossbar.UpdateConfig.mode -> LearningUnits.update_mode)
+    "accumulator_reads": "accumulator_read_bits",
+    "accumulator_writes": "accumulator_write_bits",
     "transfers": None,
     "rounding_draws": None,
-    "pulse_cycles": None,
+    "pulse_cycles": "pulse_cycles",
     "stochastic_bits": None,
 }
 """``crossbar`` counter name -> :class:`Counts` field.  None: not a separate cost event
 (``dac_conversions`` are the multi-level line drives ``multilevel_rows + active_cols``, priced
-with the reads; re-programming is already in ``programming_pulses``)."""
+with the reads; re-programming is already in ``programming_pulses``; a *transfer* of the
+accumulator is the pulses it sends, already in ``programming_pulses``, after the accumulator
+read and write already counted; random numbers (``rounding_draws``, ``stochastic_bits``) are
+not priced [limitation: no random-number generator cost in the technology presets]).
+The accumulator counters are words: :data:`WORD_FIELDS` are multiplied by the accumulator's
+width."""
+
+WORD_FIELDS = ("accumulator_read_bits", "accumulator_write_bits")
+"""Fields whose ``crossbar`` counts are words of ``LearningUnits.accumulator_bits`` bits."""
 
 
-def counts_from_crossbar(totals: Mapping[str, Any]) -> Counts:
+def counts_from_crossbar(totals: Mapping[str, Any], accumulator_bits: int = 16) -> Counts:
     """:class:`Counts` from the totals of ``crossbar``'s counters (``CrossbarCounters.totals()``).
 
     Names are mapped with :data:`CROSSBAR_NAMES`; unknown names raise with a did-you-mean hint.
-    The other fields (spikes, neuron updates, digital work, storage) come from the simulator.
+    Accumulator words become bits (``accumulator_bits`` per word, the default of
+    ``LearningUnits.accumulator_bits``).  The other fields (spikes, neuron updates, digital
+    work, storage) come from the simulator.
     """
     totals = check_mapping("crossbar totals", totals)
     check_keys(totals, CROSSBAR_NAMES, "crossbar totals")
-    return Counts(**{f: v for k, v in totals.items() if (f := CROSSBAR_NAMES[k]) is not None})
+    width = check_int("accumulator_bits", accumulator_bits)
+    return Counts(**{f: v * width if f in WORD_FIELDS else v for k, v in totals.items()
+                     if (f := CROSSBAR_NAMES[k]) is not None})
 
 
 def count_fields() -> tuple[str, ...]:
@@ -520,7 +532,7 @@ def shape_workload(
             in_store = layer.n_in * p_t * (arch.inference_input_bits(layer) if multilevel else 1)
             bits = arch.inference_input_bits(layer) if multilevel else 1
             gradient = Counts(update_adds=bits * inputs[i] * r * n * p_t)
-            if lu.update_mode == "stochastic_pulse":  # the outer product happens in the array
+            if not lu.digital_gradient:  # the outer product happens in the array
                 gradient = Counts()
             cells = r * n * arch.columns_per_weight
             pulses = activity.update_fraction * cells * activity.pulses_per_update

@@ -27,3 +27,11 @@ class DataError(SnnDfaError, OSError):
 
 class NotFittedError(SnnDfaError, AttributeError):
     """An estimator was used before ``fit`` (or ``partial_fit``) was called."""
+
+
+def notice(message: str) -> None:
+    """One line on standard error saying what snn_dfa did on the user's behalf (a damaged
+    cache rebuilt, a folder left by a killed run removed); not an error."""
+    import sys
+
+    print(f"snn-dfa: {message}", file=sys.stderr)

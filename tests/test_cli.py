@@ -36,6 +36,6 @@ def test_default_demo_command(tmp_path):
     assert proc.returncode == 0, proc.stderr
     summary = read_results(tmp_path / "d" / "results.h5")["metrics"]["summary"]
     for rule in ("bp", "dfa", "sfdfa"):
-        assert float(summary[f"{rule}_ideal_accuracy"]) > 0.7  # pre-training works
-        assert 0 <= float(summary[f"{rule}_final_accuracy"]) <= 1
-    assert "DFA vs BP: energy" in proc.stdout and "SFDFA vs BP: energy" in proc.stdout
+        assert float(summary[f"{rule}_ideal_accuracy_pct"]) > 70  # pre-training works
+        assert 0 <= float(summary[f"{rule}_final_accuracy_pct"]) <= 100
+    assert "ours, DFA vs BP" in proc.stdout and "ours, SFDFA vs BP" in proc.stdout

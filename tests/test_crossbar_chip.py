@@ -86,14 +86,44 @@ def test_relaxation_keeps_the_programming_error_and_adds_an_independent_part():
     assert abs(r - expected) < Z * (1 - expected**2) / np.sqrt(w.size)  # se of a correlation
 
 
+def test_relaxation_is_evaluated_at_the_stated_time_resolution():
+    """Cells are re-evaluated when their age has grown by more than ``time_step_decades``;
+    between re-evaluations they keep their last value, and at a re-evaluation they equal the
+    exact chip (resolution 0) at that moment."""
+    w = np.random.default_rng(0).uniform(-1, 1, (20, 30))
+
+    def chip(step: float) -> CrossbarArray:
+        return CrossbarArray(w, config=CrossbarConfig(noise=NoiseConfig(
+            time_step_decades=step)), seed=4)
+
+    coarse, exact = chip(0.05), chip(0.0)
+    last = coarse.conductances_uS
+    np.testing.assert_array_equal(last, exact.conductances_uS)
+    t_eval, refreshes = 1.0, 0
+    for t in np.geomspace(2.0, 2e4, 200):  # 0.02 decades apart
+        coarse.set_time(t)
+        exact.set_time(t)
+        g = coarse.conductances_uS
+        if np.log10(t) - np.log10(t_eval) > 0.05:  # every cell programmed at 0: all stale
+            np.testing.assert_array_equal(g, exact.conductances_uS)
+            t_eval, refreshes = t, refreshes + 1
+        else:
+            np.testing.assert_array_equal(g, last)
+        last = g
+    assert 60 <= refreshes <= 100  # 4 decades / 0.05, rounded up to the 0.02 grid
+    # a programmed cell restarts its own clock and is re-evaluated on its own schedule
+    coarse.apply_update(np.full(w.shape, 0.2))
+    assert not np.array_equal(coarse.conductances_uS, last)
+
+
 def test_times_past_the_data_warn_and_bad_times_raise():
     arr = CrossbarArray(np.ones((2, 3)), seed=0)
     arr.set_time(172800.0)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         arr.get_weights()  # within the data: no warning
-    arr.set_time(7 * 86400.0)
     with pytest.warns(CrossbarWarning, match="beyond the last fitted time"):
+        arr.set_time(7 * 86400.0)  # cached conductances are re-evaluated here
         arr.get_weights()
     with pytest.raises(CrossbarError, match=r"time_s=-1.0: expected a finite time >= "):
         CrossbarArray(np.ones((2, 3)), seed=0).set_time(-1.0)

@@ -123,19 +123,41 @@ def test_second_load_reads_the_cache(cache_dir, monkeypatch, windows):
     np.testing.assert_array_equal(again.X, windows.X)
 
 
-def test_altered_cache_is_refused(cache_dir, tmp_path):
+def test_altered_cache_is_detected_and_rebuilt(cache_dir, tmp_path, capsys):
     shutil.copy(hapt.cache_path(cache_dir), tmp_path / hapt.CACHE_NAME)
     with h5py.File(tmp_path / hapt.CACHE_NAME, "r+") as fh:
         fh["ucihar9"][1000, 3] += 0.5
     with pytest.raises(DataError, match="fails its checksum"):
-        load_hapt(tmp_path)
+        data_cache.read_arrays(tmp_path / hapt.CACHE_NAME)
+    rebuilt = load_hapt(tmp_path)
+    assert "fails its checksum; rebuilding it" in capsys.readouterr().err
+    np.testing.assert_array_equal(rebuilt.X, load_hapt(cache_dir).X)
+    data_cache.read_arrays(tmp_path / hapt.CACHE_NAME)  # the new entry passes its checksum
 
 
-def test_truncated_cache_is_refused(cache_dir, tmp_path):
+@pytest.mark.parametrize("damage", ["truncated", "empty", "folder"])
+def test_damaged_cache_is_rebuilt_with_one_line(cache_dir, tmp_path, monkeypatch, capsys,
+                                                damage):
+    """A truncated, 0-byte or folder cache entry is rebuilt (one line says so); a folder in
+    its place is moved aside, not deleted."""
+    path = tmp_path / hapt.CACHE_NAME
     data = hapt.cache_path(cache_dir).read_bytes()
-    (tmp_path / hapt.CACHE_NAME).write_bytes(data[: len(data) - 4096])
-    with pytest.raises(DataError, match="cache file"):
-        load_hapt(tmp_path)
+    if damage == "truncated":
+        path.write_bytes(data[: len(data) - 4096])
+    elif damage == "empty":
+        path.write_bytes(b"")
+    else:
+        path.mkdir()
+        (path / "something").write_text("kept")
+    converted = []
+    monkeypatch.setattr(hapt, "convert", lambda d: converted.append(
+        shutil.copy(hapt.cache_path(cache_dir), path)))
+    assert len(load_hapt(tmp_path)) == N_WINDOWS and len(converted) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "rebuilding" in err, err
+    if damage == "folder":
+        (aside,) = tmp_path.glob(f"{hapt.CACHE_NAME}.not-a-file-*")
+        assert (aside / "something").read_text() == "kept"
 
 
 def test_stale_cache_is_rebuilt(cache_dir, tmp_path, monkeypatch):

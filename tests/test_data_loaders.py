@@ -256,7 +256,7 @@ def test_digits_and_basic_motions():
 def test_registry_lists_every_dataset_and_local_availability(tmp_path):
     rows = {r.name: r for r in registry(tmp_path)}
     assert set(rows) == {"hapt", "uci_har", "unimib_shar", "hhar", "basicmotions",
-                         "fashion_mnist", "digits", "cora", "citeseer"}
+                         "fashion_mnist", "digits", "cora", "citeseer", "tiny_shakespeare"}
     assert rows["hapt"].available  # the pip package is installed
     assert not rows["uci_har"].available and str(tmp_path / "uci_har") == rows["uci_har"].location
     assert all(r.how_to_obtain and r.licence and r.loader.startswith("snn_dfa.data.")

@@ -203,7 +203,16 @@ def test_update_angles_are_zero_for_bp_and_weight_angles_measure_feedback():
     np.testing.assert_allclose(weight_angles(model, dfa.projector), [0.0, 0.0], atol=1e-3)
 
 
-def test_training_learns_on_a_small_homophilic_graph():
+@pytest.fixture
+def one_thread():
+    """Tiny graphs: torch's intra-op threads only add contention (restored afterwards)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_training_learns_on_a_small_homophilic_graph(one_thread):
     t = _tiny_tensors(seed=3, n_per_class=30)
     split = random_split(t.labels.numpy(), seed=0)
     for rule, eg, nf in (("bp", False, False), ("dfa", False, False), ("dfa", True, True)):

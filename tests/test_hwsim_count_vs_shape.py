@@ -8,8 +8,12 @@ every count of every layer and phase within ``REL_TOL``: the shape path assumes 
 activity across time steps, so im2col edges (zero padding at the ends of a window) and a
 window's input length (``T_in`` stored against ``T_out`` positions) differ by a few percent.
 
-Programming pulses and verify reads are left out: they depend on the device response to the
-updates, not on the workload's shape (their costing is tested in test_cost_audit.py).
+Programming pulses, verify reads and pulse-coincidence cycles are left out: they depend on
+the device response to the updates and on the updates' rank and size, not on the workload's
+shape (their costing is tested in test_cost_audit.py and test_hwsim_update_modes.py); the
+costs are compared with the run's values of these three put into the shape path.  Every
+crossbar update mode is checked (DFA), with its hwsim update model
+(``snn_dfa.app.hardware.UPDATE_MODELS``): the accumulator's traffic is exact in both paths.
 """
 
 import dataclasses
@@ -30,16 +34,17 @@ REL_TOL = 0.06
 and the stored input length (T_in against T_in + 1 output positions, 33 against 34 in the
 second layer) stay below 6 %."""
 
-NOT_SHAPE = ("write_pulses", "verify_reads")
+NOT_SHAPE = ("write_pulses", "verify_reads", "pulse_cycles")
 STEPS = 64
 WINDOWS = 5
 
 
-def _run(rule_name, y):
+def _run(rule_name, y, mode="accumulate"):
     x = np.random.default_rng(0).normal(size=(WINDOWS, STEPS, 3)).astype(np.float32)
     net = sfcn(n_channels=3, n_classes=4, steps=STEPS, channels=(8, 16), seed=0)
     section = CrossbarSection(prog_sigma_rel=0.0, read_sigma_rel=0.0, c2c_sigma_rel=0.0,
-                              ir_drop="none", array_size=64)
+                              ir_drop="none", array_size=64, update_mode=mode,
+                              noise_model="relative", adc_range="max")
     arrays = deploy(net, section, seed=0)
     arch = architecture(net, section, HwsimSection(), rule_name)
     rule = registry.get_rule(rule_name).build(net, seed=1)
@@ -53,7 +58,13 @@ def _run(rule_name, y):
 @pytest.fixture(scope="module")
 def runs():
     # every window learned, so inference and learning see the same activity
-    return {rule: _run(rule, np.array([0, 1, 3, 2, 1])) for rule in ("bp", "dfa", "sfdfa")}
+    y = np.array([0, 1, 3, 2, 1])
+    out = {rule: _run(rule, y) for rule in ("bp", "dfa", "sfdfa")}
+    out.update({f"dfa-{mode}": _run("dfa", y, mode) for mode in OTHER_MODES})
+    return out
+
+
+OTHER_MODES = ("stochastic", "coincidence", "nearest", "reprogram")
 
 
 def test_unlabelled_windows_count_inference_only():
@@ -90,9 +101,10 @@ def _measured_activity(work: hwsim.Workload, arch: hwsim.Architecture) -> hwsim.
                           tangent_rate=tuple(tangent), delta_rate=tuple(delta))
 
 
-@pytest.mark.parametrize("rule", ["bp", "dfa", "sfdfa"])
-def test_count_path_equals_shape_path_phase_by_phase(runs, rule):
-    counted, arch = runs[rule]
+@pytest.mark.parametrize("run", ["bp", "dfa", "sfdfa", *(f"dfa-{m}" for m in OTHER_MODES)])
+def test_count_path_equals_shape_path_phase_by_phase(runs, run):
+    counted, arch = runs[run]
+    rule = run.split("-")[0]
     assert counted.samples == counted.windows("inference") == WINDOWS
     shaped = hwsim.shape_workload(arch, [lw.time_steps for lw in counted.layers],
                                   _measured_activity(counted, arch), samples=counted.samples,
@@ -118,6 +130,6 @@ def _with_pulses(shaped: hwsim.Workload, counted: hwsim.Workload) -> hwsim.Workl
     for ls, lc in zip(shaped.layers, counted.layers):
         run = lc.counts("weight_update")
         upd = dataclasses.replace(ls.counts("weight_update"), write_pulses=run.write_pulses,
-                                  verify_reads=run.verify_reads)
+                                  verify_reads=run.verify_reads, pulse_cycles=run.pulse_cycles)
         layers.append(dataclasses.replace(ls, phases={**ls.phases, "weight_update": upd}))
     return dataclasses.replace(shaped, layers=tuple(layers))

@@ -421,6 +421,20 @@ def test_docs_hand_examples():
         0.1 * area * 16760 * 1e-6)
     assert bp.summary()["energy_pJ_per_learned_window"] == pytest.approx(7078.0, abs=0.1)
     assert dfa.summary()["energy_pJ_per_learned_window"] == pytest.approx(5800.6, abs=0.1)
+    # weight update with the mixed-precision accumulator (the crossbar's accumulate mode)
+    a = Architecture(layers=layers, learning=LearningUnits("dfa", n_classes=6,
+                                                           update_mode="mixed_precision"))
+    acc = estimate(shape_workload(a, 10, act), a, tech)
+    e_acc = 0.15625 * math.sqrt(68608 / 65536)
+    assert e_acc == pytest.approx(0.159870, abs=1e-6)
+    assert acc.total_energy_pJ("weight_update", "update", "h") == pytest.approx(
+        309.76 + 131072 * e_acc)
+    assert acc.total_energy_pJ("weight_update", "update", "h") == pytest.approx(21264.26,
+                                                                                abs=0.01)
+    assert acc.latency_ns["weight_update"] == pytest.approx(5148.8 + 131072 / 64 * 4)
+    acc_area = [sum(v for (_, c), v in r.area_um2.items() if c == "accumulator")
+                for r in (acc, dfa)]
+    assert acc_area == [pytest.approx(50708.2, abs=0.1), pytest.approx(449.4, abs=0.1)]
 
 
 def test_update_models_are_priced_from_their_own_counts():

@@ -46,3 +46,63 @@ def test_bad_step_sizes_name_the_key(adapt, fragment):
 def test_bad_split_is_named():
     with pytest.raises(ConfigError, match="data.split='train'"):
         config_from_dict({"data": {"split": "train"}})
+
+
+# --- the committed study, end to end in a tiny mode ----------------------------------------------
+
+REPO = __import__("pathlib").Path(__file__).resolve().parents[1]
+
+
+def _tiny(spec: dict) -> dict:
+    """The study's sweep file with a tiny network, little data, two subjects and two seeds:
+    every scenario and rule of the committed file still runs."""
+    base = spec["base"]
+    base["data"] |= {"adapt_subjects": [2, 9], "adapt_fraction": 0.1, "max_pretrain_windows": 150}
+    base["model"] = {"channels": [4, 8]}
+    base["pretrain"] = {"epochs": 1}
+    base["adapt"] |= {"epochs": 1}
+    base["crossbar"] = {"calibration_windows": 8}
+    spec["axes"]["seed"] = [0, 1]
+    return spec
+
+
+@pytest.fixture(scope="module")
+def tiny_study(tmp_path_factory):
+    from snn_dfa.app.config import read_toml
+    from snn_dfa.app.sweep import run_sweep, sweep_from_dict
+
+    sweep = sweep_from_dict(_tiny(read_toml(REPO / "reports" / "study.toml", "sweep file")))
+    out = tmp_path_factory.mktemp("study")
+    result = run_sweep(sweep, out, workers=2, cache_dir=tmp_path_factory.mktemp("cache"))
+    return sweep, out, result
+
+
+@pytest.mark.slow
+def test_study_runs_end_to_end_in_a_tiny_mode(tiny_study):
+    from snn_dfa.app.results import read_results
+    from snn_dfa.app.study import collect_study
+    from snn_dfa.rules import registry
+
+    sweep, out, result = tiny_study
+    assert not result.failed and result.n_points == len(sweep.points) == 5 * 2
+    for name in ("study.md", "study.html", "study.csv", "figures/study_accuracy.png",
+                 "figures/study_differences.png", "figures/study_accuracy_vs_energy.png"):
+        assert (out / name).is_file(), name
+    data = collect_study(sweep, out)
+    assert data.n_done == 10 and data.rules == ("bp", "dfa", "sfdfa", "shallow", "none")
+    # every cell of the paired tables is the point's own number
+    import csv
+
+    rows = list(csv.DictReader((out / "study.csv").open()))
+    assert len(rows) == 5 * 2 * 2 * 5  # scenarios x seeds x subjects x rules
+    by_key = {p.key: p for p in sweep.points}
+    for key, p in by_key.items():
+        res = read_results(out / "points" / key / "results.h5")
+        for row in rows:
+            if row["scenario"] == p.values["scenario"] and int(row["seed"]) == p.values["seed"]:
+                sm = res["metrics"]["subjects"][row["subject"]][row["rule"]]
+                assert float(row["final_accuracy_pct"]) == 100.0 * float(sm["final_accuracy"])
+    md = (out / "study.md").read_text()
+    for sc in ("fresh", "relaxed_1d", "relaxed_1w", "stressed", "noise_aware"):
+        assert f"## Scenario `{sc}`" in md
+    assert all(f"| {registry.label(r)} |" in md for r in data.rules)

@@ -7,6 +7,7 @@ import functools
 import json
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -197,7 +198,8 @@ def tiny(tmp_path_factory, cache_dir):
     sweep = sweep_from_dict({"base": BASE, "axes": {
         "crossbar.prog_sigma_rel": [0.0, 0.3], "data.adapt_subjects": [[2], [1]]}})
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                      dashboard_address=None) as cluster:
+                      dashboard_address=None, scheduler_kwargs={"dashboard_address": ":0"}
+                      ) as cluster:  # no fixed port (8787 may be taken)
         result = run_sweep(sweep, out, scheduler=cluster.scheduler_address,
                            cache_dir=cache_dir)
     return sweep, out, result
@@ -228,7 +230,7 @@ def test_table_matches_the_point_files(tiny):
     assert list(rows[0]) == list(table)
     assert list(table["key"]) == [p.key for p in sweep.points] == [r["key"] for r in rows]
     metrics = [c for c in table if c.startswith("dfa_")]
-    assert "dfa_final_accuracy" in metrics and "dfa_energy_pJ_per_learned_window" in metrics
+    assert "dfa_final_accuracy_pct" in metrics and "dfa_energy_pJ_per_learned_window" in metrics
     for i, (p, row) in enumerate(zip(sweep.points, rows, strict=True)):
         assert table["crossbar.prog_sigma_rel"][i] == p.values["crossbar.prog_sigma_rel"]
         assert float(row["crossbar.prog_sigma_rel"]) == p.values["crossbar.prog_sigma_rel"]
@@ -264,7 +266,40 @@ def test_cli_rerun_skips_finished_points(tiny, cache_dir, tmp_path, monkeypatch,
     assert "4 points: 2 finished earlier, 0 ran now, 2 failed" in captured
     assert {k: (out / "points" / k / "results.h5").stat().st_mtime_ns for k in done} == stamps
     assert not (out / "errors" / f"{done[0]}.txt").exists()
-    assert sorted(read_table(out / "table.h5")["status"]) == ["done", "done", "failed", "failed"]
+    table = read_table(out / "table.h5")
+    assert sorted(table["status"]) == ["done", "done", "failed", "failed"]
+    # the summary table names the axes and the rules and shows the table's numbers
+    assert "programming spread" in captured and "DFA acc. (%)" in captured
+    for i in np.flatnonzero(table["status"] == "done"):
+        assert f"{table['dfa_final_accuracy_pct'][i]:.1f}" in captured
+        assert f"{1e-3 * table['dfa_energy_pJ_per_learned_window'][i]:.1f}" in captured
+
+
+def test_dry_run_lists_the_points_and_estimates_time_without_running(tmp_path, capsys):
+    path = tmp_path / "sweep.toml"
+    path.write_text(BASE_TOML + '[axes]\n"crossbar.prog_sigma_rel" = [0.0, 0.3]\n'
+                    '"crossbar.adc_bits" = [4, 6, 8]\n')
+    out = tmp_path / "out"
+    assert main(["sweep", str(path), "--dry-run", "--workers", "2", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith("sweep: 6 points over programming spread (2) x ADC resolution (3)")
+    for p in load_sweep(path).points:
+        assert p.key in printed
+    assert "0 finished earlier" in printed and "6 to run" in printed
+    assert re.search(r"estimated time: about \d+ (s|min)", printed)
+    assert not out.exists()  # nothing ran, nothing written
+
+
+def test_time_estimate_grows_with_the_work():
+    base = sweep_from_dict({"base": BASE, "axes": {"crossbar.adc_bits": [4, 6]}})
+    longer = sweep_from_dict({"base": BASE | {"adapt": {"rules": ["dfa"], "epochs": 3}},
+                              "axes": {"crossbar.adc_bits": [4, 6]}})
+    wider = sweep_from_dict({"base": BASE | {"model": {"channels": [16, 32]}},
+                             "axes": {"crossbar.adc_bits": [4, 6]}})
+    (t_base, n_base), (t_long, _), (t_wide, _) = (
+        sweep_module.estimate_seconds(s, cache_dir="/nonexistent") for s in (base, longer, wider))
+    assert n_base == 1  # both points share one pre-training
+    assert t_long > t_base and t_wide > t_base
 
 
 # --- SIGKILL in the middle, then resume ---------------------------------------------------------

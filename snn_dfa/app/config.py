@@ -25,6 +25,21 @@ from snn_dfa.rules import registry
 #: the rules the main job adapts with by default (every registered rule is accepted)
 RULES = ("bp", "dfa", "sfdfa")
 
+# Upper bounds that catch a value which would crash or exhaust memory later, not settings
+# anyone needs [assumption: 10-100x beyond any configuration of the papers or of this repo].
+MAX_SEED = 2**63 - 1  # numpy's generators take any int; results files store int64
+MAX_SUBJECT = 2**31 - 1
+MAX_WINDOWS = 10_000_000
+MAX_BLOCKS = 16
+MAX_CHANNELS = 4096
+MAX_KERNEL = 256
+MAX_EPOCHS = 10_000
+MAX_BATCH = 65_536
+MAX_ARRAY = 4096  # crossbar rows = columns (SpikeSim and NeuRRAM use 64 and 256)
+MAX_LR = 1e3
+MAX_REAL = 1e6  # thresholds, noise spreads, drift exponents
+MAX_TIME_S = 1e10  # about 300 years
+
 
 def _canonical_rules(names: tuple[str, ...]) -> tuple[str, ...]:
     """Aliases (``"bptt"``) as their rule's canonical name; unknown names are left for
@@ -55,8 +70,10 @@ class DataSection:
         if not self.adapt_subjects:
             raise ConfigError("data.adapt_subjects: expected at least one subject")
         _range("data.adapt_fraction", self.adapt_fraction, 0.0, 1.0, open_low=True, open_high=True)
-        _range("data.block_windows", self.block_windows, 1, None)
-        _range("data.max_pretrain_windows", self.max_pretrain_windows, 0, None)
+        for i, s in enumerate(self.adapt_subjects):
+            _range(f"data.adapt_subjects[{i}]", s, 1, MAX_SUBJECT)
+        _range("data.block_windows", self.block_windows, 1, MAX_WINDOWS)
+        _range("data.max_pretrain_windows", self.max_pretrain_windows, 0, MAX_WINDOWS)
 
 
 @dataclass(frozen=True)
@@ -73,13 +90,16 @@ class ModelSection:
     def check(self) -> None:
         _choice("model.name", self.name, ("sfcn",))
         if self.file and not Path(self.file).expanduser().is_file():
-            raise ConfigError(f"model.file={self.file!r}: no such file (write one with "
+            raise ConfigError(f"model.file={show(self.file)}: no such file (write one with "
                               "snn_dfa.engine.io.save_network)")
-        if not self.channels or any(c < 1 for c in self.channels):
-            raise ConfigError(f"model.channels={list(self.channels)}: expected positive ints")
-        _range("model.kernel_size", self.kernel_size, 1, None)
+        if not 1 <= len(self.channels) <= MAX_BLOCKS:
+            raise ConfigError(f"model.channels={list(self.channels)}: expected 1 to {MAX_BLOCKS} "
+                              "blocks")
+        for i, c in enumerate(self.channels):
+            _range(f"model.channels[{i}]", c, 1, MAX_CHANNELS)
+        _range("model.kernel_size", self.kernel_size, 1, MAX_KERNEL)
         _range("model.beta", self.beta, 0.0, 1.0)
-        _range("model.threshold", self.threshold, 0.0, None, open_low=True)
+        _range("model.threshold", self.threshold, 0.0, MAX_REAL, open_low=True)
 
 
 @dataclass(frozen=True)
@@ -98,9 +118,9 @@ class PretrainSection:
 
     def check(self) -> None:
         _choice("pretrain.rule", self.rule, ("matched", *registry.names()))
-        _range("pretrain.epochs", self.epochs, 1, None)
-        _range("pretrain.batch_size", self.batch_size, 1, None)
-        _range("pretrain.lr", self.lr, 0.0, None, open_low=True)
+        _range("pretrain.epochs", self.epochs, 1, MAX_EPOCHS)
+        _range("pretrain.batch_size", self.batch_size, 1, MAX_BATCH)
+        _range("pretrain.lr", self.lr, 0.0, MAX_LR, open_low=True)
 
 
 @dataclass(frozen=True)
@@ -142,7 +162,7 @@ class CrossbarSection:
         from crossbar.update import UPDATE_MODES
 
         _choice("crossbar.device", self.device, tuple(PRESETS))
-        _range("crossbar.array_size", self.array_size, 1, None)
+        _range("crossbar.array_size", self.array_size, 1, MAX_ARRAY)
         _range("crossbar.adc_bits", self.adc_bits, 2, 16)
         _choice("crossbar.adc_range", self.adc_range, ADC_RANGES)
         _range("crossbar.adc_full_scale_fraction", self.adc_full_scale_fraction, 0.0, 1.0,
@@ -156,13 +176,15 @@ class CrossbarSection:
         _range("crossbar.calibration_percentile", self.calibration_percentile, 0.0, 100.0,
                open_low=True)
         _choice("crossbar.calibration_scope", self.calibration_scope, CALIBRATION_SCOPES)
-        _range("crossbar.calibration_windows", self.calibration_windows, 1, None)
-        _range("crossbar.columns_per_adc", self.columns_per_adc, 1, None)
+        _range("crossbar.calibration_windows", self.calibration_windows, 1, MAX_WINDOWS)
+        _range("crossbar.columns_per_adc", self.columns_per_adc, 1, MAX_ARRAY)
         _choice("crossbar.ir_drop", self.ir_drop, ("none", "fast", "exact"))
         _choice("crossbar.noise_model", self.noise_model, NOISE_MODELS)
         for name in ("prog_noise_scale", "prog_sigma_rel", "read_sigma_rel", "drift_nu",
-                     "c2c_sigma_rel", "time_at_deployment_s", "window_period_s"):
-            _range(f"crossbar.{name}", getattr(self, name), 0.0, None)
+                     "c2c_sigma_rel"):
+            _range(f"crossbar.{name}", getattr(self, name), 0.0, MAX_REAL)
+        for name in ("time_at_deployment_s", "window_period_s"):
+            _range(f"crossbar.{name}", getattr(self, name), 0.0, MAX_TIME_S)
         for name in ("sa0_fraction", "sa1_fraction"):
             _range(f"crossbar.{name}", getattr(self, name), 0.0, 1.0)
         if self.noise_model == "relative":
@@ -178,7 +200,7 @@ class CrossbarSection:
                         f"noise_model = {self.noise_model!r} (it belongs to the stress setting "
                         "noise_model = 'relative')")
         _choice("crossbar.update_mode", self.update_mode, UPDATE_MODES)
-        _range("crossbar.bit_length", self.bit_length, 1, None)
+        _range("crossbar.bit_length", self.bit_length, 1, MAX_WINDOWS)
 
 
 @dataclass(frozen=True)
@@ -210,12 +232,12 @@ class AdaptSection:
             _choice("adapt.rules", r, registry.names())
         if len(set(self.rules)) != len(self.rules):
             raise ConfigError(f"adapt.rules={list(self.rules)}: a rule is named twice")
-        _range("adapt.epochs", self.epochs, 1, None)
+        _range("adapt.epochs", self.epochs, 1, MAX_EPOCHS)
         _choice("adapt.order", self.order, ("shuffled", "recording"))
-        _range("adapt.lr", self.lr, 0.0, None, open_low=True)
+        _range("adapt.lr", self.lr, 0.0, MAX_LR, open_low=True)
         for r, lr in self.lr_by_rule.items():
             _choice("adapt.lr_by_rule", r, registry.names())
-            _range(f"adapt.lr_by_rule.{r}", lr, 0.0, None, open_low=True)
+            _range(f"adapt.lr_by_rule.{r}", lr, 0.0, MAX_LR, open_low=True)
         _range("adapt.sfdfa_feedback_lr", self.sfdfa_feedback_lr, 0.0, 1.0, open_low=True)
 
 
@@ -284,12 +306,12 @@ class PrivacySection:
         return math.ceil(epochs / self.sampling_rate)
 
     def check(self) -> None:
-        _range("privacy.epsilon", self.epsilon, 0.0, None, open_low=True)
+        _range("privacy.epsilon", self.epsilon, 0.0, MAX_REAL, open_low=True)
         _range("privacy.delta", self.delta, 0.0, 1.0, open_low=True, open_high=True)
-        _range("privacy.clip_backward", self.clip_backward, 0.0, None, open_low=True)
-        _range("privacy.clip_forward", self.clip_forward, 0.0, None, open_low=True)
+        _range("privacy.clip_backward", self.clip_backward, 0.0, MAX_REAL, open_low=True)
+        _range("privacy.clip_forward", self.clip_forward, 0.0, MAX_REAL, open_low=True)
         _range("privacy.sampling_rate", self.sampling_rate, 0.0, 1.0, open_low=True)
-        _range("privacy.max_noise_multiplier", self.max_noise_multiplier, 0.0, None,
+        _range("privacy.max_noise_multiplier", self.max_noise_multiplier, 0.0, MAX_REAL,
                open_low=True)
 
 
@@ -307,7 +329,7 @@ class RunConfig:
     privacy: PrivacySection = field(default_factory=PrivacySection)
 
     def check(self) -> None:
-        _range("seed", self.seed, 0, None)
+        _range("seed", self.seed, 0, MAX_SEED)
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             if hasattr(value, "check"):
@@ -349,19 +371,31 @@ class RunConfig:
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+def show(value: Any) -> str:
+    """``repr(value)`` for a one-line message: shortened, and safe for values whose repr
+    fails (integers of thousands of digits, lists nested thousands deep)."""
+    try:
+        text = repr(value)
+    except (ValueError, RecursionError):
+        return f"<{type(value).__name__} too large to show>"
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def _choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
     if value not in choices:
-        raise ConfigError(f"{name}={value!r}: expected one of {', '.join(map(repr, choices))}")
+        raise ConfigError(f"{name}={show(value)}: expected one of {', '.join(map(repr, choices))}")
 
 
 def _range(name: str, value: Any, low: float | None, high: float | None,
            open_low: bool = False, open_high: bool = False) -> None:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{name}={show(value)}: expected a finite number")
     bad_low = low is not None and (value < low or (open_low and value == low))
     bad_high = high is not None and (value > high or (open_high and value == high))
     if bad_low or bad_high:
         lo = "" if low is None else f"{'>' if open_low else '>='} {low}"
         hi = "" if high is None else f"{'<' if open_high else '<='} {high}"
-        raise ConfigError(f"{name}={value!r}: expected a value {' and '.join(filter(None, [lo, hi]))}")
+        raise ConfigError(f"{name}={show(value)}: expected a value {' and '.join(filter(None, [lo, hi]))}")
 
 
 def _coerce(where: str, hint: Any, value: Any) -> Any:
@@ -369,18 +403,21 @@ def _coerce(where: str, hint: Any, value: Any) -> Any:
     origin = getattr(hint, "__origin__", None)
     if origin is tuple:
         if not isinstance(value, list | tuple):
-            raise ConfigError(f"{where}={value!r}: expected a list")
+            raise ConfigError(f"{where}={show(value)}: expected a list")
         item = hint.__args__[0]
         return tuple(_coerce(f"{where}[{i}]", item, v) for i, v in enumerate(value))
     if origin is dict:
         if not isinstance(value, dict):
-            raise ConfigError(f"{where}={value!r}: expected a table")
+            raise ConfigError(f"{where}={show(value)}: expected a table")
         item = hint.__args__[1]
         return {str(k): _coerce(f"{where}.{k}", item, v) for k, v in value.items()}
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:
+            raise ConfigError(f"{where}={show(value)}: out of range for a float") from None
     if hint in (int, float, str, bool) and (type(value) is not hint):
-        raise ConfigError(f"{where}={value!r}: expected {hint.__name__}")
+        raise ConfigError(f"{where}={show(value)}: expected {hint.__name__}")
     return value
 
 
@@ -394,7 +431,7 @@ def _build(cls: type, where: str, data: dict[str, Any]) -> Any:
         key = f"{where}.{name}" if where else name
         if dataclasses.is_dataclass(hint):
             if not isinstance(value, dict):
-                raise ConfigError(f"[{key}]: expected a table, got {value!r}")
+                raise ConfigError(f"[{key}]: expected a table, got {show(value)}")
             kwargs[name] = _build(hint, key, value)  # type: ignore[arg-type]  # is_dataclass(hint) holds for the class itself here, not an instance
         else:
             kwargs[name] = _coerce(key, hint, value)
@@ -408,17 +445,31 @@ def config_from_dict(data: dict[str, Any]) -> RunConfig:
     return config
 
 
+#: configuration and sweep files are small; anything larger is not one [assumption]
+MAX_TOML_BYTES = 1 << 20
+
+
 def read_toml(path: str | os.PathLike[str], what: str = "config file") -> dict[str, Any]:
     """Parse a TOML file; unreadable files raise DataError, malformed ones ConfigError."""
     path = Path(path)
+    where = f"{what} {str(path)!r}"
     try:
-        text = path.read_text()
+        if not path.is_file():  # a folder, a device (/dev/zero) or nothing
+            raise DataError(f"{where}: missing or not a regular file")
+        if path.stat().st_size > MAX_TOML_BYTES:
+            raise DataError(f"{where}: {path.stat().st_size} bytes; expected a TOML file of "
+                            f"at most {MAX_TOML_BYTES}")
+        text = path.read_bytes().decode("utf-8")
     except OSError as exc:
-        raise DataError(f"{what} {str(path)!r}: cannot be read ({exc.strerror})") from exc
+        raise DataError(f"{where}: cannot be read ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{where}: not UTF-8 text (byte {exc.start})") from None
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{what} {str(path)!r}: not valid TOML ({exc})") from exc
+        raise ConfigError(f"{where}: not valid TOML ({' '.join(str(exc).split())})") from None
+    except RecursionError:
+        raise ConfigError(f"{where}: nested too deeply") from None
 
 
 def load_config(path: str | Path) -> RunConfig:
@@ -475,8 +526,9 @@ adc_range = "calibrated"     # full scale from a calibration batch at deployment
 adc_full_scale_fraction = 1.0  # "max" only: fraction of the largest possible current
 dac_range = "dynamic"        # per-vector input scaling, or "calibrated" (fixed, percentile)
 calibration_percentile = 99.9  # percentile of measured magnitudes taken as full scale
+                               #   [assumption: clips ~1 output in 1000]
 calibration_scope = "tile"   # one ADC range per tile, or "layer"
-calibration_windows = 64     # training windows read once to calibrate, when programmed
+calibration_windows = 64     # training windows read once to calibrate [assumption]
 columns_per_adc = 8          # sense lines sharing one ADC (SpikeSim: 8)
 ir_drop = "fast"             # "none", "fast" (to tolerance; exact solve where it cannot) or "exact"
 noise_model = "wan2022"      # programming spread and relaxation fitted to NeuRRAM (Wan et al.
@@ -488,7 +540,8 @@ sa0_fraction = 0.0           # stuck-at-G_min devices
 sa1_fraction = 0.0           # stuck-at-G_max devices
 drift_nu = 0.0               # "relative" only: generic drift exponent
 c2c_sigma_rel = 0.05         # cycle-to-cycle write noise of programming pulses [assumption]
-time_at_deployment_s = 1.0   # seconds between programming and the first inference
+time_at_deployment_s = 1.0   # seconds from programming to the first inference [assumption:
+                             #   the earliest time of the Wan 2022 fits]
 window_period_s = 1.28       # seconds between adaptation windows (UCI HAR: 2.56 s windows,
                              #   50 % overlap); the chip relaxes along the stream
 update_mode = "accumulate"   # per-weight accumulator (Nandakumar 2020), "stochastic"

@@ -47,12 +47,14 @@ from snn_dfa.app.hardware import (
     cost_tech,
     deploy,
 )
-from snn_dfa.app.results import provenance, publish, write_results
+from snn_dfa.app.outdir import check_out, new_staging, public_modes, publish
+from snn_dfa.app.progress import Progress, as_progress, format_duration
+from snn_dfa.app.results import provenance, read_results, write_results
 from snn_dfa.engine.io import load_network
 from snn_dfa.engine.models import build_model
 from snn_dfa.engine.network import SpikingNetwork
 from snn_dfa.engine.optim import SGD
-from snn_dfa.errors import ConfigError, DataError, ValidationError
+from snn_dfa.errors import ConfigError, DataError, ValidationError, notice
 from snn_dfa.rules import registry
 from snn_dfa.rules.estimator import SpikingClassifier
 from snn_dfa.rules.online import OnlineAdapter
@@ -123,8 +125,31 @@ def _model_params(config: RunConfig) -> dict[str, Any]:
             "threshold": m.threshold}
 
 
+def pretrain_sources(config: RunConfig) -> dict[str, str]:
+    """For each on-chip rule, the rule its starting network is pre-trained with."""
+    return {r: ((registry.get_rule(r).pretrained_as or r) if config.pretrain.rule == "matched"
+                else config.pretrain.rule) for r in config.adapt.rules}
+
+
+def pretrain_cache_path(config: RunConfig, rule: str,
+                        cache_dir: str | os.PathLike[str] | None = None) -> Path:
+    """The cache entry of the network pre-trained with ``rule`` under ``config`` (it may not
+    exist yet); ``cache_dir`` defaults to ``pretrained/`` in the data cache folder."""
+    from snn_dfa.data import default_cache_dir
+
+    spec = registry.get_rule(rule)
+    digest = (config.digest("seed", "data", "model", "pretrain",
+                            exclude=("pretrain.noise_aware",))
+              + f"-{spec.name}"
+              + "".join(f"-{v}" for v in spec.select(_rule_options(config)).values()))
+    if config.pretrain.noise_aware:  # the injected noise is the chip's
+        digest += f"-aware-{config.digest('crossbar')}"
+    folder = Path(cache_dir) if cache_dir is not None else default_cache_dir() / "pretrained"
+    return folder / f"{config.model.name}-{digest}.npz"
+
+
 def pretrained(config: RunConfig, rule: str, x: np.ndarray, y: np.ndarray,
-                cache_dir: Path | None, progress: bool
+                cache_dir: Path | None, progress: Progress | bool = False
                 ) -> tuple[SpikingNetwork, list[np.ndarray] | None, bool]:
     """The network pre-trained with ``rule``, its feedback matrices (None for a rule without
     feedback) and whether both came from the cache.
@@ -138,20 +163,20 @@ def pretrained(config: RunConfig, rule: str, x: np.ndarray, y: np.ndarray,
     hash of the settings that determine them, written under a temporary name and renamed.
     A corrupt or stale entry is never used: it is rebuilt and replaced.
     """
-    from snn_dfa.data import default_cache_dir
-
+    progress = as_progress(progress)
     if config.model.file:
+        progress.stage(f"pre-training: none, the imported network {config.model.file} is used")
         return imported(config.model.file, x, y), None, True
     spec = registry.get_rule(rule)
     feedback_opts = spec.select(_rule_options(config))
-    digest = (config.digest("seed", "data", "model", "pretrain",
-                            exclude=("pretrain.noise_aware",))
-              + f"-{spec.name}" + "".join(f"-{v}" for v in feedback_opts.values()))
-    if config.pretrain.noise_aware:  # the injected noise is the chip's
-        digest += f"-aware-{config.digest('crossbar')}"
-    folder = Path(cache_dir) if cache_dir is not None else default_cache_dir() / "pretrained"
-    path = folder / f"{config.model.name}-{digest}.npz"
+    path = pretrain_cache_path(config, rule, cache_dir)
+    digest, folder = path.stem.removeprefix(f"{config.model.name}-"), path.parent
     n_classes = int(np.max(y)) + 1  # labels are 0..n_classes-1 (checked after training)
+    if path.is_dir() and not path.is_symlink():  # not an entry: moved aside, never deleted
+        aside = path.with_name(f"{path.name}.not-a-file-{os.getpid()}")
+        os.rename(path, aside)
+        notice(f"pre-training cache entry {str(path)!r} was a folder; moved it to "
+               f"{str(aside)!r} and rebuilding the entry")
     if path.exists():
         try:
             with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as f:
@@ -163,16 +188,29 @@ def pretrained(config: RunConfig, rule: str, x: np.ndarray, y: np.ndarray,
                                          and not k.startswith("feedback.")})
                     n_feedback = sum(k.startswith("feedback.") for k in f.files)
                     mats = [f[f"feedback.{k}"] for k in range(n_feedback)] or None
+                    progress.stage(f"pre-training with {spec.label}: taken from the cache "
+                                   f"({path.name})")
                     return net.train(False), mats, True
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile, ValidationError):
-            pass  # corrupt or stale: rebuilt and replaced below
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile,
+                ValidationError) as exc:  # corrupt: rebuilt and replaced below
+            notice(f"pre-training cache entry {str(path)!r} is unreadable "
+                   f"({type(exc).__name__}); rebuilding it")
+    epochs = config.pretrain.epochs
+    progress.stage(f"pre-training with {spec.label}: {epochs} epoch(s) on {len(y)} windows "
+                   "(ideal weights; cached for later runs)")
     clf = SpikingClassifier(model=config.model.name, model_params=_model_params(config),
-                            epochs=config.pretrain.epochs, batch_size=config.pretrain.batch_size,
+                            epochs=epochs, batch_size=config.pretrain.batch_size,
                             lr=config.pretrain.lr, rule=spec.name, feedback=feedback_opts or None,
-                            seed=np.random.default_rng([config.seed, 2]), verbose=progress,
+                            seed=np.random.default_rng([config.seed, 2]),
                             weight_noise=(chip_weight_noise(config.crossbar)
                                           if config.pretrain.noise_aware else None))
-    clf.fit(x, y)
+    with progress.bar(epochs, f"pre-training {spec.label}", "epoch") as bar:
+        def on_epoch(epoch: int, loss: float) -> None:
+            bar.update()
+            progress.stage(f"pre-training with {spec.label}: epoch {epoch}/{epochs} done, "
+                           f"mean loss {loss:.3f}")
+
+        clf.fit(x, y, on_epoch=on_epoch)
     if list(clf.classes_) != list(range(n_classes)):
         raise DataError(f"pre-training data holds classes {clf.classes_.tolist()}, "
                         f"expected 0..{n_classes - 1}")
@@ -188,6 +226,7 @@ def pretrained(config: RunConfig, rule: str, x: np.ndarray, y: np.ndarray,
         with open(tmp, "wb") as out:
             # numpy's stub reads **arrays as its allow_pickle argument
             np.savez(out, __digest__=np.array(digest), **arrays)  # type: ignore[arg-type]  # see above
+        public_modes(Path(tmp))
         os.replace(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)
@@ -257,7 +296,7 @@ def _adapt_privately(config: RunConfig, sub: SubjectData, rule_name: str, rule: 
     correct = np.array([log.n_correct for log in logs])
     with np.errstate(invalid="ignore", divide="ignore"):
         per_step = np.where(sizes > 0, correct / np.maximum(sizes, 1), np.nan)
-    return {"prequential_accuracy": float(correct.sum() / max(sizes.sum(), 1)),
+    return {"prequential_accuracy_pct": 100 * float(correct.sum() / max(sizes.sum(), 1)),
             "stream_steps": np.cumsum(sizes) - sizes, "stream_correct": per_step,
             "epsilon_spent": adapter.epsilon(p.delta), "noise_multiplier": noise_multiplier,
             "private_steps": len(logs),
@@ -275,8 +314,27 @@ def accuracy(net: SpikingNetwork, x: np.ndarray, y: np.ndarray) -> float:
     return correct / len(y)
 
 
-def _conductances(arrays: dict) -> np.ndarray:
-    return np.concatenate([a.conductances_uS.ravel() for a in arrays.values()]).astype(np.float32)
+def _conductances(arrays: dict) -> dict[int, np.ndarray]:
+    return {i: a.conductances_uS.astype(np.float32) for i, a in arrays.items()}
+
+
+def _conductance_changes(net: SpikingNetwork, arrays: dict, before: dict[int, np.ndarray]
+                         ) -> dict[str, np.ndarray]:
+    """Per synaptic layer (``layer<i>``), every device's conductance change during adaptation
+    (uS, flat)."""
+    after = _conductances(arrays)
+    return {f"layer{i}": (after[i] - before[i]).ravel() for i in net.synaptic_layers}
+
+
+def first_run() -> bool:
+    """Whether the data cache or the compiled kernels are missing (the first run builds them,
+    which takes a few minutes once)."""
+    from snn_dfa.data import hapt
+    from snn_dfa.engine import _kernels
+
+    kernels = Path(_kernels.__file__)
+    compiled = any((kernels.parent / "__pycache__").glob(f"{kernels.stem}.*.nbi"))
+    return not hapt.cache_path().is_file() or not compiled
 
 
 @dataclass
@@ -287,15 +345,27 @@ class RunResult:
     summary: dict[str, Any]
 
 
-def run(config: RunConfig, out_dir: str | Path, progress: bool = False,
-        cache_dir: str | Path | None = None) -> RunResult:
-    """Run the whole protocol and write its outputs to ``out_dir`` (see module docstring)."""
+def run(config: RunConfig, out_dir: str | Path, progress: Progress | bool = False,
+        cache_dir: str | Path | None = None, force: bool = False) -> RunResult:
+    """Run the whole protocol and write its outputs to ``out_dir`` (see module docstring).
+
+    ``progress``: a :class:`~snn_dfa.app.progress.Progress` (stage lines, bars, the run log),
+    ``True`` for stage lines on stderr, ``False`` for silence.  The stage lines are written to
+    ``out_dir/log.txt`` either way.  ``out_dir`` is checked before any work
+    (:func:`snn_dfa.app.outdir.check_out`; ``force`` as there) and published atomically.
+    """
     config.check()
+    progress = as_progress(progress)
     started = datetime.now(UTC)
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise ValidationError(f"out={str(out_dir)!r}: exists and is not a folder")
+    out_dir = check_out(out_dir, force=force)
+    if first_run():
+        progress.stage("first run: converting the data and compiling the kernels take a few "
+                       "minutes once; later runs reuse both")
+    progress.stage("data: loading UCI HAPT windows")
     x_train, y_train, subjects, class_names = prepare_data(config)
+    progress.stage(f"data: {len(y_train)} pre-training windows; adaptation subjects "
+                   + ", ".join(f"{s.subject} ({len(s.y_adapt)} adaptation, {len(s.y_test)} "
+                               "held-out windows)" for s in subjects))
     x_cal = calibration_windows(config, x_train)
     noise_multiplier = config.noise_multiplier() if config.privacy.enabled else 0.0
     for sub in subjects if config.privacy.enabled else ():
@@ -304,8 +374,7 @@ def run(config: RunConfig, out_dir: str | Path, progress: bool = False,
                               f"{len(sub.y_adapt)} adaptation windows; delta must be below "
                               f"1/{len(sub.y_adapt)}")
     rules = config.adapt.rules
-    source = {r: ((registry.get_rule(r).pretrained_as or r) if config.pretrain.rule == "matched"
-                  else config.pretrain.rule) for r in rules}
+    source = pretrain_sources(config)
     starts = {}
     for src in dict.fromkeys(source.values()):
         net, feedback, cached = pretrained(config, src, x_train, y_train,
@@ -318,19 +387,21 @@ def run(config: RunConfig, out_dir: str | Path, progress: bool = False,
         "class_names": np.array(class_names, dtype="S"),
         "pretrain_cached": all(p[3] for p in starts.values()), "subjects": {}}
     meters: dict[str, list[PhaseMeter]] = {r: [] for r in rules}
-    g_before = g_after = None
+    conductance: dict[str, dict[str, np.ndarray]] = {}
     for sub in subjects:
         sm: dict[str, Any] = {"n_adapt_windows": len(sub.y_adapt),
                               "n_test_windows": len(sub.y_test)}
         for rule_name in rules:
+            label = registry.label(rule_name)
             ideal, folded, feedback, _ = starts[source[rule_name]]
             net = copy.deepcopy(folded)
             arrays = deploy(net, config.crossbar, config.seed, calibration=x_cal)
             deployed_acc = accuracy(net, sub.x_test, sub.y_test)
+            progress.stage(f"subject {sub.subject}, {label}: deployed on the crossbar, "
+                           f"held-out accuracy {100 * deployed_acc:.1f} %")
             for a in arrays.values():
                 a.reset_counters()
-            if g_before is None:
-                g_before = _conductances(arrays)
+            before = _conductances(arrays) if sub is subjects[0] else None
             rule = adaptation_rule(config, rule_name, net,
                                    feedback if source[rule_name] == rule_name else None)
             meter = PhaseMeter(net, arrays, rule_name, projector=getattr(rule, "projector", None),
@@ -341,6 +412,9 @@ def run(config: RunConfig, out_dir: str | Path, progress: bool = False,
                 meter.add_digital(trace, learned)
                 advance_clock(arrays, config.crossbar.window_period_s)  # the chip relaxes
 
+            how = "privately (DP)" if config.privacy.enabled else "on-chip"
+            progress.stage(f"subject {sub.subject}, {label}: adapting {how}, "
+                           f"{config.adapt.epochs} epoch(s) over {len(sub.y_adapt)} windows")
             if config.privacy.enabled:
                 stream = _adapt_privately(config, sub, rule_name, rule, net, meter,
                                           noise_multiplier, on_window)
@@ -352,32 +426,37 @@ def run(config: RunConfig, out_dir: str | Path, progress: bool = False,
                     idx = np.arange(len(sub.y_adapt))
                     if config.adapt.order == "shuffled":
                         idx = order_rng.permutation(idx)
-                    log = adapter.run(sub.x_adapt[idx], sub.y_adapt[idx], progress=progress,
-                                      desc=f"subject {sub.subject} {rule_name} epoch {epoch + 1}")
+                    log = adapter.run(sub.x_adapt[idx], sub.y_adapt[idx], progress=progress.bars,
+                                      desc=f"subject {sub.subject} {label} epoch {epoch + 1}")
                 steps, curve = log.curve("correct")
-                stream = {"prequential_accuracy": log.mean("correct"), "stream_steps": steps,
-                          "stream_correct": curve}
+                stream = {"prequential_accuracy_pct": 100 * log.mean("correct"),
+                          "stream_steps": steps, "stream_correct": curve}
+            final_acc = accuracy(net, sub.x_test, sub.y_test)
+            progress.stage(f"subject {sub.subject}, {label}: adapted, held-out accuracy "
+                           f"{100 * final_acc:.1f} %")
             sm[rule_name] = {
-                "ideal_accuracy": accuracy(ideal, sub.x_test, sub.y_test),
-                "deployed_accuracy": deployed_acc,
-                "final_accuracy": accuracy(net, sub.x_test, sub.y_test),
+                "ideal_accuracy_pct": 100 * accuracy(ideal, sub.x_test, sub.y_test),
+                "deployed_accuracy_pct": 100 * deployed_acc,
+                "final_accuracy_pct": 100 * final_acc,
                 **stream,
                 "write_pulses": float(sum(a.counters.totals()["programming_pulses"]
                                           for a in arrays.values())),
                 "chip_time_at_end_s": float(next(iter(arrays.values())).time_s),
             }
             meters[rule_name].append(meter)
-            if sub is subjects[0] and rule_name == rules[0]:
-                g_after = _conductances(arrays)
+            if before is not None:
+                conductance[rule_name] = _conductance_changes(net, arrays, before)
         metrics["subjects"][str(sub.subject)] = sm
-    metrics["conductance_before_uS"] = g_before
-    metrics["conductance_after_uS"] = g_after
-    metrics["conductance_after_rule"] = rules[0]
+    metrics["conductance_change_uS"] = conductance
 
+    progress.stage("costing: energy, area and latency of every phase with hwsim ("
+                   + ", ".join(registry.label(r) for r in rules) + ")")
     costs, reports = _costs(config, starts[source[rules[0]]][1], meters)
     summary = _summary(config, metrics, reports)
     metrics["summary"] = {k: v for k, v in summary.items() if not isinstance(v, dict)}
-    _write_outputs(config, out_dir, started, metrics, costs, summary, reports)
+    progress.stage(f"writing results.h5, report.md, report.html and figures/ to {out_dir}")
+    _write_outputs(config, out_dir, started, metrics, costs, progress.log_text(), force)
+    progress.stage(f"done in {format_duration(progress.elapsed_s)}")
     return RunResult(out_dir, metrics, costs, summary)
 
 
@@ -431,11 +510,9 @@ def _summary(config: RunConfig, metrics: dict[str, Any], reports: dict[str, hwsi
     subs = metrics["subjects"].values()
     out: dict[str, Any] = {}
     for rule in config.adapt.rules:
-        for key in ("ideal", "deployed", "final"):
-            out[f"{rule}_{key}_accuracy"] = float(np.mean([s[rule][f"{key}_accuracy"]
-                                                           for s in subs]))
-        out[f"{rule}_prequential_accuracy"] = float(np.mean(
-            [s[rule]["prequential_accuracy"] for s in subs]))
+        for key in ("ideal", "deployed", "final", "prequential"):
+            out[f"{rule}_{key}_accuracy_pct"] = float(np.mean(
+                [s[rule][f"{key}_accuracy_pct"] for s in subs]))
         if config.privacy.enabled:
             out[f"{rule}_epsilon_spent_max"] = float(max(s[rule]["epsilon_spent"] for s in subs))
         for key, value in reports[rule].summary().items():
@@ -453,25 +530,24 @@ def _summary(config: RunConfig, metrics: dict[str, Any], reports: dict[str, hwsi
                     "error_delivery_energy_pJ_per_learned_window"]
                 out[f"{rule}_vs_bp_delivery_latency_speedup"] = _ratio(
                     1.0, ratio["error_delivery_latency_ns_per_learned_window"])
-                out[f"{rule}_vs_bp_accuracy_gain_pct"] = 100 * (
-                    out[f"{rule}_final_accuracy"] - out[f"{bp}_final_accuracy"])
+                out[f"{rule}_vs_bp_accuracy_gain_points"] = (
+                    out[f"{rule}_final_accuracy_pct"] - out[f"{bp}_final_accuracy_pct"])
     return out
 
 
 def _write_outputs(config: RunConfig, out_dir: Path, started: datetime, metrics: dict[str, Any],
-                   costs: dict[str, Any], summary: dict[str, Any],
-                   reports: dict[str, hwsim.CostReport]) -> None:
+                   costs: dict[str, Any], log: str, force: bool) -> None:
     from snn_dfa.app.report import write_report
 
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    staging = new_staging(out_dir)
     try:
         write_results(staging / "results.h5", config.to_dict(),
                       provenance(config.seed, started), metrics, costs)
-        write_report(staging, config.to_dict(), metrics, summary, reports,
-                     costs.get("sensitivity"))
+        # the report reads the file back: every number it shows is the file's
+        write_report(staging, read_results(staging / "results.h5"))
+        (staging / "log.txt").write_text(log)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    publish(staging, out_dir)
+    publish(staging, out_dir, force)
 

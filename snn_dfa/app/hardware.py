@@ -41,6 +41,14 @@ _EVENT_NAMES = (*crossbar.counters.EVENT_FIELDS, "updates")
 _PROJECTOR_FIELDS = {"feedback_macs": "feedback_macs", "update_mults": "digital_mults",
                      "update_adds": "digital_adds"}
 
+#: ``crossbar.UpdateConfig.mode`` -> ``hwsim.LearningUnits.update_mode``: the accumulator is
+#: the persistent mixed-precision accumulator (one word per weight, read and written per
+#: update, ``accumulator_bits`` wide); coincidence forms the outer product in the array
+#: (pulse cycles per array, no digital gradient); stochastic and nearest rounding and
+#: re-programming turn a digital gradient into pulses (row buffers only).
+UPDATE_MODELS = {"accumulate": "mixed_precision", "coincidence": "stochastic_pulse",
+                 "stochastic": "digital", "nearest": "digital", "reprogram": "digital"}
+
 
 def crossbar_config(section: CrossbarSection) -> crossbar.CrossbarConfig:
     """The ``crossbar`` configuration a ``[crossbar]`` section describes."""
@@ -156,7 +164,8 @@ def _pooled_input_bits(network: SpikingNetwork, index: int) -> int | None:
 def architecture(network: SpikingNetwork, section: CrossbarSection, hw: HwsimSection,
                  rule: str | None) -> hwsim.Architecture:
     """The chip ``hwsim`` costs: one layer shape per synaptic layer, the crossbar geometry
-    and periphery of ``section``, and the learning units of ``rule`` (None: inference only)."""
+    and periphery of ``section``, and the learning units of ``rule`` (None: inference only)
+    with the update model of ``section.update_mode`` (:data:`UPDATE_MODELS`)."""
     shapes = []
     for i in network.synaptic_layers:
         layer = network.layers[i]
@@ -175,7 +184,8 @@ def architecture(network: SpikingNetwork, section: CrossbarSection, hw: HwsimSec
         learning=hwsim.LearningUnits("none" if rule is None else registry.get_rule(rule).hw_name,
                                      n_classes=network.n_classes,
                                      feedback_storage=hw.feedback_storage,
-                                     delta_bits=hw.delta_bits))
+                                     delta_bits=hw.delta_bits,
+                                     update_mode=UPDATE_MODELS[section.update_mode]))
 
 
 def assumptions(hw: HwsimSection) -> hwsim.Assumptions:
@@ -307,10 +317,12 @@ class PhaseMeter:
                 continue
             multilevel = not bool(np.all((x == 0) | (x == 1)))
             in_bits = self.arch.inference_input_bits(shape) if multilevel else 1
-            rows = cache["rows"] if "rows" in cache else layer._inputs_2d(x)[0]
-            # one add per non-zero input and output and step; b shifted adds for b-bit inputs
-            self.counts[(i, "weight_update")]["update_adds"] += (
-                float(np.count_nonzero(rows)) * n * in_bits)
+            if lu.digital_gradient:
+                rows = cache["rows"] if "rows" in cache else layer._inputs_2d(x)[0]
+                # one add per non-zero input and output and step; b shifted adds for b-bit
+                # inputs
+                self.counts[(i, "weight_update")]["update_adds"] += (
+                    float(np.count_nonzero(rows)) * n * in_bits)
             context = registry.LayerEvents(
                 steps=steps, n=n, n_classes=n_cls, membrane_bits=self.membrane_bits,
                 hidden=k < len(syn) - 1, first=k == 0, input_bits=float(x.size) * in_bits,
@@ -342,7 +354,8 @@ class PhaseMeter:
                 merged = defaultdict(float, self.counts.get((i, p), {}))
                 vector = self._crossbar.get((i, p), np.zeros(len(_EVENT_NAMES), np.int64))
                 events = dict(zip(_EVENT_NAMES, vector.tolist()))
-                reads = hwsim.counts_from_crossbar(events)
+                reads = hwsim.counts_from_crossbar(
+                    events, accumulator_bits=self.arch.learning.accumulator_bits)
                 for name, value in reads.to_dict().items():
                     if value:
                         merged[name] += value

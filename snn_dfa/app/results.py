@@ -97,37 +97,36 @@ def write_results(path: str | os.PathLike[str], config: Mapping[str, Any],
     return path
 
 
-def publish(staging: Path, folder: Path) -> None:
-    """Move everything in ``staging`` into ``folder`` (replacing same-named entries), then
-    remove ``staging``: outputs appear only once complete."""
-    import shutil
-
-    folder.mkdir(parents=True, exist_ok=True)
-    try:
-        for item in staging.iterdir():
-            target = folder / item.name
-            if target.is_dir():
-                shutil.rmtree(target)
-            item.replace(target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-
-
 def read_results(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read a results file back into nested dicts (raises DataError if unreadable)."""
+    """Read a results file back into nested dicts.
+
+    Raises DataError (one line naming the file and what is wrong) for a missing, unreadable,
+    truncated or damaged file, one that is not an snn-dfa results file, or malformed embedded
+    JSON; the groups ``config``, ``provenance`` and ``metrics`` must be present.
+    """
 
     def read_group(group: h5py.Group) -> dict[str, Any]:
         return {k: read_group(v) if isinstance(v, h5py.Group) else v[()] for k, v in group.items()}
 
+    where = repr(str(path))
+    if not Path(path).is_file():
+        raise DataError(f"results file {where}: missing or not a file")
     try:
         with h5py.File(path, "r") as f:
             if f.attrs.get("format") != "snn-dfa results v1":
-                raise DataError(f"{path}: not an snn-dfa results file (no format marker)")
+                raise DataError(f"{where}: not an snn-dfa results file (no format marker)")
+            for group in ("config", "provenance", "metrics"):
+                if group not in f:
+                    raise DataError(f"{where}: damaged results file: no group {group!r}")
             return {
                 "config": json.loads(f["config"].attrs["json"]),
                 "provenance": json.loads(f["provenance"].attrs["json"]),
                 "metrics": read_group(f["metrics"]),
                 "costs": read_group(f["costs"]) if "costs" in f else {},
             }
-    except (OSError, KeyError) as exc:
-        raise DataError(f"{path}: cannot read results file ({exc})") from exc
+    except DataError:
+        raise
+    except Exception as exc:  # h5py raises many types for damaged files: one line each
+        message = " ".join(str(exc).split())[:200]
+        raise DataError(f"{where}: cannot read results file ({type(exc).__name__}: "
+                        f"{message})") from None

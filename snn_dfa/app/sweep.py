@@ -53,8 +53,11 @@ import h5py
 import numpy as np
 
 from snn_dfa._validation import check_keys
-from snn_dfa.app.config import RunConfig, config_from_dict, read_toml
+from snn_dfa.app.config import RunConfig, config_from_dict, read_toml, show
+from snn_dfa.app.outdir import check_out
+from snn_dfa.app.progress import Progress, as_progress, format_duration
 from snn_dfa.errors import ConfigError, DataError, SnnDfaError
+from snn_dfa.rules import registry
 
 #: Crossbar non-idealities whose axes get an accuracy-after-adaptation figure.
 NONIDEALITY_KEYS = ("crossbar.prog_sigma_rel", "crossbar.prog_noise_scale",
@@ -64,7 +67,51 @@ NONIDEALITY_KEYS = ("crossbar.prog_sigma_rel", "crossbar.prog_noise_scale",
 #: Hardware sizes whose axes get an energy and latency figure.
 COST_KEYS = ("crossbar.adc_bits", "crossbar.array_size")
 
+#: The cost columns the cost figures draw: summary suffix, scale to the unit, axis label.
+COST_COLUMNS = (("energy_pJ_per_learned_window", 1e-3, "energy per learned window (nJ)"),
+                ("latency_ns_per_learned_window", 1e-3, "latency per learned window (us)"))
+#: Most lines per panel (one per combination of the other axes) before figures show means.
+MAX_SERIES = 8
+#: Human names of the configuration keys a sweep varies: key -> (name, unit).
+AXIS_NAMES = {
+    "scenario": ("scenario", ""),
+    "seed": ("seed", ""),
+    "data.adapt_subjects": ("adaptation subjects", ""),
+    "data.adapt_fraction": ("share of blocks that adapt", ""),
+    "data.block_windows": ("block length", "windows"),
+    "data.max_pretrain_windows": ("pre-training windows", "0 = all"),
+    "model.channels": ("channels per layer", ""),
+    "model.kernel_size": ("kernel size", "steps"),
+    "model.beta": ("membrane leak per step", ""),
+    "model.threshold": ("firing threshold", ""),
+    "pretrain.rule": ("pre-training rule", ""),
+    "pretrain.epochs": ("pre-training epochs", ""),
+    "pretrain.batch_size": ("pre-training batch size", "windows"),
+    "pretrain.lr": ("pre-training learning rate", ""),
+    "crossbar.device": ("device preset", ""),
+    "crossbar.array_size": ("array size", "rows = columns"),
+    "crossbar.adc_bits": ("ADC resolution", "bits"),
+    "crossbar.adc_full_scale_fraction": ("ADC full scale", "fraction of the largest current"),
+    "crossbar.columns_per_adc": ("columns per ADC", ""),
+    "crossbar.ir_drop": ("IR-drop model", ""),
+    "crossbar.prog_sigma_rel": ("programming spread", "relative to the conductance range"),
+    "crossbar.read_sigma_rel": ("read noise", "relative"),
+    "crossbar.sa0_fraction": ("stuck-at-Gmin devices", "fraction of devices"),
+    "crossbar.sa1_fraction": ("stuck-at-Gmax devices", "fraction of devices"),
+    "crossbar.drift_nu": ("conductance drift exponent", ""),
+    "crossbar.c2c_sigma_rel": ("write noise, cycle to cycle", "relative"),
+    "adapt.rules": ("rules", ""),
+    "adapt.epochs": ("adaptation epochs", ""),
+    "adapt.order": ("adaptation order", ""),
+    "adapt.lr": ("adaptation learning rate", ""),
+    "adapt.sfdfa_feedback_lr": ("SFDFA feedback learning rate", ""),
+    "hwsim.tech": ("technology preset", ""),
+    "hwsim.feedback_storage": ("feedback matrix storage", ""),
+}
+
 _PARTIAL = ".partial-"
+#: random draws of one sweep: beyond this the expansion alone would take minutes [assumption]
+MAX_SAMPLES = 100_000
 SCENARIO = "scenario"  # the axis of named scenarios
 _MISSING_EXTRA = ("snn-dfa sweep needs dask.distributed, which is not installed; "
                   "install the extra: pip install 'snn-dfa[sweep]'")
@@ -216,8 +263,10 @@ def sweep_from_dict(data: Mapping[str, Any]) -> Sweep:
     draws: list[dict[str, Any]] = [{}]
     if random:
         samples = random.pop("samples", None)
-        if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
-            raise ConfigError(f"random.samples={samples!r}: expected an integer >= 1")
+        if (isinstance(samples, bool) or not isinstance(samples, int)
+                or not 1 <= samples <= MAX_SAMPLES):
+            raise ConfigError(f"random.samples={show(samples)}: expected an integer from 1 to "
+                              f"{MAX_SAMPLES}")
         if not random:
             raise ConfigError("[random]: expected at least one key to draw besides 'samples'")
         overlap = sorted(set(random) & set(grid))
@@ -306,6 +355,14 @@ def _write_atomic(path: Path, data: bytes) -> None:
 
 
 @contextmanager
+def _folders(*folders: Path) -> Iterator[None]:
+    """Create ``folders`` once the scheduler answered (an unreachable one leaves nothing)."""
+    for folder in folders:
+        folder.mkdir(parents=True, exist_ok=True)
+    yield
+
+
+@contextmanager
 def _client(distributed: Any, scheduler: str | None, workers: int) -> Iterator[Any]:
     """A client of ``scheduler``, or of a local cluster of ``workers`` processes."""
     if scheduler is not None:
@@ -316,15 +373,19 @@ def _client(distributed: Any, scheduler: str | None, workers: int) -> Iterator[A
         with client:
             yield client
         return
+    # no dashboard; the scheduler's remaining HTTP routes (health, metrics) would still bind
+    # the fixed port 8787 (distributed falls back to it), so they get a free port instead
     with distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                  dashboard_address=None, silence_logs=logging.CRITICAL
+                                  dashboard_address=None,
+                                  scheduler_kwargs={"dashboard_address": ":0"},
+                                  silence_logs=logging.CRITICAL
                                   ) as cluster, distributed.Client(cluster) as client:
         yield client
 
 
 def run_sweep(sweep: Sweep, out_dir: str | os.PathLike[str], scheduler: str | None = None,
               workers: int | None = None, cache_dir: str | os.PathLike[str] | None = None,
-              progress: bool = False) -> SweepResult:
+              progress: Progress | bool = False) -> SweepResult:
     """Run every unfinished point of ``sweep`` on Dask, then aggregate.
 
     Parameters
@@ -340,8 +401,9 @@ def run_sweep(sweep: Sweep, out_dir: str | os.PathLike[str], scheduler: str | No
         Not allowed with ``scheduler`` (that cluster has its own workers).
     cache_dir : path, optional
         Pre-training cache folder handed to :func:`snn_dfa.app.experiment.run` on the workers.
-    progress : bool
-        Show a progress bar over points (failures are printed whatever this is).
+    progress : Progress or bool
+        Stage lines (one per finished point) and, on a terminal, a bar over points; ``True``
+        for both on stderr. Failures are printed whatever this is.
 
     Returns
     -------
@@ -354,8 +416,7 @@ def run_sweep(sweep: Sweep, out_dir: str | os.PathLike[str], scheduler: str | No
         A point that fails does not raise: its traceback goes to ``errors/<hash>.txt`` and
         its row of the table says ``failed``.
     """
-    from tqdm.auto import tqdm
-
+    progress = as_progress(progress)
     distributed = _import_distributed()
     if scheduler is not None and workers is not None:
         raise SweepError(f"workers={workers}: only for the local cluster, not with a scheduler")
@@ -363,44 +424,70 @@ def run_sweep(sweep: Sweep, out_dir: str | os.PathLike[str], scheduler: str | No
         workers = os.cpu_count() or 1
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise SweepError(f"workers={workers!r}: expected an integer >= 1")
-    out = Path(out_dir).resolve()
-    if out.exists() and not out.is_dir():
-        raise SweepError(f"out={str(out)!r}: exists and is not a folder")
+    out = check_out(out_dir, resumable=True).resolve()
     points_dir, errors_dir = out / "points", out / "errors"
-    points_dir.mkdir(parents=True, exist_ok=True)
-    errors_dir.mkdir(exist_ok=True)
-    for stale in points_dir.glob(f"{_PARTIAL}*"):  # points a killed sweep left half-done
-        shutil.rmtree(stale, ignore_errors=True)
+    if points_dir.is_dir():
+        for stale in points_dir.glob(f"{_PARTIAL}*"):  # points a killed sweep left half-done
+            shutil.rmtree(stale, ignore_errors=True)
     todo = [p for p in sweep.points if not point_done(points_dir / p.key, p.key)]
     for key in {p.key for p in sweep.points} - {p.key for p in todo}:  # done: no stale error
         (errors_dir / f"{key}.txt").unlink(missing_ok=True)
     cache = str(Path(cache_dir).resolve()) if cache_dir is not None else None
     failed = []
+    where = f"scheduler {scheduler}" if scheduler else f"{workers} local worker(s)"
+    progress.stage(f"sweep: {len(sweep.points)} points, {len(sweep.points) - len(todo)} "
+                   f"finished earlier, {len(todo)} to run on {where}")
     if todo:
         with _client(distributed, scheduler, workers) as client, \
-                tqdm(total=len(sweep.points), initial=len(sweep.points) - len(todo),
-                     desc="sweep", unit="point", disable=not progress) as bar:
+                _folders(points_dir, errors_dir), \
+                progress.bar(len(todo), "sweep", "point") as bar:
             futures = {client.submit(_run_point, p.config.to_dict(), str(points_dir / p.key),
                                      cache, key=f"snn-dfa-point-{p.key}", pure=False): p
                        for p in todo}
             for future in distributed.as_completed(futures):
                 point = futures[future]
                 error_file = errors_dir / f"{point.key}.txt"
+                n_done = bar.n + 1
                 try:
                     future.result()
                     error_file.unlink(missing_ok=True)
+                    progress.stage(f"sweep: point {n_done}/{len(todo)} done: "
+                                   f"{_values_text(point.values)} ({point.key})")
                 except Exception as exc:  # noqa: BLE001 - a point's failure is recorded, not raised
                     text = "".join(traceback.format_exception(exc))
                     _write_atomic(error_file, (f"point {point.key} "
                                                f"{json.dumps(dict(point.values))}\n\n{text}"
                                                ).encode())
                     failed.append(point.key)
-                    bar.write(f"sweep: point {point.key} failed: {_last_line(text)}",
-                              file=sys.stderr)
+                    message = (f"sweep: point {n_done}/{len(todo)} failed: "
+                               f"{_values_text(point.values)} ({point.key}): {_last_line(text)}")
+                    if progress.quiet:
+                        print(f"snn-dfa {message}", file=sys.stderr)
+                    progress.stage(message)
                 bar.update()
+    progress.stage("sweep: writing table.h5, table.csv and figures/")
     table_h5, table_csv, figures = aggregate(sweep, out)
     return SweepResult(out, len(sweep.points), len(sweep.points) - len(todo),
                        len(todo) - len(failed), tuple(failed), table_h5, table_csv, figures)
+
+
+def axis_label(key: str, short: bool = False) -> str:
+    """The human name of a sweep axis, with its unit unless ``short``."""
+    name, unit = AXIS_NAMES.get(key, (key, ""))
+    return name if short or not unit else f"{name} ({unit})"
+
+
+def _value_text(value: Any) -> str:
+    if isinstance(value, float | np.floating):
+        return f"{float(value):g}"
+    if isinstance(value, np.integer):
+        return str(int(value))
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _values_text(values: Mapping[str, Any]) -> str:
+    return ", ".join(f"{axis_label(k, short=True)} = {_value_text(v)}"
+                     for k, v in values.items()) or "the base configuration"
 
 
 def _last_line(text: str) -> str:
@@ -520,72 +607,124 @@ def _x_positions(column: np.ndarray) -> tuple[np.ndarray, list[str] | None]:
     return np.array([labels.index(v) for v in column], dtype=np.float64), labels
 
 
-def _plot_vs(ax: Any, x: np.ndarray, y: np.ndarray, style: str, color: str, label: str) -> None:
-    """Every point as a dot, the mean over the other axes at each x as a line."""
-    ax.plot(x, y, "o", color=color, alpha=0.35, markersize=4)
-    xs = np.unique(x)
-    ax.plot(xs, [y[x == v].mean() for v in xs], style, color=color, label=label)
+def _series(table: Mapping[str, np.ndarray], axis: str, axes: Sequence[str]
+            ) -> list[tuple[str, np.ndarray]]:
+    """The rows of each combination of the other axes: ``(legend text, row mask)``; one
+    series when there are no other axes or more than :data:`MAX_SERIES` combinations (then
+    each x shows the mean over the other axes)."""
+    others = [a for a in axes if a != axis]
+    if not others:
+        return [("", np.ones(len(table["key"]), bool))]
+    combos = [tuple(table[a][i] for a in others) for i in range(len(table["key"]))]
+    unique = list(dict.fromkeys(combos))
+    if len(unique) > MAX_SERIES:
+        return [("mean over the other axes", np.ones(len(combos), bool))]
+    return [(", ".join(f"{axis_label(a, short=True)} = {_value_text(v)}"
+                       for a, v in zip(others, combo)),
+             np.array([c == combo for c in combos])) for combo in unique]
+
+
+def _format_x(ax: Any, column: np.ndarray, labels: list[str] | None) -> None:
+    """Ticks at the swept values (integers as integers, categories by name) and a log scale
+    for positive values spanning two decades or more (the figure names the axis once)."""
+    from matplotlib.ticker import MaxNLocator
+
+    if labels is not None:
+        ax.set_xticks(range(len(labels)), labels)
+    else:
+        values = np.unique(column.astype(np.float64))
+        if values.min() > 0 and values.max() / values.min() >= 100:
+            ax.set_xscale("log")
+        if len(values) <= 8:
+            ax.set_xticks(values, [_value_text(v) for v in np.unique(column)])
+            ax.minorticks_off()
+        elif column.dtype.kind in "iu":
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
 def _figures(table: Mapping[str, np.ndarray], axes: Sequence[str], folder: Path) -> list[Path]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from snn_dfa.rules import registry
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
 
     done = table["status"] == "done"
-    rules = [r for r in registry.names() if f"{r}_final_accuracy" in table]
-    colors = {r: f"C{k}" for k, r in enumerate(registry.names())}
+    rules = [r for r in registry.names() if f"{r}_final_accuracy_pct" in table]
     written: list[Path] = []
     if not rules:  # no point has finished
         return written
 
     def save(fig: Any, name: str) -> None:
-        fig.tight_layout()
         buffer = io.BytesIO()
-        fig.savefig(buffer, format="png", dpi=100)
-        plt.close(fig)
+        fig.savefig(buffer, format="png", dpi=110)
         _write_atomic(folder / name, buffer.getvalue())
         written.append(folder / name)
 
+    def draw(ax: Any, x: np.ndarray, y: np.ndarray, mask: np.ndarray, style: str,
+             colour: Any, gid: str) -> None:
+        ok = mask & done & np.isfinite(y)
+        if ok.any():
+            xs = np.unique(x[ok])
+            ax.plot(xs, [y[ok][x[ok] == v].mean() for v in xs], style, color=colour,
+                    marker="o", markersize=4, gid=gid)
+
+    def legend(fig: Any, series: list[tuple[str, np.ndarray]], extra: list[Any]) -> None:
+        handles = [Line2D([], [], color=_series_colour(k, len(series)), lw=2, label=text)
+                   for k, (text, _) in enumerate(series) if text] + extra
+        if handles:
+            fig.legend(handles=handles, loc="outside lower center", fontsize=8,
+                       ncols=min(3, len(handles)))
+
     for axis in (a for a in axes if a in NONIDEALITY_KEYS):
         x_all, labels = _x_positions(table[axis])
-        fig, ax = plt.subplots(figsize=(5.5, 3.8))
-        for r in rules:
-            for metric, style, what in (("final", "-", "after adaptation"),
-                                        ("deployed", "--", "deployed")):
-                y = table[f"{r}_{metric}_accuracy"]
-                ok = done & np.isfinite(y)
-                if ok.any():
-                    _plot_vs(ax, x_all[ok], 100 * y[ok], style, colors[r],
-                             f"{registry.label(r)}, {what}")
-        if labels is not None:
-            ax.set_xticks(range(len(labels)), labels)
-        ax.set_xlabel(axis)
-        ax.set_ylabel("accuracy on held-out windows (%)")
-        ax.legend(fontsize=8)
+        series = _series(table, axis, axes)
+        fig = Figure(figsize=(3.6 * len(rules) + 0.6, 3.6 + 0.25 * len(series)),
+                     layout="constrained")
+        panels = fig.subplots(1, len(rules), squeeze=False, sharey=True)[0]
+        for ax, r in zip(panels, rules):
+            for k, (_, mask) in enumerate(series):
+                colour = _series_colour(k, len(series))
+                draw(ax, x_all, table[f"{r}_final_accuracy_pct"], mask, "-", colour,
+                     f"final:{r}:{k}")
+                draw(ax, x_all, table[f"{r}_deployed_accuracy_pct"], mask, "--", colour,
+                     f"deployed:{r}:{k}")
+            _format_x(ax, table[axis], labels)
+            ax.set_title(registry.label(r))
+            ax.set_ylim(0, 100)
+            ax.grid(alpha=0.3)
+        panels[0].set_ylabel("held-out accuracy (%)")
+        legend(fig, series, [Line2D([], [], color="grey", ls="-", label="after adaptation"),
+                             Line2D([], [], color="grey", ls="--", label="right after "
+                                    "deployment")])
+        panels[len(panels) // 2].set_xlabel(axis_label(axis))  # once, under the middle panel
+        fig.suptitle(f"Accuracy against {axis_label(axis, short=True)} (mean over subjects)")
         save(fig, f"accuracy_vs_{axis.split('.')[-1]}.png")
     for axis in (a for a in axes if a in COST_KEYS):
         x_all, labels = _x_positions(table[axis])
-        fig, (ax_e, ax_l) = plt.subplots(1, 2, figsize=(9, 3.8))
-        for r in rules:
-            for ax, metric, scale in ((ax_e, "energy_pJ_per_learned_window", 1e-3),
-                                      (ax_l, "latency_ns_per_learned_window", 1e-3)):
-                y = table[f"{r}_{metric}"]
-                ok = done & np.isfinite(y)
-                if ok.any():
-                    _plot_vs(ax, x_all[ok], scale * y[ok], "-", colors[r], registry.label(r))
-        for ax, ylabel in ((ax_e, "energy per learned window (nJ)"),
-                           (ax_l, "latency per learned window (us)")):
-            if labels is not None:
-                ax.set_xticks(range(len(labels)), labels)
-            ax.set_xlabel(axis)
-            ax.set_ylabel(ylabel)
-            ax.legend(fontsize=8)
+        series = _series(table, axis, axes)
+        fig = Figure(figsize=(3.6 * len(rules) + 0.6, 6.2 + 0.25 * len(series)),
+                     layout="constrained")
+        grid = fig.subplots(len(COST_COLUMNS), len(rules), squeeze=False, sharey="row")
+        for row, (suffix, scale, ylabel) in enumerate(COST_COLUMNS):
+            for ax, r in zip(grid[row], rules):
+                for k, (_, mask) in enumerate(series):
+                    draw(ax, x_all, scale * table[f"{r}_{suffix}"], mask, "-",
+                         _series_colour(k, len(series)), f"{suffix}:{r}:{k}")
+                _format_x(ax, table[axis], labels)
+                ax.set_ylim(bottom=0)
+                ax.grid(alpha=0.3)
+                if row == 0:
+                    ax.set_title(registry.label(r))
+            grid[row][0].set_ylabel(ylabel)
+        legend(fig, series, [])
+        grid[-1][len(rules) // 2].set_xlabel(axis_label(axis))  # once, under the middle panel
+        fig.suptitle(f"Costs against {axis_label(axis, short=True)}")
         save(fig, f"costs_vs_{axis.split('.')[-1]}.png")
     return written
+
+
+def _series_colour(k: int, n: int) -> Any:
+    from matplotlib import colormaps
+
+    return "C0" if n == 1 else colormaps["viridis"](0.85 * k / (n - 1))
 
 
 def aggregate(sweep: Sweep, out_dir: str | os.PathLike[str]
@@ -602,4 +741,120 @@ def aggregate(sweep: Sweep, out_dir: str | os.PathLike[str]
     _write_atomic(out / "table.h5", _table_h5(table, sweep))
     _write_atomic(out / "table.csv", _table_csv(table))
     figures = _figures(table, sweep.axes, out / "figures")
+    if SCENARIO in sweep.axes and "seed" in sweep.axes and (table["status"] == "done").any():
+        from snn_dfa.app.study import write_study
+
+        figures += [p for p in write_study(sweep, out) if p.suffix == ".png"]
     return out / "table.h5", out / "table.csv", tuple(figures)
+
+
+# --- before and after a sweep: the plan and the summary -----------------------------------------
+
+#: Windows of each held-out subject's UCI HAPT stream (counted from the data), for estimates.
+STREAM_WINDOWS = {2: 537, 4: 522, 9: 495, 10: 577, 12: 509, 13: 544, 18: 660, 20: 585, 24: 624}
+#: Labelled pre-training windows of UCI HAPT (the UCI-HAR training subjects).
+TRAIN_WINDOWS = 7143
+#: Seconds of pre-training per window and epoch: a fixed part and a part per weight-step
+#: (weights x time steps); the same for on-chip adaptation per window, epoch and rule; and
+#: per point for everything else.  Fitted to the demo and a tiny run on 2 shared cores
+#: [measured, rough: a factor of 2 either way with the machine and its load].
+PRETRAIN_S_PER_WINDOW, PRETRAIN_S_PER_WEIGHT_STEP = 5e-4, 3.2e-10
+ADAPT_S_PER_WINDOW, ADAPT_S_PER_WEIGHT_STEP = 1e-2, 5e-9
+POINT_OVERHEAD_S = 15.0
+
+
+def _weight_steps(config: RunConfig) -> float:
+    """Weights of the network times its time steps: the work of one window, roughly."""
+    from snn_dfa.engine.layers import SynapticLayer
+    from snn_dfa.engine.models import build_model
+
+    m = config.model
+    net = build_model(m.name, 9, 6, 128, {"channels": m.channels, "kernel_size": m.kernel_size,
+                                          "beta": m.beta, "threshold": m.threshold}, seed=0)
+    weights = 0
+    for i in net.synaptic_layers:
+        layer = net.layers[i]
+        assert isinstance(layer, SynapticLayer)
+        weights += layer.n_out * layer.fan_in
+    return float(weights) * 128
+
+
+def estimate_seconds(sweep: Sweep, cache_dir: str | os.PathLike[str] | None = None
+                     ) -> tuple[float, int]:
+    """A rough estimate of a sweep's compute time (seconds, summed over points) and the number
+    of pre-trainings it needs (points sharing data, model, pre-training settings and seed
+    share one; cached ones cost nothing)."""
+    from snn_dfa.app.experiment import pretrain_cache_path, pretrain_sources
+
+    total, pretrainings = 0.0, set()
+    for p in sweep.points:
+        c = p.config
+        work = _weight_steps(c)
+        for rule in dict.fromkeys(pretrain_sources(c).values()):
+            path = pretrain_cache_path(c, rule, cache_dir)
+            if path in pretrainings or path.is_file():
+                continue
+            pretrainings.add(path)
+            n = c.data.max_pretrain_windows or TRAIN_WINDOWS
+            total += (min(n, TRAIN_WINDOWS) * c.pretrain.epochs
+                      * (PRETRAIN_S_PER_WINDOW + PRETRAIN_S_PER_WEIGHT_STEP * work))
+        windows = sum(c.data.adapt_fraction * STREAM_WINDOWS.get(s, 550)
+                      for s in c.data.adapt_subjects)
+        total += (windows * c.adapt.epochs * len(c.adapt.rules)
+                  * (ADAPT_S_PER_WINDOW + ADAPT_S_PER_WEIGHT_STEP * work) + POINT_OVERHEAD_S)
+    return total, len(pretrainings)
+
+
+def describe_sweep(sweep: Sweep, out_dir: str | os.PathLike[str], workers: int | None = None,
+                   cache_dir: str | os.PathLike[str] | None = None) -> str:
+    """What ``snn-dfa sweep --dry-run`` prints: every point with its axis values and whether it
+    finished earlier in ``out_dir``, and a rough time estimate."""
+    out = Path(out_dir)
+    workers = workers or os.cpu_count() or 1
+    done = [point_done(out / "points" / p.key, p.key) for p in sweep.points]
+    header = ["#", "point"] + [axis_label(a, short=True) for a in sweep.axes] + ["state"]
+    rows = [[str(i + 1), p.key] + [_value_text(p.values[a]) for a in sweep.axes]
+            + ["finished" if d else "to run"] for i, (p, d) in enumerate(zip(sweep.points, done))]
+    from snn_dfa.app.report import format_console
+
+    todo = Sweep(sweep.base, sweep.axes,
+                 tuple(p for p, d in zip(sweep.points, done) if not d), sweep.spec)
+    seconds, pretrainings = estimate_seconds(todo, cache_dir)
+    parallel = min(workers, max(1, len(todo.points)))
+    return "\n".join([
+        f"sweep: {len(sweep.points)} points over "
+        + (" x ".join(f"{axis_label(a, short=True)} ({len({_value_text(p.values[a]) for p in sweep.points})})"
+                      for a in sweep.axes) or "no axes"),
+        format_console(header, rows),
+        f"{sum(done)} finished earlier in {out}, {len(todo.points)} to run, needing "
+        f"{pretrainings} pre-training(s) not yet cached",
+        f"estimated time: about {format_duration(seconds / parallel)} on {parallel} worker(s) "
+        f"({format_duration(seconds)} of compute; a rough figure scaled from the demo's speed "
+        "on 2 cores, off by a factor of 2 either way)",
+    ])
+
+
+def summary_table(table_h5: str | os.PathLike[str], max_rows: int = 15) -> str:
+    """A short text summary of a sweep table: per point, its axis values, status and, per
+    rule, the held-out accuracy after adaptation (%) and the energy per learned window (nJ)."""
+    from snn_dfa.app.report import format_console
+
+    with h5py.File(table_h5, "r") as f:
+        axes = json.loads(f.attrs["axes"])
+    table = read_table(table_h5)
+    rules = [r for r in registry.names() if f"{r}_final_accuracy_pct" in table]
+    energy, scale, _ = COST_COLUMNS[0]
+    header = [axis_label(a, short=True) for a in axes] + ["status"]
+    for r in rules:
+        header += [f"{registry.label(r)} acc. (%)", f"{registry.label(r)} nJ/window"]
+    rows = []
+    for i in range(len(table["key"])):
+        row = [_value_text(table[a][i]) for a in axes] + [str(table["status"][i])]
+        for r in rules:
+            acc, e = table[f"{r}_final_accuracy_pct"][i], table[f"{r}_{energy}"][i]
+            row += ["" if np.isnan(acc) else f"{acc:.1f}", "" if np.isnan(e) else f"{scale * e:.1f}"]
+        rows.append(row)
+    text = format_console(header, rows[:max_rows])
+    if len(rows) > max_rows:
+        text += f"\n... {len(rows) - max_rows} more rows in table.csv"
+    return text

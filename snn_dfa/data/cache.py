@@ -25,7 +25,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from snn_dfa.errors import DataError
+from snn_dfa.errors import DataError, notice
 
 ENV_DATA_DIR = "SNN_DFA_DATA_DIR"
 _CHUNK_BYTES = 1 << 20
@@ -143,6 +143,29 @@ def read_arrays(path: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
             f"{actual}); it was altered or damaged. Delete it to rebuild it"
         )
     return arrays, dict(json.loads(meta_json))
+
+
+def read_or_none(path: Path, meta: Mapping[str, Any]) -> dict[str, np.ndarray] | None:
+    """The arrays of the cache entry ``path`` if it holds ``meta`` and passes its checksum;
+    None when it must be (re)built: absent, stale, or damaged (then one line says so, and an
+    entry that is a folder is moved aside, never deleted)."""
+    if path.is_dir() and not path.is_symlink():
+        aside = path.with_name(f"{path.name}.not-a-file-{os.getpid()}")
+        os.rename(path, aside)
+        notice(f"cache entry {str(path)!r} was a folder; moved it to {str(aside)!r}; "
+               "rebuilding the entry")
+        return None
+    if not path.is_file():
+        return None
+    try:
+        if read_meta(path) != dict(meta):
+            return None  # stale: another format or other settings
+        arrays, _ = read_arrays(path)
+    except DataError as exc:
+        reason = "fails its checksum" if "checksum" in str(exc) else "is unreadable"
+        notice(f"cache file {str(path)!r} {reason}; rebuilding it")
+        return None
+    return arrays
 
 
 def fetch(url: str, dest: Path, expected_sha256: str) -> Path:

@@ -181,13 +181,14 @@ def load_hapt(
     Raises
     ------
     DataError
-        If the source is missing or altered, or the cache is damaged (delete it to rebuild).
+        If the source is missing or altered (a damaged cache is rebuilt, with one line saying so).
     """
     check_choice("channels", channels, CHANNEL_SETS)
     path = cache_path(cache_dir)
-    if not path.is_file() or cache.read_meta(path) != _cache_meta(UciHarFilterParams()):
+    arrays = cache.read_or_none(path, _cache_meta(UciHarFilterParams()))
+    if arrays is None:
         convert(cache_dir)
-    arrays, _meta = cache.read_arrays(path)
+        arrays, _meta = cache.read_arrays(path)
     signals = arrays[channels]
     offsets, rec_subject = arrays["offsets"], arrays["subject"]
     label_index = arrays["label"].astype(np.int64) + 1

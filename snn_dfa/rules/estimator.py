@@ -172,8 +172,13 @@ class SpikingClassifier:
             net.apply_updates(self.optimizer_.step(self.rule_.gradients(net, trace, grad_z)))
         return value
 
-    def fit(self, X: Any, y: Any) -> SpikingClassifier:
-        """Train from scratch on ``X [N, T, C]``, ``y [N]``."""
+    def fit(self, X: Any, y: Any,
+            on_epoch: Callable[[int, float], None] | None = None) -> SpikingClassifier:
+        """Train from scratch on ``X [N, T, C]``, ``y [N]``.
+
+        ``on_epoch(epoch, mean_loss)`` is called after each epoch (``epoch`` from 1), e.g. to
+        report progress.
+        """
         for attr in ("network_", "classes_"):
             self.__dict__.pop(attr, None)
         X = self._check_X(X)
@@ -189,6 +194,8 @@ class SpikingClassifier:
                 losses.append(self._train_batch(X[idx], yi[idx]) * len(idx))
             self.loss_curve_.append(float(np.sum(losses) / X.shape[0]))
             bar.set_postfix(loss=self.loss_curve_[-1])
+            if on_epoch is not None:
+                on_epoch(len(self.loss_curve_), self.loss_curve_[-1])
         return self
 
     def partial_fit(self, X: Any, y: Any, classes: Any = None) -> SpikingClassifier:

@@ -94,7 +94,7 @@ class RuleSpec:
     Attributes
     ----------
     name : str
-        Canonical name: config value, results key prefix (``<name>_final_accuracy``).
+        Canonical name: config value, results key prefix (``<name>_final_accuracy_pct``).
     label : str
         Human-readable label of reports and figures.
     factory : callable

@@ -1,0 +1,345 @@
+"""The adaptation study: a sweep of named scenarios x seeds, read back as paired tables and
+reported with intervals.
+
+A study is an ordinary sweep file (``snn-dfa sweep``) with ``[scenarios]`` and a ``seed`` axis;
+every point runs all rules on all adaptation subjects, so for each scenario and rule the
+held-out accuracy forms a table ``[subjects, seeds]`` whose cells are paired across rules (same
+subject, seed, chip, stream). :func:`collect_study` reads those tables from the finished
+points; :func:`write_study` writes ``study.csv`` (one row per scenario, seed, subject and
+rule), ``study.md``, ``study.html`` and ``figures/study_*.png``:
+
+- per scenario, each rule's accuracy deployed and after adaptation, mean and 95 % interval
+  (hierarchical bootstrap over subjects, then seeds: :mod:`snn_dfa.stats`);
+- paired differences of every rule against backprop and against no adaptation, and the
+  verdict "beats" only where the paired interval excludes zero;
+- costs per learned window of each rule and the ratios to backprop.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from snn_dfa.app.sweep import SCENARIO, Sweep, point_done
+from snn_dfa.errors import DataError
+from snn_dfa.rules.registry import baseline, get_rule
+from snn_dfa.stats import Interval, bootstrap_interval, paired_comparison
+
+#: The wearable paper's headline claims for DFA against BP (the study's comparison column).
+PAPER_CLAIMS = {"energy": "64.1 % lower", "area": "10.1 % lower", "latency": "2.1x lower",
+                "accuracy": "up to +7.55 points"}
+
+
+@dataclass(frozen=True)
+class StudyData:
+    """Accuracy tables of a study, aligned across rules.
+
+    ``accuracy[(scenario, rule, "deployed" | "final")]`` is ``[subjects, seeds]`` in percent;
+    ``costs[(scenario, rule, name)]`` is ``[seeds]`` (one value per point: costs are over all
+    subjects' streams); ``subjects`` and ``seeds`` give the row and column labels.
+    """
+
+    scenarios: tuple[str, ...]
+    rules: tuple[str, ...]
+    subjects: tuple[int, ...]
+    seeds: tuple[int, ...]
+    accuracy: Mapping[tuple[str, str, str], np.ndarray]
+    costs: Mapping[tuple[str, str, str], np.ndarray]
+    n_points: int
+    n_done: int
+
+
+def _point_values(res: Mapping[str, Any], rules: Sequence[str]
+                  ) -> tuple[dict[tuple[int, str, str], float], dict[tuple[str, str], float]]:
+    """Per (subject, rule, stage) accuracy in percent, and per (rule, cost) of one point."""
+    acc = {}
+    for subject, sm in res["metrics"]["subjects"].items():
+        for rule in rules:
+            for stage in ("deployed", "final"):
+                acc[(int(subject), rule, stage)] = 100.0 * float(sm[rule][f"{stage}_accuracy"])
+    summary = res["metrics"]["summary"]
+    costs = {}
+    for rule in rules:
+        costs[(rule, "energy_nJ_per_learned_window")] = (
+            1e-3 * float(summary[f"{rule}_energy_pJ_per_sample"]))
+        costs[(rule, "latency_us_per_learned_window")] = (
+            1e-3 * float(summary[f"{rule}_latency_ns_per_sample"]))
+        costs[(rule, "area_mm2")] = 1e-6 * float(summary[f"{rule}_area_um2"])
+    return acc, costs
+
+
+def collect_study(sweep: Sweep, out_dir: str | Path) -> StudyData:
+    """Read every finished point of a study sweep into aligned tables.
+
+    Raises
+    ------
+    DataError
+        The sweep has no ``[scenarios]`` or no ``seed`` axis, or its points disagree on the
+        rules or subjects (then no paired table exists).
+    """
+    from snn_dfa.app.results import read_results
+
+    if SCENARIO not in sweep.axes or "seed" not in sweep.axes:
+        raise DataError("a study needs [scenarios] and a 'seed' axis in its sweep file; "
+                        f"this sweep's axes are {list(sweep.axes)}")
+    out = Path(out_dir)
+    scenarios = tuple(dict.fromkeys(p.values[SCENARIO] for p in sweep.points))
+    seeds = tuple(sorted({int(p.values["seed"]) for p in sweep.points}))
+    rules = tuple(get_rule(r).name for r in sweep.base.adapt.rules)
+    subjects = tuple(sweep.base.data.adapt_subjects)
+    acc: dict[tuple[str, str, str], np.ndarray] = {
+        (sc, r, st): np.full((len(subjects), len(seeds)), np.nan)
+        for sc in scenarios for r in rules for st in ("deployed", "final")}
+    costs: dict[tuple[str, str, str], np.ndarray] = {}
+    done = 0
+    for p in sweep.points:
+        if not point_done(out / "points" / p.key, p.key):
+            continue
+        if (tuple(get_rule(r).name for r in p.config.adapt.rules) != rules
+                or tuple(p.config.data.adapt_subjects) != subjects):
+            raise DataError(f"study point {p.key}: rules or subjects differ from the base; "
+                            "a study compares rules on the same subjects in every point")
+        res = read_results(out / "points" / p.key / "results.h5")
+        values, point_costs = _point_values(res, rules)
+        sc, col = p.values[SCENARIO], seeds.index(int(p.values["seed"]))
+        for (subject, rule, stage), v in values.items():
+            acc[(sc, rule, stage)][subjects.index(subject), col] = v
+        for (rule, name), v in point_costs.items():
+            costs.setdefault((sc, rule, name), np.full(len(seeds), np.nan))[col] = v
+        done += 1
+    return StudyData(scenarios, rules, subjects, seeds, acc, costs, len(sweep.points), done)
+
+
+def _complete(table: np.ndarray) -> np.ndarray:
+    """The seeds (columns) every subject has finished."""
+    return table[:, np.all(np.isfinite(table), axis=0)]
+
+
+@dataclass(frozen=True)
+class ScenarioSummary:
+    """One scenario's intervals and paired comparisons."""
+
+    scenario: str
+    n_seeds: int
+    deployed: Mapping[str, Interval]
+    final: Mapping[str, Interval]
+    gain: Mapping[str, Interval]  # final - deployed, paired (points)
+    vs_baseline: Mapping[str, Interval]  # final - baseline's final, paired (points)
+
+
+def summarise(data: StudyData, seed: int = 0) -> list[ScenarioSummary]:
+    """Intervals per scenario and rule over the seeds every subject finished."""
+    base = baseline().name
+    out = []
+    for sc in data.scenarios:
+        dep = {r: _complete(data.accuracy[(sc, r, "deployed")]) for r in data.rules}
+        fin = {r: _complete(data.accuracy[(sc, r, "final")]) for r in data.rules}
+        n = min(t.shape[1] for t in fin.values())
+        if n == 0:
+            continue
+        dep = {r: t[:, :n] for r, t in dep.items()}
+        fin = {r: t[:, :n] for r, t in fin.items()}
+        out.append(ScenarioSummary(
+            sc, n,
+            {r: bootstrap_interval(t, seed=seed) for r, t in dep.items()},
+            {r: bootstrap_interval(t, seed=seed) for r, t in fin.items()},
+            {r: paired_comparison(fin[r], dep[r], (r, "deployed"), seed=seed).difference
+             for r in data.rules},
+            {r: paired_comparison(fin[r], fin[base], (r, base), seed=seed).difference
+             for r in data.rules if r != base and base in fin}))
+    return out
+
+
+def _verdict(iv: Interval, a: str, b: str) -> str:
+    if iv.low > 0:
+        return f"{a} beats {b}"
+    if iv.high < 0:
+        return f"{b} beats {a}"
+    return "no difference shown"
+
+
+def study_csv(data: StudyData) -> str:
+    """One row per scenario, seed, subject and rule (accuracies in percent)."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["scenario", "seed", "subject", "rule", "deployed_accuracy_pct",
+                "final_accuracy_pct"])
+    for sc in data.scenarios:
+        for j, seed in enumerate(data.seeds):
+            for i, subject in enumerate(data.subjects):
+                for r in data.rules:
+                    d = data.accuracy[(sc, r, "deployed")][i, j]
+                    f = data.accuracy[(sc, r, "final")][i, j]
+                    if math.isfinite(d) and math.isfinite(f):
+                        w.writerow([sc, seed, subject, r, repr(float(d)), repr(float(f))])
+    return buf.getvalue()
+
+
+def study_markdown(data: StudyData, summaries: Sequence[ScenarioSummary],
+                   scenario_notes: Mapping[str, str] | None = None) -> str:
+    """The study's report: intervals, paired verdicts and cost ratios per scenario."""
+    base = baseline()
+    notes = scenario_notes or {}
+    lines = ["# The DFA-vs-BP adaptation study", ""]
+    lines.append(f"{data.n_done} of {data.n_points} points finished: "
+                 f"{len(data.scenarios)} scenarios x {len(data.seeds)} seeds, "
+                 f"{len(data.subjects)} held-out subjects ({', '.join(map(str, data.subjects))}).")
+    if data.n_done < data.n_points:
+        lines.append("")
+        lines.append("**Partial:** the intervals below use only the seeds every subject of a "
+                     "scenario finished.")
+    lines += ["", "Accuracy is the held-out accuracy of each subject's test windows, in "
+              "percent; differences are in points. Intervals are 95 % hierarchical bootstrap "
+              "intervals (subjects, then seeds within subjects). Differences are paired (same "
+              "subject, seed, chip and stream); a rule beats another only where the paired "
+              "interval excludes zero.", ""]
+    for s in summaries:
+        lines.append(f"## Scenario `{s.scenario}`")
+        if s.scenario in notes:
+            lines += ["", notes[s.scenario]]
+        lines += ["", f"{s.n_seeds} seeds x {len(data.subjects)} subjects.", "",
+                  f"| rule | deployed (%) | after adaptation (%) | gain (points) | "
+                  f"vs {base.label} (points) | verdict |",
+                  "| --- | --- | --- | --- | --- | --- |"]
+        for r in data.rules:
+            label = get_rule(r).label
+            vs = s.vs_baseline.get(r)
+            lines.append(
+                f"| {label} | {s.deployed[r].format()} | {s.final[r].format()} | "
+                f"{s.gain[r].format()} | {vs.format() if vs else '-'} | "
+                f"{_verdict(vs, label, base.label) if vs else '-'} |")
+        lines.append("")
+        cost_rows = []
+        for r in data.rules:
+            e = data.costs.get((s.scenario, r, "energy_nJ_per_learned_window"))
+            lat = data.costs.get((s.scenario, r, "latency_us_per_learned_window"))
+            if e is None or lat is None:
+                continue
+            e_b = data.costs.get((s.scenario, base.name, "energy_nJ_per_learned_window"))
+            l_b = data.costs.get((s.scenario, base.name, "latency_us_per_learned_window"))
+            ratio = (f"{np.nanmean(e) / np.nanmean(e_b):.3f} | {np.nanmean(l_b) / np.nanmean(lat):.2f}x"
+                     if e_b is not None and l_b is not None else "- | -")
+            cost_rows.append(f"| {get_rule(r).label} | {np.nanmean(e):.1f} | "
+                             f"{np.nanmean(lat):.2f} | {ratio} |")
+        if cost_rows:
+            lines += [f"| rule | energy per learned window (nJ) | latency per learned window "
+                      f"(us) | energy / {base.label} | speed-up over {base.label} |",
+                      "| --- | --- | --- | --- | --- |", *cost_rows, ""]
+    return "\n".join(lines) + "\n"
+
+
+def study_figures(data: StudyData, summaries: Sequence[ScenarioSummary], folder: Path
+                  ) -> list[Path]:
+    """``study_accuracy.png`` (deployed -> after, per rule and scenario, with intervals),
+    ``study_differences.png`` (paired differences to backprop) and
+    ``study_accuracy_vs_energy.png`` (accuracy after adaptation against energy per learned
+    window)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    folder.mkdir(parents=True, exist_ok=True)
+    base = baseline()
+    colors = dict(zip(data.rules, plt.get_cmap("tab10").colors))
+    written = []
+
+    def save(fig: Any, name: str) -> None:
+        fig.tight_layout()
+        fig.savefig(folder / name, dpi=120)
+        plt.close(fig)
+        written.append(folder / name)
+
+    if not summaries:
+        return written
+    n = len(summaries)
+    cols = min(n, 3)
+    rows = math.ceil(n / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.6 * rows), sharey=True,
+                             squeeze=False)
+    for ax, s in zip(axes.ravel(), summaries):
+        for k, r in enumerate(data.rules):
+            d, f = s.deployed[r], s.final[r]
+            ax.errorbar(k - 0.12, d.mean, [[d.mean - d.low], [d.high - d.mean]], fmt="o",
+                        mfc="white", color=colors[r], capsize=3)
+            ax.errorbar(k + 0.12, f.mean, [[f.mean - f.low], [f.high - f.mean]], fmt="o",
+                        color=colors[r], capsize=3)
+            ax.plot([k - 0.12, k + 0.12], [d.mean, f.mean], color=colors[r], lw=1)
+        ax.set_xticks(range(len(data.rules)), [get_rule(r).label for r in data.rules],
+                      rotation=20)
+        ax.set_title(f"{s.scenario} ({s.n_seeds} seeds)")
+        ax.grid(axis="y", alpha=0.3)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("held-out accuracy (%)")
+    for ax in axes.ravel()[n:]:
+        ax.set_visible(False)
+    fig.suptitle("open: deployed, filled: after adaptation; bars: 95 % intervals", fontsize=9)
+    save(fig, "study_accuracy.png")
+
+    others = [r for r in data.rules if r != base.name]
+    if base.name in data.rules and others:
+        fig, ax = plt.subplots(figsize=(6.4, 0.5 + 0.32 * n * len(others) + 0.3 * n))
+        y, ticks, labels = 0.0, [], []
+        for s in summaries:
+            for r in others:
+                iv = s.vs_baseline[r]
+                ax.errorbar(iv.mean, y, xerr=[[iv.mean - iv.low], [iv.high - iv.mean]],
+                            fmt="o", color=colors[r], capsize=3)
+                ticks.append(y)
+                labels.append(f"{s.scenario}: {get_rule(r).label}")
+                y -= 1
+            y -= 0.6
+        ax.axvline(0, color="black", lw=1)
+        ax.set_yticks(ticks, labels, fontsize=8)
+        ax.set_xlabel(f"accuracy after adaptation minus {base.label}'s (points, paired)")
+        ax.grid(axis="x", alpha=0.3)
+        save(fig, "study_differences.png")
+
+    markers = dict(zip(data.scenarios, "osD^vP*X"))
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    for s in summaries:
+        for r in data.rules:
+            e = data.costs.get((s.scenario, r, "energy_nJ_per_learned_window"))
+            if e is None or not np.isfinite(e).any():
+                continue
+            f = s.final[r]
+            ax.errorbar(float(np.nanmean(e)), f.mean, [[f.mean - f.low], [f.high - f.mean]],
+                        fmt=markers[s.scenario], color=colors[r], capsize=3)
+    for r in data.rules:
+        ax.plot([], [], "s", color=colors[r], label=get_rule(r).label)
+    for sc in data.scenarios:
+        ax.plot([], [], markers[sc], color="gray", label=sc)
+    ax.set_xlim(left=0)
+    ax.set_xlabel("adaptation energy per learned window (nJ)")
+    ax.set_ylabel("held-out accuracy after adaptation (%)")
+    ax.legend(fontsize=8, ncol=2)
+    ax.grid(alpha=0.3)
+    save(fig, "study_accuracy_vs_energy.png")
+    return written
+
+
+def write_study(sweep: Sweep, out_dir: str | Path, seed: int = 0) -> list[Path]:
+    """Write ``study.csv``, ``study.md``, ``study.html`` and the study figures into the sweep's
+    output folder (from its finished points; nothing is run)."""
+    from snn_dfa.app.report import _html
+    from snn_dfa.app.sweep import _write_atomic
+
+    out = Path(out_dir)
+    data = collect_study(sweep, out)
+    summaries = summarise(data, seed)
+    notes = {name: ", ".join(f"`{k}` = {v!r}" for k, v in settings.items()) or "the base setup"
+             for name, settings in sweep.spec.get("scenarios", {}).items()}
+    figures = study_figures(data, summaries, out / "figures")
+    markdown = study_markdown(data, summaries, notes)
+    markdown += "\n" + "\n".join(f"![{p.stem}](figures/{p.name})" for p in figures) + "\n"
+    _write_atomic(out / "study.csv", study_csv(data).encode())
+    _write_atomic(out / "study.md", markdown.encode())
+    _write_atomic(out / "study.html", _html(markdown, out).encode())
+    return [out / "study.csv", out / "study.md", out / "study.html", *figures]
