@@ -338,6 +338,12 @@ def write_study(sweep: Sweep, out_dir: str | Path, seed: int = 0) -> list[Path]:
              for name, settings in sweep.spec.get("scenarios", {}).items()}
     figures = study_figures(data, summaries, out / "figures")
     markdown = study_markdown(data, summaries, notes)
+    adapt = sweep.base.adapt
+    rates = ", ".join(f"{get_rule(r).label} {adapt.lr_for(r):g}" for r in data.rules)
+    markdown += ("\n## Settings\n\nSGD step per rule: " + rates + (
+        " (per-rule values from the step-size search)." if adapt.lr_by_rule else
+        " (one shared value: the step-size search has not been run, so no rule is tuned)."))
+    markdown += f" Adaptation: {adapt.epochs} pass(es) over each subject's adaptation windows.\n"
     markdown += "\n" + "\n".join(f"![{p.stem}](figures/{p.name})" for p in figures) + "\n"
     _write_atomic(out / "study.csv", study_csv(data).encode())
     _write_atomic(out / "study.md", markdown.encode())
