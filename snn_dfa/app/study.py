@@ -56,6 +56,15 @@ class StudyData:
     n_done: int
 
 
+#: cost columns of the study: its name -> (the point summary's key suffix, scale to its unit)
+COSTS = {
+    "energy_nJ_per_learned_window": ("energy_pJ_per_learned_window", 1e-3),
+    "adaptation_energy_nJ_per_learned_window": ("adaptation_energy_pJ_per_learned_window", 1e-3),
+    "latency_us_per_learned_window": ("latency_ns_per_learned_window", 1e-3),
+    "area_mm2": ("area_um2", 1e-6),
+}
+
+
 def _point_values(res: Mapping[str, Any], rules: Sequence[str]
                   ) -> tuple[dict[tuple[int, str, str], float], dict[tuple[str, str], float]]:
     """Per (subject, rule, stage) accuracy in percent, and per (rule, cost) of one point."""
@@ -63,15 +72,13 @@ def _point_values(res: Mapping[str, Any], rules: Sequence[str]
     for subject, sm in res["metrics"]["subjects"].items():
         for rule in rules:
             for stage in ("deployed", "final"):
-                acc[(int(subject), rule, stage)] = 100.0 * float(sm[rule][f"{stage}_accuracy"])
+                acc[(int(subject), rule, stage)] = float(sm[rule][f"{stage}_accuracy_pct"])
     summary = res["metrics"]["summary"]
     costs = {}
     for rule in rules:
-        costs[(rule, "energy_nJ_per_learned_window")] = (
-            1e-3 * float(summary[f"{rule}_energy_pJ_per_sample"]))
-        costs[(rule, "latency_us_per_learned_window")] = (
-            1e-3 * float(summary[f"{rule}_latency_ns_per_sample"]))
-        costs[(rule, "area_mm2")] = 1e-6 * float(summary[f"{rule}_area_um2"])
+        for name, (key, scale) in COSTS.items():
+            value = float(summary.get(f"{rule}_{key}", np.nan))
+            costs[(rule, name)] = scale * value if math.isfinite(value) else np.nan
     return acc, costs
 
 
@@ -217,21 +224,28 @@ def study_markdown(data: StudyData, summaries: Sequence[ScenarioSummary],
                 f"{_verdict(vs, label, base.label) if vs else '-'} |")
         lines.append("")
         cost_rows = []
+
+        def mean(rule: str, name: str) -> float:
+            v = data.costs.get((s.scenario, rule, name))
+            return float(np.mean(v[np.isfinite(v)])) if v is not None and np.isfinite(v).any() \
+                else float("nan")
+
+        e_b = mean(base.name, "energy_nJ_per_learned_window")
+        l_b = mean(base.name, "latency_us_per_learned_window")
         for r in data.rules:
-            e = data.costs.get((s.scenario, r, "energy_nJ_per_learned_window"))
-            lat = data.costs.get((s.scenario, r, "latency_us_per_learned_window"))
-            if e is None or lat is None:
-                continue
-            e_b = data.costs.get((s.scenario, base.name, "energy_nJ_per_learned_window"))
-            l_b = data.costs.get((s.scenario, base.name, "latency_us_per_learned_window"))
-            ratio = (f"{np.nanmean(e) / np.nanmean(e_b):.3f} | {np.nanmean(l_b) / np.nanmean(lat):.2f}x"
-                     if e_b is not None and l_b is not None else "- | -")
-            cost_rows.append(f"| {get_rule(r).label} | {np.nanmean(e):.1f} | "
-                             f"{np.nanmean(lat):.2f} | {ratio} |")
+            e, a, lat = (mean(r, "energy_nJ_per_learned_window"),
+                         mean(r, "adaptation_energy_nJ_per_learned_window"),
+                         mean(r, "latency_us_per_learned_window"))
+            if not math.isfinite(e):
+                continue  # a rule that never learns has no learned window
+            ratio = (f"{e / e_b:.3f} | {l_b / lat:.2f}x" if math.isfinite(e_b) and
+                     math.isfinite(l_b) else "- | -")
+            cost_rows.append(f"| {get_rule(r).label} | {e:.1f} | {a:.1f} | {lat:.2f} | {ratio} |")
         if cost_rows:
-            lines += [f"| rule | energy per learned window (nJ) | latency per learned window "
+            lines += [f"| rule | energy per learned window, inference included (nJ) | "
+                      f"adaptation energy per learned window (nJ) | latency per learned window "
                       f"(us) | energy / {base.label} | speed-up over {base.label} |",
-                      "| --- | --- | --- | --- | --- |", *cost_rows, ""]
+                      "| --- | --- | --- | --- | --- | --- |", *cost_rows, ""]
     return "\n".join(lines) + "\n"
 
 
@@ -306,11 +320,11 @@ def study_figures(data: StudyData, summaries: Sequence[ScenarioSummary], folder:
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     for s in summaries:
         for r in data.rules:
-            e = data.costs.get((s.scenario, r, "energy_nJ_per_learned_window"))
+            e = data.costs.get((s.scenario, r, "adaptation_energy_nJ_per_learned_window"))
             if e is None or not np.isfinite(e).any():
                 continue
             f = s.final[r]
-            ax.errorbar(float(np.nanmean(e)), f.mean, [[f.mean - f.low], [f.high - f.mean]],
+            ax.errorbar(float(np.mean(e[np.isfinite(e)])), f.mean, [[f.mean - f.low], [f.high - f.mean]],
                         fmt=markers[s.scenario], color=colors[r], capsize=3)
     for r in data.rules:
         ax.plot([], [], "s", color=colors[r], label=get_rule(r).label)
