@@ -330,10 +330,11 @@ def study_figures(data: StudyData, summaries: Sequence[ScenarioSummary], folder:
         ax.plot([], [], "s", color=colors[r], label=get_rule(r).label)
     for sc in data.scenarios:
         ax.plot([], [], markers[sc], color="gray", label=sc)
-    ax.set_xlim(left=0)
+    right = ax.get_xlim()[1]
+    ax.set_xlim(-0.03 * right, right)  # energy starts at zero; a margin shows the controls
     ax.set_xlabel("adaptation energy per learned window (nJ)")
     ax.set_ylabel("held-out accuracy after adaptation (%)")
-    ax.legend(fontsize=8, ncol=2)
+    ax.legend(fontsize=8, ncol=2, loc="lower center")
     ax.grid(alpha=0.3)
     save(fig, "study_accuracy_vs_energy.png")
     return written
