@@ -70,10 +70,10 @@ def deployed(folded, config: RunConfig, subjects, x_cal, times=(1.0,)) -> dict:
         net = copy.deepcopy(folded)
         arrays = deploy(net, config.crossbar, config.seed, calibration=x_cal)
         for t in times:
-            for a in arrays.values():
-                a.set_time(max(t, a.time_s))
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always", CrossbarWarning)
+                for a in arrays.values():  # cached conductances are re-evaluated here
+                    a.set_time(max(t, a.time_s))
                 per_time[t].append(accuracy(net, sub.x_test, sub.y_test))
             if any(issubclass(w.category, CrossbarWarning) and "beyond the last fitted"
                    in str(w.message) for w in caught):
