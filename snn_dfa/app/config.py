@@ -348,7 +348,7 @@ class RunConfig:
             try:
                 check_rule(rule)
             except ValidationError as exc:
-                raise ConfigError(f"adapt.rules with {exc}") from None
+                raise ConfigError(f"privacy.enabled=true with adapt.rules: {exc}") from None
         try:
             return noise_multiplier_for(p.epsilon, p.delta, p.sampling_rate,
                                         p.steps_for(self.adapt.epochs),
