@@ -9,6 +9,19 @@ from scipy.integrate import solve_ivp
 
 from snn_dfa.eventdriven.neuron import LIFParams, SpikeBuffer
 
+#: A reduced real run of the main job (two subjects, a small network, one pre-training epoch).
+SMALL = """
+seed = 1
+[data]
+adapt_subjects = [2, 9]
+adapt_fraction = 0.3
+max_pretrain_windows = 400
+[model]
+channels = [8, 16]
+[pretrain]
+epochs = 1
+"""
+
 
 def toy_task(n: int = 240, steps: int = 24, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Two classes told apart by which channel carries a burst (learnable, not trivial):

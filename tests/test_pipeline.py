@@ -7,24 +7,13 @@ import tomllib
 
 import numpy as np
 import pytest
+from helpers import SMALL
 
 from snn_dfa.app import experiment
 from snn_dfa.app.cli import main
 from snn_dfa.app.config import EXAMPLE, RunConfig, config_from_dict
 from snn_dfa.app.results import read_results
 from snn_dfa.errors import ConfigError
-
-SMALL = """
-seed = 1
-[data]
-adapt_subjects = [2, 9]
-adapt_fraction = 0.3
-max_pretrain_windows = 400
-[model]
-channels = [8, 16]
-[pretrain]
-epochs = 1
-"""
 
 
 @pytest.fixture(scope="module")

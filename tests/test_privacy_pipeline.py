@@ -4,6 +4,7 @@ budgets or settings that cannot be met are refused with one line and exit code 2
 import tomllib
 
 import pytest
+from helpers import SMALL as SMALL_RUN
 
 pytest.importorskip("dp_accounting")
 
@@ -12,17 +13,7 @@ from snn_dfa.app.config import config_from_dict
 from snn_dfa.app.results import read_results
 from snn_dfa.errors import ConfigError
 
-SMALL = """
-seed = 1
-[data]
-adapt_subjects = [2, 9]
-adapt_fraction = 0.3
-max_pretrain_windows = 400
-[model]
-channels = [8, 16]
-[pretrain]
-epochs = 1
-[adapt]
+SMALL = SMALL_RUN + """[adapt]
 rules = ["bp", "dfa"]
 epochs = 1
 """
