@@ -45,9 +45,9 @@ examples:
 
 Run 'snn-dfa COMMAND --help' for a command's options and defaults."""
 
-DEMO_TIME = ("about 5 minutes on 2 cores when they are free (measured: 275 s of CPU time "
-             "from an empty cache, data conversion and three pre-trainings included); later "
-             "runs reuse the cached pre-training")
+DEMO_TIME = ("about 1 to 5 minutes on 2 cores (measured: 52 s from an empty cache on a "
+             "quiet machine, data conversion and three pre-trainings included; 17 min on a "
+             "heavily shared one); later runs reuse the cached pre-training")
 
 
 class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
