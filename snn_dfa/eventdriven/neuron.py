@@ -246,8 +246,8 @@ def simulate_layer(
         out_tan = np.zeros((B, n_out, K))
         out_cnt = np.zeros((B, n_out), np.int64)
         elig = np.zeros((B, n_out, n_in) if eligibility else (1, 1, 1))
-        _kernels.layer_forward(ev_t, ev_j, ev_tan, n_ev, w, tau_s, c, t_sim, pert,
-                               use_perturbation, bool(track_tangents), input_tangents,
+        _kernels.layer_forward(ev_t, ev_j, ev_tan, n_ev, np.ascontiguousarray(w.T), tau_s,
+                               c, t_sim, pert, use_perturbation, bool(track_tangents), input_tangents,
                                bool(eligibility), public_den, standin,
                                out_t, out_tan, out_cnt, elig)
     spikes = SpikeBuffer(out_t, out_cnt, out_tan if track_tangents else None)

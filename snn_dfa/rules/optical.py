@@ -182,6 +182,11 @@ class OPU:
         return self.frames / self.frame_rate_hz
 
     @property
+    def reference_intensity(self) -> np.ndarray:
+        """``F3 [n_out]``: the calibrated intensity of the reference alone, per pixel."""
+        return self._ref_amplitude ** 2
+
+    @property
     def linear_matrix(self) -> np.ndarray:
         """``Re(R̃) [n_in, n_out]``: what the holographic linear mode multiplies by."""
         return np.real(self.transmission[:self.n_in] * self._ref_phase)
