@@ -452,8 +452,8 @@ def run(config: RunConfig, out_dir: str | Path, progress: Progress | bool = Fals
                                           for a in arrays.values())),
                 "chip_time_at_end_s": float(next(iter(arrays.values())).time_s),
             }
-            if frames_before is not None:  # an optical projector: the OPU's camera frames
-                frames = float(opu.frames - frames_before)
+            if opu is not None and frames_before is not None:  # an optical projector
+                frames = float(opu.frames - frames_before)  # the OPU's camera frames
                 sm[rule_name]["opu_frames"] = frames
                 sm[rule_name]["opu_frames_per_learned_window"] = frames / max(meter.samples, 1)
             meters[rule_name].append(meter)
