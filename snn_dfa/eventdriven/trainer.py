@@ -243,8 +243,8 @@ class SFDFATrainer:
                                  track_tangents=sfdfa and layer > 0, eligibility=True,
                                  denominator=cfg.denominator, tangent=cfg.tangent)
             x = out.spikes
-            assert out.eligibility is not None  # asked for above
-            eligs.append(out.eligibility)
+            assert out.eligibility_rows is not None  # asked for above
+            eligs.append(out.eligibility_rows)
             counts.append(x.counts)
             perts.append(pert)
         loss, err = spike_count_loss(counts[-1], y, cfg.targets)
