@@ -42,7 +42,7 @@ from snn_dfa.rules.feedback import LearnedFeedback, RandomFeedback
 
 #: the rules this trainer runs: those of the registry that keep a feedback projector (learned
 #: feedback: SFDFA; fixed random feedback: DFA)
-RULES = tuple(spec.name for spec in registry.rules() if spec.feedback is not None)
+RULES = tuple(spec.name for spec in registry.rules() if spec.feedback in ("random", "learned"))
 
 
 def _learned(rule: str) -> bool:
