@@ -295,6 +295,7 @@ def test_data_path_noise_lies_in_the_span_of_the_batch_activations():
     assert residual(update(range(batch))) > 1.0
 
 
+@pytest.mark.slow
 def test_photonic_dp_experiment_quick(tmp_path):
     proc = subprocess.run([sys.executable, str(ROOT / "examples" / "72_photonic_dp.py"),
                            "--quick", "--out", str(tmp_path)], capture_output=True, text=True,
