@@ -116,7 +116,8 @@ def test_optical_transformer_experiment_quick(tmp_path):
                           timeout=600)
     assert proc.returncode == 0, proc.stderr
     res = json.loads((tmp_path / "results.json").read_text())
-    for method in ("bp", "dfa", "dfa_ternary", "optical"):
+    for method in ("bp", "dfa", "dfa_ternary", "optical", "dfa_ternary_centred",
+                   "optical_centred"):
         assert 0 < res[method]["val_loss_nats"] < 4.5  # log(65) = 4.17 at initialisation
     # every token's ternarised error: two binary inputs, two holographic frames each
     assert res["optical"]["frames_per_token"] == 4
