@@ -184,7 +184,30 @@ def main(argv: list[str] | None = None) -> dict:
         summary["paired_loss_differences"] = pairs
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps(summary, indent=1))
+    plot_curves(summary, args.out / "val_loss.png")
     return summary
+
+
+def plot_curves(summary: dict, path: Path) -> None:
+    """Validation loss against step, mean over seeds, one line per method."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    for method in METHODS:
+        ax.plot(summary[method]["eval_steps"], summary[method]["val_loss_by_eval"], marker="o",
+                label=method, linestyle="--" if "centred" in method else "-")
+    ax.axhline(summary["unigram_entropy_nats"], color="grey", linewidth=0.8,
+               label="unigram entropy")
+    ax.set_xlabel("training step")
+    ax.set_ylabel("validation loss (nats/char)")
+    ax.set_title(f"Tiny Shakespeare, mean of {len(summary['seeds'])} seed(s)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 if __name__ == "__main__":

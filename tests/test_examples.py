@@ -124,6 +124,7 @@ def test_optical_transformer_experiment_quick(tmp_path):
     assert res["optical"]["mirrors"] == 65 + 65  # data mirrors + the reference region
     runs = {m: json.loads((tmp_path / f"{m}_s0.json").read_text()) for m in ("dfa", "optical")}
     assert runs["optical"]["evals"][0]["val_loss"] != runs["dfa"]["evals"][0]["val_loss"]
+    assert (tmp_path / "val_loss.png").stat().st_size > 10_000
 
 
 def test_optical_har_experiment_quick(tmp_path):
