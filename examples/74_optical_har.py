@@ -68,9 +68,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=Path("runs/74_optical_har"))
     ap.add_argument("--quick", action="store_true", help="a reduced network, for the tests")
+    ap.add_argument("--seeds", type=int, nargs="+", default=None,
+                    help=f"seeds to run and summarise (default {list(SEEDS)}; quick: 0)")
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    seeds = SEEDS[:1] if args.quick else SEEDS
+    seeds = tuple(args.seeds) if args.seeds else (SEEDS[:1] if args.quick else SEEDS)
     rows = []
     chip: dict[int, dict[str, float]] = {}
     for seed in seeds:
