@@ -114,7 +114,10 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--out", type=Path, default=Path("runs/73_optical_transformer"))
+    parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS),
+                        help="methods to run and summarise (the first four are the comparison)")
     args = parser.parse_args(argv)
+    methods = tuple(args.methods)
     torch.set_num_threads(1)
     cfg = QUICK if args.quick else FULL
     seeds = SEEDS[:1] if args.quick else SEEDS
@@ -152,7 +155,7 @@ def main(argv: list[str] | None = None) -> dict:
                      "camera": {"photons_per_unit": CAMERA.photons_per_unit,
                                 "bit_depth": CAMERA.bit_depth, "full_scale": CAMERA.full_scale}}
     runs = {m: [cached_run(args.out, f"{m}_s{s}", lambda m=m, s=s: run(m, s)) for s in seeds]
-            for m in METHODS}
+            for m in methods}
     for method, rs in runs.items():
         loss = mean_std([r["val_loss"] for r in rs])
         summary[method] = {
@@ -176,6 +179,8 @@ def main(argv: list[str] | None = None) -> dict:
                      ("dfa", "bp"), ("dfa_ternary_centred", "dfa_ternary"),
                      ("optical_centred", "dfa_ternary_centred"),
                      ("dfa_ternary_centred", "dfa")):
+            if a not in runs or b not in runs:
+                continue
             diffs = [ra["val_loss"] - rb["val_loss"] for ra, rb in zip(runs[a], runs[b])]
             iv = stats.t_interval(diffs)
             pairs[f"{a}-{b}"] = {"mean": iv.mean, "low": iv.low, "high": iv.high,
@@ -184,11 +189,11 @@ def main(argv: list[str] | None = None) -> dict:
         summary["paired_loss_differences"] = pairs
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps(summary, indent=1))
-    plot_curves(summary, args.out / "val_loss.png")
+    plot_curves(summary, methods, args.out / "val_loss.png")
     return summary
 
 
-def plot_curves(summary: dict, path: Path) -> None:
+def plot_curves(summary: dict, methods: Sequence[str], path: Path) -> None:
     """Validation loss against step, mean over seeds, one line per method."""
     import matplotlib
 
@@ -196,7 +201,7 @@ def plot_curves(summary: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
-    for method in METHODS:
+    for method in methods:
         ax.plot(summary[method]["eval_steps"], summary[method]["val_loss_by_eval"], marker="o",
                 label=method, linestyle="--" if "centred" in method else "-")
     ax.axhline(summary["unigram_entropy_nats"], color="grey", linewidth=0.8,
