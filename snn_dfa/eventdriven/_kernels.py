@@ -90,7 +90,8 @@ def flatten_events(times, counts, tangents):
 def layer_forward(ev_t, ev_j, ev_tan, n_ev, weights_t, tau_s, threshold, t_sim,
                   perturbation, use_perturbation, track_tangents, input_tangents, want_elig,
                   public_denominator, standin_tangent,
-                  out_t, out_tan, out_cnt, elig):
+                  out_t, out_tan, out_cnt, el_values, el_sample, el_neuron, el_channels,
+                  el_n_active):
     """Simulate one fully connected layer of event-driven LIF neurons, sample by sample.
 
     Events outermost, neurons innermost: each input event updates every neuron's ``a``,
@@ -126,8 +127,19 @@ def layer_forward(ev_t, ev_j, ev_tan, n_ev, weights_t, tau_s, threshold, t_sim,
         ``w_ij * tangent`` over the input spikes received since the neuron's previous spike
         (no exponentials, no denominator), plus the perturbation on the first spike.
     out_t : float64 [B, n_out, K] (filled with inf), out_tan : float64 [B, n_out, K],
-    out_cnt : int64 [B, n_out], elig : float64 [B, n_out, n_in] (zeros)
+    out_cnt : int64 [B, n_out]
         Outputs, written in place; ``K`` bounds the spikes per neuron.
+    el_values : float64 [B n_out, A]; el_sample, el_neuron : int64 [B n_out];
+    el_channels : int64 [B, A]; el_n_active : int64 [B]
+        The eligibility by rows (when ``want_elig``), written in place: row ``r`` is
+        ``elig[el_sample[r], el_neuron[r], el_channels[s, m]] = el_values[r, m]`` for
+        ``m < el_n_active[s]``, one row per (sample, neuron that spiked) in that order;
+        every other entry is exactly 0.  ``A`` bounds the channels a sample receives.
+
+    Returns
+    -------
+    int
+        Number of eligibility rows written.
     """
     B, E = ev_t.shape
     n_in, n_out = weights_t.shape
@@ -160,6 +172,7 @@ def layer_forward(ev_t, ev_j, ev_tan, n_ev, weights_t, tau_s, threshold, t_sim,
     trace_b = np.zeros(n_in)
     resid = np.zeros((n_out, n_in) if want_elig else (1, 1))
     elig_c = np.zeros((n_out, n_in) if want_elig else (1, 1))
+    n_rows = 0
     for s in range(B):
         # ---- per-sample event preprocessing (shared by all neurons) ----
         n_e = 0
@@ -307,18 +320,50 @@ def layer_forward(ev_t, ev_j, ev_tan, n_ev, weights_t, tau_s, threshold, t_sim,
                 b_dot[i] = bdi
                 cnt[i] = ci
         # ---- outputs; reset the compact per-synapse state of the neurons that spiked ----
+        if want_elig:
+            el_n_active[s] = n_act
+            el_channels[s, :n_act] = active[:n_act]
         for i in range(n_out):
             out_cnt[s, i] = cnt[i]
             if want_elig and cnt[i] > 0:
                 e_row = elig_c[i]
                 r_row = resid[i]
-                out_row = elig[s, i]
+                out_row = el_values[n_rows]
+                el_sample[n_rows] = s
+                el_neuron[n_rows] = i
+                n_rows += 1
                 for m in range(n_act):
-                    out_row[active[m]] = e_row[m]
+                    out_row[m] = e_row[m]
                     e_row[m] = 0.0
                     r_row[m] = 0.0
         for m in range(n_act):
             slot[active[m]] = -1
+    return n_rows
+
+
+@njit(cache=True)
+def eligibility_rows_to_dense(values, sample, neuron, channels, n_active, out):
+    """Scatter eligibility rows (see :func:`layer_forward`) into ``out [B, n_out, n_in]``
+    (zeros)."""
+    for r in range(values.shape[0]):
+        s = sample[r]
+        row = out[s, neuron[r]]
+        for m in range(n_active[s]):
+            row[channels[s, m]] = values[r, m]
+
+
+@njit(cache=True)
+def eligibility_rows_gradient(values, sample, neuron, channels, n_active, delta, out):
+    """``out[i, j] += sum_r [neuron[r] = i] values[r, m] delta[sample[r], i]`` over the
+    eligibility rows, ``j = channels[sample[r], m]``, rows in order (so for every synapse the
+    samples are summed in ascending order)."""
+    for r in range(values.shape[0]):
+        s = sample[r]
+        i = neuron[r]
+        d = delta[s, i]
+        row = out[i]
+        for m in range(n_active[s]):
+            row[channels[s, m]] += values[r, m] * d
 
 
 def layer_forward_reference(times, counts, tangents, weights, tau_s, threshold, t_sim,
