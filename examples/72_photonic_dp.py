@@ -12,8 +12,9 @@ A Fashion-MNIST tanh MLP 784-256-256-10 with bounded activations
   δ = ``DELTA`` (``snn_dfa.privacy.noise_multiplier_for``); ε = inf is the photonic path with
   its clip and no privacy noise;
 * ``pdfa_datapath``: the photonic path with Gaussian noise of std ``DATAPATH_SIGMA`` per entry
-  added to each example's clipped projection, the noise the paper's analysis counts (the public
-  code's default, ``10 σ/sqrt(d_fb)`` with σ = 0.2 and d_fb = 512 units); trained without
+  added to each example's clipped projection, the noise the paper's analysis counts (the default
+  of UnchartedRLab/SSP, a TinyDFA fork with the paper's parameter names: ``10 σ/sqrt(d_fb)``
+  with σ = 0.2 and d_fb = 512 units); trained without
   ``PhotonicDPDFA``: no ε, because that noise alone gives no guarantee (docs/privacy.md), shown
   to separate what the two noise placements do to accuracy and alignment;
 * ``pdfa_opu`` (``--opu-noise``, seed 0, ε = 2 only: 4 minutes of CPU): ``pdfa`` with the
@@ -28,8 +29,8 @@ method's layer-2 update (the second hidden layer's weights; noise included for `
 the BP gradient on a fixed probe batch of ``EXPECTED_BATCH`` training images.
 
 Settings [assumption unless sourced]: inputs scaled to [0, 1] and each image normalised to norm
-``tau_x = 1``; ``tau_h_min = 1e-6``, ``tau_h_max = 1``, ``tau_f = 1`` (the defaults of the
-public code the paper's parameter names come from); ``tau_e = sqrt(2)`` (always holds); no biases
+``tau_x = 1``; ``tau_h_min = 1e-6``, ``tau_h_max = 1``, ``tau_f = 1`` (UnchartedRLab/SSP's
+defaults); ``tau_e = sqrt(2)`` (always holds); no biases
 (a bias's constant input 1 would raise the sensitivity by sqrt(2)); expected batch 256 of
 60 000 (q = 256/60 000), ``EPOCHS`` epochs; SGD with momentum 0.9, learning rate ``LR`` (the
 best of ``TUNE_LRS`` on seed 0 after one epoch, ``--tune``); ternarisation threshold 0.25
