@@ -58,7 +58,9 @@ from crossbar.noise import (
     programming_noise,
     relaxed,
     sample_faults,
+    wan2022_fit_values,
     wan2022_programming_noise,
+    wan2022_sigma_uS,
 )
 from crossbar.periphery import (
     PeripheryConfig,
@@ -296,10 +298,18 @@ class CrossbarArray:
         # column-current magnitudes seen.
         self._collecting: _Calibration | None = None
         # derived state, rebuilt on demand: present conductances, and per read direction
-        # (transposed?) the IR-drop effective conductances, difference and square matrices
+        # (transposed?) the IR-drop effective conductances, difference and square matrices,
+        # and which physical arrays' IR-drop corrections wait for the next read
+        # ([n_slices, n_polarities, n_tiles], see _refresh_cells)
         self._g_cache: np.ndarray | None = None
         self._read_cache: dict[bool, tuple[np.ndarray | None, np.ndarray, np.ndarray | None]]
         self._read_cache = {}
+        self._ir_stale: dict[bool, np.ndarray] = {}
+        # with the conductance cache: when each cell was evaluated, the time before which it
+        # is surely not due for re-evaluation, and the earliest of those (see set_time)
+        self._t_eval = np.empty(0)
+        self._t_due = np.empty(0)
+        self._next_due = float("inf")
         self.set_weights(w)
 
     # ------------------------------------------------------------------ state
@@ -348,6 +358,7 @@ class CrossbarArray:
         self._intended = target
         self._g_prog = self._program(target)
         self._g_anchor = target.copy()
+        self._anchor_fits = self._fit_values(self._g_anchor)
         self._t_prog = np.full(self._cell_shape, self.time_s)
         self._z_relax = self._relax_draws(self._cell_shape)
         # Digital accumulator of sub-pulse updates, in pulses per weight ("accumulate").
@@ -374,14 +385,26 @@ class CrossbarArray:
         if step == 0:
             self._invalidate()
             return
+        if t <= self._next_due:  # no cell can be due (see _due_times)
+            return
         # re-evaluate only the cells whose age grew by more than the resolution since their
-        # last evaluation (recently programmed cells often, old ones rarely)
-        def log_age(t_s: np.ndarray | float) -> np.ndarray:
-            return np.log10(np.maximum(t_s - self._t_prog, 1.0))
+        # last evaluation (recently programmed cells often, old ones rarely); the due times
+        # pick the candidates, the test on log ages decides
+        due = np.flatnonzero(t > self._t_due)
+        tp, te = self._t_prog.flat[due], self._t_eval.flat[due]
+        late = (np.log10(np.maximum(t - tp, 1.0)) - np.log10(np.maximum(te - tp, 1.0))) > step
+        if late.any():
+            self._refresh_cells(due[late])
+        self._next_due = float(self._t_due.min())
 
-        stale = np.flatnonzero(log_age(t) - log_age(self._t_eval) > step)
-        if stale.size:
-            self._refresh_cells(stale)
+    def _due_times(self, t_prog: np.ndarray, t_eval: np.ndarray) -> np.ndarray:
+        """Times before which cells programmed at ``t_prog`` and evaluated at ``t_eval`` are
+        surely not due for re-evaluation: ``log10(max(t - t_prog, 1)) - log10(max(t_eval -
+        t_prog, 1)) > time_step_decades`` needs ``t - t_prog > 10**step * max(t_eval -
+        t_prog, 1)``; the factor ``1 - 1e-6`` keeps rounding of the logarithms on the safe
+        side (:meth:`set_time` applies the exact test to the cells past their due time)."""
+        factor = 10.0 ** self.config.noise.time_step_decades * (1.0 - 1e-6)
+        return t_prog + np.maximum(t_eval - t_prog, 1.0) * factor
 
     def _ages_matter(self) -> bool:
         """Whether conductances change with time (relaxation or drift present)."""
@@ -692,10 +715,16 @@ class CrossbarArray:
                 jobs = np.array([(k, p, tile) for tile in range(n_tiles)
                                  for k in range(g.shape[0]) for p in range(g.shape[1])])
                 self._ir_tiles(g, eff, jobs, transposed, None)
+                self._ir_stale[transposed] = np.zeros((*g.shape[:2], n_tiles), dtype=bool)
             d_mats = self._difference_stack(g if eff is None else eff, transposed)
             g_sq = self._square_stack(g, transposed)
             self._read_cache[transposed] = (eff, d_mats, g_sq)
-        _, d_mats, g_sq = self._read_cache[transposed]
+        eff, d_mats, g_sq = self._read_cache[transposed]
+        stale = self._ir_stale.get(transposed)
+        if stale is not None and stale.any():
+            assert eff is not None  # stale arrays are marked only when IR drop is modelled
+            self._ir_tiles(self._g_now(), eff, np.argwhere(stale), transposed, d_mats)
+            stale[:] = False
         return d_mats, g_sq
 
     def _tile_slices(self, tile: int) -> tuple[slice, slice]:
@@ -797,6 +826,18 @@ class CrossbarArray:
         mean, std = self._gpr.predict(target_uS)
         return mean + noise.prog_noise_scale * std * self._rng.standard_normal(mean.shape)
 
+    def _fit_values(self, anchor_uS: np.ndarray) -> np.ndarray:
+        """Relaxation-fit values of cells programmed to ``anchor_uS`` (``"wan2022"`` and
+        ``"gpr"``): the spreads of the fitted times and, last, the 1 s spread,
+        ``[n_fits + 1, *anchor.shape]``; they depend on the anchor only, so they are
+        computed when cells are programmed, not at every re-evaluation (:meth:`_aged`)."""
+        if self.config.noise.noise_model == "relative":
+            return np.empty((0, *anchor_uS.shape))
+        g_max = self.device.g_max_uS
+        fits = wan2022_fit_values(anchor_uS, g_max)
+        s_1 = wan2022_sigma_uS(anchor_uS, 1.0, g_max, warn=False, fits=fits)
+        return np.concatenate([fits, s_1[None]])
+
     def _relax_strength(self) -> float:
         noise = self.config.noise
         return noise.relax_sigma_rel if noise.noise_model == "relative" else noise.prog_noise_scale
@@ -816,37 +857,57 @@ class CrossbarArray:
         age = self.time_s - pick(self._t_prog)
         if noise.noise_model == "relative":
             return drift(pick(self._g_prog), age, pick(self._z_relax), dev, noise)
+        fits = self._anchor_fits.reshape(self._anchor_fits.shape[0], -1)
+        fits = self._anchor_fits if cells is None else fits[:, cells]
         return relaxed(pick(self._g_prog), pick(self._g_anchor), age, pick(self._z_relax), dev,
-                       noise.prog_noise_scale)
+                       noise.prog_noise_scale, fits=fits[:-1], sigma_1s_uS=fits[-1])
 
     def _g_now(self) -> np.ndarray:
         if self._g_cache is None:
             self._g_cache = apply_faults(self._aged(), self._faults, self.device)
             self._t_eval = np.full(self._cell_shape, self.time_s)
+            self._t_due = self._due_times(self._t_prog, self._t_eval)
+            self._next_due = float(self._t_due.min())
         return self._g_cache
 
     def _invalidate(self) -> None:
         """Forget every derived conductance state (after a change of all cells or of time)."""
         self._g_cache = None
         self._read_cache = {}
+        self._ir_stale = {}
 
     def _refresh_cells(self, cells: np.ndarray) -> None:
         """Bring the cached conductances and read matrices up to date after the cells at
-        flat indices ``cells`` (of the cell array) were programmed.
+        flat indices ``cells`` (of the cell array) were programmed or re-evaluated.
 
         Everything is recomputed from the cells with the operations of a full rebuild, so
         the caches stay exactly what a rebuild would give: present conductances and the
-        read matrices' entries of those cells, and the IR-drop effective conductances of
-        every physical array (tile, slice, polarity) that holds one of them.
+        read matrices' entries of those cells now; the IR-drop effective conductances of
+        every physical array (tile, slice, polarity) that holds one of them are marked
+        stale and recomputed once, by the next read in their direction
+        (:meth:`_read_matrices`), however many refreshes came between.  When a quarter or
+        more of the cells change, the read matrices are rebuilt whole (same values).
         """
         if self._g_cache is None:
             return
         dev = self.device
         self._g_cache.flat[cells] = apply_faults(self._aged(cells), self._faults.flat[cells], dev)
         self._t_eval.flat[cells] = self.time_s
+        due = self._due_times(self._t_prog.flat[cells], self._t_eval.flat[cells])
+        self._t_due.flat[cells] = due
+        self._next_due = min(self._next_due, float(due.min(initial=np.inf)))
         g = self._g_cache
+        if 4 * cells.size >= g.size:
+            for transposed, (eff, _, _) in list(self._read_cache.items()):
+                d_mats = self._difference_stack(g, transposed) if eff is None else \
+                    self._read_cache[transposed][1]
+                self._read_cache[transposed] = (eff, d_mats, self._square_stack(g, transposed))
+                if eff is not None:
+                    self._ir_stale[transposed][:] = True
+            return
         k, p, o, i = np.unravel_index(cells, self._cell_shape)
         step = dev.level_step_uS
+        tiles = None
         for transposed, (eff, d_mats, g_sq) in self._read_cache.items():
             size = d_mats.shape[2]
             drive, sense = (o, i) if transposed else (i, o)
@@ -856,11 +917,8 @@ class CrossbarArray:
             if eff is None:
                 d_mats[at] = self._difference(g, k, o, i) / step
                 continue
-            n_tiles, n_pol = len(self.counters.tiles), self._cell_shape[1]
-            key = np.unique((k * n_pol + p) * n_tiles + self._tile_of(o, i))
-            jobs = np.stack([key // (n_pol * n_tiles), key // n_tiles % n_pol, key % n_tiles],
-                            axis=1)
-            self._ir_tiles(g, eff, jobs, transposed, d_mats)
+            tiles = self._tile_of(o, i) if tiles is None else tiles
+            self._ir_stale[transposed][k, p, tiles] = True
 
     def _difference(self, a: np.ndarray, k: Any, o: Any, i: Any) -> np.ndarray:
         """``G+ - G-`` (or ``G - G_ref``) of slice ``k`` at outputs ``o``, inputs ``i``."""
@@ -968,6 +1026,9 @@ class CrossbarArray:
         if done.size:
             self._g_prog.flat[done] = g_new[changed]
             self._g_anchor.flat[done] = (g_new if anchor is None else anchor)[changed]
+            if self._anchor_fits.size:
+                fits = self._anchor_fits.reshape(self._anchor_fits.shape[0], -1)
+                fits[:, done] = self._fit_values(self._g_anchor.flat[done])
             self._t_prog.flat[done] = self.time_s
             if self._relax_strength() != 0:
                 self._z_relax.flat[done] = self._relax_draws((done.size,))

@@ -78,12 +78,27 @@ _FIT_TIMES_S = np.array(sorted(WAN2022_FITS))
 _FIT_LOG_T = np.log10(_FIT_TIMES_S)
 
 
+def wan2022_fit_values(g_target_uS: np.ndarray | float,
+                       g_max_uS: float = WAN2022_G_REF_uS) -> np.ndarray:
+    """The fits of :data:`WAN2022_FITS`, in time order, at ``x = clip(g / g_max, 0, 1)``:
+    ``[n_fits, *shape]`` (µS of the 40 µS reference range).
+
+    They depend on the programmed conductance only, so a caller that evaluates the same
+    cells at many ages can compute them once and pass them as ``fits`` below.
+    """
+    x = np.clip(np.asarray(g_target_uS, dtype=np.float64) / g_max_uS, 0.0, 1.0)
+    return np.stack(
+        [np.polynomial.polynomial.polyval(x, WAN2022_FITS[t]) for t in _FIT_TIMES_S]
+    )
+
+
 def wan2022_sigma_uS(
     g_target_uS: np.ndarray | float,
     age_s: np.ndarray | float = 1.0,
     g_max_uS: float = WAN2022_G_REF_uS,
     *,
     warn: bool = True,
+    fits: np.ndarray | None = None,
 ) -> np.ndarray:
     """Published spread (µS) of cells programmed to ``g_target_uS``, ``age_s`` seconds later.
 
@@ -92,6 +107,7 @@ def wan2022_sigma_uS(
     segment and, if ``warn``, emit a :class:`~crossbar.errors.CrossbarWarning`.  The fit is
     scaled to a range ``g_max_uS`` as aihwkit does: ``x = g / g_max``, spread times
     ``g_max / 40``.  ``g_target_uS`` and ``age_s`` broadcast; the result has their shape.
+    ``fits``: :func:`wan2022_fit_values` of ``g_target_uS`` if already known (same result).
     """
     g = np.asarray(g_target_uS, dtype=np.float64)
     age = np.asarray(age_s, dtype=np.float64)
@@ -107,10 +123,8 @@ def wan2022_sigma_uS(
             stacklevel=2,
         )
     shape = np.broadcast_shapes(g.shape, age.shape)
-    x = np.broadcast_to(np.clip(g / g_max_uS, 0.0, 1.0), shape)
-    per_fit = np.stack(
-        [np.polynomial.polynomial.polyval(x, WAN2022_FITS[t]) for t in _FIT_TIMES_S]
-    )
+    per_fit = wan2022_fit_values(g, g_max_uS) if fits is None else fits
+    per_fit = np.broadcast_to(per_fit, (per_fit.shape[0], *shape))
     lt = np.broadcast_to(np.log10(np.maximum(age, 1.0)), shape)
     seg = np.clip(np.searchsorted(_FIT_LOG_T, lt, side="right") - 1, 0, _FIT_LOG_T.size - 2)
     frac = (lt - _FIT_LOG_T[seg]) / (_FIT_LOG_T[seg + 1] - _FIT_LOG_T[seg])
@@ -125,10 +139,17 @@ def wan2022_relaxation_sigma_uS(
     g_max_uS: float = WAN2022_G_REF_uS,
     *,
     warn: bool = True,
+    fits: np.ndarray | None = None,
+    sigma_1s_uS: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Spread added by relaxation after 1 s: ``sqrt(max(sigma_t^2 - sigma_1s^2, 0))`` (µS)."""
-    s_t = wan2022_sigma_uS(g_target_uS, age_s, g_max_uS, warn=warn)
-    s_1 = wan2022_sigma_uS(g_target_uS, 1.0, g_max_uS, warn=False)
+    """Spread added by relaxation after 1 s: ``sqrt(max(sigma_t^2 - sigma_1s^2, 0))`` (µS).
+
+    ``fits`` (:func:`wan2022_fit_values`) and ``sigma_1s_uS`` (``wan2022_sigma_uS(g, 1.0,
+    g_max_uS)``) of ``g_target_uS`` may be passed if already known (same result).
+    """
+    s_t = wan2022_sigma_uS(g_target_uS, age_s, g_max_uS, warn=warn, fits=fits)
+    s_1 = (wan2022_sigma_uS(g_target_uS, 1.0, g_max_uS, warn=False, fits=fits)
+           if sigma_1s_uS is None else sigma_1s_uS)
     return np.sqrt(np.maximum(s_t**2 - s_1**2, 0.0))
 
 
@@ -259,16 +280,22 @@ def relaxed(
     z: np.ndarray,
     device: DeviceParams,
     scale: float,
+    *,
+    fits: np.ndarray | None = None,
+    sigma_1s_uS: np.ndarray | None = None,
 ) -> np.ndarray:
     """``"wan2022"`` / ``"gpr"``: ``max(0, G_prog + scale * sigma_relax(G_anchor, age) * z)``.
 
-    ``g_anchor_uS`` is the conductance the cell was programmed to (the fit's variable).
-    Warns (:class:`~crossbar.errors.CrossbarWarning`) for ages beyond the fitted times.
+    ``g_anchor_uS`` is the conductance the cell was programmed to (the fit's variable);
+    ``fits`` and ``sigma_1s_uS`` of it may be passed if already known (see
+    :func:`wan2022_relaxation_sigma_uS`).  Warns (:class:`~crossbar.errors.CrossbarWarning`)
+    for ages beyond the fitted times.
     """
     g = np.asarray(g_prog_uS, dtype=np.float64)
     if scale == 0:
         return np.maximum(g, 0.0)
-    sigma = wan2022_relaxation_sigma_uS(g_anchor_uS, age_s, device.g_max_uS)
+    sigma = wan2022_relaxation_sigma_uS(g_anchor_uS, age_s, device.g_max_uS, fits=fits,
+                                        sigma_1s_uS=sigma_1s_uS)
     return np.maximum(g + scale * sigma * z, 0.0)
 
 

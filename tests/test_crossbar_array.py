@@ -579,8 +579,9 @@ def test_sparse_open_loop_pulses_equal_the_dense_mapping_bitwise(scheme):
 @pytest.mark.parametrize("model", ["relative", "wan2022"])
 def test_caches_after_updates_equal_a_rebuild_bitwise(ir_drop, mode, model):
     """After updates the conductances and read matrices (IR-drop corrections included) are
-    refreshed cell by cell and tile by tile; they must equal a rebuild from scratch exactly,
-    in both read directions, and so must the reads."""
+    refreshed cell by cell and tile by tile (the IR-drop corrections when a read needs
+    them); they must equal a rebuild from scratch exactly, in both read directions, and so
+    must the reads."""
     rng = np.random.default_rng(3)
     w = rng.uniform(-0.5, 0.5, (11, 37))
     cfg = CrossbarConfig(
@@ -596,9 +597,9 @@ def test_caches_after_updates_equal_a_rebuild_bitwise(ir_drop, mode, model):
     for _ in range(3):
         arr.forward(x), arr.backward(d)  # build both caches
         arr.apply_update(rng.uniform(-0.05, 0.05, w.shape) * (rng.random(w.shape) < 0.2))
+    y, e = arr.forward(x), arr.backward(d)  # brings the stale IR-drop corrections up to date
     kept = {t: [None if a is None else a.copy() for a in arr._read_cache[t]] for t in (0, 1)}
     g_kept = arr._g_now().copy()
-    y, e = arr.forward(x), arr.backward(d)
     arr._invalidate()
     np.testing.assert_array_equal(arr._g_now(), g_kept)
     for transposed in (False, True):
@@ -611,6 +612,73 @@ def test_caches_after_updates_equal_a_rebuild_bitwise(ir_drop, mode, model):
     np.testing.assert_array_equal(arr.forward(x), y)
     np.testing.assert_array_equal(arr.backward(d), e)
     assert arr.pulse_counts.sum() > 0
+
+
+@pytest.mark.parametrize("ir_drop", ["none", "fast"])
+@pytest.mark.parametrize("model", ["wan2022", "relative"])
+def test_stream_with_a_clock_keeps_caches_exact(ir_drop, model):
+    """A chip-in-the-loop stream (reads, sparse updates, the clock advancing every window):
+
+    * the cells re-evaluated by ``set_time`` are exactly those whose log-age grew by more
+      than the resolution since their last evaluation (the due times only preselect);
+    * every cached conductance is the noise model at the time the cell was last evaluated,
+      computed without the cached fit values (``relaxed`` from the cell's own state);
+    * the read matrices, with the IR-drop corrections brought up to date lazily (after any
+      number of refreshes, and rebuilt whole when most cells change), equal a rebuild from
+      the same conductances bit for bit, in both directions.
+    """
+    from crossbar.noise import apply_faults, drift, relaxed
+
+    rng = np.random.default_rng(5)
+    w = rng.uniform(-0.5, 0.5, (11, 37))
+    noise = (NoiseConfig(sa0_fraction=0.05) if model == "wan2022" else
+             NoiseConfig(noise_model="relative", prog_sigma_rel=0.05, drift_nu=0.05,
+                         relax_sigma_rel=0.02))
+    cfg = CrossbarConfig(mapping=MappingConfig(w_max=0.8), ir_drop=ir_drop, noise=noise,
+                         update=UpdateConfig(c2c_sigma_rel=0.05), **SMALL_TILES)
+    arr = CrossbarArray(w, config=cfg, seed=2, dtype=np.float64)
+    arr.set_time(1.0)
+    x = (rng.random((4, 37)) < 0.4).astype(np.float64)
+    d = rng.standard_normal((4, 11))
+    step = cfg.noise.time_step_decades
+    refreshed = []
+    for window in range(40):
+        arr.forward(x)
+        if window % 3:
+            arr.backward(d)
+        arr.apply_update(rng.uniform(-0.05, 0.05, w.shape) * (rng.random(w.shape) < 0.05))
+        for dt in (1.28, 1e-3):  # a window, then a moment in which no cell is due
+            t_prog, t_eval = arr._t_prog.copy(), arr._t_eval.copy()
+            t = arr.time_s + dt
+            arr.set_time(t)
+            due = (np.log10(np.maximum(t - t_prog, 1.0))
+                   - np.log10(np.maximum(t_eval - t_prog, 1.0))) > step
+            np.testing.assert_array_equal(arr._t_eval, np.where(due, t, t_eval))
+            refreshed.append(due.mean())
+    age = arr._t_eval - arr._t_prog
+    dev = arr.device
+    if model == "wan2022":
+        aged = relaxed(arr._g_prog, arr._g_anchor, age, arr._z_relax, dev, 1.0)
+    else:
+        aged = drift(arr._g_prog, age, arr._z_relax, dev, noise)
+    g = arr._g_now().copy()
+    np.testing.assert_array_equal(g, apply_faults(aged, arr._faults, dev))
+    y, e = arr.forward(x), arr.backward(d)
+    kept = {t: [None if a is None else a.copy() for a in arr._read_cache[t]] for t in (0, 1)}
+    arr._read_cache, arr._ir_stale = {}, {}  # rebuild from the same conductances
+    for transposed in (False, True):
+        arr._read_matrices(transposed)
+        for got, want in zip(kept[transposed], arr._read_cache[transposed]):
+            if want is None:
+                assert got is None
+            else:
+                np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(arr._g_now(), g)
+    np.testing.assert_array_equal(arr.forward(x), y)
+    np.testing.assert_array_equal(arr.backward(d), e)
+    # the stream exercised all paths: whole-array refreshes (early windows), sparse ones,
+    # and windows without any
+    assert max(refreshed) == 1.0 and 0 in refreshed and 0 < min(refreshed[-20::2]) < 0.25
 
 
 def _per_tile_read(arr: CrossbarArray, x: np.ndarray, transposed: bool) -> np.ndarray:

@@ -107,3 +107,38 @@ def test_optical_scaling_experiment_quick(tmp_path):
     table = res["crossover_width"]
     assert table["c=10,depth=4"]["dfa"] is None  # a classifier's projection is cheap on a GPU
     assert table["c=50257,depth=64"]["dfa"] < table["c=50257,depth=2"]["dfa"]
+
+
+def test_optical_transformer_experiment_quick(tmp_path):
+    pytest.importorskip("torch")
+    proc = subprocess.run([sys.executable, str(ROOT / "examples" / "73_optical_transformer.py"),
+                           "--quick", "--out", str(tmp_path)], capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    res = json.loads((tmp_path / "results.json").read_text())
+    for method in ("bp", "dfa", "dfa_ternary", "optical", "dfa_ternary_centred",
+                   "optical_centred"):
+        assert 0 < res[method]["val_loss_nats"] < 4.5  # log(65) = 4.17 at initialisation
+    # every token's ternarised error: two binary inputs, two holographic frames each
+    assert res["optical"]["frames_per_token"] == 4
+    assert res["optical"]["mirrors"] == 65 + 65  # data mirrors + the reference region
+    runs = {m: json.loads((tmp_path / f"{m}_s0.json").read_text()) for m in ("dfa", "optical")}
+    assert runs["optical"]["evals"][0]["val_loss"] != runs["dfa"]["evals"][0]["val_loss"]
+    assert (tmp_path / "val_loss.png").stat().st_size > 10_000
+
+
+def test_optical_har_experiment_quick(tmp_path):
+    proc = subprocess.run([sys.executable, str(ROOT / "examples" / "74_optical_har.py"),
+                           "--quick", "--out", str(tmp_path)], capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    res = json.loads((tmp_path / "summary.json").read_text())
+    (row,) = res["rows"]
+    for key in ("dfa_deployed_pct", "dfa_final_pct", "optical_dfa_deployed_pct",
+                "optical_dfa_final_pct"):
+        assert 0 <= row[key] <= 100
+    # the OPU's frame counter: four frames per learned window, at 750 frames/s
+    assert row["opu_frames_per_window"] == 4
+    assert res["opu"]["ms_per_window"] == pytest.approx(4 / 750 * 1e3)
+    d = res["optical_minus_dfa_final_points"]
+    assert d["mean"] == pytest.approx(row["optical_dfa_final_pct"] - row["dfa_final_pct"])

@@ -11,6 +11,8 @@ from scipy.stats import norm
 
 pytest.importorskip("dp_accounting")
 
+from helpers import opacus_epsilon
+
 from snn_dfa.errors import ValidationError
 from snn_dfa.privacy import (
     DEFAULT_RDP_ORDERS,
@@ -22,18 +24,6 @@ from snn_dfa.privacy import (
 )
 
 
-def _opacus_epsilon(q, z, steps, delta, orders):
-    from opacus.accountants.analysis.rdp import compute_rdp, get_privacy_spent
-
-    rdp = compute_rdp(q=q, noise_multiplier=z, steps=steps, orders=list(orders))
-    with warnings.catch_warnings():
-        # opacus warns when the optimum sits on the grid's edge; the comparison stays valid
-        # because both sides use the same orders.
-        warnings.filterwarnings("ignore", message="Optimal order is the")
-        eps, _ = get_privacy_spent(orders=list(orders), rdp=rdp, delta=delta)
-    return eps
-
-
 @pytest.mark.parametrize("q", [0.001, 0.01, 0.1, 1.0])
 @pytest.mark.parametrize("z", [0.7, 1.0, 2.5])
 @pytest.mark.parametrize("steps", [1, 300, 10_000])
@@ -41,7 +31,7 @@ def _opacus_epsilon(q, z, steps, delta, orders):
 def test_rdp_epsilon_equals_opacus(q, z, steps, delta):
     pytest.importorskip("opacus")
     ours = epsilon(SubsampledGaussian(q, z, steps), delta, method="rdp")
-    theirs = _opacus_epsilon(q, z, steps, delta, DEFAULT_RDP_ORDERS)
+    theirs = opacus_epsilon(q, z, steps, delta, DEFAULT_RDP_ORDERS)
     assert ours == pytest.approx(theirs, rel=1e-6)
 
 
@@ -55,7 +45,7 @@ def test_fractional_orders_of_dp_accounting_are_conservative(q, z, steps):
     pytest.importorskip("opacus")
     alphas = RDPAccountant.DEFAULT_ALPHAS
     ours = epsilon(SubsampledGaussian(q, z, steps), 1e-5, orders=alphas)
-    assert ours >= _opacus_epsilon(q, z, steps, 1e-5, alphas) * (1 - 1e-9)
+    assert ours >= opacus_epsilon(q, z, steps, 1e-5, alphas) * (1 - 1e-9)
 
 
 def _balle_conversion(orders, rdp, delta):

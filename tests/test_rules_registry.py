@@ -18,7 +18,7 @@ def _net(seed=0):
 
 
 def test_names_aliases_and_labels():
-    assert registry.names() == ("bp", "dfa", "sfdfa", "shallow", "none")
+    assert registry.names() == ("bp", "dfa", "sfdfa", "shallow", "none", "optical_dfa")
     assert registry.get_rule("bptt") is registry.get_rule("bp") is registry.baseline()
     assert registry.canonical("bptt") == "bp"
     assert registry.label("bptt") == "BP (BPTT)" and registry.label("unknown") == "unknown"
@@ -82,7 +82,8 @@ def test_a_projector_wrapper_composes_with_every_rule_that_has_feedback(name):
     gp, gw = plain.gradients(net, trace, e), wrapped.gradients(net, trace, e)
     np.testing.assert_allclose(gw[0]["weight"], -gp[0]["weight"], rtol=1e-5, atol=1e-7)
     np.testing.assert_array_equal(gw[-1]["weight"], gp[-1]["weight"])  # output: local gradient
-    assert wrapped.projector.counters.feedback_macs.sum() > 0
+    counted = wrapped.projector.counters  # an optical projection is no MAC: it counts the
+    assert counted.feedback_macs.sum() + counted.update_adds.sum() > 0  # reconstruction's sums
     with pytest.raises(ValidationError, match="keeps no feedback projector"):
         registry.get_rule("bp").build(net, wrap=_Negated)
 

@@ -135,3 +135,52 @@ def test_weight_gradient_is_the_batch_mean_of_eligibility_times_error():
     np.testing.assert_allclose(weight_gradient(elig, delta), want, rtol=1e-12)
     with pytest.raises(ValidationError, match="delta"):
         weight_gradient(elig, delta[:, :2])
+
+
+def test_eligibility_rows_store_exactly_the_neurons_that_spiked_and_channels_received():
+    """The kernel stores one row per (sample, neuron that spiked) over the channels the sample
+    delivered before the end of the simulation; everything else is exactly 0."""
+    rng = np.random.default_rng(4)
+    params = LIFParams(threshold_hat=0.2, t_sim_s=0.25)
+    inputs = random_buffer(rng, 4, 14, 1, 0.35, p_fire=0.7)  # silent channels, late events
+    weights = rng.uniform(-1.0, 2.0, (9, 14))
+    out = simulate_layer(inputs, weights, params, eligibility=True)
+    rows = out.eligibility_rows
+    counts = out.spikes.counts
+    assert 0 < (counts > 0).sum() < counts.size
+    assert list(zip(rows.sample, rows.neuron)) == list(zip(*np.nonzero(counts > 0)))
+    for s in range(4):
+        received = np.nonzero(inputs.times_s[s, :, 0] <= params.t_sim_s)[0]
+        assert received.size < 14
+        np.testing.assert_array_equal(np.sort(rows.channels[s, :rows.n_active[s]]), received)
+    reference = simulate_layer(inputs, weights, params, eligibility=True,
+                               implementation="reference").eligibility
+    np.testing.assert_array_equal(out.eligibility == 0.0, reference == 0.0)
+    np.testing.assert_allclose(out.eligibility, reference, rtol=1e-9, atol=1e-12)
+
+
+def test_weight_gradient_from_rows_equals_the_dense_sum_bitwise():
+    """Rows skip entries that are exactly 0, and samples are summed in ascending order either
+    way: the gradient from the kernel's rows equals the one from the dense array bit for bit,
+    and the plain batch mean within rounding."""
+    rng = np.random.default_rng(6)
+    inputs = random_buffer(rng, 6, 12, 2, 0.2, p_fire=0.6)
+    weights = rng.uniform(-1.0, 2.0, (8, 12))
+    out = simulate_layer(inputs, weights, LIFParams(threshold_hat=0.2), eligibility=True)
+    delta = rng.standard_normal((6, 8))
+    dense = out.eligibility
+    got = weight_gradient(out.eligibility_rows, delta)
+    np.testing.assert_array_equal(got, weight_gradient(dense, delta))
+    np.testing.assert_allclose(got, np.einsum("bij,bi->ij", dense, delta) / 6, rtol=1e-12,
+                               atol=1e-15)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_weight_gradient_refuses_non_finite_eligibility(bad):
+    rng = np.random.default_rng(0)
+    elig = rng.standard_normal((3, 2, 4))
+    elig[1, 0, 2] = bad
+    delta = rng.standard_normal((3, 2))
+    delta[1, 0] = 0.0  # inf * 0 must still be caught
+    with pytest.raises(ValidationError, match="eligibility: contains NaN or infinite"):
+        weight_gradient(elig, delta)

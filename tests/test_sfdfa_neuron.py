@@ -183,3 +183,28 @@ def test_inputs_without_tangents_equal_zero_tangents_bitwise(tangent):
     for got, want in ((a.spikes.times_s, b.spikes.times_s),
                       (a.spikes.tangents, b.spikes.tangents), (a.eligibility, b.eligibility)):
         np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("published", [False, True])
+def test_each_neuron_is_simulated_as_if_alone_bitwise(published):
+    """The kernel sweeps all neurons of a layer event by event; every neuron must still get
+    exactly the arithmetic of a layer holding only that neuron (spike times, tangents and
+    eligibilities bit for bit), with resets, the buffer bound and rebased time origins."""
+    rng = np.random.default_rng(11)
+    params = LIFParams(threshold_hat=0.15, t_sim_s=np.inf, max_n_spikes=5)
+    inputs = random_buffer(rng, 3, 10, 6, 12.0, p_fire=0.7, tangents=True)  # > 40 tau_s
+    weights = rng.uniform(-1.0, 2.5, (7, 10))
+    u = rng.standard_normal((3, 7))
+    variant = "published" if published else "exact"
+    kw = {"eligibility": True, "denominator": variant, "tangent": variant}
+    whole = simulate_layer(inputs, weights, params, perturbation=u, **kw)
+    assert whole.spikes.counts.max() == params.max_n_spikes
+    assert (whole.spikes.counts > 1).sum() >= 5
+    for i in range(7):
+        alone = simulate_layer(inputs, weights[i:i + 1], params, perturbation=u[:, i:i + 1],
+                               **kw)
+        np.testing.assert_array_equal(alone.spikes.counts[:, 0], whole.spikes.counts[:, i])
+        np.testing.assert_array_equal(alone.spikes.times_s[:, 0], whole.spikes.times_s[:, i])
+        np.testing.assert_array_equal(alone.spikes.tangents[:, 0],
+                                      whole.spikes.tangents[:, i])
+        np.testing.assert_array_equal(alone.eligibility[:, 0], whole.eligibility[:, i])

@@ -20,7 +20,7 @@ from typing import Any, get_type_hints
 
 from snn_dfa._validation import check_keys
 from snn_dfa.errors import ConfigError, DataError, ValidationError
-from snn_dfa.rules import registry
+from snn_dfa.rules import optical, registry
 
 #: the rules the main job adapts with by default (every registered rule is accepted)
 RULES = ("bp", "dfa", "sfdfa")
@@ -316,6 +316,31 @@ class PrivacySection:
 
 
 @dataclass(frozen=True)
+class OpticalSection:
+    """``[optical]``: the simulated optical co-processor (OPU) of the ``optical_dfa`` rule
+    (docs/rules.md; :mod:`snn_dfa.rules.optical`).  Read only when that rule runs."""
+
+    threshold: float = optical.THRESHOLD
+    photons_per_unit: float = optical.PHOTONS_PER_UNIT
+    bit_depth: int = optical.BIT_DEPTH
+    full_scale: float = optical.FULL_SCALE
+    frame_rate_hz: float = optical.FRAME_RATE_HZ
+
+    def check(self) -> None:
+        _range("optical.threshold", self.threshold, 0.0, MAX_REAL)
+        _range("optical.photons_per_unit", self.photons_per_unit, 0.0, MAX_REAL)
+        _range("optical.bit_depth", self.bit_depth, 0, 32)
+        _range("optical.full_scale", self.full_scale, 0.0, MAX_REAL, open_low=True)
+        _range("optical.frame_rate_hz", self.frame_rate_hz, 0.0, MAX_REAL, open_low=True)
+
+
+#: sections that configure one rule only: left out of :meth:`RunConfig.digest` unless that rule
+#: runs (adapted or pre-trained with), so a configuration that does not use them keeps the
+#: digest, the sweep point key and the cache key it had before they existed
+RULE_SECTIONS = {"optical": "optical_dfa"}
+
+
+@dataclass(frozen=True)
 class RunConfig:
     """A whole run."""
 
@@ -327,6 +352,7 @@ class RunConfig:
     adapt: AdaptSection = field(default_factory=AdaptSection)
     hwsim: HwsimSection = field(default_factory=HwsimSection)
     privacy: PrivacySection = field(default_factory=PrivacySection)
+    optical: OpticalSection = field(default_factory=OpticalSection)
 
     def check(self) -> None:
         _range("seed", self.seed, 0, MAX_SEED)
@@ -363,6 +389,10 @@ class RunConfig:
         """SHA-256 (16 hex digits) of the named sections (all when none), for cache keys;
         ``exclude`` names ``"section.key"`` entries left out."""
         d = self.to_dict()
+        used = {*self.adapt.rules, self.pretrain.rule}
+        for section, rule in RULE_SECTIONS.items():
+            if rule not in used:
+                d.pop(section)
         for entry in exclude:
             section, key = entry.split(".", 1)
             d[section].pop(key, None)
@@ -550,7 +580,8 @@ update_mode = "accumulate"   # per-weight accumulator (Nandakumar 2020), "stocha
 bit_length = 10              # "coincidence": stochastic pulses per line per round
 
 [adapt]                      # on-device, batch 1, predict then update (plain SGD)
-rules = ["bp", "dfa", "sfdfa"]   # any of "bp" (alias "bptt"), "dfa", "sfdfa", "shallow"
+rules = ["bp", "dfa", "sfdfa"]   # any of "bp" (alias "bptt"), "dfa", "sfdfa", "shallow",
+                                 #   "none", "optical_dfa" (settings in [optical] below)
 epochs = 2                   # passes over the adaptation windows
 order = "shuffled"           # or "recording" (chronological: strongly correlated labels)
 lr = 3e-4                    # SGD step of every rule, unless set per rule:
@@ -576,4 +607,14 @@ clip_backward = 0.05         # bound on the projected error B e of a window [ass
 clip_forward = 50.0          # per-window update bound = clip_backward * clip_forward [assumption]
 sampling_rate = 0.05         # Poisson rate of a window joining a step; steps = epochs / rate
 max_noise_multiplier = 20.0  # refuse budgets that need more noise than this [assumption]
+
+[optical]                    # the simulated optical co-processor of rule "optical_dfa"
+threshold = 0.25             # ternarisation threshold on the error [assumption: TinyDFA's 0.1
+                             #   sent a 10-class MLP to chance]
+photons_per_unit = 1000.0    # photon budget: detected photons per unit intensity; 0 = no
+                             #   shot noise [assumption: no published figure]
+bit_depth = 8                # camera bits (LightOn's lightonml returns uint8); 0 = unquantised
+full_scale = 16.0            # camera saturation, in units of intensity [assumption]
+frame_rate_hz = 750.0        # OPU frames per second [assumption: 1500 TeraOPS at 10^6 x 10^6
+                             #   means 2e12 operations per frame at 750 frames/s]
 """

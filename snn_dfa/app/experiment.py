@@ -247,8 +247,14 @@ def imported(path: str, x: np.ndarray, y: np.ndarray) -> SpikingNetwork:
 
 
 def _rule_options(config: RunConfig) -> dict[str, object]:
-    """Every rule option the configuration sets; each rule takes the ones it accepts."""
-    return {"feedback_lr": config.adapt.sfdfa_feedback_lr}
+    """Every rule option the configuration sets; each rule takes the ones it accepts.  The
+    OPU of ``optical_dfa`` is the device of the run's seed: the same medium in pre-training and
+    on the chip."""
+    o = config.optical
+    return {"feedback_lr": config.adapt.sfdfa_feedback_lr, "threshold": o.threshold,
+            "photons_per_unit": o.photons_per_unit, "bit_depth": o.bit_depth,
+            "full_scale": o.full_scale, "frame_rate_hz": o.frame_rate_hz,
+            "device_seed": config.seed}
 
 
 def adaptation_rule(config: RunConfig, rule_name: str, net: SpikingNetwork,
@@ -258,10 +264,11 @@ def adaptation_rule(config: RunConfig, rule_name: str, net: SpikingNetwork,
     (DFA keeps its fixed matrices, SFDFA continues from its learned ones)."""
     spec = registry.get_rule(rule_name)
     opts = spec.select(_rule_options(config))
-    rule = spec.build(net, seed=np.random.default_rng([config.seed, 3]), **opts)
+    rng = np.random.default_rng([config.seed, 3])
+    rule = spec.build(net, seed=rng, **opts)
     if feedback is not None and spec.feedback is not None:
         rule.projector = spec.projector_from(  # type: ignore[attr-defined]  # rules with feedback
-            feedback, dtype=net.dtype, **opts)
+            feedback, dtype=net.dtype, seed=rng, **opts)
     return rule
 
 
@@ -406,6 +413,8 @@ def run(config: RunConfig, out_dir: str | Path, progress: Progress | bool = Fals
                                    feedback if source[rule_name] == rule_name else None)
             meter = PhaseMeter(net, arrays, rule_name, projector=getattr(rule, "projector", None),
                                arch=architecture(net, config.crossbar, config.hwsim, rule_name))
+            opu = getattr(rule, "projector", None)  # kept: privacy wraps rule.projector
+            frames_before = getattr(opu, "frames", None)
 
             def on_window(trace: Any, learned: bool, meter: PhaseMeter = meter,
                           arrays: dict = arrays) -> None:
@@ -443,6 +452,10 @@ def run(config: RunConfig, out_dir: str | Path, progress: Progress | bool = Fals
                                           for a in arrays.values())),
                 "chip_time_at_end_s": float(next(iter(arrays.values())).time_s),
             }
+            if opu is not None and frames_before is not None:  # an optical projector
+                frames = float(opu.frames - frames_before)  # the OPU's camera frames
+                sm[rule_name]["opu_frames"] = frames
+                sm[rule_name]["opu_frames_per_learned_window"] = frames / max(meter.samples, 1)
             meters[rule_name].append(meter)
             if before is not None:
                 conductance[rule_name] = _conductance_changes(net, arrays, before)

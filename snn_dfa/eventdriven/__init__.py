@@ -13,11 +13,17 @@ from snn_dfa.eventdriven.feedback import (
 )
 from snn_dfa.eventdriven.gradients import spike_time_gradient, weight_gradient
 from snn_dfa.eventdriven.loss import CountTargets, count_targets, hidden_error, spike_count_loss
-from snn_dfa.eventdriven.neuron import LayerOutput, LIFParams, SpikeBuffer, simulate_layer
+from snn_dfa.eventdriven.neuron import (
+                                    EligibilityRows,
+                                    LayerOutput,
+                                    LIFParams,
+                                    SpikeBuffer,
+                                    simulate_layer,
+)
 from snn_dfa.eventdriven.trainer import SFDFAConfig, SFDFATrainer, fashion_mnist_config
 
 __all__ = [
-    "CountTargets", "LIFParams", "LayerOutput", "LearnedFeedback", "RandomFeedback",
+    "CountTargets", "EligibilityRows", "LIFParams", "LayerOutput", "LearnedFeedback", "RandomFeedback",
     "SFDFAConfig", "SFDFATrainer", "SpikeBuffer", "count_targets", "delta_encode",
     "draw_perturbation", "fashion_mnist_config", "hidden_error", "output_directional_derivative",
     "simulate_layer", "spike_count_loss", "spike_time_gradient", "ttfs_encode",

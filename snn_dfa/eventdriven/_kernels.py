@@ -87,17 +87,29 @@ def flatten_events(times, counts, tangents):
 
 
 @njit(cache=True)
-def layer_forward(ev_t, ev_j, ev_tan, n_ev, weights, tau_s, threshold, t_sim,
+def layer_forward(ev_t, ev_j, ev_tan, n_ev, weights_t, tau_s, threshold, t_sim,
                   perturbation, use_perturbation, track_tangents, input_tangents, want_elig,
                   public_denominator, standin_tangent,
-                  out_t, out_tan, out_cnt, elig):
+                  out_t, out_tan, out_cnt, el_values, el_sample, el_neuron, el_channels,
+                  el_n_active):
     """Simulate one fully connected layer of event-driven LIF neurons, sample by sample.
+
+    Events outermost, neurons innermost: each input event updates every neuron's ``a``,
+    ``b`` (and tangents) in one contiguous pass over ``weights_t[j]``, in the same pass the
+    cheap no-crossing tests for the interval up to the next event are evaluated for every
+    neuron, and only the neurons that pass them are solved (square root, spikes,
+    eligibility).  The input traces are shared by all neurons and kept once per sample, in
+    the order channels first fire (compact index ``m``), so the eligibility update at a
+    spike is a contiguous pass too.  Each neuron sees the same floating-point operations in
+    the same order as in a neuron-by-neuron loop, so the result does not depend on this
+    ordering.
 
     Parameters
     ----------
     ev_t, ev_tan : float64 [B, E]; ev_j : int64 [B, E]; n_ev : int64 [B]
         Input events from :func:`flatten_events`.
-    weights : float64 [n_out, n_in]
+    weights_t : float64 [n_in, n_out], C-contiguous
+        The transposed weights (row ``j``: the weights from input ``j`` to every neuron).
     tau_s, threshold, t_sim : float
         Synaptic time constant (``tau = 2 tau_s``), threshold ``c``, end of the simulation.
     perturbation : float64 [B, n_out]
@@ -115,15 +127,27 @@ def layer_forward(ev_t, ev_j, ev_tan, n_ev, weights, tau_s, threshold, t_sim,
         ``w_ij * tangent`` over the input spikes received since the neuron's previous spike
         (no exponentials, no denominator), plus the perturbation on the first spike.
     out_t : float64 [B, n_out, K] (filled with inf), out_tan : float64 [B, n_out, K],
-    out_cnt : int64 [B, n_out], elig : float64 [B, n_out, n_in] (zeros)
+    out_cnt : int64 [B, n_out]
         Outputs, written in place; ``K`` bounds the spikes per neuron.
+    el_values : float64 [B n_out, A]; el_sample, el_neuron : int64 [B n_out];
+    el_channels : int64 [B, A]; el_n_active : int64 [B]
+        The eligibility by rows (when ``want_elig``), written in place: row ``r`` is
+        ``elig[el_sample[r], el_neuron[r], el_channels[s, m]] = el_values[r, m]`` for
+        ``m < el_n_active[s]``, one row per (sample, neuron that spiked) in that order;
+        every other entry is exactly 0.  ``A`` bounds the channels a sample receives.
+
+    Returns
+    -------
+    int
+        Number of eligibility rows written.
     """
     B, E = ev_t.shape
-    n_out, n_in = weights.shape
+    n_in, n_out = weights_t.shape
     K = out_t.shape[2]
     tau = 2.0 * tau_s
     c = threshold
     c_tau = threshold / tau
+    sum_tangents = track_tangents and input_tangents
     # per-event exponentials in the frame in force after the event, the event's x in the
     # frame of the interval before it, and the rescaling applied when the frame moves
     ea = np.empty(E)
@@ -132,12 +156,23 @@ def layer_forward(ev_t, ev_j, ev_tan, n_ev, weights, tau_s, threshold, t_sim,
     scale_a = np.ones(E)
     scale_b = np.ones(E)
     t0_after = np.empty(E)
-    act_before = np.empty(E + 1, np.int64)
-    active = np.empty(n_in, np.int64)
-    seen = np.zeros(n_in, np.bool_)
+    ev_m = np.empty(E, np.int64)       # compact index of each event's channel
+    active = np.empty(n_in, np.int64)  # channels in the order they first fire
+    slot = np.full(n_in, -1, np.int64)
+    # per-neuron state, one contiguous array per quantity
+    a = np.zeros(n_out)
+    b = np.zeros(n_out)
+    a_dot = np.zeros(n_out)
+    b_dot = np.zeros(n_out)
+    standin = np.zeros(n_out)
+    cnt = np.zeros(n_out, np.int64)
+    maybe = np.zeros(n_out, np.bool_)
+    # input traces (shared) and per-synapse reset trace / eligibility, compact index
     trace_a = np.zeros(n_in)
     trace_b = np.zeros(n_in)
-    resid = np.zeros(n_in)
+    resid = np.zeros((n_out, n_in) if want_elig else (1, 1))
+    elig_c = np.zeros((n_out, n_in) if want_elig else (1, 1))
+    n_rows = 0
     for s in range(B):
         # ---- per-sample event preprocessing (shared by all neurons) ----
         n_e = 0
@@ -145,7 +180,6 @@ def layer_forward(ev_t, ev_j, ev_tan, n_ev, weights, tau_s, threshold, t_sim,
             n_e += 1
         t0 = 0.0
         n_act = 0
-        seen[:] = False
         for e in range(n_e):
             t = ev_t[s, e]
             x_before[e] = math.exp((t - t0) / tau)
@@ -159,107 +193,177 @@ def layer_forward(ev_t, ev_j, ev_tan, n_ev, weights, tau_s, threshold, t_sim,
             t0_after[e] = t0
             eb[e] = math.exp((t - t0) / tau)
             ea[e] = eb[e] * eb[e]
-            act_before[e] = n_act
             j = ev_j[s, e]
-            if not seen[j]:
-                seen[j] = True
+            if slot[j] < 0:
+                slot[j] = n_act
                 active[n_act] = j
                 n_act += 1
-        act_before[n_e] = n_act
+            ev_m[e] = slot[j]
         x_end = math.exp((t_sim - t0) / tau)
-        # ---- neuron by neuron: the neurons of a layer do not interact ----
-        for i in range(n_out):
-            a = 0.0
-            b = 0.0
-            a_dot = 0.0
-            b_dot = 0.0
-            standin = 0.0
-            x_lo = 0.0
-            cnt = 0
-            t0 = 0.0
-            for m in range(n_act):
-                j = active[m]
-                trace_a[j] = 0.0
-                trace_b[j] = 0.0
-                resid[j] = 0.0
-            for e in range(n_e + 1):
-                x_hi = x_before[e] if e < n_e else x_end
-                # every threshold crossing before the next event (several with resets)
-                while cnt < K:
-                    # cheap rejections (no sqrt): the root 2a / (b + sqrt D) needs a > 0;
-                    # q(x) = c x^2 - b x + a is convex and positive at x_lo (u < c there),
-                    # so with q(x_hi) > 0 a root needs the vertex b / 2c inside the interval
-                    if a <= 0.0:
+        a[:] = 0.0
+        b[:] = 0.0
+        a_dot[:] = 0.0
+        b_dot[:] = 0.0
+        standin[:] = 0.0
+        cnt[:] = 0
+        trace_a[:n_act] = 0.0
+        trace_b[:n_act] = 0.0
+        n_seen = 0
+        # before the first event a = 0 everywhere: no neuron can cross
+        for e in range(n_e):
+            if scale_b[e] != 1.0:  # the time origin moves: rescale every neuron's state
+                sa = scale_a[e]
+                sb = scale_b[e]
+                for i in range(n_out):
+                    a[i] *= sa
+                    a_dot[i] *= sa
+                    b[i] *= sb
+                    b_dot[i] *= sb
+                for m in range(n_seen):
+                    trace_a[m] *= sa
+                    trace_b[m] *= sb
+                if want_elig:
+                    for i in range(n_out):
+                        r_row = resid[i]
+                        for m in range(n_seen):
+                            r_row[m] *= sb
+            # ---- apply event e to every neuron, and test the interval up to the next ----
+            m_e = ev_m[e]
+            n_seen = max(n_seen, m_e + 1)  # channels received so far (compact indices)
+            w_row = weights_t[ev_j[s, e]]
+            ea_e = ea[e]
+            eb_e = eb[e]
+            x_lo0 = eb_e
+            x_hi = x_before[e + 1] if e + 1 < n_e else x_end
+            finite_hi = x_hi < np.inf
+            trace_a[m_e] += ea_e
+            trace_b[m_e] += eb_e
+            if sum_tangents:
+                tan_e = ev_tan[s, e]
+                if standin_tangent:
+                    for i in range(n_out):
+                        standin[i] += w_row[i] * tan_e
+                else:
+                    for i in range(n_out):
+                        a_dot[i] += w_row[i] * ea_e * tan_e / tau_s
+                        b_dot[i] += w_row[i] * eb_e * tan_e / tau
+            n_maybe = 0
+            for i in range(n_out):
+                ai = a[i] + w_row[i] * ea_e
+                bi = b[i] + w_row[i] * eb_e
+                a[i] = ai
+                b[i] = bi
+                # cheap rejections (no sqrt): the root 2a / (b + sqrt D) needs a > 0;
+                # q(x) = c x^2 - b x + a is convex and positive at x_lo (u < c there), so
+                # with q(x_hi) > 0 a root needs the vertex b / 2c inside the interval
+                x_v = 0.5 * bi / c
+                shut = finite_hi & ((c * x_hi - bi) * x_hi + ai > 0.0) \
+                    & ((x_v <= x_lo0) | (x_v >= x_hi))
+                ok = (ai > 0.0) & (cnt[i] < K) & (not shut)
+                maybe[i] = ok
+                n_maybe += ok
+            if n_maybe == 0:
+                continue
+            # ---- solve the candidates: every threshold crossing before the next event ----
+            t0 = t0_after[e]
+            for i in range(n_out):
+                if not maybe[i]:
+                    continue
+                ai = a[i]
+                bi = b[i]
+                bdi = b_dot[i]
+                ci = cnt[i]
+                x_lo = x_lo0
+                while ci < K:
+                    if ai <= 0.0:
                         break
-                    if x_hi < np.inf and (c * x_hi - b) * x_hi + a > 0.0:
-                        x_v = 0.5 * b / c
+                    if finite_hi and (c * x_hi - bi) * x_hi + ai > 0.0:
+                        x_v = 0.5 * bi / c
                         if x_v <= x_lo or x_v >= x_hi:
                             break
-                    disc = b * b - 4.0 * a * c
+                    disc = bi * bi - 4.0 * ai * c
                     if disc <= 0.0:
                         break
                     sq = math.sqrt(disc)
-                    den = b + sq
+                    den = bi + sq
                     if den <= 0.0:
                         break
-                    x = 2.0 * a / den
+                    x = 2.0 * ai / den
                     if x < x_lo or x > x_hi:
                         break
                     inv = tau / (x * sq)  # tau / (a - c x^2), exact implicit derivative
-                    inv_elig = tau / a if public_denominator else inv
+                    inv_elig = tau / ai if public_denominator else inv
                     if want_elig:
-                        e_row = elig[s, i]
-                        for m in range(act_before[e]):
-                            j = active[m]
-                            g = inv_elig * (trace_a[j] - x * (trace_b[j] - c_tau * resid[j]))
-                            e_row[j] += g
-                            resid[j] += x * g
+                        e_row = elig_c[i]
+                        r_row = resid[i]
+                        for m in range(n_seen):
+                            g = inv_elig * (trace_a[m] - x * (trace_b[m] - c_tau * r_row[m]))
+                            e_row[m] += g
+                            r_row[m] += x * g
                     tangent = 0.0
                     if track_tangents:
                         if standin_tangent:
-                            t_int = standin
-                            standin = 0.0
+                            t_int = standin[i]
+                            standin[i] = 0.0
                         else:
-                            t_int = inv * (a_dot - x * b_dot)
-                            b_dot -= c_tau * x * t_int
+                            t_int = inv * (a_dot[i] - x * bdi)
+                            bdi -= c_tau * x * t_int
                         tangent = t_int
-                        if use_perturbation and cnt == 0:
+                        if use_perturbation and ci == 0:
                             tangent += perturbation[s, i]
-                    out_t[s, i, cnt] = t0 + tau * math.log(x)
-                    out_tan[s, i, cnt] = tangent
-                    b -= c * x
-                    cnt += 1
+                    out_t[s, i, ci] = t0 + tau * math.log(x)
+                    out_tan[s, i, ci] = tangent
+                    bi -= c * x
+                    ci += 1
                     x_lo = x
-                if e == n_e:
-                    break
-                if scale_b[e] != 1.0:
-                    sa = scale_a[e]
-                    sb = scale_b[e]
-                    a *= sa
-                    a_dot *= sa
-                    b *= sb
-                    b_dot *= sb
-                    x_lo *= sb
-                    for m in range(act_before[e]):
-                        j = active[m]
-                        trace_a[j] *= sa
-                        trace_b[j] *= sb
-                        resid[j] *= sb
-                    t0 = t0_after[e]
-                j = ev_j[s, e]
-                w = weights[i, j]
-                a += w * ea[e]
-                b += w * eb[e]
-                trace_a[j] += ea[e]
-                trace_b[j] += eb[e]
-                if track_tangents and input_tangents:
-                    if standin_tangent:
-                        standin += w * ev_tan[s, e]
-                    else:
-                        a_dot += w * ea[e] * ev_tan[s, e] / tau_s
-                        b_dot += w * eb[e] * ev_tan[s, e] / tau
-                x_lo = eb[e]
-            out_cnt[s, i] = cnt
+                b[i] = bi
+                b_dot[i] = bdi
+                cnt[i] = ci
+        # ---- outputs; reset the compact per-synapse state of the neurons that spiked ----
+        if want_elig:
+            el_n_active[s] = n_act
+            el_channels[s, :n_act] = active[:n_act]
+        for i in range(n_out):
+            out_cnt[s, i] = cnt[i]
+            if want_elig and cnt[i] > 0:
+                e_row = elig_c[i]
+                r_row = resid[i]
+                out_row = el_values[n_rows]
+                el_sample[n_rows] = s
+                el_neuron[n_rows] = i
+                n_rows += 1
+                for m in range(n_act):
+                    out_row[m] = e_row[m]
+                    e_row[m] = 0.0
+                    r_row[m] = 0.0
+        for m in range(n_act):
+            slot[active[m]] = -1
+    return n_rows
+
+
+@njit(cache=True)
+def eligibility_rows_to_dense(values, sample, neuron, channels, n_active, out):
+    """Scatter eligibility rows (see :func:`layer_forward`) into ``out [B, n_out, n_in]``
+    (zeros)."""
+    for r in range(values.shape[0]):
+        s = sample[r]
+        row = out[s, neuron[r]]
+        for m in range(n_active[s]):
+            row[channels[s, m]] = values[r, m]
+
+
+@njit(cache=True)
+def eligibility_rows_gradient(values, sample, neuron, channels, n_active, delta, out):
+    """``out[i, j] += sum_r [neuron[r] = i] values[r, m] delta[sample[r], i]`` over the
+    eligibility rows, ``j = channels[sample[r], m]``, rows in order (so for every synapse the
+    samples are summed in ascending order)."""
+    for r in range(values.shape[0]):
+        s = sample[r]
+        i = neuron[r]
+        d = delta[s, i]
+        row = out[i]
+        for m in range(n_active[s]):
+            row[channels[s, m]] += values[r, m] * d
 
 
 def layer_forward_reference(times, counts, tangents, weights, tau_s, threshold, t_sim,

@@ -31,7 +31,8 @@ import numpy as np
 
 from snn_dfa._validation import check_array
 from snn_dfa.errors import ValidationError
-from snn_dfa.eventdriven.neuron import LIFParams, SpikeBuffer, simulate_layer
+from snn_dfa.eventdriven import _kernels
+from snn_dfa.eventdriven.neuron import EligibilityRows, LIFParams, SpikeBuffer, simulate_layer
 
 
 def spike_time_gradient(inputs: SpikeBuffer, weights: np.ndarray, params: LIFParams,
@@ -55,26 +56,42 @@ def spike_time_gradient(inputs: SpikeBuffer, weights: np.ndarray, params: LIFPar
     return out.eligibility
 
 
-def weight_gradient(eligibility: np.ndarray, delta: np.ndarray) -> np.ndarray:
+def weight_gradient(eligibility: np.ndarray | EligibilityRows, delta: np.ndarray) -> np.ndarray:
     """Batch-mean weight gradient ``g_ij = mean_b eligibility[b, i, j] * delta[b, i]``.
 
     ``delta[b, i]`` is the error assigned to neuron ``i``'s spike times: the output error
     for the output layer, the projected feedback error plus the rate regulariser for
-    hidden layers.
+    hidden layers.  Only the stored rows are visited (neurons that spiked, channels
+    received); for every synapse the samples are summed in ascending order.
 
     Parameters
     ----------
-    eligibility : array [B, n_out, n_in]
+    eligibility : array [B, n_out, n_in] or EligibilityRows
+        (:attr:`LayerOutput.eligibility_rows` of :func:`simulate_layer`).
     delta : array [B, n_out]
 
     Returns
     -------
     float64 [n_out, n_in]
     """
-    elig = check_array("eligibility", eligibility, ndim=3, dtype=None)
-    d = check_array("delta", delta, ndim=2, dtype=np.float64)
-    if d.shape != elig.shape[:2]:
+    if isinstance(eligibility, EligibilityRows):
+        rows = eligibility
+    else:
+        elig = check_array("eligibility", eligibility, ndim=3, dtype=np.float64, finite=False)
+        rows = EligibilityRows.from_dense(elig)
+    B, n_out, n_in = rows.shape
+    d = check_array("delta", delta, dtype=np.float64)
+    if d.shape != (B, n_out):
         raise ValidationError(
-            f"delta: expected shape {elig.shape[:2]} to match eligibility {elig.shape}, "
+            f"delta: expected shape {(B, n_out)} to match eligibility {rows.shape}, "
             f"got {d.shape}")
-    return np.einsum("bij,bi->ij", elig, d, optimize=True) / elig.shape[0]
+    grad = np.zeros((n_out, n_in))
+    _kernels.eligibility_rows_gradient(rows.values, rows.sample, rows.neuron, rows.channels,
+                                       rows.n_active, d, grad)
+    # a NaN or infinite eligibility makes its synapse's sum non-finite (x * 0 is NaN for
+    # x = inf), so checking the sums checks every stored entry
+    if not np.isfinite(grad).all():
+        raise ValidationError(
+            f"eligibility: contains NaN or infinite value(s) (synapses "
+            f"{np.argwhere(~np.isfinite(grad))[:3].tolist()}...)")
+    return grad / B

@@ -149,6 +149,52 @@ class SpikeBuffer:
 
 
 @dataclass(frozen=True)
+class EligibilityRows:
+    """The eligibility ``sum_m dt_im / dw_ij`` ``[B, n_out, n_in]`` stored by rows.
+
+    A neuron that never spikes in a sample, and a channel that the sample never delivers
+    before the end of the simulation, have an eligibility of exactly 0; only the rest is
+    stored: one row per (sample, neuron that spiked), over the channels the sample received.
+
+    Attributes
+    ----------
+    values : float64 [R, A]
+        Row ``r``: the eligibility of neuron ``neuron[r]`` in sample ``s = sample[r]`` for
+        the channels ``channels[s, :n_active[s]]`` (entries beyond ``n_active[s]`` unused).
+    sample, neuron : int64 [R]
+        Rows in ascending ``(sample, neuron)`` order.
+    channels : int64 [B, A]
+    n_active : int64 [B]
+    shape : tuple (B, n_out, n_in)
+    """
+
+    values: np.ndarray
+    sample: np.ndarray
+    neuron: np.ndarray
+    channels: np.ndarray
+    n_active: np.ndarray
+    shape: tuple[int, int, int]
+
+    @classmethod
+    def from_dense(cls, eligibility: np.ndarray) -> EligibilityRows:
+        """Rows of a dense ``[B, n_out, n_in]`` array: every nonzero (or NaN) ``(b, i)``
+        row, over all channels."""
+        elig = np.ascontiguousarray(eligibility, dtype=np.float64)
+        B, n_out, n_in = elig.shape
+        sample, neuron = np.nonzero((elig != 0.0).any(axis=2))
+        return cls(elig[sample, neuron], sample.astype(np.int64), neuron.astype(np.int64),
+                   np.tile(np.arange(n_in, dtype=np.int64), (B, 1)),
+                   np.full(B, n_in, np.int64), (B, n_out, n_in))
+
+    def dense(self) -> np.ndarray:
+        """The full float64 array ``[B, n_out, n_in]``."""
+        out = np.zeros(self.shape)
+        _kernels.eligibility_rows_to_dense(self.values, self.sample, self.neuron,
+                                           self.channels, self.n_active, out)
+        return out
+
+
+@dataclass(frozen=True)
 class LayerOutput:
     """What :func:`simulate_layer` returns.
 
@@ -156,14 +202,20 @@ class LayerOutput:
     ----------
     spikes : SpikeBuffer
         Output spike trains ``[B, n_out, max_n_spikes]`` (with tangents if tracked).
-    eligibility : float64 [B, n_out, n_in] or None
-        ``sum_m dt_im / dw_ij``: the exact derivative of the sum of neuron ``i``'s spike
-        times with respect to ``w_ij``, including later spikes' dependence on earlier ones
-        through the reset (see :mod:`snn_dfa.eventdriven.gradients`).
+    eligibility_rows : EligibilityRows or None
+        The eligibility below, stored by rows (what training uses).
     """
 
     spikes: SpikeBuffer
-    eligibility: np.ndarray | None
+    eligibility_rows: EligibilityRows | None
+
+    @property
+    def eligibility(self) -> np.ndarray | None:
+        """float64 ``[B, n_out, n_in]`` or None: ``sum_m dt_im / dw_ij``, the exact
+        derivative of the sum of neuron ``i``'s spike times with respect to ``w_ij``,
+        including later spikes' dependence on earlier ones through the reset (see
+        :mod:`snn_dfa.eventdriven.gradients`); built from :attr:`eligibility_rows`."""
+        return None if self.eligibility_rows is None else self.eligibility_rows.dense()
 
 
 def simulate_layer(
@@ -239,16 +291,27 @@ def simulate_layer(
             inputs.times_s, inputs.counts, in_tan, w, tau_s, c, t_sim, K,
             pert if use_perturbation else None, bool(track_tangents), bool(eligibility),
             public_den, standin)
+        rows = EligibilityRows.from_dense(elig) if eligibility else None
     else:
         ev_t, ev_j, ev_tan, n_ev = _kernels.flatten_events(inputs.times_s, inputs.counts,
                                                            in_tan)
         out_t = np.full((B, n_out, K), np.inf)
         out_tan = np.zeros((B, n_out, K))
         out_cnt = np.zeros((B, n_out), np.int64)
-        elig = np.zeros((B, n_out, n_in) if eligibility else (1, 1, 1))
-        _kernels.layer_forward(ev_t, ev_j, ev_tan, n_ev, w, tau_s, c, t_sim, pert,
-                               use_perturbation, bool(track_tangents), input_tangents,
-                               bool(eligibility), public_den, standin,
-                               out_t, out_tan, out_cnt, elig)
+        # rows are written one after the other; np.empty leaves the unused tail untouched
+        n_ch = max(int((inputs.counts > 0).sum(axis=1).max()) if B else 0, 1)
+        shape = (B * n_out, n_ch) if eligibility else (1, 1)
+        values = np.empty(shape)
+        sample = np.empty(shape[0], np.int64)
+        neuron = np.empty(shape[0], np.int64)
+        channels = np.empty((B, n_ch) if eligibility else (1, 1), np.int64)
+        n_active = np.zeros(B if eligibility else 1, np.int64)
+        n_rows = _kernels.layer_forward(
+            ev_t, ev_j, ev_tan, n_ev, np.ascontiguousarray(w.T), tau_s, c, t_sim, pert,
+            use_perturbation, bool(track_tangents), input_tangents, bool(eligibility),
+            public_den, standin, out_t, out_tan, out_cnt, values, sample, neuron, channels,
+            n_active)
+        rows = EligibilityRows(values[:n_rows], sample[:n_rows], neuron[:n_rows], channels,
+                               n_active, (B, n_out, n_in)) if eligibility else None
     spikes = SpikeBuffer(out_t, out_cnt, out_tan if track_tangents else None)
-    return LayerOutput(spikes, elig if eligibility else None)
+    return LayerOutput(spikes, rows)

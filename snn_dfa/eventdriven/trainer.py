@@ -42,7 +42,7 @@ from snn_dfa.rules.feedback import LearnedFeedback, RandomFeedback
 
 #: the rules this trainer runs: those of the registry that keep a feedback projector (learned
 #: feedback: SFDFA; fixed random feedback: DFA)
-RULES = tuple(spec.name for spec in registry.rules() if spec.feedback is not None)
+RULES = tuple(spec.name for spec in registry.rules() if spec.feedback in ("random", "learned"))
 
 
 def _learned(rule: str) -> bool:
@@ -243,8 +243,8 @@ class SFDFATrainer:
                                  track_tangents=sfdfa and layer > 0, eligibility=True,
                                  denominator=cfg.denominator, tangent=cfg.tangent)
             x = out.spikes
-            assert out.eligibility is not None  # asked for above
-            eligs.append(out.eligibility)
+            assert out.eligibility_rows is not None  # asked for above
+            eligs.append(out.eligibility_rows)
             counts.append(x.counts)
             perts.append(pert)
         loss, err = spike_count_loss(counts[-1], y, cfg.targets)

@@ -1,6 +1,7 @@
 """A simulated optical processing unit (OPU) and the optical DFA feedback projector.
 
-The OPU (LightOn's photonic co-processor; seed-papers.md §1.5, §4–§6) multiplies a **binary**
+The OPU (LightOn's photonic co-processor: Launay et al. 2020, arXiv 2012.06373; Ohana et al.
+2021, arXiv 2106.03645; Wang et al. 2024, arXiv 2409.12965) multiplies a **binary**
 input, shown on a digital micro-mirror device (DMD), by a fixed complex Gaussian transmission
 matrix ``R`` (a multiply-scattering medium) and records the **intensity** ``|x R|²`` on a
 camera.  What :class:`OPU` simulates:
@@ -11,18 +12,20 @@ camera.  What :class:`OPU` simulates:
 * the camera (:class:`Camera`): Poisson shot noise at ``photons_per_unit`` detected photons per
   unit of intensity (None: noiseless), then a ``bit_depth``-bit quantiser whose top level is
   ``full_scale`` (saturating above; None: no quantisation);
-* the **linear projection** DFA needs, by holography [assumption: seed-papers.md §1.5 sketches
-  it; the hardware's method is proprietary]: the last ``n_reference`` mirrors always show a
-  fixed all-ones reference ``r``.  Per binary input two frames are taken, ``F1 = |x R_x +
-  r R_r|²`` and ``F2 = |x R_x|²`` (reference mirrors off); ``F3 = |r R_r|²`` is calibrated once
-  (averaged over ``calibration_frames`` frames).  Then ``F1 - F2 - F3 = 2 Re(conj(a) ⊙ x R_x)``
-  with ``a = r R_r``, and dividing by ``2|a|`` gives ``Re(x R̃)`` where ``R̃`` is ``R_x`` with
-  column ``j`` rotated by the phase of ``a_j``: a real Gaussian projection
+* the **linear projection** DFA needs, by holography [assumption: Launay et al. 2020 obtain it
+  holographically from intensity frames; the hardware's method is proprietary]: the last
+  ``n_reference`` mirrors always show a fixed all-ones reference ``r``.  Per binary input two
+  frames are taken, ``F1 = |x R_x + r R_r|²`` and ``F2 = |x R_x|²`` (reference mirrors off);
+  ``F3 = |r R_r|²`` is calibrated once (averaged over ``calibration_frames`` frames).  Then
+  ``F1 - F2 - F3 = 2 Re(conj(a) ⊙ x R_x)`` with ``a = r R_r``, and dividing by ``2|a|`` gives
+  ``Re(x R̃)`` where ``R̃`` is ``R_x`` with column ``j`` rotated by the phase of ``a_j``: a real
+  Gaussian projection
   ``x @ linear_matrix`` with ``linear_matrix = Re(R̃)``, entries ``N(0, 1/n_mirrors)``.
   Two frames per binary input (+ the amortised calibration); LightOn's documentation quotes a
   linear mode about 5x slower than the intensity mode;
 * a **ternary** input ``t ∈ {-1, 0, 1}`` as two binary inputs ``t > 0`` and ``t < 0`` whose
-  projections are subtracted (seed-papers.md §1.4): four frames per ternary vector;
+  projections are subtracted (Launay et al. 2020; LightOn's TinyDFA code): four frames per
+  ternary vector;
 * a frame counter: the OPU counts every camera frame it takes (``frames``);
   ``seconds = frames / frame_rate_hz``.  :class:`OpticalFeedback` also counts the electronic
   reconstruction (``counters``: five sums and three products per example and pixel, no
@@ -46,16 +49,26 @@ import numpy as np
 
 from snn_dfa._validation import SeedLike, check_array, check_random_state, check_scalar
 from snn_dfa.errors import ValidationError
-from snn_dfa.rules.feedback import ProjectorCounters
+from snn_dfa.rules.feedback import FeedbackProjector, ProjectorCounters, ProjectorWrapper
 
 #: Frame rate of the simulated OPU [assumption, derived]: the 1500 TeraOPS quoted for a
-#: 10^6 x 10^6 projection (seed-papers.md §5, §6) is 2e12 operations per frame at
+#: 10^6 x 10^6 projection (Launay et al. 2020; Wang et al. 2024) is 2e12 operations per frame at
 #: 750 frames per second.
 FRAME_RATE_HZ = 750.0
-#: Camera bit depth: lightonml returns uint8 intensities (seed-papers.md §1.5) [code].
+#: Camera bit depth: LightOn's lightonml returns uint8 intensities [code].
 BIT_DEPTH = 8
 #: Frames per binary input in the linear (holographic) mode: F1 and F2 (ours, see above).
 FRAMES_PER_BINARY_LINEAR = 2
+#: Defaults of the ``optical_dfa`` rule and the configuration's ``[optical]`` section.
+#: Ternarisation threshold [assumption]: the TinyDFA fork's 0.1 sent a digits MLP to chance
+#: (every wrong class of a near-uniform output flips to +1 together; reports/optical_dfa.md).
+THRESHOLD = 0.25
+#: Detected photons per unit intensity [assumption: LightOn publishes no photon budget; at
+#: 1000 a pixel of mean intensity 1 has 1000 photons, 3 % shot noise, and the digits MLP of
+#: reports/optical_dfa.md lost nothing measurable against a noiseless camera].
+PHOTONS_PER_UNIT = 1000.0
+#: Camera full scale in units of intensity (see :class:`Camera`) [assumption].
+FULL_SCALE = 16.0
 
 
 @dataclass(frozen=True)
@@ -77,7 +90,7 @@ class Camera:
 
     photons_per_unit: float | None = None
     bit_depth: int | None = BIT_DEPTH
-    full_scale: float = 16.0
+    full_scale: float = FULL_SCALE
 
     def __post_init__(self) -> None:
         if self.photons_per_unit is not None:
@@ -122,7 +135,9 @@ class OPU:
     frame_rate_hz : float
         Camera / DMD frame rate (:data:`FRAME_RATE_HZ`).
     seed : int or Generator
-        Draws ``R`` and then the shot noise.
+        Draws ``R`` (the medium) and then, without ``noise_seed``, the shot noise.
+    noise_seed : int or Generator, optional
+        Draws the shot noise instead (the same device, ``seed``, with another noise stream).
 
     Attributes
     ----------
@@ -132,7 +147,8 @@ class OPU:
 
     def __init__(self, n_in: int, n_out: int, camera: Camera | None = None,
                  n_reference: int | None = None, calibration_frames: int = 64,
-                 frame_rate_hz: float = FRAME_RATE_HZ, seed: SeedLike = None) -> None:
+                 frame_rate_hz: float = FRAME_RATE_HZ, seed: SeedLike = None,
+                 noise_seed: SeedLike = None) -> None:
         check_scalar("n_in", n_in, int, low=1)
         check_scalar("n_out", n_out, int, low=1)
         n_ref = max(n_in, 16) if n_reference is None else n_reference
@@ -148,6 +164,8 @@ class OPU:
         std = 1.0 / math.sqrt(n_mirrors)
         self.transmission = (self._rng.normal(0.0, std, (n_mirrors, n_out))
                              + 1j * self._rng.normal(0.0, std, (n_mirrors, n_out)))
+        if noise_seed is not None:
+            self._rng = check_random_state(noise_seed)
         self.frames = 0
         ref_field = self.transmission[n_in:].sum(axis=0)  # r R_r with r all ones
         self._ref_phase = np.exp(-1j * np.angle(ref_field))
@@ -162,6 +180,11 @@ class OPU:
     def seconds(self) -> float:
         """Time the frames taken so far occupy the OPU, ``frames / frame_rate_hz``."""
         return self.frames / self.frame_rate_hz
+
+    @property
+    def reference_intensity(self) -> np.ndarray:
+        """``F3 [n_out]``: the calibrated intensity of the reference alone, per pixel."""
+        return self._ref_amplitude ** 2
 
     @property
     def linear_matrix(self) -> np.ndarray:
@@ -215,7 +238,7 @@ class OPU:
 
 def ternarise(e: np.ndarray, threshold: float) -> np.ndarray:
     """Signs ``1[M e > t] - 1[M e < -t]`` (int8) of a batch-averaged error ``e [M, c]``
-    (seed-papers.md §1.4: the threshold applies to the per-example error)."""
+    (LightOn's TinyDFA fork, ``ternarized.py``: the threshold applies to the per-example error)."""
     check_scalar("threshold", threshold, (int, float), low=0.0)
     m = e.shape[0]
     return ((m * e > threshold).astype(np.int8) - (m * e < -threshold).astype(np.int8))
@@ -258,6 +281,11 @@ class OpticalFeedback:
         self.counters = ProjectorCounters(len(self.sizes))
 
     @property
+    def frames(self) -> int:
+        """Camera frames the OPU has taken (its calibration included)."""
+        return self.opu.frames
+
+    @property
     def matrices(self) -> list[np.ndarray]:
         """Effective ``B_l [n_l, c]`` per layer (the noiseless linear projection)."""
         full = self.opu.linear_matrix.T
@@ -282,3 +310,66 @@ class OpticalFeedback:
         if not 0 <= layer < len(self.sizes):
             raise ValidationError(f"layer={layer}: expected 0 <= layer < {len(self.sizes)}")
         return self.project_all(e)[layer]
+
+
+class TernarisedFeedback(ProjectorWrapper):
+    """Digital DFA with a ternarised error: ``inner`` projects ``ternarise(e, t) / M``.
+
+    The electronic counterpart of :class:`OpticalFeedback`: with ``inner`` holding the OPU's
+    effective matrices (``RandomFeedback.from_matrices(optical.matrices)``) and an ideal
+    camera, both deliver the same projection to float rounding.  ``e [M, c]``.
+    """
+
+    def __init__(self, inner: FeedbackProjector, threshold: float) -> None:
+        super().__init__(inner)
+        check_scalar("threshold", threshold, (int, float), low=0.0)
+        self.threshold = float(threshold)
+
+    def _ternary(self, e: np.ndarray) -> np.ndarray:
+        e = check_array("e", e, ndim=2, dtype=None)  # compared in float64, as the OPU does
+        return (ternarise(e.astype(np.float64), self.threshold) / e.shape[0]).astype(e.dtype)
+
+    def project(self, layer: int, e: np.ndarray) -> np.ndarray:
+        return self.inner.project(layer, self._ternary(e))
+
+    def project_all(self, e: np.ndarray) -> list[np.ndarray]:
+        return self.inner.project_all(self._ternary(e))
+
+
+def camera_from(photons_per_unit: float, bit_depth: int, full_scale: float) -> Camera:
+    """The camera of a configuration, where 0 switches a stage off: ``photons_per_unit = 0``
+    is no shot noise (an unlimited photon budget), ``bit_depth = 0`` no quantisation."""
+    check_scalar("photons_per_unit", photons_per_unit, (int, float), low=0.0)
+    check_scalar("bit_depth", bit_depth, int, low=0, high=32)
+    return Camera(photons_per_unit=float(photons_per_unit) if photons_per_unit > 0 else None,
+                  bit_depth=int(bit_depth) if bit_depth > 0 else None,
+                  full_scale=float(full_scale))
+
+
+#: stream of ``device_seed`` that draws an OPU's medium (distinct from a run's other streams)
+DEVICE_STREAM = 6
+
+
+def optical_feedback_for(sizes: Sequence[int], n_classes: int, *, threshold: float = THRESHOLD,
+                         photons_per_unit: float = PHOTONS_PER_UNIT, bit_depth: int = BIT_DEPTH,
+                         full_scale: float = FULL_SCALE, frame_rate_hz: float = FRAME_RATE_HZ,
+                         device_seed: int | None = None, seed: SeedLike = None,
+                         dtype: np.dtype | type = np.float32) -> OpticalFeedback:
+    """An :class:`OpticalFeedback` from plain settings (the rule registry's and the
+    configuration's ``[optical]`` keys; 0 switches a camera stage off, :func:`camera_from`).
+
+    ``device_seed`` names the physical device: its medium ``R`` is drawn from
+    ``default_rng([device_seed, DEVICE_STREAM])``, so every projector built with the same
+    ``device_seed`` (pre-training in the cloud, adaptation on the chip) has the same effective
+    matrices, and ``seed`` drives only the shot noise.  Without ``device_seed``, ``seed`` draws
+    both (the medium first).
+    """
+    camera = camera_from(photons_per_unit, bit_depth, full_scale)
+    if device_seed is None:
+        return OpticalFeedback(sizes, n_classes, threshold, camera, seed=seed, dtype=dtype,
+                               frame_rate_hz=frame_rate_hz)
+    check_scalar("device_seed", device_seed, int, low=0)
+    return OpticalFeedback(sizes, n_classes, threshold, camera,
+                           seed=np.random.default_rng([device_seed, DEVICE_STREAM]),
+                           dtype=dtype, frame_rate_hz=frame_rate_hz,
+                           noise_seed=check_random_state(seed))

@@ -38,6 +38,7 @@ from snn_dfa.rules.learning import (
     Shallow,
     random_feedback_for,
 )
+from snn_dfa.rules.optical import optical_feedback_for
 
 
 @dataclass(frozen=True)
@@ -107,8 +108,9 @@ class RuleSpec:
     options : tuple of str
         Keyword options the factory accepts.
     feedback : str or None
-        Kind of feedback projector the rule keeps (``"random"``, ``"learned"``), None if none;
-        :meth:`projector_from` rebuilds it from stored matrices.
+        Kind of feedback projector the rule keeps (``"random"``, ``"learned"``, ``"optical"``:
+        a simulated OPU), None if none; :meth:`projector_from` rebuilds it from stored
+        matrices.
     events : callable
         ``events(LayerEvents) -> {phase: {counter: count}}``: the rule's own digital events
         and storage per phase for one synaptic layer of one learned window (projector and
@@ -153,8 +155,13 @@ class RuleSpec:
         return {k: v for k, v in available.items() if k in self.options}
 
     def projector_from(self, matrices: list[np.ndarray], dtype: np.dtype | type,
-                       **options: object) -> FeedbackProjector:
-        """This rule's projector holding the given ``B_l`` (e.g. read back from a cache)."""
+                       seed: SeedLike = None, **options: object) -> FeedbackProjector:
+        """This rule's projector holding the given ``B_l`` (e.g. read back from a cache).
+
+        An optical projector cannot be given matrices (they are its medium's): it is the
+        device of ``options["device_seed"]`` again, with its shot noise drawn from ``seed``,
+        and ValidationError if its matrices are not the given ones.
+        """
         from snn_dfa.rules.feedback import LearnedFeedback, RandomFeedback
 
         if self.feedback == "random":
@@ -162,6 +169,18 @@ class RuleSpec:
         if self.feedback == "learned":
             lr = options.get("feedback_lr", 1e-3)
             return LearnedFeedback.from_matrices(matrices, lr=lr, dtype=dtype)
+        if self.feedback == "optical":
+            sizes = [int(np.shape(m)[0]) for m in matrices]
+            n_classes = int(np.shape(matrices[0])[1]) if matrices else 0
+            projector = optical_feedback_for(sizes, n_classes, seed=seed, dtype=dtype,
+                                             **options)  # type: ignore[arg-type]  # the rule's options, checked by the config
+            tol = 10 * np.finfo(np.dtype(dtype)).eps * max(
+                (float(np.abs(m).max()) for m in matrices if np.size(m)), default=1.0)
+            if any(np.shape(a) != np.shape(b) or np.abs(np.asarray(a, np.float64) - b).max() > tol
+                   for a, b in zip(projector.matrices, matrices)):
+                raise ValidationError(f"matrices: rule {self.name!r} was given feedback matrices "
+                                      "that are not those of the OPU of its device_seed")
+            return projector
         raise ValidationError(f"rule {self.name!r}: keeps no feedback matrices")
 
 
@@ -286,3 +305,23 @@ SHALLOW = register(RuleSpec(
 NONE = register(RuleSpec(
     name="none", label="No adaptation", hw_name="none",
     factory=lambda network, rng, options: NoUpdate(), pretrained_as="bp"))
+
+
+def _build_optical_dfa(network: SpikingNetwork, rng: np.random.Generator,
+                       options: dict[str, object]) -> Rule:
+    sizes = [network.layers[i].n_out for i in network.synaptic_layers[:-1]]
+    return DFA(optical_feedback_for(sizes, network.n_classes, seed=rng, dtype=network.dtype,
+                                    **options))  # type: ignore[arg-type]  # options were checked against spec.options by build
+
+
+#: DFA whose projection runs on a simulated optical co-processor (Launay et al. 2020,
+#: arXiv 2012.06373): the error ternarised, four camera frames per example
+#: (:mod:`snn_dfa.rules.optical`).  The chip's side is costed as DFA's (hw_name "dfa"); the
+#: OPU's frames and time are counted by its projector (``frames``) and priced by
+#: ``hwsim.photonic``.
+OPTICAL_DFA = register(RuleSpec(
+    name="optical_dfa", label="Optical DFA (OPU)", hw_name="dfa", factory=_build_optical_dfa,
+    aliases=("opu_dfa",),
+    options=("threshold", "photons_per_unit", "bit_depth", "full_scale", "frame_rate_hz",
+             "device_seed"),
+    feedback="optical", events=_dfa_events))
