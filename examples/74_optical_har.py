@@ -43,6 +43,9 @@ from snn_dfa.app.results import read_results
 RULES = ["dfa", "optical_dfa"]
 SUBJECTS = [2, 4, 9, 10, 12, 13, 18, 20, 24]  # reports/study.toml's held-out wearers
 SEEDS = (0, 1)
+#: the chip's side of a learned window, from the main job's hwsim costing (both rules)
+CHIP_KEYS = ("_energy_pJ_per_learned_window", "_error_delivery_energy_pJ_per_learned_window",
+             "_latency_ns_per_learned_window")
 QUICK = {"data": {"adapt_subjects": [2], "adapt_fraction": 0.1, "max_pretrain_windows": 120},
          "model": {"channels": [4, 8]}, "pretrain": {"epochs": 1}, "adapt": {"epochs": 1},
          "crossbar": {"calibration_windows": 8}}
@@ -65,16 +68,21 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=Path("runs/74_optical_har"))
     ap.add_argument("--quick", action="store_true", help="a reduced network, for the tests")
+    ap.add_argument("--seeds", type=int, nargs="+", default=None,
+                    help=f"seeds to run and summarise (default {list(SEEDS)}; quick: 0)")
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    seeds = SEEDS[:1] if args.quick else SEEDS
+    seeds = tuple(args.seeds) if args.seeds else (SEEDS[:1] if args.quick else SEEDS)
     rows = []
+    chip: dict[int, dict[str, float]] = {}
     for seed in seeds:
         cfg = config_for(seed, args.quick)
         folder = args.out / f"seed{seed}"
         if not (folder / "results.h5").exists():
             experiment.run(cfg, folder)
         res = read_results(folder / "results.h5")
+        chip[seed] = {k: float(v) for k, v in res["metrics"]["summary"].items()
+                      if k.endswith(CHIP_KEYS)}
         for subject, sm in res["metrics"]["subjects"].items():
             row: dict[str, Any] = {"seed": seed, "subject": int(subject)}
             for rule in RULES:
@@ -112,6 +120,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                       "energy_J_per_window": opu_s * LIGHTON_OPU.power_W,
                       "frame_rate_Hz": LIGHTON_OPU.frame_rate_Hz,
                       "power_W": LIGHTON_OPU.power_W}
+    summary["chip_by_seed"] = chip
+    summary["chip_mean"] = {k: float(np.mean([c[k] for c in chip.values()])) for k in chip[seeds[0]]}
     print(f"OPU: {frames:.2f} frames, {1e3 * opu_s:.2f} ms and "
           f"{opu_s * LIGHTON_OPU.power_W:.3f} J per learned window")
     (args.out / "summary.json").write_text(json.dumps(summary, indent=1))

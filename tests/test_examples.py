@@ -116,13 +116,15 @@ def test_optical_transformer_experiment_quick(tmp_path):
                           timeout=600)
     assert proc.returncode == 0, proc.stderr
     res = json.loads((tmp_path / "results.json").read_text())
-    for method in ("bp", "dfa", "dfa_ternary", "optical"):
+    for method in ("bp", "dfa", "dfa_ternary", "optical", "dfa_ternary_centred",
+                   "optical_centred"):
         assert 0 < res[method]["val_loss_nats"] < 4.5  # log(65) = 4.17 at initialisation
     # every token's ternarised error: two binary inputs, two holographic frames each
     assert res["optical"]["frames_per_token"] == 4
     assert res["optical"]["mirrors"] == 65 + 65  # data mirrors + the reference region
     runs = {m: json.loads((tmp_path / f"{m}_s0.json").read_text()) for m in ("dfa", "optical")}
     assert runs["optical"]["evals"][0]["val_loss"] != runs["dfa"]["evals"][0]["val_loss"]
+    assert (tmp_path / "val_loss.png").stat().st_size > 10_000
 
 
 def test_optical_har_experiment_quick(tmp_path):
