@@ -284,7 +284,7 @@ def claims_markdown(data: StudyData, summaries: Sequence[ScenarioSummary]) -> st
              f"Costs are DFA/BP ratios per learned window in scenario `{first}` under the "
              "default accounting (the cost ratios hardly move between scenarios: the workloads "
              "are the same). A ratio reproduces the paper's where it lies within "
-             f"{PAPER_TOLERANCE:.0%} of it; the sensitivity table below says under which "
+             f"{100 * PAPER_TOLERANCE:.0f} % of it; the sensitivity table below says under which "
              "single switched assumption it would. The accuracy claim counts as reproduced "
              "where DFA beats BP (paired interval above zero) and the interval reaches "
              "+7.55 points.", "",
