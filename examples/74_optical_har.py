@@ -17,7 +17,9 @@ OPU time per window (frames / frame rate) and its energy per window at
 ``hwsim.photonic.LIGHTON_OPU``'s power.
 
 Settings: the demo configuration with the study's nine held-out wearers and 2 seeds (the
-study: 5); nothing else reduced.  Resumable: a seed whose results file exists is not rerun.
+study: 5); nothing else reduced.  ``--variants`` adds sensitivity runs of optical DFA alone
+(:data:`VARIANTS`: an ideal camera; a 3x smaller step), paired with the main runs' DFA.
+Resumable: a run whose results file exists is not rerun.
 
 Run:
     nice -n 19 python examples/74_optical_har.py --out runs/74_optical_har
@@ -41,6 +43,14 @@ from snn_dfa.app.config import RunConfig, config_from_dict, demo_config
 from snn_dfa.app.results import read_results
 
 RULES = ["dfa", "optical_dfa"]
+#: sensitivity runs of optical DFA alone, paired with the main runs' DFA (same seed, subjects,
+#: chip and stream): an ideal camera (no shot noise, no quantisation: the update is digital DFA
+#: with a ternarised error, tests/test_optical_rule.py) and a 3x smaller step
+VARIANTS: dict[str, dict[str, Any]] = {
+    "ideal_camera": {"adapt": {"rules": ["optical_dfa"]},
+                     "optical": {"photons_per_unit": 0.0, "bit_depth": 0}},
+    "lr_1e-4": {"adapt": {"rules": ["optical_dfa"], "lr_by_rule": {"optical_dfa": 1e-4}}},
+}
 SUBJECTS = [2, 4, 9, 10, 12, 13, 18, 20, 24]  # reports/study.toml's held-out wearers
 SEEDS = (0, 1)
 #: the chip's side of a learned window, from the main job's hwsim costing (both rules)
@@ -58,10 +68,12 @@ def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def config_for(seed: int, quick: bool) -> RunConfig:
+def config_for(seed: int, quick: bool, variant: str | None = None) -> RunConfig:
     base = _merge(demo_config().to_dict(),
                   {"seed": seed, "data": {"adapt_subjects": SUBJECTS}, "adapt": {"rules": RULES}})
-    return config_from_dict(_merge(base, QUICK) if quick else base)
+    if quick:
+        base = _merge(base, QUICK)
+    return config_from_dict(_merge(base, VARIANTS[variant]) if variant else base)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -70,6 +82,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--quick", action="store_true", help="a reduced network, for the tests")
     ap.add_argument("--seeds", type=int, nargs="+", default=None,
                     help=f"seeds to run and summarise (default {list(SEEDS)}; quick: 0)")
+    ap.add_argument("--variants", nargs="*", choices=list(VARIANTS), default=[],
+                    help="sensitivity runs of optical DFA alone, paired with the main runs")
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     seeds = tuple(args.seeds) if args.seeds else (SEEDS[:1] if args.quick else SEEDS)
@@ -114,6 +128,27 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         summary[f"optical_minus_dfa_{what}_points"] = {"mean": d.mean, "low": d.low,
                                                        "high": d.high, "verdict": cmp.verdict}
         print(f"optical DFA - DFA, {what}: {d.format()} points ({cmp.verdict})")
+    for variant in args.variants:
+        final = {}
+        for seed in seeds:
+            folder = args.out / f"{variant}_seed{seed}"
+            if not (folder / "results.h5").exists():
+                experiment.run(config_for(seed, args.quick, variant), folder)
+            res = read_results(folder / "results.h5")
+            for subject, sm in res["metrics"]["subjects"].items():
+                final[(int(subject), seed)] = float(sm["optical_dfa"]["final_accuracy_pct"])
+        tab = np.array([[final[(s, k)] for k in seeds] for s in subjects])
+        iv = stats.bootstrap_interval(tab)
+        cmp = stats.paired_comparison(tab, table("dfa_final_pct"), (f"optical_dfa[{variant}]",
+                                                                    "dfa"))
+        d = cmp.difference
+        summary[f"variant_{variant}"] = {
+            "final_pct": {"mean": iv.mean, "low": iv.low, "high": iv.high},
+            "minus_dfa_final_points": {"mean": d.mean, "low": d.low, "high": d.high,
+                                       "verdict": cmp.verdict},
+            "final_by_subject_seed": tab.tolist()}
+        print(f"optical DFA [{variant}]: final {iv.format()} %; minus DFA {d.format()} points "
+              f"({cmp.verdict})")
     frames = float(np.mean([r["opu_frames_per_window"] for r in rows]))
     opu_s = frames / LIGHTON_OPU.frame_rate_Hz
     summary["opu"] = {"frames_per_window": frames, "ms_per_window": 1e3 * opu_s,
