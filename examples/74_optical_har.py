@@ -41,6 +41,9 @@ from snn_dfa import stats
 from snn_dfa.app import experiment
 from snn_dfa.app.config import RunConfig, config_from_dict, demo_config
 from snn_dfa.app.results import read_results
+from snn_dfa.engine.losses import loss_and_grad
+from snn_dfa.rules import optical
+from snn_dfa.rules.learning import alignment
 
 RULES = ["dfa", "optical_dfa"]
 #: sensitivity runs of optical DFA alone, paired with the main runs' DFA (same seed, subjects,
@@ -74,6 +77,44 @@ def config_for(seed: int, quick: bool, variant: str | None = None) -> RunConfig:
     if quick:
         base = _merge(base, QUICK)
     return config_from_dict(_merge(base, VARIANTS[variant]) if variant else base)
+
+
+def feedback_diagnostic(seed: int, quick: bool, n_windows: int = 64) -> dict[str, Any]:
+    """What each rule's feedback does to the hidden layers, on its pre-trained (ideal)
+    network and the first wearer's first ``n_windows`` labelled adaptation windows at batch 1:
+    the norm of the hidden layers' weight gradients, their ratio to backprop's and their
+    cosine with it (per layer, mean over windows), and for optical DFA how often the
+    ternarised error is zero or a lone -1 at the true class."""
+    cfg = config_for(seed, quick)
+    x_tr, y_tr, subjects, _ = experiment.prepare_data(cfg)
+    sub = subjects[0]
+    idx = np.flatnonzero(sub.y_adapt >= 0)[:n_windows]
+    out: dict[str, Any] = {"subject": sub.subject, "windows": len(idx)}
+    for rule_name in RULES:
+        net, feedback, _ = experiment.pretrained(cfg, rule_name, x_tr, y_tr, None)
+        rule = experiment.adaptation_rule(cfg, rule_name, net, feedback)
+        hidden = net.synaptic_layers[:-1]
+        norms, ratios, cosines, zero, lone = [], [], [], 0, 0
+        for i in idx:
+            z, trace = net.forward(np.ascontiguousarray(sub.x_adapt[i][:, None, :]), record=True)
+            _, e = loss_and_grad(z, np.array([sub.y_adapt[i]]))
+            g, b = rule.gradients(net, trace, e), net.backward(trace, e)
+            n_g = [float(np.linalg.norm(g[li]["weight"])) for li in hidden]
+            n_b = [float(np.linalg.norm(b[li]["weight"])) for li in hidden]
+            norms.append(n_g)
+            ratios.append([a / max(c, 1e-30) for a, c in zip(n_g, n_b)])
+            cos = alignment(g, b)
+            cosines.append([cos[li] for li in hidden])
+            t = optical.ternarise(e.astype(np.float64), cfg.optical.threshold)[0]
+            zero += int(not t.any())
+            lone += int(t.sum() == -1 and t[sub.y_adapt[i]] == -1 and np.count_nonzero(t) == 1)
+        out[rule_name] = {"hidden_update_norm": np.mean(norms, 0).tolist(),
+                          "hidden_update_norm_over_bp": np.mean(ratios, 0).tolist(),
+                          "hidden_cosine_with_bp": np.mean(cosines, 0).tolist()}
+        if rule_name == "optical_dfa":
+            out[rule_name] |= {"ternary_zero_fraction": zero / len(idx),
+                               "ternary_lone_true_class_fraction": lone / len(idx)}
+    return out
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -149,6 +190,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "final_by_subject_seed": tab.tolist()}
         print(f"optical DFA [{variant}]: final {iv.format()} %; minus DFA {d.format()} points "
               f"({cmp.verdict})")
+    summary["feedback_diagnostic"] = diag = feedback_diagnostic(seeds[0], args.quick)
+    for rule in RULES:
+        print(f"{rule}: hidden update norm / BP's "
+              + ", ".join(f"{v:.2f}" for v in diag[rule]["hidden_update_norm_over_bp"])
+              + "; cosine with BP "
+              + ", ".join(f"{v:.2f}" for v in diag[rule]["hidden_cosine_with_bp"]))
     frames = float(np.mean([r["opu_frames_per_window"] for r in rows]))
     opu_s = frames / LIGHTON_OPU.frame_rate_Hz
     summary["opu"] = {"frames_per_window": frames, "ms_per_window": 1e3 * opu_s,
