@@ -125,6 +125,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     help=f"seeds to run and summarise (default {list(SEEDS)}; quick: 0)")
     ap.add_argument("--variants", nargs="*", choices=list(VARIANTS), default=[],
                     help="sensitivity runs of optical DFA alone, paired with the main runs")
+    ap.add_argument("--variant-seeds", type=int, nargs="+", default=None,
+                    help="seeds of the variants (default: those of the main runs)")
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     seeds = tuple(args.seeds) if args.seeds else (SEEDS[:1] if args.quick else SEEDS)
@@ -153,9 +155,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                   + f"  OPU {row['opu_frames_per_window']:.2f} frames/window", flush=True)
     subjects = sorted({r["subject"] for r in rows})
 
-    def table(key: str) -> np.ndarray:  # [subjects, seeds]
+    def table(key: str, among: tuple[int, ...] = seeds) -> np.ndarray:  # [subjects, seeds]
         return np.array([[next(r[key] for r in rows if r["subject"] == s and r["seed"] == k)
-                          for k in seeds] for s in subjects])
+                          for k in among] for s in subjects])
 
     summary: dict[str, Any] = {"seeds": list(seeds), "subjects": subjects, "rows": rows}
     for rule in RULES:
@@ -169,25 +171,26 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         summary[f"optical_minus_dfa_{what}_points"] = {"mean": d.mean, "low": d.low,
                                                        "high": d.high, "verdict": cmp.verdict}
         print(f"optical DFA - DFA, {what}: {d.format()} points ({cmp.verdict})")
+    vseeds = tuple(args.variant_seeds) if args.variant_seeds else seeds
     for variant in args.variants:
         final = {}
-        for seed in seeds:
+        for seed in vseeds:
             folder = args.out / f"{variant}_seed{seed}"
             if not (folder / "results.h5").exists():
                 experiment.run(config_for(seed, args.quick, variant), folder)
             res = read_results(folder / "results.h5")
             for subject, sm in res["metrics"]["subjects"].items():
                 final[(int(subject), seed)] = float(sm["optical_dfa"]["final_accuracy_pct"])
-        tab = np.array([[final[(s, k)] for k in seeds] for s in subjects])
+        tab = np.array([[final[(s, k)] for k in vseeds] for s in subjects])
         iv = stats.bootstrap_interval(tab)
-        cmp = stats.paired_comparison(tab, table("dfa_final_pct"), (f"optical_dfa[{variant}]",
-                                                                    "dfa"))
+        cmp = stats.paired_comparison(tab, table("dfa_final_pct", vseeds),
+                                      (f"optical_dfa[{variant}]", "dfa"))
         d = cmp.difference
         summary[f"variant_{variant}"] = {
             "final_pct": {"mean": iv.mean, "low": iv.low, "high": iv.high},
             "minus_dfa_final_points": {"mean": d.mean, "low": d.low, "high": d.high,
                                        "verdict": cmp.verdict},
-            "final_by_subject_seed": tab.tolist()}
+            "seeds": list(vseeds), "final_by_subject_seed": tab.tolist()}
         print(f"optical DFA [{variant}]: final {iv.format()} %; minus DFA {d.format()} points "
               f"({cmp.verdict})")
     summary["feedback_diagnostic"] = diag = feedback_diagnostic(seeds[0], args.quick)
