@@ -91,9 +91,12 @@ def feedback_diagnostic(seed: int, quick: bool, n_windows: int = 64) -> dict[str
     sub = subjects[0]
     idx = np.flatnonzero(sub.y_adapt >= 0)[:n_windows]
     out: dict[str, Any] = {"subject": sub.subject, "windows": len(idx)}
-    for rule_name in RULES:
+    ideal = config_for(seed, quick, "ideal_camera")
+    # the ideal camera on optical DFA's own pre-trained network: the same device (matrices)
+    for name, rule_name, rule_cfg in (("dfa", "dfa", cfg), ("optical_dfa", "optical_dfa", cfg),
+                                      ("optical_dfa_ideal_camera", "optical_dfa", ideal)):
         net, feedback, _ = experiment.pretrained(cfg, rule_name, x_tr, y_tr, None)
-        rule = experiment.adaptation_rule(cfg, rule_name, net, feedback)
+        rule = experiment.adaptation_rule(rule_cfg, rule_name, net, feedback)
         hidden = net.synaptic_layers[:-1]
         norms, ratios, cosines, zero, lone = [], [], [], 0, 0
         for i in idx:
@@ -110,7 +113,7 @@ def feedback_diagnostic(seed: int, quick: bool, n_windows: int = 64) -> dict[str
             zero += int(not t.any())
             lone += int(t.sum() == -1 and t[sub.y_adapt[i]] == -1 and np.count_nonzero(t) == 1)
         moved = np.array([n[0] > 0 for n in norms])  # windows whose update is not zero
-        out[rule_name] = {"hidden_update_norm": np.mean(norms, 0).tolist(),
+        out[name] = {"hidden_update_norm": np.mean(norms, 0).tolist(),
                           "hidden_update_norm_over_bp": np.mean(ratios, 0).tolist(),
                           "hidden_cosine_with_bp": np.mean(cosines, 0).tolist(),
                           "updating_fraction": float(moved.mean()),
@@ -120,8 +123,17 @@ def feedback_diagnostic(seed: int, quick: bool, n_windows: int = 64) -> dict[str
                               "hidden_cosine_with_bp": np.mean(
                                   np.array(cosines)[moved], 0).tolist()}}
         if rule_name == "optical_dfa":
-            out[rule_name] |= {"ternary_zero_fraction": zero / len(idx),
-                               "ternary_lone_true_class_fraction": lone / len(idx)}
+            out[name] |= {"ternary_zero_fraction": zero / len(idx),
+                          "ternary_lone_true_class_fraction": lone / len(idx)}
+            # what the OPU delivers for a zero error: its camera's bias and noise, against
+            # the spread of one +-1 entry's projection (the matrix's standard deviation)
+            opu = rule.projector.opu
+            reps = np.array([opu.ternary(np.zeros((1, opu.n_in), np.int8))[0]
+                             for _ in range(len(idx))])
+            spread = float(opu.linear_matrix.std())
+            out[name]["zero_error_projection"] = {
+                "bias_rms_over_entry": float(np.sqrt((reps.mean(0) ** 2).mean())) / spread,
+                "noise_std_over_entry": float(reps.std(0).mean()) / spread}
     return out
 
 
@@ -202,7 +214,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         print(f"optical DFA [{variant}]: final {iv.format()} %; minus DFA {d.format()} points "
               f"({cmp.verdict})")
     summary["feedback_diagnostic"] = diag = feedback_diagnostic(seeds[0], args.quick)
-    for rule in RULES:
+    for rule in (*RULES, "optical_dfa_ideal_camera"):
         when = diag[rule]["when_updating"]
         print(f"{rule}: updates on {100 * diag[rule]['updating_fraction']:.0f} % of windows; "
               "there, hidden update norm / BP's "
