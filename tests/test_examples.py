@@ -145,6 +145,6 @@ def test_optical_har_experiment_quick(tmp_path):
     diag = res["feedback_diagnostic"]
     assert {"dfa", "optical_dfa", "optical_dfa_ideal_camera"} <= set(diag)
     # an ideal camera projects a zero error to exactly zero; the default camera does not
-    assert diag["optical_dfa_ideal_camera"]["zero_error_projection"] == {
-        "bias_rms_over_entry": 0.0, "noise_std_over_entry": 0.0}
+    zero = diag["optical_dfa_ideal_camera"]["zero_error_projection"]
+    assert zero["bias_rms_over_entry"] < 1e-9 and zero["noise_std_over_entry"] < 1e-9
     assert diag["optical_dfa"]["zero_error_projection"]["noise_std_over_entry"] > 0
