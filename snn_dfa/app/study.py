@@ -224,7 +224,14 @@ def study_markdown(data: StudyData, summaries: Sequence[ScenarioSummary],
               "percent; differences are in points. Intervals are 95 % hierarchical bootstrap "
               "intervals (subjects, then seeds within subjects). Differences are paired (same "
               "subject, seed, chip and stream); a rule beats another only where the paired "
-              "interval excludes zero.", ""]
+              "interval excludes zero."]
+    n_comparisons = sum(len(s.vs_baseline) for s in summaries)
+    if n_comparisons > 1:
+        lines[-1] += (f" The report compares {n_comparisons} rule-scenario pairs against "
+                      f"{base.label}; at 95 % each, about {0.05 * n_comparisons:.1f} verdicts "
+                      "would say \"beats\" by chance alone if no rule differed, so one verdict "
+                      "on its own is a lead to test again, not a finding.")
+    lines.append("")
     for s in summaries:
         lines.append(f"## Scenario `{s.scenario}`")
         if s.scenario in notes:
@@ -282,25 +289,34 @@ def claims_markdown(data: StudyData, summaries: Sequence[ScenarioSummary]) -> st
              "latency": "latency_us_per_learned_window", "area": "area_mm2"}
     lines = ["## The paper's headline claims beside ours", "",
              f"Costs are DFA/BP ratios per learned window in scenario `{first}` under the "
-             "default accounting (the cost ratios hardly move between scenarios: the workloads "
-             "are the same). A ratio reproduces the paper's where it lies within "
-             f"{PAPER_TOLERANCE:.0%} of it; the sensitivity table below says under which "
-             "single switched assumption it would. The accuracy claim counts as reproduced "
-             "where DFA beats BP (paired interval above zero) and the interval reaches "
-             "+7.55 points.", "",
-             "| claim (DFA against BP) | paper | ours | reproduced | assumptions that reproduce "
-             "it (within the tolerance) |", "| --- | --- | --- | --- | --- |"]
+             "default accounting; a ratio reproduces the paper's where it lies within "
+             f"{100 * PAPER_TOLERANCE:.0f} % of it. The last column names the scenarios (other "
+             "chips or update schemes, same accounting) and the single switched accounting "
+             "assumptions (the sensitivity table below) under which it does. The accuracy "
+             "claim counts as reproduced where DFA beats BP (paired interval above zero) and "
+             "the interval reaches +7.55 points.", "",
+             "| claim (DFA against BP) | paper | ours | reproduced | where it is reproduced "
+             "(within the tolerance) |", "| --- | --- | --- | --- | --- |"]
+
+    def ratio(q: str, scenario: str) -> float:
+        return (_mean_cost(data, scenario, "dfa", names[q])
+                / _mean_cost(data, scenario, base, names[q]))
+
+    def close(value: float, target: float) -> bool:
+        return math.isfinite(value) and abs(value / target - 1) <= PAPER_TOLERANCE
+
     for q, (text, target) in PAPER_CLAIMS.items():
         if q == "accuracy":
             continue
-        ratio = (_mean_cost(data, first, "dfa", names[q])
-                 / _mean_cost(data, first, base, names[q]))
-        ours = (f"{ratio:.3f} ({100 * (1 - ratio):.1f} % lower)" if q != "latency"
-                else f"{ratio:.3f} ({1 / ratio:.2f}x lower)")
-        hit = math.isfinite(ratio) and abs(ratio / target - 1) <= PAPER_TOLERANCE
-        rows = [r.label for r in data.sensitivity or () if r.reproduces("dfa", q)]
+        r0 = ratio(q, first)
+        ours = (f"{r0:.3f} ({100 * (1 - r0):.1f} % lower)" if q != "latency"
+                else f"{r0:.3f} ({1 / r0:.2f}x lower)")
+        where = [f"scenario `{s.scenario}` ({ratio(q, s.scenario):.3f})" for s in summaries
+                 if close(ratio(q, s.scenario), target)]
+        where += [r.label for r in data.sensitivity or () if r.reproduces("dfa", q)]
         lines.append(f"| {q} | {text} (ratio {target:.3f}) | {ours} | "
-                     f"{'yes' if hit else 'no'} | {'; '.join(rows) or 'none of the rows'} |")
+                     f"{'yes' if close(r0, target) else 'no'} | "
+                     f"{'; '.join(where) or 'nowhere'} |")
     diffs = [(s.scenario, s.vs_baseline["dfa"]) for s in summaries if "dfa" in s.vs_baseline]
     best_sc, best = max(diffs, key=lambda d: d[1].mean)
     lines.append(
