@@ -142,3 +142,9 @@ def test_optical_har_experiment_quick(tmp_path):
     assert res["opu"]["ms_per_window"] == pytest.approx(4 / 750 * 1e3)
     d = res["optical_minus_dfa_final_points"]
     assert d["mean"] == pytest.approx(row["optical_dfa_final_pct"] - row["dfa_final_pct"])
+    diag = res["feedback_diagnostic"]
+    assert {"dfa", "optical_dfa", "optical_dfa_ideal_camera"} <= set(diag)
+    # an ideal camera projects a zero error to exactly zero; the default camera does not
+    zero = diag["optical_dfa_ideal_camera"]["zero_error_projection"]
+    assert zero["bias_rms_over_entry"] < 1e-9 and zero["noise_std_over_entry"] < 1e-9
+    assert diag["optical_dfa"]["zero_error_projection"]["noise_std_over_entry"] > 0
