@@ -8,7 +8,6 @@ import re
 import shutil
 import subprocess
 import sys
-import warnings
 
 import pytest
 
@@ -57,14 +56,6 @@ INTERNAL_NOTES = re.compile(r"(seed-papers|core-papers|comparable-tools|environm
 SHIPPED_DIRS = ["snn_dfa", "crossbar", "hwsim", "examples", "benchmarks", "docs", "reports"]
 SHIPPED_FILES = ["README.md", "setup.cfg", "pyproject.toml", "MANIFEST.in"]
 TEXT_SUFFIXES = {".py", ".md", ".toml", ".cfg", ".txt", ".rst", ".html", ".json", ".csv"}
-#: Files still citing the notes when this check landed, each owned by work in progress
-#: elsewhere.  Remove an entry once its file cites primary sources (a stale entry only warns).
-NOTES_ALLOWED = {
-    "docs/privacy.md": "seed-papers.md §1.6 (default RDP orders)",
-    "examples/70_optical_dfa_mlp.py": "seed-papers.md §1.3, §1.4-§1.5, §5",
-    "hwsim/photonic.py": "seed-papers.md §5 part C, §6",
-    "reports/optical_dfa.md": "seed-papers.md §1.5",
-}
 
 
 def _shipped_text_files():
@@ -79,19 +70,12 @@ def _shipped_text_files():
 
 def test_shipped_files_do_not_cite_internal_notes():
     """A reader cannot follow a citation of a notes file that does not ship."""
-    found, stale = [], []
-    for path in _shipped_text_files():
+    found = []
+    for path in [*_shipped_text_files(), *sorted((ROOT / "tests").glob("*.py"))]:
         rel = path.relative_to(ROOT).as_posix()
-        hits = [f"{rel}:{n}" for n, line in
-                enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1)
-                if INTERNAL_NOTES.search(line)]
-        if rel in NOTES_ALLOWED:
-            if not hits:
-                stale.append(rel)
-        else:
-            found += hits
-    if stale:
-        warnings.warn(f"NOTES_ALLOWED entries no longer needed: {stale}", stacklevel=1)
+        found += [f"{rel}:{n}" for n, line in
+                  enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1)
+                  if INTERNAL_NOTES.search(line) and rel != "tests/test_static.py"]
     assert not found, found
 
 
