@@ -246,3 +246,50 @@ def fast_ir_tiles(g_uS, eff, jobs, row_bounds, col_bounds, n_cb, transposed, r_r
                     d_mats[k, tile % n_cb, c - c0, r] = v
                 else:
                     d_mats[k, tile // n_cb, r - r0, c] = v
+
+
+@njit(cache=True)
+def relax_cells(cells, log_age, g_prog, z, fits, faults, fit_log_t, scale, sigma_scale,
+                g_min, g_max, t, due_factor, t_prog, g_out, t_eval, t_due):
+    # pragma: no cover - compiled; reference: noise.relaxed and CrossbarArray._due_times
+    """Re-evaluate the relaxed conductances of the cells at flat indices ``cells``, in place.
+
+    Per cell ``c`` with ``lt = log_age[k]`` (``log10(max(age, 1))``, computed by the caller
+    with NumPy): the ``"wan2022"`` spread interpolated between the fit values ``fits [F + 1,
+    n_cells]`` (``F`` fits at the times ``10**fit_log_t``, then the 1 s spread) exactly as
+    :func:`crossbar.noise.wan2022_sigma_uS` does (segment by ``searchsorted(side="right")``,
+    clipped to the first and last segment), times ``sigma_scale``; the relaxation spread
+    ``sqrt(max(s_t^2 - s_1s^2, 0))``; ``max(g_prog + scale * sigma * z, 0)``; stuck cells
+    (``faults`` 1: ``g_min``, 2: ``g_max``).  Writes ``g_out``, ``t_eval = t`` and the due
+    time ``t_prog + max(t - t_prog, 1) * due_factor``; returns the earliest due time.
+    """
+    n_fit = fit_log_t.size
+    earliest = np.inf
+    for k in range(cells.size):
+        c = cells[k]
+        lt = log_age[k]
+        seg = 0
+        for f in range(n_fit):
+            if fit_log_t[f] <= lt:
+                seg = f
+        seg = min(seg, n_fit - 2)
+        frac = (lt - fit_log_t[seg]) / (fit_log_t[seg + 1] - fit_log_t[seg])
+        lo = fits[seg, c]
+        hi = fits[seg + 1, c]
+        s_t = (lo + frac * (hi - lo)) * sigma_scale
+        s_1 = fits[n_fit, c]
+        var = s_t * s_t - s_1 * s_1
+        sigma = np.sqrt(var if var > 0.0 else 0.0)
+        g = g_prog[c] + scale * sigma * z[c]
+        g = g if g > 0.0 else 0.0
+        if faults[c] == 1:  # noise.FAULT_SA0
+            g = g_min
+        elif faults[c] == 2:  # noise.FAULT_SA1
+            g = g_max
+        g_out[c] = g
+        t_eval[c] = t
+        age = t - t_prog[c]
+        due = t_prog[c] + (age if age > 1.0 else 1.0) * due_factor
+        t_due[c] = due
+        earliest = min(earliest, due)
+    return earliest

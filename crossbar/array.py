@@ -33,7 +33,7 @@ from crossbar._checks import (
     check_random_state,
     check_real,
 )
-from crossbar._kernels import digitise_and_sum, fast_ir_tiles, open_loop_pulses
+from crossbar._kernels import digitise_and_sum, fast_ir_tiles, open_loop_pulses, relax_cells
 from crossbar.counters import EVENT_FIELDS, CrossbarCounters, TileCounters, physical_arrays
 from crossbar.devices import DeviceParams, get_preset
 from crossbar.errors import CrossbarError
@@ -52,7 +52,9 @@ from crossbar.mapping import (
 )
 from crossbar.noise import (
     FAULT_NONE,
+    WAN2022_FIT_LOG_T,
     NoiseConfig,
+    WAN2022_G_REF_uS,
     apply_faults,
     drift,
     programming_noise,
@@ -61,6 +63,7 @@ from crossbar.noise import (
     wan2022_fit_values,
     wan2022_programming_noise,
     wan2022_sigma_uS,
+    warn_beyond_fits,
 )
 from crossbar.periphery import (
     PeripheryConfig,
@@ -78,6 +81,13 @@ from crossbar.update import (
 )
 
 IR_DROP_MODES = ("none", "fast", "exact")
+
+
+def _flat(a: np.ndarray) -> np.ndarray:
+    """A 1-d view of a C-contiguous array (for kernels that write through it)."""
+    if not a.flags.c_contiguous:
+        raise CrossbarError("internal: expected a C-contiguous state array")
+    return a.reshape(-1)
 
 
 def _stack_inputs(x: np.ndarray, blocks: int, size: int) -> np.ndarray:
@@ -403,8 +413,10 @@ class CrossbarArray:
         t_prog, 1)) > time_step_decades`` needs ``t - t_prog > 10**step * max(t_eval -
         t_prog, 1)``; the factor ``1 - 1e-6`` keeps rounding of the logarithms on the safe
         side (:meth:`set_time` applies the exact test to the cells past their due time)."""
-        factor = 10.0 ** self.config.noise.time_step_decades * (1.0 - 1e-6)
-        return t_prog + np.maximum(t_eval - t_prog, 1.0) * factor
+        return t_prog + np.maximum(t_eval - t_prog, 1.0) * self._due_factor()
+
+    def _due_factor(self) -> float:
+        return 10.0 ** self.config.noise.time_step_decades * (1.0 - 1e-6)
 
     def _ages_matter(self) -> bool:
         """Whether conductances change with time (relaxation or drift present)."""
@@ -891,11 +903,25 @@ class CrossbarArray:
         if self._g_cache is None:
             return
         dev = self.device
-        self._g_cache.flat[cells] = apply_faults(self._aged(cells), self._faults.flat[cells], dev)
-        self._t_eval.flat[cells] = self.time_s
-        due = self._due_times(self._t_prog.flat[cells], self._t_eval.flat[cells])
-        self._t_due.flat[cells] = due
-        self._next_due = min(self._next_due, float(due.min(initial=np.inf)))
+        if self.config.noise.noise_model != "relative" and self._relax_strength() != 0:
+            # the relaxed conductances, in one compiled pass (same operations as _aged)
+            age = self.time_s - self._t_prog.flat[cells]
+            warn_beyond_fits(age)
+            due = relax_cells(
+                cells, np.log10(np.maximum(age, 1.0)), _flat(self._g_prog), _flat(self._z_relax),
+                self._anchor_fits.reshape(self._anchor_fits.shape[0], -1), _flat(self._faults),
+                WAN2022_FIT_LOG_T, self.config.noise.prog_noise_scale,
+                dev.g_max_uS / WAN2022_G_REF_uS, dev.g_min_uS, dev.g_max_uS, self.time_s,
+                self._due_factor(), _flat(self._t_prog), _flat(self._g_cache),
+                _flat(self._t_eval), _flat(self._t_due))
+        else:
+            self._g_cache.flat[cells] = apply_faults(self._aged(cells), self._faults.flat[cells],
+                                                     dev)
+            self._t_eval.flat[cells] = self.time_s
+            due = self._due_times(self._t_prog.flat[cells], self._t_eval.flat[cells])
+            self._t_due.flat[cells] = due
+            due = float(due.min(initial=np.inf))
+        self._next_due = min(self._next_due, due)
         g = self._g_cache
         if 4 * cells.size >= g.size:
             for transposed, (eff, _, _) in list(self._read_cache.items()):

@@ -76,6 +76,8 @@ WAN2022_FITS: Mapping[float, tuple[float, ...]] = MappingProxyType(
 )
 _FIT_TIMES_S = np.array(sorted(WAN2022_FITS))
 _FIT_LOG_T = np.log10(_FIT_TIMES_S)
+#: ``log10`` of the fitted times (s), in time order (the interpolation's knots).
+WAN2022_FIT_LOG_T = _FIT_LOG_T
 
 
 def wan2022_fit_values(g_target_uS: np.ndarray | float,
@@ -90,6 +92,18 @@ def wan2022_fit_values(g_target_uS: np.ndarray | float,
     return np.stack(
         [np.polynomial.polynomial.polyval(x, WAN2022_FITS[t]) for t in _FIT_TIMES_S]
     )
+
+
+def warn_beyond_fits(age_s: np.ndarray, stacklevel: int = 2) -> None:
+    """:class:`~crossbar.errors.CrossbarWarning` if an age exceeds the last fitted time."""
+    if (age_s > _FIT_TIMES_S[-1]).any():
+        warnings.warn(
+            f"time since programming {float(np.max(age_s)):.4g} s is beyond the last fitted "
+            f"time {_FIT_TIMES_S[-1]:.0f} s (2 days) of the Wan 2022 fits: the spread is "
+            "extrapolated linearly in log10(t)",
+            CrossbarWarning,
+            stacklevel=stacklevel + 1,
+        )
 
 
 def wan2022_sigma_uS(
@@ -114,14 +128,8 @@ def wan2022_sigma_uS(
     if (age < 0).any() or not np.isfinite(age).all():
         raise CrossbarError(f"age_s={_show(age)}: expected finite times >= 0 (seconds)")
     check_positive("g_max_uS", g_max_uS)
-    if warn and (age > _FIT_TIMES_S[-1]).any():
-        warnings.warn(
-            f"time since programming {float(age.max()):.4g} s is beyond the last fitted time "
-            f"{_FIT_TIMES_S[-1]:.0f} s (2 days) of the Wan 2022 fits: the spread is "
-            "extrapolated linearly in log10(t)",
-            CrossbarWarning,
-            stacklevel=2,
-        )
+    if warn:
+        warn_beyond_fits(age)
     shape = np.broadcast_shapes(g.shape, age.shape)
     per_fit = wan2022_fit_values(g, g_max_uS) if fits is None else fits
     per_fit = np.broadcast_to(per_fit, (per_fit.shape[0], *shape))

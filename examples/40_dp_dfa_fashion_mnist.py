@@ -5,8 +5,9 @@ both methods at the **same** (ε, δ), sampling rate, number of steps and Poisso
 generator per seed draws the batches of both), hence the same noise multiplier z from
 ``snn_dfa.privacy.noise_multiplier_for``; the two mechanisms differ only in what they clip
 (docs/privacy.md).  Non-private DFA and BP on the same batches give the ceiling.  The paper
-claims DP-DFA beats backprop-based DP training "often by 10-20 %" (seed-papers.md §3; its
-datasets, ε grid and numbers are not known to us), with the gap widening with depth.
+claims DP-DFA beats backprop-based DP training "often by 10-20 %" (Lee & Kifer 2020, arXiv
+2010.03701, abstract; its datasets, ε grid and numbers are not known to us); we expected the
+gap to widen with depth [assumption].
 
 Settings (all [assumption] unless sourced): tanh MLPs 784-256-10 and 784-256-256-256-10,
 pixels scaled to [0, 1]; expected batch 256 of the 60 000 training images (q = 256/60 000),

@@ -1,8 +1,8 @@
 """50 — Nøkland's DFA against BP for MLPs (tanh and ReLU) on digits and Fashion-MNIST (issue 20).
 
-Nøkland (NIPS 2016, arXiv 1609.01596; seed-papers.md §2) trains fully-connected nets with a
-fixed random matrix from the output error to every hidden layer and reports test errors close
-to BP's (MNIST 2x800 tanh: BP 1.60 %, DFA 1.74 %).  Here, with ``snn_dfa.deep``:
+Nøkland (NIPS 2016, arXiv 1609.01596) trains fully-connected nets with a fixed random matrix
+from the output error to every hidden layer and reports test errors close to BP's (MNIST 2x800
+tanh: BP 1.60 %, DFA 1.74 %).  Here, with ``snn_dfa.deep``:
 
 * scikit-learn digits (8x8), MLP 64-256-256-10, BP / DFA / readout-only (the control);
 * Fashion-MNIST (28x28), MLP 784-256-256-10 (TinyDFA's MNIST example), BP / DFA;
@@ -39,7 +39,7 @@ from snn_dfa.deep.train import cached_run, fit_classifier, mean_std, seeded
 
 SEEDS = (0, 1, 2)
 ACTIVATIONS = ("tanh", "relu")
-LR = 0.01            # TinyDFA MNIST example (seed-papers.md §1.3)
+LR = 0.01            # TinyDFA MNIST example (lightonai/dfa-scales-to-modern-deep-learning)
 HIDDEN = (256, 256)  # TinyDFA MNIST example
 DATASETS = {
     # name: (epochs, batch, methods)

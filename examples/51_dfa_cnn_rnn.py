@@ -1,9 +1,9 @@
 """51 — Han et al.'s DFA schemes for CNNs and RNNs on Fashion-MNIST, and UCI HAPT references.
 
-Han, Park, Ryu, Yoo (arXiv 2006.12830; seed-papers.md §9) find plain DFA weak on convolutional
-networks and recover BP-level accuracy with modular DFA, sparse feedback (a dilated convolution
-for feature maps, a sparse matrix for RNNs) and hybrid DFA.  The paper's exact module split,
-sparsity and hybrid configuration are not public (§11), so these are our readings, all through
+Han, Park, Ryu, Yoo (arXiv 2006.12830) find plain DFA weak on convolutional networks and recover
+BP-level accuracy with modular DFA, sparse feedback (a dilated convolution for feature maps, a
+sparse matrix for RNNs) and hybrid DFA.  The paper's exact module split, sparsity and hybrid
+configuration are not public (no code is released), so these are our readings, all through
 ``snn_dfa.deep``'s point placement and projectors:
 
 * CNN (conv 5x5 8 -> 16, ReLU, max-pool, FC 128):

@@ -1,11 +1,12 @@
 """52 — DFA for a character-level decoder-only Transformer on Tiny Shakespeare (issue 20).
 
-Launay et al. (NeurIPS 2020, "DFA scales") and Wang et al. (arXiv 2409.12965; seed-papers.md
-§5-6) train Transformers with DFA: one feedback point per block (*macro*) or three (*micro*:
-after attention + residual, after the FFN activation, at the block output), one shared random
+Launay et al. (NeurIPS 2020, "DFA scales", arXiv 2006.12878) and Wang et al. (arXiv 2409.12965)
+train Transformers with DFA: one feedback point per block (*macro*) or three (*micro*: after
+attention + residual, after the FFN activation, at the block output), one shared random
 projection of the output error per step, optionally a ternarised error (what an optical
-co-processor takes).  Expected (§6): every DFA variant learns, far below the corpus's unigram
-entropy of 3.31 nats/char, but behind BP; ternarisation costs little; macro no worse than micro.
+co-processor takes).  Expected [assumption, from the papers' qualitative claims]: every DFA
+variant learns, far below the corpus's unigram entropy of 3.31 nats/char, but behind BP;
+ternarisation costs little; macro no worse than micro.
 
 Model: 2 pre-LN blocks, d = 64, 4 heads, context 64 (``snn_dfa.deep.models.CharTransformer``);
 Adam lr 1e-3, batch 16 windows, 600 steps, the same number of steps for every method; the first 90 % of

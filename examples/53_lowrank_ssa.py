@@ -1,14 +1,14 @@
 """53 — Low-rank DFA in SVD space (Roy et al. 2025, "SSA") against full-rank DFA and BP (issue 20).
 
-Roy, Apolinario, Das Biswas, Roy (arXiv 2510.25594; seed-papers.md §8) keep every layer factored
-as ``U S V^T``, train the factors with a local loss (cross-entropy through DFA, a subspace
-alignment term towards feedback of the same SVD structure, an orthogonality term) and reduce the
-rank during training; they report accuracy comparable to BP with fewer trainable parameters
-than full-rank DFA, and that every loss term matters.  Their exact losses and schedule are not
-public; ``snn_dfa.deep.lowrank`` documents our reading.
+Roy, Apolinario, Das Biswas, Roy (arXiv 2510.25594) keep every layer factored as ``U S V^T``,
+train the factors with a local loss (cross-entropy through DFA, a subspace alignment term
+towards feedback of the same SVD structure, an orthogonality term) and reduce the rank during
+training; they report accuracy comparable to BP with fewer trainable parameters than full-rank
+DFA, and that every loss term matters.  Their exact losses and schedule are not public;
+``snn_dfa.deep.lowrank`` documents our reading.
 
-Protocol (§8's offline reproduction): scikit-learn digits, MLP 64-256-256-10 tanh, 3 seeds, 40
-epochs, Adam lr 1e-3, batch 32 for every method:
+Protocol ([assumption]: a CPU-sized stand-in for the paper's runs): scikit-learn digits, MLP
+64-256-256-10 tanh, 3 seeds, 40 epochs, Adam lr 1e-3, batch 32 for every method:
 
 * ``bp_dense``, ``dfa_dense``: full-rank MLP (``snn_dfa.deep.models.MLP``);
 * ``ssa_r{8,16,32}``: low-rank layers of rank r, SVD-structured feedback, align + ortho terms

@@ -1,7 +1,7 @@
 """60 — DFA-GNN: forward learning of a GCN on Cora and CiteSeer against BP (issue 21).
 
 Zhao et al., "DFA-GNN: Forward Learning of Graph Neural Networks by Direct Feedback Alignment",
-NeurIPS 2024 (seed-papers.md §7).  A 3-layer GCN (64 hidden units, sigmoid outputs with BCE,
+NeurIPS 2024 (arXiv 2406.02040).  A 3-layer GCN (64 hidden units, sigmoid outputs with BCE,
 Adam with an L2 penalty, 1000 full-graph epochs; the paper's Table 6 per data set) trained by
 
 * ``bp``: backpropagation;

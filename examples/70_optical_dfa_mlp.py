@@ -1,6 +1,6 @@
 """70 — Optical DFA: an MLP trained with a simulated OPU as the feedback projector (issue 23).
 
-Launay et al. 2020 (photonic co-processor for DFA) and seed-papers.md §1.4–§1.5, §5 part A:
+After Launay et al. 2020 (photonic co-processor for DFA, arXiv 2012.06373):
 a 64-256-256-10 tanh MLP on scikit-learn's digits (8 x 8, 1437 training / 360 test images,
 stratified by seed) trained with
 
@@ -12,11 +12,13 @@ stratified by seed) trained with
 * ``optical_8bit``: 8-bit camera, no shot noise, and ``optical_8bit_gG``: 8-bit camera with
   ``G`` detected photons per unit intensity (shot noise grows as ``G`` falls).
 
-SGD with momentum 0.9, lr 0.01, batch 64 (TinyDFA's MNIST defaults, seed-papers.md §1.3),
+SGD with momentum 0.9, lr 0.01 (as TinyDFA's MNIST example, lightonai/dfa-scales-to-modern-
+deep-learning, TinyDFA/mnist_example.py, which uses batch 128), batch 64 [assumption],
 ``EPOCHS`` = 15 epochs, 3 seeds.  Reported: test accuracy (mean, min, max over seeds), the cosine
 between each hidden layer's DFA update and the BP gradient on a fixed batch after training
 (``snn_dfa.deep.alignment``), camera frames per training step and the OPU time they take at
-its frame rate (750 frames/s, derived from 1500 TeraOPS at 10^6 x 10^6: seed-papers.md §5).
+its frame rate (750 frames/s [assumption], derived from the 1500 TeraOPS at 10^6 x 10^6 of
+Wang et al. 2024, arXiv 2409.12965).
 
 Usage::
 

@@ -7,10 +7,19 @@ A Fashion-MNIST tanh MLP 784-256-256-10 with bounded activations
 * ``dfa``: exact DFA through the OPU's effective real feedback matrix (``OPU.linear_matrix``);
 * ``pdfa`` at several noise levels: photonic DFA, the ternarised error projected by the
   simulated OPU (8-bit camera, ``DATA_PHOTONS`` photons per unit intensity of shot noise),
-  each example's projection normalised to ``tau_f`` (``ProjectionClip``), and the Gaussian
+  each example's projection clipped to norm ``tau_f`` (``ProjectionClip``), and the Gaussian
   mechanism of ``PhotonicDPDFA`` with noise multiplier ``z`` calibrated for the target ε at
   δ = ``DELTA`` (``snn_dfa.privacy.noise_multiplier_for``); ε = inf is the photonic path with
-  its clip and no privacy noise.
+  its clip and no privacy noise;
+* ``pdfa_datapath``: the photonic path with Gaussian noise of std ``DATAPATH_SIGMA`` per entry
+  added to each example's clipped projection, the noise the paper's analysis counts (the default
+  of UnchartedRLab/SSP, a TinyDFA fork with the paper's parameter names: ``10 σ/sqrt(d_fb)``
+  with σ = 0.2 and d_fb = 512 units); trained without
+  ``PhotonicDPDFA``: no ε, because that noise alone gives no guarantee (docs/privacy.md), shown
+  to separate what the two noise placements do to accuracy and alignment;
+* ``pdfa_opu`` (``--opu-noise``, seed 0, ε = 2 only: 4 minutes of CPU): ``pdfa`` with the
+  privacy noise taken from the simulated OPU's dark frames (``noise_source="opu"``, ``OPU_PHOTONS``
+  photons per unit intensity and a digital gain) instead of digital Gaussian draws.
 
 Reported per run: test accuracy, ε spent (the mechanism's accountant), ``z``, the photon budget
 at which the OPU's dark-frame shot noise alone is the mechanism's noise (``1/(4 z² Δ²)``
@@ -20,11 +29,12 @@ method's layer-2 update (the second hidden layer's weights; noise included for `
 the BP gradient on a fixed probe batch of ``EXPECTED_BATCH`` training images.
 
 Settings [assumption unless sourced]: inputs scaled to [0, 1] and each image normalised to norm
-``tau_x = 1``; ``tau_h_min = 1e-6``, ``tau_h_max = 1``, ``tau_f = 1`` (the defaults of the
-public code the paper's parameter names come from); ``tau_e = sqrt(2)`` (always holds); biases
-on (their 1 enters the sensitivity); expected batch 256 of 60 000 (q = 256/60 000), ``EPOCHS``
-epochs; SGD with momentum 0.9, learning rate ``LR`` for every method (one scan on seed 0,
-``--tune``); ternarisation threshold 0.25 (examples/70's).
+``tau_x = 1``; ``tau_h_min = 1e-6``, ``tau_h_max = 1``, ``tau_f = 1`` (UnchartedRLab/SSP's
+defaults); ``tau_e = sqrt(2)`` (always holds); no biases
+(a bias's constant input 1 would raise the sensitivity by sqrt(2)); expected batch 256 of
+60 000 (q = 256/60 000), ``EPOCHS`` epochs; SGD with momentum 0.9, learning rate ``LR`` (the
+best of ``TUNE_LRS`` on seed 0 after one epoch, ``--tune``); ternarisation threshold 0.25
+(examples/70's).
 
 Resumable: each finished run is one line of ``runs.jsonl`` in ``--out``; a rerun skips it.
 Run::
@@ -64,11 +74,18 @@ SEEDS = (0, 1, 2)
 EPSILONS = (math.inf, 8.0, 2.0, 0.5)
 TAU = {"tau_x": 1.0, "tau_h_min": 1e-6, "tau_h_max": 1.0, "tau_f": 1.0}
 MOMENTUM = 0.9
-LR = {"bp": 0.5, "dfa": 0.5, "pdfa": 0.5}
+LR = {"bp": 0.5, "dfa": 0.5, "pdfa": 0.5, "pdfa_datapath": 0.5}
 TUNE_LRS = (0.1, 0.5, 2.0)
 THRESHOLD = 0.25
-DATA_PHOTONS = 100.0
+#: shot noise of the data frames [assumption]: it buys no privacy here (docs/privacy.md), and an
+#: example with a zero ternary error still sends two dark frames whose noise the clip scales up
+#: to tau_f at 100 photons (norm ~1); at 1000 it is ~0.3
+DATA_PHOTONS = 1000.0
 PROBE_DRAWS = 3
+DATAPATH_SIGMA = 10 * 0.2 / math.sqrt(512)
+#: photon budget of the dark frames of ``pdfa_opu`` [assumption: enough for the Gaussian model
+#: on every noise pixel; the gain restores σ]
+OPU_PHOTONS = 1000.0
 QUICK = {"n_train": 2000, "n_test": 500, "epochs": 1, "seeds": (0,),
          "epsilons": (math.inf, 8.0), "expected_batch": 64}
 
@@ -84,9 +101,26 @@ def load(n_train: int | None, n_test: int | None):
     return out
 
 
+class NoisyProjection:
+    """A projector wrapper adding ``N(0, sigma²)`` to every entry of each example's projection
+    (the per-example scale; the incoming gradient carries ``1/M``)."""
+
+    def __init__(self, inner, sigma: float, seed: int) -> None:
+        self.inner, self.sigma = inner, sigma
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def build(self, shapes, n_out: int) -> None:
+        self.inner.build(shapes, n_out)
+
+    def project(self, e: torch.Tensor) -> list[torch.Tensor]:
+        m = e.shape[0]
+        return [p + self.sigma / m * torch.randn(p.shape, generator=self.generator)
+                for p in self.inner.project(e)]
+
+
 def build(method: str, seed: int):
     torch.manual_seed(seed)
-    layers = [torch.nn.Linear(a, b) for a, b in itertools.pairwise(SIZES)]
+    layers = [torch.nn.Linear(a, b, bias=False) for a, b in itertools.pairwise(SIZES)]
     n_hidden = sum(SIZES[1:-1])
     if method == "bp":
         dfa = DFA(mode=Mode.BP)
@@ -95,7 +129,9 @@ def build(method: str, seed: int):
         dfa = DFA(FixedProjector([b_full[:SIZES[1]], b_full[SIZES[1]:]]))
     else:
         opu = OpticalProjector(THRESHOLD, Camera(photons_per_unit=DATA_PHOTONS), seed=seed)
-        dfa = DFA(ProjectionClip(opu, TAU["tau_f"], mode="normalise"))
+        clip = ProjectionClip(opu, TAU["tau_f"], mode="clip")
+        dfa = DFA(NoisyProjection(clip, DATAPATH_SIGMA, seed) if method == "pdfa_datapath"
+                  else clip)
 
     def forward(x):
         h = x
@@ -116,27 +152,31 @@ def cosine(a: torch.Tensor, b: torch.Tensor) -> float:
     return float(a @ b / (a.norm() * b.norm()))
 
 
-def layer2_cosine(method, layers, dfa, forward, probe, probe_mech) -> float:
-    """Cosine between the method's layer-2 update and the BP gradient on the probe batch
-    (``pdfa``: a fresh mechanism's noisy update, mean of ``PROBE_DRAWS`` draws)."""
+def layer2_cosines(method, layers, dfa, forward, probe, probe_mechs) -> tuple[float, float]:
+    """Cosine between the method's layer-2 update and the BP gradient on the probe batch.
+    ``pdfa``: ``(noisy, clean)``, the mechanism's update with its noise (mean of
+    ``PROBE_DRAWS`` draws) and without (the clipped sum alone); other methods: ``(c, c)``."""
     x, y = probe
     g_bp = bp_gradient(layers, dfa, forward, x, y)
-    saved = [(p.grad.clone() if p.grad is not None else None)
-             for lin in layers for p in lin.parameters()]
-    if method == "pdfa":
+    params = [p for lin in layers for p in lin.parameters()]
+    saved = [(p.grad.clone() if p.grad is not None else None) for p in params]
+    if probe_mechs is not None:
+        noisy_mech, clean_mech = probe_mechs
         values = []
         for _ in range(PROBE_DRAWS):
-            probe_mech.step(forward, dfa, x, y)
+            noisy_mech.step(forward, dfa, x, y)
             values.append(cosine(layers[1].weight.grad, g_bp))
-        value = float(np.mean(values))
+        clean_mech.step(forward, dfa, x, y)
+        out = (float(np.mean(values)), cosine(layers[1].weight.grad, g_bp))
     else:
         for p in layers[1].parameters():
             p.grad = None
         torch.nn.functional.cross_entropy(forward(x), y).backward()
         value = cosine(layers[1].weight.grad, g_bp)
-    for p, g in zip([p for lin in layers for p in lin.parameters()], saved):
+        out = (value, value)
+    for p, g in zip(params, saved):
         p.grad = g
-    return value
+    return out
 
 
 def accuracy(dfa, forward, x, y) -> float:
@@ -154,17 +194,21 @@ def run_one(method, eps, seed, data, epochs, expected_batch, lr) -> dict:
     params = [p for lin in layers for p in lin.parameters()]
     opt = torch.optim.SGD(params, lr=lr, momentum=MOMENTUM)
     z = 0.0
-    if method == "pdfa" and math.isfinite(eps):
+    private = method in ("pdfa", "pdfa_opu")
+    if private and math.isfinite(eps):
         z = noise_multiplier_for(eps, DELTA, q, steps)
-    mech = probe_mech = None
-    if method == "pdfa":
-        kw = {**TAU, "noise_multiplier": z, "sampling_rate": q, "dataset_size": n}
-        mech = PhotonicDPDFA(layers, seed=seed, **kw)
+    mech, probe_mechs = None, None
+    if private:
+        kw = {**TAU, "sampling_rate": q, "dataset_size": n}
+        source = {"noise_source": "opu", "photons_per_unit": OPU_PHOTONS} \
+            if method == "pdfa_opu" and z > 0 else {}
+        mech = PhotonicDPDFA(layers, noise_multiplier=z, seed=seed, **source, **kw)
         mech.check_model(torch.nn.ModuleList(layers), dfa)
-        probe_mech = PhotonicDPDFA(layers, seed=10_000 + seed, **kw)
+        probe_mechs = (PhotonicDPDFA(layers, noise_multiplier=z, seed=10_000 + seed, **kw),
+                       PhotonicDPDFA(layers, noise_multiplier=0.0, **kw))
     probe = (x_tr[:expected_batch], y_tr[:expected_batch])
     batches = torch.Generator().manual_seed(1000 + seed)     # the same batches for every method
-    cosines, clipped, start = [], [], time.process_time()
+    cosines, clean, clipped, start = [], [], [], time.process_time()
     for step in range(steps):
         idx = poisson_batch(n, q, batches)
         opt.zero_grad()
@@ -175,27 +219,35 @@ def run_one(method, eps, seed, data, epochs, expected_batch, lr) -> dict:
         opt.step()
         if (step + 1) % per_epoch == 0 or step + 1 == steps:
             if method != "bp":
-                cosines.append(layer2_cosine(method, layers, dfa, forward, probe, probe_mech))
-    rec = {"method": method, "target_epsilon": None if method != "pdfa" else eps,
+                noisy, noiseless = layer2_cosines(method, layers, dfa, forward, probe,
+                                                  probe_mechs)
+                cosines.append(noisy)
+                clean.append(noiseless)
+    rec = {"method": method, "target_epsilon": eps if private else None,
            "seed": seed, "lr": lr, "epochs": epochs, "steps": steps, "sampling_rate": q,
            "noise_multiplier": z, "delta": DELTA, "test_accuracy_pct": accuracy(
                dfa, forward, x_te, y_te), "cpu_s": time.process_time() - start}
     if method != "bp":
         rec["cosine_layer2"] = cosines[-1]
         rec["cosine_layer2_per_epoch"] = cosines
+        rec["cosine_layer2_noiseless"] = clean[-1]
+        rec["cosine_layer2_noiseless_per_epoch"] = clean
     if mech is not None:
         rec["epsilon"] = mech.epsilon(DELTA) if z > 0 else math.inf
         rec["sensitivity"] = mech.sensitivity
         rec["noise_std"] = mech.noise_std
         rec["unit_gain_photons_per_unit"] = 1 / (4 * mech.noise_std ** 2) if z > 0 else None
         rec["clipped_fraction"] = float(np.mean(clipped))
-        opu = dfa.projector.inner.feedback.opu  # type: ignore[attr-defined]
+    if method.startswith("pdfa"):
+        clip = dfa.projector.inner if method == "pdfa_datapath" else dfa.projector
+        opu = clip.inner.feedback.opu  # type: ignore[attr-defined]
         rec["data_frames_per_step"] = (opu.frames - opu.calibration_frames) / steps
     return rec
 
 
 def plan(epsilons) -> list[tuple[str, float]]:
-    return [("bp", math.nan), ("dfa", math.nan)] + [("pdfa", e) for e in epsilons]
+    return ([("bp", math.nan), ("dfa", math.nan)] + [("pdfa", e) for e in epsilons]
+            + [("pdfa_datapath", math.nan)])
 
 
 def key(method: str, eps: float | None, seed: int, lr: float) -> str:
@@ -213,8 +265,9 @@ def summarise(rows: list[dict]) -> dict[str, dict]:
                "accuracy_mean": float(np.mean(acc)),
                "accuracy_std": float(np.std(acc, ddof=1)) if len(acc) > 1 else 0.0}
         if method != "bp":
-            row["cosine_layer2_mean"] = float(np.mean([r["cosine_layer2"] for r in sel]))
-        if method == "pdfa":
+            for k in ("cosine_layer2", "cosine_layer2_noiseless"):
+                row[f"{k}_mean"] = float(np.mean([r[k] for r in sel]))
+        if method in ("pdfa", "pdfa_opu"):
             for k in ("noise_multiplier", "epsilon", "noise_std", "unit_gain_photons_per_unit",
                       "clipped_fraction", "data_frames_per_step"):
                 vals = [r[k] for r in sel if r[k] is not None]
@@ -229,7 +282,7 @@ def table(summary: dict[str, dict], meta: dict) -> str:
              f"{meta['expected_batch']}/{meta['n_train']}, δ = {DELTA:g}, seeds "
              f"{meta['seeds']}; load average {meta['load'][0]:.1f}.", "",
              "| method | target ε | lr | seeds | test accuracy % (mean ± sd) | ε spent | z | "
-             "σ = zΔ | photons/unit at unit gain | layer-2 cosine with BP |",
+             "σ = zΔ | photons/unit at unit gain | layer-2 cosine with BP (noiseless) |",
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
 
     def f(v, fmt):
@@ -241,8 +294,51 @@ def table(summary: dict[str, dict], meta: dict) -> str:
             f"{f(row.get('epsilon'), '.3g')} | {f(row.get('noise_multiplier'), '.3g')} | "
             f"{f(row.get('noise_std'), '.3g')} | "
             f"{f(row.get('unit_gain_photons_per_unit'), '.3g')} | "
-            f"{f(row.get('cosine_layer2_mean'), '.3f')} |")
+            f"{f(row.get('cosine_layer2_mean'), '.3f')} "
+            f"({f(row.get('cosine_layer2_noiseless_mean'), '.3f')}) |")
     return "\n".join(lines) + "\n"
+
+
+def figure(rows: list[dict], path: Path) -> None:
+    """Ohana et al.'s Figure 2 in shape: test accuracy per method and level (mean ± sd over
+    seeds) and the layer-2 cosine with BP after every epoch (mean over seeds; dashed: the
+    photonic update without its privacy noise)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    groups: dict[str, list[dict]] = {}
+    for r in rows:
+        label = r["method"] if r["target_epsilon"] is None else \
+            f"{r['method']} ε={r['target_epsilon']:g}"
+        groups.setdefault(label, []).append(r)
+    fig, (ax_acc, ax_cos) = plt.subplots(1, 2, figsize=(11, 4))
+    labels = list(groups)
+    acc = [[r["test_accuracy_pct"] for r in groups[k]] for k in labels]
+    ax_acc.bar(range(len(labels)), [np.mean(a) for a in acc],
+               yerr=[np.std(a, ddof=1) if len(a) > 1 else 0 for a in acc], color="0.6")
+    ax_acc.set_xticks(range(len(labels)), labels, rotation=30, ha="right")
+    ax_acc.set_ylabel("test accuracy (%)")
+    ax_acc.set_ylim(min(min(a) for a in acc) - 5, 100)
+    for i, k in enumerate(labels):
+        if k == "bp":
+            continue
+        for key, style in (("cosine_layer2_per_epoch", "-"),
+                           ("cosine_layer2_noiseless_per_epoch", "--")):
+            curves = [r[key] for r in groups[k] if key in r]
+            if not curves or (style == "--" and not k.startswith("pdfa")):
+                continue
+            n = min(len(c) for c in curves)
+            mean = np.mean([c[:n] for c in curves], axis=0)
+            ax_cos.plot(range(1, n + 1), mean, style, color=f"C{i}", marker="o",
+                        label=k if style == "-" else None)
+    ax_cos.axhline(0, color="0.7", lw=0.8)
+    ax_cos.set_xlabel("epoch")
+    ax_cos.set_ylabel("cosine(layer-2 update, BP gradient)")
+    ax_cos.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 def main(argv=None) -> None:
@@ -251,6 +347,8 @@ def main(argv=None) -> None:
     ap.add_argument("--quick", action="store_true", help="a reduced run of seconds")
     ap.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
     ap.add_argument("--epochs", type=int, default=EPOCHS)
+    ap.add_argument("--opu-noise", action="store_true",
+                    help="also run pdfa_opu (seed 0, ε = 2): the noise from OPU dark frames")
     ap.add_argument("--tune", action="store_true", help="learning-rate scan (seed 0, 1 epoch, "
                     "bp, dfa and pdfa at ε = 2)")
     args = ap.parse_args(argv)
@@ -275,6 +373,8 @@ def main(argv=None) -> None:
     else:
         todo = [(m, e if m == "pdfa" else None, s, LR[m]) for s in seeds
                 for m, e in plan(epsilons)]
+        if args.opu_noise:
+            todo.append(("pdfa_opu", 2.0, seeds[0], LR["pdfa"]))
     for method, eps, seed, lr in todo:
         if key(method, eps, seed, lr) in done:
             continue
@@ -293,6 +393,7 @@ def main(argv=None) -> None:
     (args.out / "summary.json").write_text(json.dumps({"meta": meta, "summary": summary},
                                                       indent=1))
     (args.out / "summary.md").write_text(table(summary, meta))
+    figure(rows, args.out / "figure.png")
     print(table(summary, meta))
 
 

@@ -15,8 +15,10 @@ validation loss (nats/char) of
   photons per unit intensity, threshold 0.25),
 
 every DFA variant with the **same feedback matrix** (the OPU's effective real matrix for the
-seed), so the differences are the ternarisation and the optics.  Paired differences over seeds
-with ``snn_dfa.stats``.
+seed), so the differences are the ternarisation and the optics.  A diagnostic pair,
+``dfa_ternary_centred`` and ``optical_centred``, subtracts from every feedback signal its mean
+over the step's tokens (see :class:`Centred`): it tests why the ternarised error fails here.
+Paired differences over seeds with ``snn_dfa.stats``.
 
 Example 52's model (2 pre-LN blocks, d = 64, 4 heads, context 64, batch 16 windows, Adam
 lr 1e-3) for the CPU budget reduced to 400 steps (52: 600) and 2 seeds (52: 3): about 15
@@ -51,7 +53,7 @@ from snn_dfa.deep.train import cached_run, fit_lm, lm_batch, mean_std, seeded
 from snn_dfa.rules import optical
 
 SEEDS = (0, 1)
-METHODS = ("bp", "dfa", "dfa_ternary", "optical")
+METHODS = ("bp", "dfa", "dfa_ternary", "optical", "dfa_ternary_centred", "optical_centred")
 FULL = {"steps": 400, "eval_every": 100, "d": 64, "layers": 2, "context": 64, "batch": 16}
 QUICK = {"steps": 6, "eval_every": 3, "d": 16, "layers": 1, "context": 16, "batch": 4}
 LR = 1e-3  # Adam, as example 52 [assumption: nanoGPT's small-model default]
@@ -73,20 +75,49 @@ class OpuMatrixProjector(FixedProjector):
         super().build(shapes, n_out)
 
 
+class Centred:
+    """A diagnostic, not a method of the papers: ``inner``'s signals minus their mean over the
+    step's tokens (electronics after the OPU), which removes what every token receives alike.
+    A ternarised error is mostly ``-1`` at the true class alone, so its projection carries a
+    shared ``-B p_labels`` drift that an exact error (summing to zero over classes) lacks."""
+
+    def __init__(self, inner: OpuMatrixProjector | OpticalProjector) -> None:
+        self.inner = inner
+
+    def build(self, shapes: Sequence[Shape], n_out: int) -> None:
+        self.inner.build(shapes, n_out)
+
+    def project(self, e: torch.Tensor) -> list[torch.Tensor]:
+        return [p - p.mean(0, keepdim=True) for p in self.inner.project(e)]
+
+    @property
+    def matrices(self) -> list[torch.Tensor]:
+        return self.inner.matrices
+
+    @property
+    def feedback(self) -> object:
+        return self.inner.feedback  # type: ignore[union-attr]  # the OPU's, for its frames
+
+
 def make_dfa(method: str, seed: int) -> DFA:
     if method == "bp":
         return DFA(mode=Mode.BP)
-    if method == "optical":
-        return DFA(OpticalProjector(optical.THRESHOLD, CAMERA, seed=seed))
-    return DFA(OpuMatrixProjector(seed),
-               ternarise=optical.THRESHOLD if method == "dfa_ternary" else None)
+    if method.startswith("optical"):
+        opu = OpticalProjector(optical.THRESHOLD, CAMERA, seed=seed)
+        return DFA(Centred(opu) if method.endswith("centred") else opu)
+    ternary = optical.THRESHOLD if method.startswith("dfa_ternary") else None
+    fixed = OpuMatrixProjector(seed)
+    return DFA(Centred(fixed) if method.endswith("centred") else fixed, ternarise=ternary)
 
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--out", type=Path, default=Path("runs/73_optical_transformer"))
+    parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS),
+                        help="methods to run and summarise (the first four are the comparison)")
     args = parser.parse_args(argv)
+    methods = tuple(args.methods)
     torch.set_num_threads(1)
     cfg = QUICK if args.quick else FULL
     seeds = SEEDS[:1] if args.quick else SEEDS
@@ -104,7 +135,7 @@ def main(argv: list[str] | None = None) -> dict:
         res = fit_lm(model, dfa, train, val, steps=cfg["steps"], batch_size=cfg["batch"],
                      context=cfg["context"], lr=LR, eval_every=cfg["eval_every"], seed=seed)
         res.update(method=method, seed=seed, config=cfg)
-        if method == "optical":
+        if method.startswith("optical"):
             # the frame counter over one more training step's backward pass (not applied;
             # the counter's total also holds the calibration and the alignment probes)
             fb = dfa.projector.feedback  # type: ignore[attr-defined]  # an OpticalProjector
@@ -124,7 +155,7 @@ def main(argv: list[str] | None = None) -> dict:
                      "camera": {"photons_per_unit": CAMERA.photons_per_unit,
                                 "bit_depth": CAMERA.bit_depth, "full_scale": CAMERA.full_scale}}
     runs = {m: [cached_run(args.out, f"{m}_s{s}", lambda m=m, s=s: run(m, s)) for s in seeds]
-            for m in METHODS}
+            for m in methods}
     for method, rs in runs.items():
         loss = mean_std([r["val_loss"] for r in rs])
         summary[method] = {
@@ -136,7 +167,7 @@ def main(argv: list[str] | None = None) -> dict:
             "final_update_cosine": {k: mean_std([r["evals"][-1]["alignment"][k] for r in rs])[0]
                                     for k in rs[0]["evals"][-1]["alignment"]},
             "step_ms": mean_std([r["step_ms"] for r in rs])[0]}
-        if method == "optical":
+        if method.startswith("optical"):
             summary[method] |= {k: rs[0][k] for k in ("frames_per_token", "frames_per_step",
                                                       "opu_seconds_per_step", "pixels",
                                                       "mirrors")}
@@ -145,7 +176,11 @@ def main(argv: list[str] | None = None) -> dict:
     if len(seeds) > 1:  # paired over seeds (same data order, init and matrix): a - b
         pairs = {}
         for a, b in (("optical", "dfa_ternary"), ("optical", "dfa"), ("dfa_ternary", "dfa"),
-                     ("dfa", "bp")):
+                     ("dfa", "bp"), ("dfa_ternary_centred", "dfa_ternary"),
+                     ("optical_centred", "dfa_ternary_centred"),
+                     ("dfa_ternary_centred", "dfa")):
+            if a not in runs or b not in runs:
+                continue
             diffs = [ra["val_loss"] - rb["val_loss"] for ra, rb in zip(runs[a], runs[b])]
             iv = stats.t_interval(diffs)
             pairs[f"{a}-{b}"] = {"mean": iv.mean, "low": iv.low, "high": iv.high,
@@ -154,7 +189,30 @@ def main(argv: list[str] | None = None) -> dict:
         summary["paired_loss_differences"] = pairs
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps(summary, indent=1))
+    plot_curves(summary, methods, args.out / "val_loss.png")
     return summary
+
+
+def plot_curves(summary: dict, methods: Sequence[str], path: Path) -> None:
+    """Validation loss against step, mean over seeds, one line per method."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    for method in methods:
+        ax.plot(summary[method]["eval_steps"], summary[method]["val_loss_by_eval"], marker="o",
+                label=method, linestyle="--" if "centred" in method else "-")
+    ax.axhline(summary["unigram_entropy_nats"], color="grey", linewidth=0.8,
+               label="unigram entropy")
+    ax.set_xlabel("training step")
+    ax.set_ylabel("validation loss (nats/char)")
+    ax.set_title(f"Tiny Shakespeare, mean of {len(summary['seeds'])} seed(s)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 if __name__ == "__main__":

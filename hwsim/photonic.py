@@ -1,6 +1,7 @@
 """Optical DFA on a photonic co-processor against electronic BP and DFA: time and energy per step.
 
-An analytic model (seed-papers.md §5 part C, §6's cost model) of one training step of a
+An analytic model [assumption: ours, after the throughput arguments of Launay et al. 2020,
+arXiv 2012.06373, and Wang et al. 2024, arXiv 2409.12965] of one training step of a
 fully connected network with widths ``n_0 -> n_1 -> ... -> n_L`` (``n_L = c`` outputs) at batch
 ``M``, with every constant in a frozen preset naming its source:
 

@@ -32,8 +32,9 @@ QUANTITIES = {
 """Ratio name -> :meth:`CostReport.summary` entry it divides."""
 
 PAPER_RATIOS = {"energy": 1 - 0.641, "latency": 1 / 2.1, "area": 1 - 0.101}
-"""DFA / BP in the wearable paper (core-papers.md: -64.1 % energy, 2.1x latency, -10.1 %
-area; configuration and definitions unknown)."""
+"""DFA / BP in the wearable paper (Bhattacharjee, Shi, Chen, Wang & Panda 2025, arXiv
+2502.06736, abstract: -64.1 % energy, 2.1x latency, -10.1 % area; configuration and
+definitions unknown)."""
 
 PAPER_TOLERANCE = 0.10
 """A ratio "reproduces" the paper's if it is within 10 % (relative) of it."""

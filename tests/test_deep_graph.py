@@ -142,7 +142,7 @@ def test_graph_projector_sends_the_error_through_powers_of_s_transposed():
 
 
 def _tiny_tensors(seed=0, n_per_class=12, n_classes=3, n_features=10):
-    """A homophilic contextual stochastic block model (seed-papers.md §7.5, scaled down)."""
+    """A tiny homophilic contextual stochastic block model (Deshpande et al., NeurIPS 2018)."""
     rng = np.random.default_rng(seed)
     y = np.repeat(np.arange(n_classes), n_per_class)
     same = y[:, None] == y[None, :]

@@ -116,13 +116,15 @@ def test_optical_transformer_experiment_quick(tmp_path):
                           timeout=600)
     assert proc.returncode == 0, proc.stderr
     res = json.loads((tmp_path / "results.json").read_text())
-    for method in ("bp", "dfa", "dfa_ternary", "optical"):
+    for method in ("bp", "dfa", "dfa_ternary", "optical", "dfa_ternary_centred",
+                   "optical_centred"):
         assert 0 < res[method]["val_loss_nats"] < 4.5  # log(65) = 4.17 at initialisation
     # every token's ternarised error: two binary inputs, two holographic frames each
     assert res["optical"]["frames_per_token"] == 4
     assert res["optical"]["mirrors"] == 65 + 65  # data mirrors + the reference region
     runs = {m: json.loads((tmp_path / f"{m}_s0.json").read_text()) for m in ("dfa", "optical")}
     assert runs["optical"]["evals"][0]["val_loss"] != runs["dfa"]["evals"][0]["val_loss"]
+    assert (tmp_path / "val_loss.png").stat().st_size > 10_000
 
 
 def test_optical_har_experiment_quick(tmp_path):
@@ -140,3 +142,9 @@ def test_optical_har_experiment_quick(tmp_path):
     assert res["opu"]["ms_per_window"] == pytest.approx(4 / 750 * 1e3)
     d = res["optical_minus_dfa_final_points"]
     assert d["mean"] == pytest.approx(row["optical_dfa_final_pct"] - row["dfa_final_pct"])
+    diag = res["feedback_diagnostic"]
+    assert {"dfa", "optical_dfa", "optical_dfa_ideal_camera"} <= set(diag)
+    # an ideal camera projects a zero error to exactly zero; the default camera does not
+    zero = diag["optical_dfa_ideal_camera"]["zero_error_projection"]
+    assert zero["bias_rms_over_entry"] < 1e-9 and zero["noise_std_over_entry"] < 1e-9
+    assert diag["optical_dfa"]["zero_error_projection"]["noise_std_over_entry"] > 0

@@ -1,5 +1,6 @@
-"""The simulated OPU (seed-papers.md §1.5): intensity statistics, holographic linear projection,
-ternary inputs, frame counting, and its use as DFA feedback in both engines."""
+"""The simulated OPU (a model like lightonai/lightonml's lightonml/internal/simulated_device.py,
+plus shot noise and holography): intensity statistics, holographic linear projection, ternary
+inputs, frame counting, and its use as DFA feedback in both engines."""
 
 import numpy as np
 import pytest

@@ -306,5 +306,9 @@ def test_photonic_dp_experiment_quick(tmp_path):
     assert {"bp", "dfa", "pdfa"} <= methods
     private = [r for r in rows if r["method"] == "pdfa" and r["noise_multiplier"] > 0]
     assert private and all(r["epsilon"] > 0 and math.isfinite(r["epsilon"]) for r in private)
-    assert all(-1 <= r["cosine_layer2"] <= 1 for r in rows if r["method"] != "bp")
+    assert all(-1 <= r[k] <= 1 for r in rows if r["method"] != "bp"
+               for k in ("cosine_layer2", "cosine_layer2_noiseless"))
+    # the photonic path keeps its bound on every step, and ε is what was asked for
+    for r in private:
+        assert r["clipped_fraction"] <= 1 and r["epsilon"] <= r["target_epsilon"] * (1 + 1e-6)
     assert (tmp_path / "summary.md").exists()

@@ -1,5 +1,6 @@
 """The accountant (snn_dfa.privacy.accounting) against opacus's RDP analysis, closed forms of
-the Gaussian mechanism and seed-papers.md §1.6's subsampled-Gaussian RDP formula."""
+the Gaussian mechanism (Mironov 2017, arXiv 1702.07476) and the integer-order subsampled-Gaussian
+RDP formula (Mironov, Talwar & Zhang 2019, arXiv 1908.10530)."""
 
 import math
 import warnings
@@ -55,7 +56,7 @@ def _balle_conversion(orders, rdp, delta):
 
 @pytest.mark.parametrize("z, steps", [(1.0, 1), (3.0, 50), (10.0, 1000)])
 def test_full_batch_gaussian_matches_closed_form_rdp(z, steps):
-    # q = 1: RDP(α) = T·α/(2 z²) (§1.6), converted with the same improved bound.
+    # q = 1: RDP(α) = T·α/(2 z²) (Mironov 2017), converted with the same improved bound.
     orders = np.arange(2, 65)
     expected = _balle_conversion(orders, steps * orders / (2 * z * z), 1e-5)
     assert epsilon(SubsampledGaussian(1.0, z, steps), 1e-5, orders=orders) == pytest.approx(
@@ -64,7 +65,7 @@ def test_full_batch_gaussian_matches_closed_form_rdp(z, steps):
 
 @pytest.mark.parametrize("q, z, steps", [(0.01, 1.0, 1000), (0.05, 2.0, 200), (0.2, 4.0, 50)])
 def test_subsampled_rdp_matches_integer_order_formula(q, z, steps):
-    # Mironov, Talwar & Zhang (2019), integer α (seed-papers.md §1.6), in log space.
+    # Mironov, Talwar & Zhang (2019, arXiv 1908.10530), integer α, in log space.
     orders = np.arange(2, 65)
     rdp = []
     for a in orders:

@@ -49,6 +49,27 @@ def test_ctrl_c_gives_one_line_and_exit_130(tmp_path, after_s):
     assert not (tmp_path / "out").exists()
 
 
+def test_console_command_exits_130_the_same_way(tmp_path):
+    """The installed ``snn-dfa`` runs the same entry point as ``python -m snn_dfa``."""
+    import configparser
+
+    cfg = configparser.ConfigParser()
+    cfg.read(ROOT / "setup.cfg")
+    scripts = cfg["options.entry_points"]["console_scripts"]
+    assert "snn-dfa = snn_dfa.app.cli:run" in scripts
+    proc = subprocess.Popen([sys.executable, "-c", "from snn_dfa.app.cli import run; run()",
+                             "demo", "--out", str(tmp_path / "out")], cwd=tmp_path,
+                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)},
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    time.sleep(3.0)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert err.splitlines()[-1].startswith("snn-dfa: interrupted") and "Traceback" not in err, err
+    assert not (tmp_path / "out").exists()
+
+
 # -- caches that heal ---------------------------------------------------------------------------
 
 def test_unreadable_pretraining_cache_entries_are_rebuilt(tmp_path, capsys):

@@ -20,6 +20,7 @@ import pytest
 import snn_dfa.app.sweep as sweep_module
 from snn_dfa.app.cli import main
 from snn_dfa.app.config import config_from_dict
+from snn_dfa.app.progress import Progress
 from snn_dfa.app.results import read_results
 from snn_dfa.app.sweep import (
     SweepError,
@@ -200,13 +201,14 @@ def tiny(tmp_path_factory, cache_dir):
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                       dashboard_address=None, scheduler_kwargs={"dashboard_address": ":0"}
                       ) as cluster:  # no fixed port (8787 may be taken)
+        progress = Progress(quiet=True)  # keeps the log lines
         result = run_sweep(sweep, out, scheduler=cluster.scheduler_address,
-                           cache_dir=cache_dir)
-    return sweep, out, result
+                           cache_dir=cache_dir, progress=progress)
+    return sweep, out, result, progress.log_text()
 
 
 def test_tiny_sweep_finishes_good_points_and_records_failures(tiny):
-    sweep, out, result = tiny
+    sweep, out, result, _ = tiny
     bad = {p.key for p in sweep.points if p.values["data.adapt_subjects"] == [1]}
     assert (result.n_points, result.n_skipped, result.n_ran) == (4, 0, 2)
     assert set(result.failed) == bad
@@ -222,8 +224,15 @@ def test_tiny_sweep_finishes_good_points_and_records_failures(tiny):
     assert all(f.stat().st_size > 0 for f in result.figures)
 
 
+def test_progress_counts_the_points_as_they_finish(tiny):
+    _, _, _, log = tiny
+    counts = [line.split("sweep: point ")[1].split(" ")[0] for line in log.splitlines()
+              if "sweep: point " in line]
+    assert counts == ["1/4", "2/4", "3/4", "4/4"]  # finished or failed, in order
+
+
 def test_table_matches_the_point_files(tiny):
-    sweep, out, _ = tiny
+    sweep, out, _, _ = tiny
     table = read_table(out / "table.h5")
     with open(out / "table.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
@@ -250,7 +259,7 @@ def test_table_matches_the_point_files(tiny):
 
 
 def test_cli_rerun_skips_finished_points(tiny, cache_dir, tmp_path, monkeypatch, capsys):
-    sweep, out, _ = tiny
+    sweep, out, _, _ = tiny
     path = tmp_path / "sweep.toml"  # the same sweep as a file
     path.write_text(BASE_TOML + '[axes]\n"crossbar.prog_sigma_rel" = [0.0, 0.3]\n'
                     '"data.adapt_subjects" = [[2], [1]]\n')

@@ -9,6 +9,7 @@ on a terminal); --quiet silences them.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import textwrap
 from collections.abc import Sequence
@@ -287,5 +288,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+def run() -> NoReturn:
+    """The ``snn-dfa`` console command (and ``python -m snn_dfa``): :func:`main`, then exit.
+
+    When interrupted nothing is left to clean up (staging folders are gone), so the process
+    leaves at once: interpreter teardown (half-imported extension modules, their exit hooks)
+    would otherwise turn the one line into a death by SIGINT.
+    """
+    code = main()
+    if code == 130:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130)
+    raise SystemExit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

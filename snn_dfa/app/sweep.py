@@ -444,10 +444,9 @@ def run_sweep(sweep: Sweep, out_dir: str | os.PathLike[str], scheduler: str | No
             futures = {client.submit(_run_point, p.config.to_dict(), str(points_dir / p.key),
                                      cache, key=f"snn-dfa-point-{p.key}", pure=False): p
                        for p in todo}
-            for future in distributed.as_completed(futures):
+            for n_done, future in enumerate(distributed.as_completed(futures), start=1):
                 point = futures[future]
                 error_file = errors_dir / f"{point.key}.txt"
-                n_done = bar.n + 1
                 try:
                     future.result()
                     error_file.unlink(missing_ok=True)

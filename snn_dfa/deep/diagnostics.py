@@ -2,13 +2,14 @@
 
 * :func:`alignment`: per feedback point, the cosine between DFA and the true BP gradient of the
   same minibatch, both for the signal at the point (``B_l e`` against ``dL/dh_l``) and for the
-  update of the parameters the point trains (seed-papers.md §1.2: learning needs cosine > 0).
+  update of the parameters the point trains (Nøkland 2016, arXiv 1609.01596: learning needs
+  cosine > 0).
 * :func:`record_factors`: the two factors of every ``nn.Linear``'s weight gradient, per example:
   the layer input ``x`` and ``delta = dL/d(output)`` (under DFA, the projected error times the
   activation derivative, ``(B_l e) * f'(a_l)``, already carrying the loss's ``1/M``).  The
   per-example gradient is ``delta_i^T x_i`` summed over any positions; its norm is
   ``|delta_i| |x_i|`` when there is one position.  This is the seam for DP-DFA's per-example
-  clipping (seed-papers.md §3): clip the factors, rebuild the gradient with
+  clipping (Lee & Kifer 2020, arXiv 2010.03701): clip the factors, rebuild the gradient with
   :meth:`Factors.weight_grad`, add noise, write ``.grad``.
 """
 

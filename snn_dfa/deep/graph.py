@@ -1,6 +1,6 @@
 """Graph convolutional networks trained by BP, graph DFA and DFA-GNN (Zhao et al., NeurIPS 2024).
 
-The GCN of the paper (seed-papers.md §7.1): ``H^(l) = S X^(l)``, ``X^(l+1) = ReLU(H^(l) W^(l) +
+The GCN of the paper (arXiv 2406.02040): ``H^(l) = S X^(l)``, ``X^(l+1) = ReLU(H^(l) W^(l) +
 b^(l))`` for the hidden layers, logits ``H^(L-1) W^(L-1) + b^(L-1)`` and ``Ŷ = sigmoid(logits)``
 with a binary cross-entropy loss, where ``S = D̃^{-1/2}(A + I)D̃^{-1/2}``
 (:func:`snn_dfa.data.normalized_adjacency`).  It trains with the DFA mechanism of
@@ -16,7 +16,7 @@ with a binary cross-entropy loss, where ``S = D̃^{-1/2}(A + I)D̃^{-1/2}``
 Two switches give the paper's ablation (its Table 2), for either rule (BP with the error
 generator is its Table 8):
 
-* ``pseudo_errors``: the error generator (EG, §7.2) spreads the residuals of labelled nodes over
+* ``pseudo_errors``: the paper's error generator (EG) spreads the residuals of labelled nodes over
   the graph, ``Z ← (1-α) E + α S Z`` from ``Z = E`` for a fixed number of iterations, and gives
   every unlabelled node ``ê_j = η z_j / ‖z_j‖₁`` with ``η`` the mean ``‖e_i‖₁`` of the labelled
   nodes (:func:`pseudo_errors`);
@@ -186,7 +186,7 @@ def output_error(logits: torch.Tensor, labels: torch.Tensor, train: torch.Tensor
 
 def pseudo_errors(s: SparseMatrix, e: torch.Tensor, labelled: torch.Tensor, alpha: float,
                   n_iterations: int) -> torch.Tensor:
-    """DFA-GNN's error generator (seed-papers.md §7.2): pseudo-errors for unlabelled nodes.
+    """DFA-GNN's error generator (Zhao et al. 2024): pseudo-errors for unlabelled nodes.
 
     ``Z^(t+1) = (1-α) E + α S Z^(t)``, ``Z^(0) = E``, ``n_iterations`` times (label spreading
     of the residuals); then every unlabelled node ``j`` gets ``ê_j = η z_j / ‖z_j‖₁`` with
@@ -298,7 +298,7 @@ class GraphTrainConfig:
     hidden : int
         64 (Table 6).
     n_layers : int
-        3 (§7.3).
+        3 (the paper's GCN).
     epochs : int
         1000 (Table 6).
     lr : float

@@ -1,7 +1,8 @@
-"""Low-rank layers trained by DFA in SVD space (Roy et al. 2025, "SSA"; seed-papers.md §8).
+"""Low-rank layers trained by DFA in SVD space (Roy et al. 2025, "SSA"; arXiv 2510.25594).
 
 The paper's exact alignment loss, loss weights, feedback construction and rank schedule are not
-public (§11); this is the implementable recipe of §8, every choice marked [assumption]:
+public (no code; the abstract describes the method in words); this is our implementable
+reading of it, every choice marked [assumption]:
 
 * :class:`LowRankLinear`: ``W = U diag(s) V^T`` with ``U [n_out, r]``, ``V [n_in, r]`` and ``s
   [r]`` trained directly (``r (n_in + n_out + 1) + n_out`` parameters instead of
@@ -13,7 +14,8 @@ public (§11); this is the implementable recipe of §8, every choice marked [ass
 * :func:`ortho_loss`: ``|U^T U - I|_F^2 + |V^T V - I|_F^2`` keeps the factors on the Stiefel
   manifold.
 * :func:`align_loss`: ``1 - cos(W_l, T_l)`` with the feedback-implied target of Nøkland's
-  alignment argument (seed-papers.md §2: at convergence ``W_{l+1} ∝ B_{l+1} B_l^T`` and
+  alignment argument (Nøkland 2016, arXiv 1609.01596, as restated in Zhao et al. 2024,
+  arXiv 2406.02040, Appendix A.3: at convergence ``W_{l+1} ∝ B_{l+1} B_l^T`` and
   ``W_L ∝ B_{L-1}^T``); the first layer, which maps the input, has no target.
 * :meth:`LowRankLinear.reduce_rank`: drops the components whose ``|s_j|`` is below a fraction of
   the largest (dynamic rank reduction; the threshold and schedule are [assumption]).

@@ -16,9 +16,11 @@ How it works (modes in :class:`Mode`):
   into one autograd node whose backward receives ``e = dL/dy [*lead, c]`` (for cross-entropy
   with mean reduction, ``(softmax(y) - onehot) / M``), optionally ternarises it, calls the
   projector **once** on ``e`` reshaped to ``[M, c]`` and returns ``B_l e`` as the gradient of
-  point ``l`` (Nøkland 2016; seed-papers.md §1.1, §1.3).  Autograd then multiplies by
-  ``f'(a_l)`` and forms the local weight gradients of every block in the same backward pass
-  (layer-parallel: no block waits for another).  The output layer gets its true local gradient.
+  point ``l`` (Nøkland 2016, arXiv 1609.01596; as TinyDFA's ``DFALayer`` does,
+  lightonai/dfa-scales-to-modern-deep-learning ``TinyDFA/tinydfa/dfa.py``).  Autograd then
+  multiplies by ``f'(a_l)`` and forms the local weight gradients of every block in the same
+  backward pass (layer-parallel: no block waits for another).  The output layer gets its true
+  local gradient.
 * ``"bp"``: points and output are the identity: plain backpropagation through the same graph
   (TinyDFA's *passthrough*, for baselines and alignment measurements).
 * ``"readout"``: points detach and inject nothing: only the layers after the last point train
@@ -32,7 +34,7 @@ with the output's leading dimensions (``y [B, c]`` with ``h [B, *feat]``; ``y [B
 the point's feedback.  The projector is built at the first backward pass from those shapes.
 Which layers train by DFA and which by local BP follows from where points sit: points only at
 module boundaries give Han et al.'s modular DFA; points only after fully-connected layers, with
-convolutions below, give their hybrid scheme (seed-papers.md §9).
+convolutions below, give their hybrid scheme (Han et al. 2020, arXiv 2006.12830).
 """
 
 from __future__ import annotations
@@ -69,10 +71,11 @@ def ternarise(e: torch.Tensor, threshold: float) -> torch.Tensor:
     """Ternary error ``e_t = (1[M e > t] - 1[M e < -t]) / M`` for ``e [M, c]``.
 
     ``e`` is the gradient of a mean-reduced loss, so ``M e`` is the per-example error; the
-    threshold ``t`` applies to it (TinyDFA fork ``ternarized.py``: ``t/B``, default 0.1,
-    seed-papers.md §1.4) and the result keeps the ``1/M`` scale of the incoming gradient
-    [assumption: replaces the fork's empirical ``/130`` rescaling, which compensates for an
-    unnormalised projection].  The OPU sends ``e_t`` as two binary frames ``e+`` and ``e-``.
+    threshold ``t`` applies to it (the TinyDFA fork in UnchartedRLab/SSP,
+    ``lib/tinydfa/rp/ternarized.py``: ``t/B``, default 0.1) and the result keeps the ``1/M``
+    scale of the incoming gradient [assumption: replaces the fork's empirical ``/130``
+    rescaling, which compensates for an unnormalised projection].  The OPU sends ``e_t`` as two
+    binary frames ``e+`` and ``e-``.
     """
     m = e.shape[0]
     per_example = e * m

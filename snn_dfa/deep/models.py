@@ -5,7 +5,7 @@ placement of points is the ``scheme`` (so BP and every DFA variant share the sam
 same initial weights at one seed).
 
 * :class:`MLP`: Nøkland's fully-connected nets, a point after every hidden activation.
-* :class:`ConvNet`: Han et al.'s CNN schemes (seed-papers.md §9): ``"dfa"`` (a point after every
+* :class:`ConvNet`: Han et al.'s CNN schemes (arXiv 2006.12830): ``"dfa"`` (a point after every
   convolution block and hidden FC activation; dense or sparse/periodic feedback, by projector),
   ``"modular"`` (two modules, the convolutional stack and the FC hidden layer, one point each,
   BP inside a module), ``"hybrid"`` (one point after the FC hidden layer; the convolutions learn
@@ -15,7 +15,9 @@ same initial weights at one seed).
 * :class:`CharTransformer`: a decoder-only character Transformer (pre-LayerNorm blocks,
   [assumption]: Launay et al.'s script uses post-LN); scheme ``"macro"`` (one point per block,
   its output) or ``"micro"`` (three: after attention + residual, after the FFN activation, block
-  output), seed-papers.md §6.
+  output), after Launay et al. 2020 (arXiv 2006.12878) and their script
+  ``paper-experiments/natural-language-processing/transformer.py`` in
+  lightonai/dfa-scales-to-modern-deep-learning.
 """
 
 from __future__ import annotations

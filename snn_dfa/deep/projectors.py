@@ -8,7 +8,8 @@ signal).  Any object with the two methods of :class:`Projector` plugs into
 The random matrices are drawn by the numpy :class:`snn_dfa.rules.feedback.RandomFeedback` (the same
 code and the same conventions as the spiking engines: uniform ``U(-1, 1)`` or Gaussian
 ``N(0, 1)``, ``scaling="fan"`` divides by ``sqrt(n_l)``, or by ``sqrt(max n_l)`` for a shared
-matrix, TinyDFA's normalisation, seed-papers.md §1.3) and wrapped as torch tensors.
+matrix, TinyDFA's normalisation: lightonai/dfa-scales-to-modern-deep-learning,
+``TinyDFA/tinydfa/dfa.py``) and wrapped as torch tensors.
 """
 
 from __future__ import annotations
@@ -89,9 +90,9 @@ class RandomProjector(_MatrixProjector):
         One matrix ``[max n_l, n_out]`` whose first ``n_l`` rows serve point ``l`` (TinyDFA's
         single sliced projection) instead of one independent matrix per point.
     nonzeros_per_row : int or None
-        Sparse feedback (Han et al. 2020, seed-papers.md §9; bcrafton/dfa): each row of every
-        ``B_l`` keeps exactly this many entries at random columns, the others are zero; the kept
-        entries are multiplied by ``sqrt(n_out / nonzeros_per_row)`` so a row keeps its
+        Sparse feedback (Han et al. 2020, arXiv 2006.12830; repository bcrafton/dfa): each row of
+        every ``B_l`` keeps exactly this many entries at random columns, the others are zero; the
+        kept entries are multiplied by ``sqrt(n_out / nonzeros_per_row)`` so a row keeps its
         expected squared norm [assumption: the papers give no rescaling].
     seed : int, Generator or None
     """

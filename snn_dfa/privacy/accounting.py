@@ -40,7 +40,7 @@ __all__ = [
     "noise_multiplier_for",
 ]
 
-#: RDP orders used unless the caller passes others: the integers 2..64 (seed-papers.md §1.6)
+#: RDP orders used unless the caller passes others: the integers 2..64 [assumption]
 #: and 128, 256, 512, 1024 (dp-accounting's large default orders, for tiny ε per step).
 #: Integer orders only: there the subsampled-Gaussian RDP is an exact finite sum that
 #: dp-accounting and opacus evaluate identically.  At fractional orders dp-accounting 0.6.0
