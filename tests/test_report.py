@@ -298,6 +298,17 @@ def test_report_and_console_tables_are_the_files_numbers(tiny):
             f"{s['dfa_final_accuracy_pct'][()] - s['bp_final_accuracy_pct'][()]:+.2f}")
 
 
+def test_one_run_says_it_cannot_rank_the_rules(tiny):
+    folder, out = tiny
+    view = _view(out)
+    caveat = report.ranking_caveat(view)
+    assert caveat is not None and f"{len(view.subjects)} subject" in caveat
+    assert "cannot rank" in caveat and "reports/study.toml" in caveat
+    assert f"**{caveat}**" in (out / "report.md").read_text()
+    console = " ".join((folder / "stdout.txt").read_text().split())
+    assert caveat in console  # wrapped on the terminal, the same words
+
+
 def test_report_to_another_folder_is_the_same(tiny, tmp_path, capsys):
     _, out = tiny
     assert main(["report", str(out / "results.h5"), "--out", str(tmp_path / "again")]) == 0

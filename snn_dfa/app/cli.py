@@ -86,12 +86,16 @@ def _print_summary(out_dir: Path) -> None:
         comparison_rows,
         cost_rows,
         format_console,
+        ranking_caveat,
     )
     from snn_dfa.app.results import read_results
 
     view = RunView.from_results(read_results(out_dir / "results.h5"))
     print("Accuracy on held-out windows (%), mean over subjects")
     print(format_console(*accuracy_rows(view)))
+    caveat = ranking_caveat(view)
+    if caveat:
+        print(textwrap.fill(caveat, width=100))
     print()
     print("Costs of adaptation (hwsim), per learned window")
     print(format_console(*cost_rows(view)))

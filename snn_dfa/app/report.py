@@ -529,6 +529,17 @@ def _privacy_lines(view: RunView) -> list[str]:
     return lines
 
 
+def ranking_caveat(view: RunView) -> str | None:
+    """What one run can say about the ranking of its rules (None with a single rule)."""
+    if len(view.rules) < 2:
+        return None
+    n = len(view.subjects)
+    return (f"One run: seed {view.config['seed']}, {n} subject{'s' if n != 1 else ''}. "
+            "Differences between rules here are a trend at most and cannot rank them; "
+            "the study (reports/study.toml, docs/study.md) ranks them over 9 subjects x 5 "
+            "seeds with paired intervals.")
+
+
 def _markdown(view: RunView, figures: list[tuple[str, str]]) -> str:
     config = view.config
     cb, data = config["crossbar"], config["data"]
@@ -576,6 +587,8 @@ def _markdown(view: RunView, figures: list[tuple[str, str]]) -> str:
                 for k in ("ideal", "deployed", "final", "prequential")) + " |")
     _, acc = accuracy_rows(view)
     lines += [f"| mean | {row[0]} | " + " | ".join(row[1:]) + " |" for row in acc]
+    caveat = ranking_caveat(view)
+    lines += ["", f"**{caveat}**"] if caveat else []
     lines += _privacy_lines(view)
     lines += ["", "## Energy, latency and area of adaptation (hwsim)", "",
               "Energy and latency are per learned window; \"of which learning\" is the energy "
