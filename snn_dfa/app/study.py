@@ -214,7 +214,8 @@ def study_markdown(data: StudyData, summaries: Sequence[ScenarioSummary],
     notes = scenario_notes or {}
     lines = ["# The DFA-vs-BP adaptation study", ""]
     lines.append(f"{data.n_done} of {data.n_points} points finished: "
-                 f"{len(data.scenarios)} scenarios x {len(data.seeds)} seeds, "
+                 f"{len(data.scenarios)} scenario{'s' * (len(data.scenarios) != 1)} x "
+                 f"{len(data.seeds)} seed{'s' * (len(data.seeds) != 1)}, "
                  f"{len(data.subjects)} held-out subjects ({', '.join(map(str, data.subjects))}).")
     if data.n_done < data.n_points:
         lines.append("")
