@@ -250,16 +250,12 @@ def study_markdown(data: StudyData, summaries: Sequence[ScenarioSummary],
                 f"{_verdict(vs, label, base.label) if vs else '-'} |")
         lines.append("")
         cost_rows = []
-
-        def mean(rule: str, name: str, scenario: str = s.scenario) -> float:
-            return _mean_cost(data, scenario, rule, name)
-
-        e_b = mean(base.name, "energy_nJ_per_learned_window")
-        l_b = mean(base.name, "latency_us_per_learned_window")
+        e_b = _mean_cost(data, s.scenario, base.name, "energy_nJ_per_learned_window")
+        l_b = _mean_cost(data, s.scenario, base.name, "latency_us_per_learned_window")
         for r in data.rules:
-            e, a, lat = (mean(r, "energy_nJ_per_learned_window"),
-                         mean(r, "adaptation_energy_nJ_per_learned_window"),
-                         mean(r, "latency_us_per_learned_window"))
+            e, a, lat = (_mean_cost(data, s.scenario, r, name) for name in (
+                "energy_nJ_per_learned_window", "adaptation_energy_nJ_per_learned_window",
+                "latency_us_per_learned_window"))
             if not math.isfinite(e):
                 continue  # a rule that never learns has no learned window
             ratio = (f"{e / e_b:.3f} | {l_b / lat:.2f}x" if math.isfinite(e_b) and
@@ -404,11 +400,11 @@ def study_figures(data: StudyData, summaries: Sequence[ScenarioSummary], folder:
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     for s in summaries:
         for r in data.rules:
-            e = data.costs.get((s.scenario, r, "adaptation_energy_nJ_per_learned_window"))
-            if e is None or not np.isfinite(e).any():
+            e = _mean_cost(data, s.scenario, r, "adaptation_energy_nJ_per_learned_window")
+            if not math.isfinite(e):
                 continue
             f = s.final[r]
-            ax.errorbar(float(np.mean(e[np.isfinite(e)])), f.mean, [[f.mean - f.low], [f.high - f.mean]],
+            ax.errorbar(e, f.mean, [[f.mean - f.low], [f.high - f.mean]],
                         fmt=markers[s.scenario], color=colors[r], capsize=3)
     for r in data.rules:
         ax.plot([], [], "s", color=colors[r], label=get_rule(r).label)
