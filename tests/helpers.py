@@ -4,10 +4,29 @@ Tests import these with ``from helpers import ...``; no test imports another tes
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 from scipy.integrate import solve_ivp
 
 from snn_dfa.eventdriven.neuron import LIFParams, SpikeBuffer
+
+#: The repository root (examples/ and reports/ live here).
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_example(script: str, out: Path, *args: str, timeout: int = 600
+                ) -> subprocess.CompletedProcess:
+    """Run ``examples/<script> --quick --out <out> [args]`` in a fresh interpreter; fail the
+    test with its stderr unless it exits 0."""
+    proc = subprocess.run([sys.executable, str(ROOT / "examples" / script), "--quick",
+                           "--out", str(out), *args], capture_output=True, text=True,
+                          timeout=timeout, check=False)
+    assert proc.returncode == 0, proc.stderr
+    return proc
+
 
 #: A reduced real run of the main job (two subjects, a small network, one pre-training epoch).
 SMALL = """

@@ -1,21 +1,15 @@
 """The deep DFA experiments (examples 50-54) in their --quick modes."""
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
+from helpers import run_example
 
 pytest.importorskip("torch")
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def _run(script, tmp_path, timeout=600):
-    proc = subprocess.run([sys.executable, str(ROOT / "examples" / script), "--quick", "--out",
-                           str(tmp_path)], capture_output=True, text=True, timeout=timeout,
-                          check=False)
-    assert proc.returncode == 0, proc.stderr
+    run_example(script, tmp_path, timeout=timeout)
     return json.loads((tmp_path / "results.json").read_text())
 
 

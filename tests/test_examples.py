@@ -1,20 +1,14 @@
 """Numbered experiment scripts, run in their reduced modes."""
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
+from helpers import run_example
 
 
 @pytest.mark.slow
 def test_dfa_har_experiment_quick(tmp_path):
-    proc = subprocess.run([sys.executable, str(ROOT / "examples" / "20_dfa_har.py"), "--quick",
-                           "--out", str(tmp_path)], capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, proc.stderr
+    run_example("20_dfa_har.py", tmp_path, timeout=900)
     res = json.loads((tmp_path / "results.json").read_text())
     for rule in ("bptt", "dfa", "sfdfa", "shallow"):
         acc = res["offline"][rule][0]["test_accuracy"]
@@ -27,10 +21,7 @@ def test_dfa_har_experiment_quick(tmp_path):
 
 @pytest.mark.slow
 def test_crossbar_nonidealities_experiment_quick(tmp_path):
-    proc = subprocess.run([sys.executable, str(ROOT / "examples" / "30_crossbar_nonidealities.py"),
-                           "--quick", "--out", str(tmp_path)], capture_output=True, text=True,
-                          timeout=900)
-    assert proc.returncode == 0, proc.stderr
+    run_example("30_crossbar_nonidealities.py", tmp_path, timeout=900)
     res = json.loads((tmp_path / "results.json").read_text())
     axes = res["axes"]
     # the ideal-ish chip (first value of every axis) is the same chip: same accuracy
@@ -42,9 +33,7 @@ def test_crossbar_nonidealities_experiment_quick(tmp_path):
 
 def test_dfa_gnn_experiment_quick(tmp_path):
     pytest.importorskip("torch")
-    proc = subprocess.run([sys.executable, str(ROOT / "examples" / "60_dfa_gnn.py"), "--quick",
-                           "--out", str(tmp_path)], capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr
+    run_example("60_dfa_gnn.py", tmp_path)
     res = json.loads((tmp_path / "results.json").read_text())
     rows = res["summary"]["random_60_20_20"]["cora"]
     assert set(rows) == {"bp", "dfa", "dfa_eg", "dfa_eg_nf", "bp_eg"}
@@ -57,18 +46,14 @@ def test_dfa_gnn_experiment_quick(tmp_path):
     assert rows["bp"]["alignment_seed0"][1]["update_angle_deg"][0] < 1e-2  # BP is BP
     assert "| dfa_eg_nf |" in (tmp_path / "summary.md").read_text()
     # A rerun resumes: every run is already in the log.
-    again = subprocess.run([sys.executable, str(ROOT / "examples" / "60_dfa_gnn.py"), "--quick",
-                            "--out", str(tmp_path)], capture_output=True, text=True, timeout=600)
-    assert again.returncode == 0 and "seed 0:" not in again.stdout
+    again = run_example("60_dfa_gnn.py", tmp_path)
+    assert "seed 0:" not in again.stdout
     assert len((tmp_path / "runs.jsonl").read_text().splitlines()) == 5
 
 
 @pytest.mark.slow
 def test_chip_over_time_experiment_quick(tmp_path):
-    proc = subprocess.run([sys.executable, str(ROOT / "examples" / "31_chip_over_time.py"),
-                           "--quick", "--out", str(tmp_path)], capture_output=True, text=True,
-                          timeout=900)
-    assert proc.returncode == 0, proc.stderr
+    run_example("31_chip_over_time.py", tmp_path, timeout=900)
     res = json.loads((tmp_path / "results.json").read_text())
     assert set(res["rules"]) == {"bp", "dfa", "sfdfa"}
     for r in res["rules"].values():
@@ -84,10 +69,7 @@ def test_chip_over_time_experiment_quick(tmp_path):
 
 def test_optical_dfa_experiment_quick(tmp_path):
     pytest.importorskip("torch")
-    proc = subprocess.run([sys.executable, str(ROOT / "examples" / "70_optical_dfa_mlp.py"),
-                           "--quick", "--out", str(tmp_path)], capture_output=True, text=True,
-                          timeout=600)
-    assert proc.returncode == 0, proc.stderr
+    run_example("70_optical_dfa_mlp.py", tmp_path)
     res = json.loads((tmp_path / "results.json").read_text())["summary"]
     assert set(res) == {"bp", "dfa", "dfa_ternary", "optical_ideal", "optical_8bit_g100"}
     # The ideal-camera OPU computes the ternarised projection exactly: same training.
@@ -99,10 +81,7 @@ def test_optical_dfa_experiment_quick(tmp_path):
 
 
 def test_optical_scaling_experiment_quick(tmp_path):
-    proc = subprocess.run([sys.executable, str(ROOT / "examples" / "71_optical_scaling.py"),
-                           "--quick", "--out", str(tmp_path)], capture_output=True, text=True,
-                          timeout=600)
-    assert proc.returncode == 0, proc.stderr
+    run_example("71_optical_scaling.py", tmp_path)
     res = json.loads((tmp_path / "results.json").read_text())
     table = res["crossover_width"]
     assert table["c=10,depth=4"]["dfa"] is None  # a classifier's projection is cheap on a GPU
@@ -111,10 +90,7 @@ def test_optical_scaling_experiment_quick(tmp_path):
 
 def test_optical_transformer_experiment_quick(tmp_path):
     pytest.importorskip("torch")
-    proc = subprocess.run([sys.executable, str(ROOT / "examples" / "73_optical_transformer.py"),
-                           "--quick", "--out", str(tmp_path)], capture_output=True, text=True,
-                          timeout=600)
-    assert proc.returncode == 0, proc.stderr
+    run_example("73_optical_transformer.py", tmp_path)
     res = json.loads((tmp_path / "results.json").read_text())
     for method in ("bp", "dfa", "dfa_ternary", "optical", "dfa_ternary_centred",
                    "optical_centred"):
@@ -128,10 +104,7 @@ def test_optical_transformer_experiment_quick(tmp_path):
 
 
 def test_optical_har_experiment_quick(tmp_path):
-    proc = subprocess.run([sys.executable, str(ROOT / "examples" / "74_optical_har.py"),
-                           "--quick", "--out", str(tmp_path)], capture_output=True, text=True,
-                          timeout=600)
-    assert proc.returncode == 0, proc.stderr
+    run_example("74_optical_har.py", tmp_path)
     res = json.loads((tmp_path / "summary.json").read_text())
     (row,) = res["rows"]
     for key in ("dfa_deployed_pct", "dfa_final_pct", "optical_dfa_deployed_pct",

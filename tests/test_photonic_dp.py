@@ -7,9 +7,6 @@ not counted."""
 import itertools
 import json
 import math
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,7 +15,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("dp_accounting")
 F = torch.nn.functional
 
-from helpers import opacus_epsilon
+from helpers import opacus_epsilon, run_example
 
 from snn_dfa.deep import DFA, FixedProjector, RandomProjector
 from snn_dfa.deep.optical import OpticalProjector
@@ -32,7 +29,6 @@ from snn_dfa.errors import ValidationError
 from snn_dfa.privacy import DEFAULT_RDP_ORDERS, SubsampledGaussian, epsilon
 from snn_dfa.rules.optical import Camera
 
-ROOT = Path(__file__).resolve().parents[1]
 TAU = {"tau_x": 1.0, "tau_h_min": 1e-3, "tau_h_max": 1.0, "tau_f": 1.0}
 
 
@@ -297,10 +293,7 @@ def test_data_path_noise_lies_in_the_span_of_the_batch_activations():
 
 @pytest.mark.slow
 def test_photonic_dp_experiment_quick(tmp_path):
-    proc = subprocess.run([sys.executable, str(ROOT / "examples" / "72_photonic_dp.py"),
-                           "--quick", "--out", str(tmp_path)], capture_output=True, text=True,
-                          timeout=600)
-    assert proc.returncode == 0, proc.stderr
+    run_example("72_photonic_dp.py", tmp_path)
     rows = [json.loads(line) for line in (tmp_path / "runs.jsonl").read_text().splitlines()]
     methods = {r["method"] for r in rows}
     assert {"bp", "dfa", "pdfa"} <= methods

@@ -1,22 +1,15 @@
 """The privacy experiments, run in their reduced modes."""
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
+from helpers import run_example
 
 
 @pytest.mark.slow
 def test_dp_dfa_fashion_mnist_quick(tmp_path):
     pytest.importorskip("opacus")
-    script = str(ROOT / "examples" / "40_dp_dfa_fashion_mnist.py")
-    proc = subprocess.run([sys.executable, script, "--quick", "--out", str(tmp_path)],
-                          capture_output=True, text=True, check=False, timeout=600)
-    assert proc.returncode == 0, proc.stderr
+    run_example("40_dp_dfa_fashion_mnist.py", tmp_path)
     runs = [json.loads(line) for line in (tmp_path / "runs.jsonl").read_text().splitlines()]
     assert {(r["method"], r["depth"]) for r in runs} == {
         (m, d) for m in ("dp_dfa", "dp_sgd", "dfa", "bp") for d in ("shallow", "deep")}
@@ -28,19 +21,15 @@ def test_dp_dfa_fashion_mnist_quick(tmp_path):
         assert (twin["noise_multiplier"], twin["steps"]) == (r["noise_multiplier"], r["steps"])
     assert all(0 <= r["test_acc"] <= 100 for r in runs)
     # a rerun resumes: nothing is trained twice
-    again = subprocess.run([sys.executable, script, "--quick", "--out", str(tmp_path)],
-                           capture_output=True, text=True, check=False, timeout=600)
-    assert again.returncode == 0 and again.stdout.count("%") == 0
+    again = run_example("40_dp_dfa_fashion_mnist.py", tmp_path)
+    assert again.stdout.count("%") == 0
     assert len((tmp_path / "runs.jsonl").read_text().splitlines()) == len(runs)
 
 
 @pytest.mark.slow
 def test_private_har_adaptation_quick(tmp_path):
     pytest.importorskip("dp_accounting")
-    script = str(ROOT / "examples" / "41_private_har_adaptation.py")
-    proc = subprocess.run([sys.executable, script, "--quick", "--out", str(tmp_path)],
-                          capture_output=True, text=True, check=False, timeout=900)
-    assert proc.returncode == 0, proc.stderr
+    run_example("41_private_har_adaptation.py", tmp_path, timeout=900)
     rows = json.loads((tmp_path / "summary.json").read_text())
     budgets = {"dfa_streaming": None, "dfa_private_eps1e4": 1e4, "dfa_private_eps8": 8.0,
                "dfa_private_eps2": 2.0}
