@@ -318,7 +318,7 @@ class PrivacySection:
 @dataclass(frozen=True)
 class OpticalSection:
     """``[optical]``: the simulated optical co-processor (OPU) of the ``optical_dfa`` rule
-    (docs/rules.md; :mod:`snn_dfa.rules.optical`).  Read only when that rule runs."""
+    (docs/guide.md, "Optical DFA"; :mod:`snn_dfa.rules.optical`).  Read only when that rule runs."""
 
     threshold: float = optical.THRESHOLD
     photons_per_unit: float = optical.PHOTONS_PER_UNIT
