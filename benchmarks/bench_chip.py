@@ -25,14 +25,19 @@ bookkeeping (cache refresh after updates, read counters, the phase meter) and th
 
 Inputs are random windows (N(0, 1), the scale of normalised HAPT windows) and random
 labels: the cost of a window does not depend on what it holds beyond the spike counts.
+``--ir-update full`` times the chip with the fast IR-drop model solved again for every
+changed array (``ir_fast_update="full"``) instead of the default incremental update; the
+split pass prints how often arrays were solved from scratch, re-solved or updated along
+their changed lines (``CrossbarArray.ir_update_counts``).
 Usage: ``python benchmarks/bench_chip.py [--windows 540] [--blocks 6] [--rules dfa,bp]
-[--clocks wall,cpu] [--no-split]``
+[--clocks wall,cpu] [--no-split] [--ir-update incremental|full]``
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import os
 import time
 from collections import defaultdict
@@ -133,6 +138,7 @@ def phase_targets() -> list[tuple[object, str, str, str]]:
         (arr, "forward", "reads", ""),
         (arr, "backward", "reads", ""),
         (crossbar.array, "fast_ir_tiles", "IR drop", ""),
+        (crossbar.array, "fast_ir_incremental", "IR drop", ""),
         (arr, "_ir", "IR drop", ""),
         (arr, "apply_update", "updates + programming", "updates (inclusive)"),
         (arr, "set_time", "relaxation (clock)", "clock (inclusive)"),
@@ -147,17 +153,21 @@ def phase_targets() -> list[tuple[object, str, str, str]]:
 
 
 def main() -> None:
+    global SECTION
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--windows", type=int, default=540, help="windows of the stream")
     ap.add_argument("--blocks", type=int, default=6, help="interleaved blocks per side")
     ap.add_argument("--rules", default="dfa,bp", help="comma-separated rules")
     ap.add_argument("--no-split", action="store_true", help="skip the phase split pass")
     ap.add_argument("--clocks", default="wall,cpu", help="wall, cpu or both (comma-separated)")
+    ap.add_argument("--ir-update", default=CrossbarSection.ir_fast_update,
+                    choices=("incremental", "full"), help="crossbar.ir_fast_update")
     args = ap.parse_args()
+    SECTION = dataclasses.replace(SECTION, ir_fast_update=args.ir_update)
     print(f"load average {os.getloadavg()}; numpy {np.__version__}")
     print(f"chip: ir_drop={SECTION.ir_drop}, update_mode={SECTION.update_mode}, "
           f"noise_model={SECTION.noise_model}, adc_range={SECTION.adc_range}, "
-          f"read_sigma_rel={SECTION.read_sigma_rel}, c2c_sigma_rel={SECTION.c2c_sigma_rel}, "
+          f"ir_fast_update={SECTION.ir_fast_update}, read_sigma_rel={SECTION.read_sigma_rel}, c2c_sigma_rel={SECTION.c2c_sigma_rel}, "
           f"deployed at {SECTION.time_at_deployment_s} s, {SECTION.window_period_s} s/window")
     rng = np.random.default_rng(0)
     x = rng.normal(0, 1, (args.windows, STEPS, CHANNELS)).astype(np.float32)
@@ -202,6 +212,14 @@ def main() -> None:
             print(f"    {cat:<32}{1e3 * sec / args.windows:8.2f} ms  {100 * sec / wall:5.1f} %")
         for cat, sec in timer.inclusive.items():
             print(f"    [{cat:<30}{1e3 * sec / args.windows:8.2f} ms  {100 * sec / wall:5.1f} %]")
+        counts = defaultdict(int)
+        for syn in chip.network.layers:
+            arr = getattr(syn, "synapses", None)
+            for name, value in getattr(arr, "ir_update_counts", {}).items():
+                counts[name] += value
+        if counts:
+            print("  fast IR drop per window: " + ", ".join(
+                f"{name} {value / args.windows:.1f}" for name, value in counts.items()))
     print(f"\nload average {os.getloadavg()}")
 
 
