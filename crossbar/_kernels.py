@@ -458,35 +458,34 @@ def fast_ir_incremental(g_uS, eff, jobs, row_bounds, col_bounds, n_cb, transpose
     row-major, flattened), siemens: ``t_st``, ``g_st [S, P, tiles, size]`` (``size`` of the
     largest tile) hold ``T`` and the ``G`` it belongs to; ``valid [S, P, tiles]`` whether
     they exist; ``sigma [S, P, tiles]`` bounds the staleness of the drops ``D = 1 - T / G``
-    (``T = G * (1 - D)`` holds by construction; where ``G = 0``, ``D`` is taken as ``(T A +
-    B T)``, and such a cell that changes is handled by substitutions): ``max |D - (T A + B
-    T)| <= sigma``.  With ``q = max(G) (max_j sum_k A_kj +
-    max_i sum_l B_il)``, the contraction of a substitution in the max norm, ``T - T* =
-    -L(T - T*) + G * ((T A + B T) - D)`` gives ``|T - T*| <= max(G) sigma / (1 - q)``.  The
-    full solve stops at a change ``<= tol max(G)``, so ``|T_full - T*| <= q tol max(G) / (1 -
-    q)``, and ``sigma <= (1 - 2 q) tol`` keeps ``|T - T_full| <= tol max(G)`` (up to
-    float64 rounding, ~1e-16 relative per operation).
+    (``T = G (1 - D)`` by construction; where ``G = 0`` take ``D = T A + B T``):
+    ``max |D - (T A + B T)| <= sigma``.  With ``q = max(G) (max_j sum_k A_kj + max_i sum_l
+    B_il)``, the substitution's contraction in the max norm, ``T - T* = -L(T - T*) + G
+    ((T A + B T) - D)`` gives ``|T - T*| <= max(G) sigma / (1 - q)``; the full solve stops
+    at a change ``<= tol max(G)``, so ``|T_full - T*| <= q tol max(G) / (1 - q)``; hence
+    ``sigma <= (1 - 2 q) tol`` keeps ``|T - T_full| <= tol max(G)`` (up to float64
+    rounding, ~1e-16 relative per operation).
 
-    Per job, the cells whose conductance differs from ``g_st`` are found.  Without state,
-    or when ``q >= 1/3`` (then the bound cannot hold), the array is solved from ``T = G``
-    with the substitutions of :func:`fast_ir_fixed_point` (same result).  Otherwise the
-    changed cells get ``G' * (1 - D)`` (their old drops), which is exact to first order.
-    If the cross of the changed rows and columns covers more than ``cross_fraction`` of the
-    array (or a changed cell had ``G = 0``), substitutions started from there run until
-    ``(max_j sum_k A_kj + max_i sum_l B_il) * change <= (1 - 2 q) tol`` (``dense``; usually
-    one: the full solve's rule, ``change <= tol max(G)``, is stricter than its own
-    guarantee needs by ``(1 - 2 q) / q``).  Otherwise the update follows the changed lines (``sparse``): with the
-    first-order change ``dt0`` (zero off the changed cells), ``D += dt0 A + B dt0`` (zero
-    off the cross, so exact) and the cross re-substituted, ``T = G' (1 - D)`` (change
-    ``dt1``); ``D += dt1 A + B dt1`` on the cross only and the cross re-substituted again
-    (``dt2``).  ``sigma`` grows by the bound of ``dt1``'s drops off the cross plus that of
-    ``dt2``'s everywhere (:func:`_cross_bounds`); if it would exceed ``(1 - 2 q) tol``,
-    substitutions run from the updated ``T`` as above.  After substitutions ``sigma = (max_j
-    sum_k A_kj + max_i sum_l B_il) * change`` (the last change bounds the change of the
-    drops: a substitution's result has the drops of the ``T`` it started from).
-    A job whose substitutions do not converge is flagged in ``failed`` and its state
-    dropped, ``eff`` untouched.  ``eff`` and ``d_mats`` (as in :func:`fast_ir_tiles`) are
-    written where ``T`` changed.  ``stats`` (int64, ``IR_N_STATS``) counts what happened.
+    Per job the cells whose conductance differs from ``g_st`` are found.  Without a state,
+    or when ``q`` is 0 or ``>= 1/3`` (the bound cannot hold), the array is solved from ``T =
+    G`` by the substitutions of :func:`fast_ir_fixed_point` (same result, bit for bit:
+    ``cold``).  Otherwise the changed cells get ``G' (1 - D)`` with their old drops (exact
+    to first order).  If the cross of the changed rows and columns covers more than
+    ``cross_fraction`` of the array, or a changed cell had ``G = 0``, substitutions run from
+    there until ``(max_j sum_k A_kj + max_i sum_l B_il) * change <= (1 - 2 q) tol``
+    (``dense``; usually one substitution: the full solve's rule is stricter than its own
+    guarantee needs, by ``(1 - 2 q) / q``); then ``sigma`` is that product (a substitution's
+    result has the drops of the ``T`` it started from, and the last change bounds their
+    change).  Otherwise the update follows the changed lines (``sparse``): with the
+    first-order change ``dt0`` (zero off the changed cells), ``D += dt0 A + B dt0`` (zero off
+    the cross, so exact) and the cross re-substituted, ``T = G' (1 - D)`` (change ``dt1``);
+    ``D += dt1 A + B dt1`` on the cross only, re-substituted again (``dt2``); ``sigma`` grows
+    by the bound of ``dt1``'s drops off the cross plus that of ``dt2``'s everywhere
+    (:func:`_cross_bounds`), and if that exceeds ``(1 - 2 q) tol`` the substitutions run as
+    for ``dense``.  A job whose substitutions do not converge is flagged in ``failed``, its
+    state dropped and ``eff`` left as it was.  ``eff`` and ``d_mats`` (as in
+    :func:`fast_ir_tiles`) are written where ``T`` changed; ``stats`` (int64, ``IR_N_STATS``)
+    counts what happened (``IR_STAT_*``).
     """
     size = t_st.shape[3]
     dt_buf = np.empty(size)  # changes of T (each job's first pass writes all of its own)
