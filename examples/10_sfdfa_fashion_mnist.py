@@ -42,6 +42,7 @@ from snn_dfa.data import load_fashion_mnist
 from snn_dfa.errors import ConfigError
 from snn_dfa.eventdriven import SFDFATrainer, fashion_mnist_config, ttfs_encode
 from snn_dfa.eventdriven.trainer import PUBLISHED_VARIANTS, take
+from snn_dfa.stats import t_interval
 
 T_MAX_S = 0.1                 # TTFS window (authors' Dataset.py)
 # best of 50 per-epoch test evaluations, mean of 5 seeds (authors' code comments)
@@ -136,6 +137,29 @@ def summarise(results: list[dict]) -> list[dict]:
     return rows
 
 
+def paired_differences(results: list[dict], reference: str = "sfdfa") -> list[dict]:
+    """Each run minus ``reference`` on the same seeds (same initial weights, feedback and
+    batch order up to where the runs' draws diverge), for both metrics: mean difference in
+    points and its 95 % Student-t interval over the seeds both runs have (``nan`` bounds
+    with one seed)."""
+    ref = {r["seed"]: r for r in results if r["run"] == reference}
+    rows = []
+    for name in dict.fromkeys(r["run"] for r in results):
+        rs = [r for r in results if r["run"] == name and r["seed"] in ref]
+        if name == reference or not rs:
+            continue
+        row = {"run": name, "reference": reference, "n_seeds": len(rs)}
+        for key in ("final_test_acc", "best_test_acc_test_selected"):
+            d = np.array([r[key] - ref[r["seed"]][key] for r in rs])
+            if d.size >= 2:
+                ci = t_interval(d)
+                row[key] = (ci.mean, ci.low, ci.high)
+            else:
+                row[key] = (float(d.mean()), float("nan"), float("nan"))
+        rows.append(row)
+    return rows
+
+
 def plot(results: list[dict], path: Path) -> None:
     """Test-accuracy curves (mean over seeds per run, seeds faint) beside the authors'
     best-of-50-epochs figures."""
@@ -218,6 +242,14 @@ def main(argv: list[str] | None = None) -> list[dict]:
               f"{row['best_test_acc_test_selected']:10.2f} +- "
               f"{row['best_test_acc_test_selected_sd']:4.2f}        "
               f"{row['authors_best_test_acc_50_epochs']:.2f}")
+    reference = "sfdfa" if any(r["run"] == "sfdfa" for r in results) else None
+    if reference is not None and len(set(r["run"] for r in results)) > 1:
+        print(f"\npaired by seed, run - {reference} (points; mean [95 % t-interval])"
+              "\nrun                        seeds  final test               best test, test-selected")
+        for row in paired_differences(results, reference):
+            cells = ["{:+6.2f} [{:+6.2f}, {:+6.2f}]".format(*row[k])
+                     for k in ("final_test_acc", "best_test_acc_test_selected")]
+            print(f"{row['run']:26s} {row['n_seeds']:5d}  {cells[0]}  {cells[1]}")
     if args.figure is not None:
         plot(results, args.figure)
     return results
