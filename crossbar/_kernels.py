@@ -89,9 +89,10 @@ def fast_ir_fixed_point(
 
 
 @njit(cache=True, inline="always")
-def _open_loop_target(intended, dw, s, o, i, p, g_min, g_max, level_step, q_max, q_ref,
-                      differential):  # pragma: no cover - compiled
-    """Target conductance of cell ``(p, o, i)`` (see :func:`open_loop_pulses`)."""
+def _open_loop_level(intended, dw, s, o, i, g_min, level_step, q_max, q_ref,
+                     differential):  # pragma: no cover - compiled
+    """Wanted level (clipped) of weight ``(o, i)`` after the change (see
+    :func:`open_loop_pulses`)."""
     if differential:
         lv0 = (intended[0, o, i] - g_min) / level_step
         lv1 = (intended[1, o, i] - g_min) / level_step
@@ -99,7 +100,13 @@ def _open_loop_target(intended, dw, s, o, i, p, g_min, g_max, level_step, q_max,
     else:
         w = ((intended[0, o, i] - g_min) / level_step - q_ref) * s
     q = (w + dw[o, i]) / s
-    q = min(max(q, -q_max), q_max)
+    return min(max(q, -q_max), q_max)
+
+
+@njit(cache=True, inline="always")
+def _open_loop_target(q, p, g_min, g_max, level_step, q_ref,
+                      differential):  # pragma: no cover - compiled
+    """Target conductance of cell ``p`` of a weight whose wanted level is ``q``."""
     if not differential:
         lv = q + q_ref
     elif p == 0:
@@ -122,19 +129,23 @@ def open_loop_pulses(intended, dw, scales, g_min, g_max, level_step, pulse_step,
     rounding (clipped to ``+-q_max``; the pair's other cell at level 0, or the offset
     ``q_ref``), target conductance clipped to the device range, and
     ``n = rint((target - intended) / pulse_step)``.  A first pass counts the cells that get
-    pulses, a second collects them.
+    pulses (the wanted level once per weight), a second collects them.
 
     Returns flat indices into ``intended`` (ascending), their ``n`` and targets.
     """
     n_pol, n_out, n_in = intended.shape
     n_all = np.empty((n_pol, n_out, n_in), dtype=np.int32)
+    q_row = np.empty(n_in)
     found = 0
-    for p in range(n_pol):
-        for o in range(n_out):
-            s = scales[o]
-            for i in range(n_in):
-                t = _open_loop_target(intended, dw, s, o, i, p, g_min, g_max, level_step,
-                                      q_max, q_ref, differential)
+    for o in range(n_out):
+        s = scales[o]
+        for i in range(n_in):  # vectorises
+            q_row[i] = _open_loop_level(intended, dw, s, o, i, g_min, level_step, q_max, q_ref,
+                                        differential)
+        for p in range(n_pol):
+            for i in range(n_in):  # vectorises
+                t = _open_loop_target(q_row[i], p, g_min, g_max, level_step, q_ref,
+                                      differential)
                 n = np.rint((t - intended[p, o, i]) / pulse_step)
                 n_all[p, o, i] = np.int32(n)
                 found += n != 0
@@ -148,8 +159,9 @@ def open_loop_pulses(intended, dw, scales, g_min, g_max, level_step, pulse_step,
                 if n_all[p, o, i] != 0:
                     out_idx[k] = (p * n_out + o) * n_in + i
                     out_n[k] = n_all[p, o, i]
-                    out_t[k] = _open_loop_target(intended, dw, scales[o], o, i, p, g_min,
-                                                 g_max, level_step, q_max, q_ref,
+                    q = _open_loop_level(intended, dw, scales[o], o, i, g_min, level_step,
+                                         q_max, q_ref, differential)
+                    out_t[k] = _open_loop_target(q, p, g_min, g_max, level_step, q_ref,
                                                  differential)
                     k += 1
     return out_idx, out_n, out_t
@@ -322,20 +334,29 @@ def whole_pulse_targets(intended, dw, w_pulse, scales, mode, acc, uniforms, g_mi
     dk = np.empty((n_out, n_in))
     for o in range(n_out):
         wp = w_pulse[o]
-        for i in range(n_in):
-            r = dw[o, i] / wp
+        for b in range((n_in + tile_rows - 1) // tile_rows):  # the tiles along the row
+            moved = 0
+            i0, i1 = b * tile_rows, min(n_in, (b + 1) * tile_rows)
             if mode == MODE_ACCUMULATE:
-                a = acc[o, i] + r
-                k = np.trunc(a)
-                acc[o, i] = a - k
+                for i in range(i0, i1):  # vectorises
+                    a = acc[o, i] + dw[o, i] / wp
+                    k = np.trunc(a)
+                    acc[o, i] = a - k
+                    moved += k != 0.0
+                    dk[o, i] = k * wp
             elif mode == MODE_STOCHASTIC:
-                low = np.floor(r)
-                k = low + (1.0 if uniforms[o, i] < r - low else 0.0)
+                for i in range(i0, i1):
+                    r = dw[o, i] / wp
+                    low = np.floor(r)
+                    k = low + (1.0 if uniforms[o, i] < r - low else 0.0)
+                    moved += k != 0.0
+                    dk[o, i] = k * wp
             else:
-                k = np.rint(r)
-            if k != 0.0:
-                transfers[(i // tile_rows) * n_cb + o // tile_cols] += 1
-            dk[o, i] = k * wp
+                for i in range(i0, i1):
+                    k = np.rint(dw[o, i] / wp)
+                    moved += k != 0.0
+                    dk[o, i] = k * wp
+            transfers[b * n_cb + o // tile_cols] += moved
     return open_loop_pulses(intended, dk, scales, g_min, g_max, level_step, pulse_step, q_max,
                             q_ref, differential)
 
@@ -455,28 +476,50 @@ def program_pulsed_cells(cells, n, moved, expm1_moved, z, em_ltp, em_ltd, linear
 
 
 @njit(cache=True)
-def cells_due(t, t_due, t_prog, t_eval, sure_factor):
+def surely_due(due, t, t_prog, t_eval, sure_factor):
     # pragma: no cover - compiled; reference: the log-age test of CrossbarArray.set_time
-    """Cells past their due time at ``t`` and which of them are surely due for re-evaluation.
+    """Which of the cells at flat indices ``due`` are surely due for re-evaluation at ``t``:
+    ``max(t - t_prog, 1) > max(t_eval - t_prog, 1) * sure_factor``.  With ``sure_factor =
+    10**step * (1 + 1e-6)`` the log-age test of ``set_time`` (``log10(max(t - t_prog, 1)) -
+    log10(max(t_eval - t_prog, 1)) > step``) then holds by a margin of 4e-7 decades, far
+    beyond the rounding of the logarithms, so only the others need it."""
+    sure = np.empty(due.size, dtype=np.bool_)
+    for k in range(due.size):
+        c = due[k]
+        age = t - t_prog[c]
+        seen = t_eval[c] - t_prog[c]
+        sure[k] = (age if age > 1.0 else 1.0) > (seen if seen > 1.0 else 1.0) * sure_factor
+    return sure
 
-    Returns the flat indices ``c`` with ``t > t_due[c]`` (ascending, as ``np.flatnonzero``)
-    and, per index, whether ``max(t - t_prog, 1) > max(t_eval - t_prog, 1) * sure_factor``:
-    with ``sure_factor = 10**step * (1 + 1e-6)`` the log-age test of ``set_time``
-    (``log10(max(t - t_prog, 1)) - log10(max(t_eval - t_prog, 1)) > step``) then holds by a
-    margin of 4e-7 decades, far beyond the rounding of the logarithms, so only the others
-    need it.
-    """
-    found = 0
-    for c in range(t_due.size):  # vectorises
-        found += t > t_due[c]
-    out = np.empty(found, dtype=np.int64)
-    sure = np.empty(found, dtype=np.bool_)
-    k = 0
-    for c in range(t_due.size):
-        if t > t_due[c]:
-            out[k] = c
-            age = t - t_prog[c]
-            seen = t_eval[c] - t_prog[c]
-            sure[k] = (age if age > 1.0 else 1.0) > (seen if seen > 1.0 else 1.0) * sure_factor
-            k += 1
-    return out, sure
+
+@njit(cache=True)
+def refresh_read_entries(cells, g, transposed, size, g_sq, d_mats, step, step_sq, g_ref,
+                         differential, stale, tile_rows, tile_cols, n_cb):
+    # pragma: no cover - compiled; reference: CrossbarArray._square_stack, _difference_stack
+    """The read-matrix entries of the cells at flat indices ``cells`` of ``g [S, P, n_out,
+    n_in]``, in place, for one read direction (stacked by drive block of ``size`` lines as
+    ``CrossbarArray._stack``): ``g_sq`` (if not empty) gets the summed squares of the cells
+    read together over ``step_sq``; ``d_mats`` (if not empty: no IR drop) ``(g+ - g-) /
+    step`` or ``(g - g_ref) / step``; ``stale [S, P, n_tiles]`` (if not empty) marks the
+    physical arrays holding the cells."""
+    n_sl, n_pol, n_out, n_in = g.shape
+    for j in range(cells.size):
+        c = cells[j]
+        i = c % n_in
+        o = (c // n_in) % n_out
+        p = (c // (n_in * n_out)) % n_pol
+        k = c // (n_in * n_out * n_pol)
+        drive = o if transposed else i
+        sense = i if transposed else o
+        b = drive // size
+        r = drive % size
+        if g_sq.shape[0] > 0:
+            v = g[k, 0, o, i] * g[k, 0, o, i]
+            if n_pol == 2:
+                v = v + g[k, 1, o, i] * g[k, 1, o, i]
+            g_sq[k, b, r, sense] = v / step_sq
+        if d_mats.shape[0] > 0:
+            d = g[k, 0, o, i] - g[k, 1, o, i] if differential else g[k, 0, o, i] - g_ref
+            d_mats[k, b, r, sense] = d / step
+        if stale.shape[0] > 0:
+            stale[k, p, (i // tile_rows) * n_cb + o // tile_cols] = True

@@ -37,14 +37,15 @@ from crossbar._kernels import (
     MODE_ACCUMULATE,
     MODE_NEAREST,
     MODE_STOCHASTIC,
-    cells_due,
     digitise_and_sum,
     fast_ir_tiles,
     open_loop_pulses,
     program_pulsed_cells,
     pulse_moves,
     pulse_positions,
+    refresh_read_entries,
     relax_cells,
+    surely_due,
     whole_pulse_targets,
 )
 from crossbar.counters import EVENT_FIELDS, CrossbarCounters, TileCounters, physical_arrays
@@ -422,9 +423,10 @@ class CrossbarArray:
         # re-evaluate only the cells whose age grew by more than the resolution since their
         # last evaluation (recently programmed cells often, old ones rarely); the due times
         # pick the candidates, the test on log ages decides (taken only where it is not
-        # surely passed by a margin, see cells_due)
-        due, late = cells_due(t, _flat(self._t_due), _flat(self._t_prog), _flat(self._t_eval),
-                              10.0**step * (1.0 + 1e-6))
+        # surely passed by a margin, see surely_due)
+        due = np.flatnonzero(t > self._t_due)
+        late = surely_due(due, t, _flat(self._t_prog), _flat(self._t_eval),
+                          10.0**step * (1.0 + 1e-6))
         if not late.all():
             unsure = ~late
             tp, te = self._t_prog.flat[due[unsure]], self._t_eval.flat[due[unsure]]
@@ -971,20 +973,18 @@ class CrossbarArray:
                 if eff is not None:
                     self._ir_stale[transposed][:] = True
             return
-        k, p, o, i = np.unravel_index(cells, self._cell_shape)
         step = dev.level_step_uS
-        tiles = None
+        none = np.empty((0, 0, 0, 0), dtype=self._cdtype)
         for transposed, (eff, d_mats, g_sq) in self._read_cache.items():
-            size = d_mats.shape[2]
-            drive, sense = (o, i) if transposed else (i, o)
-            at = (k, drive // size, drive % size, sense)
-            if g_sq is not None:
-                g_sq[at] = self._squares(g, k, o, i) / step**2
-            if eff is None:
-                d_mats[at] = self._difference(g, k, o, i) / step
-                continue
-            tiles = self._tile_of(o, i) if tiles is None else tiles
-            self._ir_stale[transposed][k, p, tiles] = True
+            # squares (read noise) and, without IR drop, differences of the cells; with IR
+            # drop their physical arrays are marked stale
+            refresh_read_entries(
+                cells, g, transposed, d_mats.shape[2], none if g_sq is None else g_sq,
+                d_mats if eff is None else none, step, step**2,
+                dev.g_min_uS + ((dev.n_levels - 1) // 2) * step,
+                self.config.mapping.scheme == "differential",
+                np.empty((0, 0, 0), dtype=bool) if eff is None else self._ir_stale[transposed],
+                self.config.tile_rows, self.config.tile_cols, len(self._col_blocks))
 
     def _difference(self, a: np.ndarray, k: Any, o: Any, i: Any) -> np.ndarray:
         """``G+ - G-`` (or ``G - G_ref``) of slice ``k`` at outputs ``o``, inputs ``i``."""
@@ -992,12 +992,6 @@ class CrossbarArray:
             return a[k, 0, o, i] - a[k, 1, o, i]
         dev = self.device
         return a[k, 0, o, i] - (dev.g_min_uS + ((dev.n_levels - 1) // 2) * dev.level_step_uS)
-
-    def _squares(self, g: np.ndarray, k: Any, o: Any, i: Any) -> np.ndarray:
-        """Sum of the squared conductances read together (a pair, or one cell)."""
-        if g.shape[1] == 2:
-            return g[k, 0, o, i] ** 2 + g[k, 1, o, i] ** 2
-        return g[k, 0, o, i] ** 2
 
     def _tile_of(self, o: np.ndarray, i: np.ndarray) -> np.ndarray:
         """Tile index of the cells at outputs ``o`` and inputs ``i``."""

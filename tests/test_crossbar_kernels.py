@@ -162,24 +162,56 @@ def test_whole_pulse_targets_match_whole_pulses_and_open_loop(mode):
             transfers, np.bincount(arr._tile_of(o, i), minlength=len(arr.counters.tiles)))
 
 
-def test_cells_due_matches_the_log_age_test():
-    """cells_due finds np.flatnonzero(t > t_due), and every cell it calls surely due passes
-    set_time's log-age test; near the threshold it leaves the decision to the test."""
-    from crossbar._kernels import cells_due
+def test_surely_due_cells_pass_the_log_age_test():
+    """Every cell surely_due calls due passes set_time's log-age test; near the threshold it
+    leaves the decision to the test (and far from it, decides)."""
+    from crossbar._kernels import surely_due
 
     rng = np.random.default_rng(4)
     step = 0.05
     t = 1e4
     t_prog = rng.uniform(0.0, t, 5000)
     t_eval = t_prog + (t - t_prog) * rng.uniform(0.0, 1.0, 5000)
-    # a tenth of the cells exactly at the threshold (up to rounding)
+    # a tenth of the cells exactly at the threshold (up to rounding), some young ones
     near = rng.random(5000) < 0.1
     t_eval[near] = t_prog[near] + (t - t_prog[near]) / 10.0**step
-    factor = 10.0**step * (1.0 - 1e-6)
-    t_due = t_prog + np.maximum(t_eval - t_prog, 1.0) * factor
-    due, sure = cells_due(t, t_due, t_prog, t_eval, 10.0**step * (1.0 + 1e-6))
-    np.testing.assert_array_equal(due, np.flatnonzero(t > t_due))
+    t_prog[:50] = t - rng.uniform(0.0, 2.0, 50)
+    t_eval[:50] = np.minimum(t, t_prog[:50] + rng.uniform(0.0, 1.5, 50))
+    due = np.flatnonzero(t > t_prog + np.maximum(t_eval - t_prog, 1.0) * 10.0**step * (1 - 1e-6))
+    sure = surely_due(due, t, t_prog, t_eval, 10.0**step * (1.0 + 1e-6))
     tp, te = t_prog[due], t_eval[due]
     exact = (np.log10(np.maximum(t - tp, 1.0)) - np.log10(np.maximum(te - tp, 1.0))) > step
     assert exact[sure].all()
-    assert sure.sum() > 1000 and (~sure).sum() > 100
+    assert sure.sum() > 1000 and (exact & ~sure).sum() > 100 and (~exact).sum() > 0
+
+
+@pytest.mark.parametrize("scheme", ["differential", "offset"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("transposed", [False, True])
+def test_refresh_read_entries_equal_the_rebuilt_stacks(scheme, dtype, transposed):
+    """After changing some cells, refresh_read_entries makes the stacked squares and
+    differences equal _square_stack/_difference_stack of the new conductances bit for bit,
+    and marks exactly the physical arrays that hold the cells."""
+    from crossbar import CrossbarArray, CrossbarConfig, MappingConfig, NoiseConfig
+    from crossbar._kernels import refresh_read_entries
+
+    rng = np.random.default_rng(6)
+    cfg = CrossbarConfig(mapping=MappingConfig(scheme=scheme, w_max=0.8),
+                         noise=NoiseConfig(read_sigma_rel=0.01), **SMALL)
+    arr = CrossbarArray(rng.uniform(-0.5, 0.5, (11, 37)), config=cfg, seed=0, dtype=dtype)
+    g = arr._g_now().copy()
+    d_mats, g_sq = arr._difference_stack(g, transposed), arr._square_stack(g, transposed)
+    cells = np.sort(rng.choice(g.size, 40, replace=False))
+    g.flat[cells] += rng.uniform(-3.0, 3.0, cells.size)
+    stale = np.zeros((*g.shape[:2], len(arr.counters.tiles)), dtype=bool)
+    dev = arr.device
+    step = dev.level_step_uS
+    refresh_read_entries(cells, g, transposed, d_mats.shape[2], g_sq, d_mats, step, step**2,
+                         dev.g_min_uS + ((dev.n_levels - 1) // 2) * step,
+                         scheme == "differential", stale, 8, 5, len(arr._col_blocks))
+    np.testing.assert_array_equal(g_sq, arr._square_stack(g, transposed))
+    np.testing.assert_array_equal(d_mats, arr._difference_stack(g, transposed))
+    k, p, o, i = np.unravel_index(cells, g.shape)
+    want = np.zeros_like(stale)
+    want[k, p, arr._tile_of(o, i)] = True
+    np.testing.assert_array_equal(stale, want)
