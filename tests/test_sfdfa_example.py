@@ -43,6 +43,23 @@ def test_fashion_mnist_example_quick(tmp_path):
         module.parse_run("dfa:standin-tangent")
 
 
+def test_matched_regulariser_control_changes_only_the_regulariser_weight():
+    spec = importlib.util.spec_from_file_location("sfdfa_fashion_example", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.parse_run("dfa:matched-regulariser") == ("dfa", "matched-regulariser")
+    with pytest.raises(module.ConfigError, match="applies to"):
+        module.parse_run("sfdfa:matched-regulariser")
+    from dataclasses import asdict
+
+    from snn_dfa.eventdriven import fashion_mnist_config
+    control = asdict(fashion_mnist_config("dfa", **module.CONTROLS["matched-regulariser"][0]))
+    dfa, sfdfa = asdict(fashion_mnist_config("dfa")), asdict(fashion_mnist_config("sfdfa"))
+    assert control["reg_strength"] == sfdfa["reg_strength"] != dfa["reg_strength"]
+    assert {k for k in control if control[k] != dfa[k]} == {"reg_strength"}
+    assert {k for k in control if control[k] != sfdfa[k]} == {"rule"}
+
+
 def test_paired_differences_pair_runs_by_seed():
     spec = importlib.util.spec_from_file_location("sfdfa_fashion_example", SCRIPT)
     module = importlib.util.module_from_spec(spec)
