@@ -277,15 +277,20 @@ def relax_cells(cells, log_age, g_prog, z, fits, faults, fit_log_t, scale, sigma
     """
     n_fit = fit_log_t.size
     earliest = np.inf
+    lt_seen = np.nan  # cells of one age share the segment and fraction
+    seg = 0
+    frac = 0.0
     for k in range(cells.size):
         c = cells[k]
         lt = log_age[k]
-        seg = 0
-        for f in range(n_fit):
-            if fit_log_t[f] <= lt:
-                seg = f
-        seg = min(seg, n_fit - 2)
-        frac = (lt - fit_log_t[seg]) / (fit_log_t[seg + 1] - fit_log_t[seg])
+        if lt != lt_seen:
+            lt_seen = lt
+            seg = 0
+            for f in range(n_fit):
+                if fit_log_t[f] <= lt:
+                    seg = f
+            seg = min(seg, n_fit - 2)
+            frac = (lt - fit_log_t[seg]) / (fit_log_t[seg + 1] - fit_log_t[seg])
         lo = fits[seg, c]
         hi = fits[seg + 1, c]
         s_t = (lo + frac * (hi - lo)) * sigma_scale
