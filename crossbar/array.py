@@ -40,11 +40,20 @@ from crossbar._kernels import (
     IR_STAT_DENSE,
     IR_STAT_SPARSE,
     IR_STAT_SUBSTITUTIONS,
+    MODE_ACCUMULATE,
+    MODE_NEAREST,
+    MODE_STOCHASTIC,
     digitise_and_sum,
     fast_ir_incremental,
     fast_ir_tiles,
     open_loop_pulses,
+    program_pulsed_cells,
+    pulse_moves,
+    pulse_positions,
+    refresh_read_entries,
     relax_cells,
+    surely_due,
+    whole_pulse_targets,
 )
 from crossbar.counters import EVENT_FIELDS, CrossbarCounters, TileCounters, physical_arrays
 from crossbar.devices import DeviceParams, get_preset
@@ -65,6 +74,7 @@ from crossbar.mapping import (
 from crossbar.noise import (
     FAULT_NONE,
     WAN2022_FIT_LOG_T,
+    WAN2022_FITS,
     NoiseConfig,
     WAN2022_G_REF_uS,
     apply_faults,
@@ -89,7 +99,6 @@ from crossbar.update import (
     coincidence_pulses,
     program_with_pulses,
     pulses_for_change,
-    whole_pulses,
 )
 
 IR_DROP_MODES = ("none", "fast", "exact")
@@ -98,6 +107,12 @@ IR_FAST_UPDATES = ("incremental", "full")
 # share of an array; beyond it substitutions over the whole array (from the previous
 # solution) are cheaper [assumption: measured on 64x64 arrays, see docs/crossbar.md].
 IR_CROSS_FRACTION = 0.5
+_WHOLE_PULSE_MODES = {"accumulate": MODE_ACCUMULATE, "stochastic": MODE_STOCHASTIC,
+                      "nearest": MODE_NEAREST}
+# The Wan 2022 fit polynomials in time order (rows), and log10 of 1 s as noise.wan2022_sigma_uS
+# computes it, for the compiled fit values of program_pulsed_cells.
+_WAN2022_COEF = np.array([WAN2022_FITS[t] for t in sorted(WAN2022_FITS)], dtype=np.float64)
+_LOG_T_1S = float(np.log10(np.maximum(np.asarray(1.0), 1.0)))
 
 
 def _flat(a: np.ndarray) -> np.ndarray:
@@ -352,6 +367,9 @@ class CrossbarArray:
         # Calibrated full scales: ADC per (transposed, tile index, slice), DAC per direction.
         self._adc_fs: dict[tuple[bool, int, int], float] = {}
         self._dac_fs: dict[bool, float] = {}
+        # ADC steps per (transposed, calibrating), built from the full scales above by
+        # _adc_steps and forgotten whenever a calibration sets them
+        self._adc_step_cache: dict[tuple[bool, bool], np.ndarray] = {}
         # While calibrating: the direction, the input magnitudes and, per (tile, slice), the
         # column-current magnitudes seen.
         self._collecting: _Calibration | None = None
@@ -450,10 +468,16 @@ class CrossbarArray:
             return
         # re-evaluate only the cells whose age grew by more than the resolution since their
         # last evaluation (recently programmed cells often, old ones rarely); the due times
-        # pick the candidates, the test on log ages decides
+        # pick the candidates, the test on log ages decides (taken only where it is not
+        # surely passed by a margin, see surely_due)
         due = np.flatnonzero(t > self._t_due)
-        tp, te = self._t_prog.flat[due], self._t_eval.flat[due]
-        late = (np.log10(np.maximum(t - tp, 1.0)) - np.log10(np.maximum(te - tp, 1.0))) > step
+        late = surely_due(due, t, _flat(self._t_prog), _flat(self._t_eval),
+                          10.0**step * (1.0 + 1e-6))
+        if not late.all():
+            unsure = ~late
+            tp, te = self._t_prog.flat[due[unsure]], self._t_eval.flat[due[unsure]]
+            late[unsure] = (np.log10(np.maximum(t - tp, 1.0))
+                            - np.log10(np.maximum(te - tp, 1.0))) > step
         if late.any():
             self._refresh_cells(due[late])
         self._next_due = float(self._t_due.min())
@@ -589,6 +613,7 @@ class CrossbarArray:
             yield self
         finally:
             self._collecting = None
+        self._adc_step_cache = {}
         per = self.config.periphery
         pct = per.calibration_percentile
         if per.dac_range == "calibrated" and seen.inputs:
@@ -633,7 +658,19 @@ class CrossbarArray:
                    n_codes: int, calibrating: bool) -> np.ndarray:
         """ADC step (full scale / codes) per drive block, slice and sensed line,
         ``[blocks, n_slices, n_sense]``: from the largest possible current of each block
-        (``adc_range="max"``, or while calibrating) or the calibrated range of each tile."""
+        (``adc_range="max"``, or while calibrating) or the calibrated range of each tile.
+        Kept per direction until a calibration changes the ranges (the other inputs are
+        fixed by the configuration and the shape)."""
+        cached = self._adc_step_cache.get((transposed, calibrating))
+        if cached is None:
+            cached = self._adc_step_values(transposed, drive, n_slices, n_sense, n_codes,
+                                           calibrating)
+            self._adc_step_cache[(transposed, calibrating)] = cached
+        return cached
+
+    def _adc_step_values(self, transposed: bool, drive: np.ndarray, n_slices: int,
+                         n_sense: int, n_codes: int, calibrating: bool) -> np.ndarray:
+        """What :meth:`_adc_steps` returns, computed."""
         per = self.config.periphery
         levels_full = self.device.g_range_uS / self.device.level_step_uS
         codes = max(n_codes, 1)
@@ -1010,20 +1047,18 @@ class CrossbarArray:
                 if eff is not None:
                     self._ir_stale[transposed][:] = True
             return
-        k, p, o, i = np.unravel_index(cells, self._cell_shape)
         step = dev.level_step_uS
-        tiles = None
+        none = np.empty((0, 0, 0, 0), dtype=self._cdtype)
         for transposed, (eff, d_mats, g_sq) in self._read_cache.items():
-            size = d_mats.shape[2]
-            drive, sense = (o, i) if transposed else (i, o)
-            at = (k, drive // size, drive % size, sense)
-            if g_sq is not None:
-                g_sq[at] = self._squares(g, k, o, i) / step**2
-            if eff is None:
-                d_mats[at] = self._difference(g, k, o, i) / step
-                continue
-            tiles = self._tile_of(o, i) if tiles is None else tiles
-            self._ir_stale[transposed][k, p, tiles] = True
+            # squares (read noise) and, without IR drop, differences of the cells; with IR
+            # drop their physical arrays are marked stale
+            refresh_read_entries(
+                cells, g, transposed, d_mats.shape[2], none if g_sq is None else g_sq,
+                d_mats if eff is None else none, step, step**2,
+                dev.g_min_uS + ((dev.n_levels - 1) // 2) * step,
+                self.config.mapping.scheme == "differential",
+                np.empty((0, 0, 0), dtype=bool) if eff is None else self._ir_stale[transposed],
+                self.config.tile_rows, self.config.tile_cols, len(self._col_blocks))
 
     def _difference(self, a: np.ndarray, k: Any, o: Any, i: Any) -> np.ndarray:
         """``G+ - G-`` (or ``G - G_ref``) of slice ``k`` at outputs ``o``, inputs ``i``."""
@@ -1031,12 +1066,6 @@ class CrossbarArray:
             return a[k, 0, o, i] - a[k, 1, o, i]
         dev = self.device
         return a[k, 0, o, i] - (dev.g_min_uS + ((dev.n_levels - 1) // 2) * dev.level_step_uS)
-
-    def _squares(self, g: np.ndarray, k: Any, o: Any, i: Any) -> np.ndarray:
-        """Sum of the squared conductances read together (a pair, or one cell)."""
-        if g.shape[1] == 2:
-            return g[k, 0, o, i] ** 2 + g[k, 1, o, i] ** 2
-        return g[k, 0, o, i] ** 2
 
     def _tile_of(self, o: np.ndarray, i: np.ndarray) -> np.ndarray:
         """Tile index of the cells at outputs ``o`` and inputs ``i``."""
@@ -1060,22 +1089,31 @@ class CrossbarArray:
             self._finish_update(cells, pulses, reads, changed, g_new,
                                 anchor=self._intended.flat[cells])
             return
-        request = dwv / self._weight_per_pulse()[:, None]
+        w_pulse = self._weight_per_pulse()
         if mode == "coincidence":
-            u, sv, vt = np.linalg.svd(request, full_matrices=False)
+            u, sv, vt = np.linalg.svd(dwv / w_pulse[:, None], full_matrices=False)
             keep = sv > sv[0] * 1e-12 if sv.size and sv[0] > 0 else np.zeros(sv.size, bool)
             self._apply_coincidence([(u[:, i] * sv[i], vt[i]) for i in np.flatnonzero(keep)])
             return
-        k = whole_pulses(request, mode, self._rng, self._acc)
         if mode == "accumulate":
             self._count("accumulator_reads", self._tile_cells)
             self._count("accumulator_writes", self._tile_cells)
-            o, i = np.nonzero(k)
-            self._count("transfers", np.bincount(self._tile_of(o, i),
-                                                 minlength=len(self.counters.tiles)))
         elif mode == "stochastic":
             self._count("rounding_draws", self._tile_cells)
-        self._finish_update(*self._update_pulses(k * self._weight_per_pulse()[:, None]))
+        # whole pulses (update.whole_pulses: the rounding draws come first) and the
+        # open-loop pulses they cause, in one compiled pass over the weights
+        uniforms = self._rng.random(self._shape) if mode == "stochastic" else np.empty((0, 0))
+        transfers = np.zeros(len(self.counters.tiles), dtype=np.int64)
+        dev, m = self.device, self.config.mapping
+        cells, n0, target = whole_pulse_targets(
+            self._intended[0], dwv, w_pulse, self._scales, _WHOLE_PULSE_MODES[mode], self._acc,
+            uniforms, dev.g_min_uS, dev.g_max_uS, dev.level_step_uS,
+            dev.g_range_uS / dev.n_pulses_full_range, max_level_count(m, dev),
+            float((dev.n_levels - 1) // 2), m.scheme == "differential", self.config.tile_rows,
+            self.config.tile_cols, len(self._col_blocks), transfers)
+        if mode == "accumulate":
+            self._count("transfers", transfers)
+        self._program_pulses(cells, n0, target)
 
     def apply_outer_update(self, x: np.ndarray, d: np.ndarray, scale: float = 1.0) -> None:
         """``W += scale * d.T @ x`` from its factors: ``x [M, n_in]``, ``d [M, n_out]``.
@@ -1105,7 +1143,12 @@ class CrossbarArray:
             cycles += rounds * bl
         self._count("pulse_cycles", cycles * self.counters.physical_arrays)
         self._count("stochastic_bits", cycles * (self._tile_rows + self._tile_cols))
-        self._finish_update(*self._update_pulses(k * self._weight_per_pulse()[:, None]))
+        dev, m = self.device, self.config.mapping
+        self._program_pulses(*open_loop_pulses(
+            self._intended[0], k * self._weight_per_pulse()[:, None], self._scales,
+            dev.g_min_uS, dev.g_max_uS, dev.level_step_uS,
+            dev.g_range_uS / dev.n_pulses_full_range, max_level_count(m, dev),
+            float((dev.n_levels - 1) // 2), m.scheme == "differential"))
 
     def _weight_per_pulse(self) -> np.ndarray:
         """Weight one pulse moves in the linear limit, per output ``[n_out]``."""
@@ -1139,40 +1182,65 @@ class CrossbarArray:
                 self._z_relax.flat[done] = self._relax_draws((done.size,))
             self._refresh_cells(done)
 
-    def _update_pulses(
-        self, dw: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Open-loop pulses from the change of the *intended* conductances, then verify.
+    def _program_pulses(self, cells: np.ndarray, n0: np.ndarray, target: np.ndarray) -> None:
+        """Open-loop pulses ``n0`` to the cells at flat indices ``cells`` (their *intended*
+        conductances' change, see :func:`crossbar._kernels.open_loop_pulses`), then verify.
 
         The controller keeps the conductances it intends each cell to have (no read needed):
-        the intended weight plus ``dw`` is re-mapped to its canonical cells (the pair's other
-        cell at ``g_min``), clipped to the representable range, and every cell receives
-        ``round(change / (g_range / P))`` pulses.  ``dw`` is a whole number of pulses per
-        weight (the update modes round before).  Without write-verify the intended state
-        advances by the pulses sent; with it, the intended state becomes the target.
+        the intended weight plus a whole number of pulses per weight (the update modes round
+        before) is re-mapped to its canonical cells (the pair's other cell at ``g_min``),
+        clipped to the representable range, and every cell receives ``round(change /
+        (g_range / P))`` pulses.  Without write-verify the intended state advances by the
+        pulses sent; with it, the intended state becomes the target.
 
-        Only the cells that receive pulses are programmed (and draw write noise); returns
-        their flat indices in the cell array, pulses, verify reads, whether each changed
-        (not stuck) and their new conductances.
+        Only the cells that receive pulses are programmed (and draw write noise).  Without
+        write-verify the pulse model (:func:`crossbar.update.apply_pulses`) and the
+        bookkeeping of :meth:`_finish_update` run compiled, with the random draws and the
+        ``log1p``/``expm1`` of the pulse curves taken by NumPy in the same order and amount.
         """
-        dev, m, upd = self.device, self.config.mapping, self.config.update
-        step = dev.g_range_uS / dev.n_pulses_full_range
-        cells, n0, target = open_loop_pulses(
-            self._intended[0], dw, self._scales, dev.g_min_uS, dev.g_max_uS, dev.level_step_uS,
-            step, max_level_count(m, dev), float((dev.n_levels - 1) // 2),
-            m.scheme == "differential",
-        )
-        stuck = self._faults.flat[cells] != FAULT_NONE
-        g_new, pulses, reads = program_with_pulses(
-            self._g_now().flat[cells], target, self._gain.flat[cells], dev, upd,
-            self.config.noise.read_sigma_rel, stuck, self._rng, n0,
-        )
+        dev, upd = self.device, self.config.update
+        if cells.size == 0:
+            return
         if upd.write_verify:
+            stuck = self._faults.flat[cells] != FAULT_NONE
+            g_new, pulses, reads = program_with_pulses(
+                self._g_now().flat[cells], target, self._gain.flat[cells], dev, upd,
+                self.config.noise.read_sigma_rel, stuck, self._rng, n0,
+            )
             self._intended.flat[cells] = target
-        else:
-            self._intended.flat[cells] = np.clip(self._intended.flat[cells] + n0 * step,
-                                                 dev.g_min_uS, dev.g_max_uS)
-        return cells, pulses, reads, (pulses > 0) & ~stuck, g_new
+            self._finish_update(cells, pulses, reads, (pulses > 0) & ~stuck, g_new)
+            return
+        g = _flat(self._g_now())
+        gain = _flat(self._gain)
+        nu_ltp, nu_ltd = dev.nonlinearity_ltp, dev.nonlinearity_ltd
+        em_ltp = float(np.expm1(-nu_ltp)) if nu_ltp else 0.0
+        em_ltd = float(np.expm1(-nu_ltd)) if nu_ltd else 0.0
+        y, steps, arg = np.empty(cells.size), np.empty(cells.size), np.empty(cells.size)
+        pulse_positions(cells, n0, g, gain, dev.g_min_uS, dev.g_range_uS,
+                        float(dev.n_pulses_full_range), em_ltp, em_ltd, nu_ltp == 0,
+                        nu_ltd == 0, y, steps, arg)
+        moved = np.empty(cells.size)
+        pulse_moves(n0, y, steps, np.log1p(arg), nu_ltp, nu_ltd, nu_ltp == 0, nu_ltd == 0,
+                    moved)
+        c2c = upd.c2c_sigma_rel
+        z = self._rng.standard_normal(cells.size) if c2c != 0 else np.empty(0)
+        tile_pulses = np.zeros(len(self.counters.tiles), dtype=np.int64)
+        fits = (self._anchor_fits.reshape(self._anchor_fits.shape[0], -1)
+                if self._anchor_fits.size else np.empty((0, 0)))
+        done = program_pulsed_cells(
+            cells, n0, moved, np.expm1(moved), z, em_ltp, em_ltd, nu_ltp == 0, nu_ltd == 0,
+            dev.g_min_uS, dev.g_max_uS, dev.g_range_uS, c2c * dev.g_range_uS,
+            dev.g_range_uS / dev.n_pulses_full_range, _flat(self._faults), g,
+            _flat(self._intended), _flat(self._pulse_count), self.config.tile_rows,
+            self.config.tile_cols, len(self._col_blocks), self._shape[1], self._shape[0],
+            tile_pulses, _flat(self._g_prog), _flat(self._g_anchor), _flat(self._t_prog),
+            self.time_s, fits, _WAN2022_COEF, WAN2022_FIT_LOG_T, _LOG_T_1S, dev.g_max_uS,
+            dev.g_max_uS / WAN2022_G_REF_uS)
+        self._count("programming_pulses", tile_pulses)
+        if done.size:
+            if self._relax_strength() != 0:
+                self._z_relax.flat[done] = self._relax_draws((done.size,))
+            self._refresh_cells(done)
 
     def _update_reprogram(
         self, dw: np.ndarray

@@ -215,6 +215,12 @@ def program_with_pulses(
         Pulses each cell received.
     verify_reads : int64 array
         Verify reads of each cell.
+
+    Notes
+    -----
+    Without write-verify ``CrossbarArray`` runs the compiled equivalent
+    (:func:`crossbar._kernels.program_pulsed_cells` and the two kernels before it, with the
+    same draws, ``log1p`` and ``expm1`` from NumPy); this is their reference.
     """
     g_target = np.clip(g_target_uS, device.g_min_uS, device.g_max_uS)
     n = pulses_for_change(g_target - g_uS, device) if n_open_loop is None else n_open_loop
@@ -260,7 +266,9 @@ def whole_pulses(
     """Signed whole pulse counts for a request ``r`` (in pulses) in mode ``"nearest"``,
     ``"stochastic"`` or ``"accumulate"`` (the last updates ``accumulator`` in place).
 
-    Returns a float array of integers, the shape of ``request``.
+    Returns a float array of integers, the shape of ``request``.  ``CrossbarArray`` runs
+    the compiled equivalent (:func:`crossbar._kernels.whole_pulse_targets`, fused with the
+    open-loop pulses); this is its reference (``tests/test_crossbar_kernels.py``).
     """
     r = np.asarray(request, dtype=np.float64)
     if mode == "nearest":

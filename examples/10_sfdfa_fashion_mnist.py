@@ -12,7 +12,10 @@ Each run is ``RULE`` or ``RULE:VARIANT``, with a variant of
 published code's behaviours switched on alone (``replace-error``: the regulariser replaces the
 hidden error; ``standin-tangent``: the published tangent stand-in, SFDFA only;
 ``public-denominator``: eligibility divided by ``a``), or all of them (``published``, what the
-authors' scripts run; docs/sfdfa.md).
+authors' scripts run; docs/sfdfa.md).  One control is not a published behaviour:
+``dfa:matched-regulariser`` is DFA with SFDFA's regulariser weight (0.3 instead of 1.0), so
+that ``sfdfa - dfa:matched-regulariser`` differs only in the feedback (learned against fixed
+random); ``sfdfa - dfa`` also changes the regulariser.
 
 Two metrics per run, both from evaluations on the test set after every epoch (or more often,
 ``--evals-per-epoch``): the **final** test accuracy, and the **best** test accuracy over the
@@ -42,10 +45,13 @@ from snn_dfa.data import load_fashion_mnist
 from snn_dfa.errors import ConfigError
 from snn_dfa.eventdriven import SFDFATrainer, fashion_mnist_config, ttfs_encode
 from snn_dfa.eventdriven.trainer import PUBLISHED_VARIANTS, take
+from snn_dfa.stats import t_interval
 
 T_MAX_S = 0.1                 # TTFS window (authors' Dataset.py)
 # best of 50 per-epoch test evaluations, mean of 5 seeds (authors' code comments)
 AUTHORS_BEST_TEST_ACC = {"sfdfa": 89.73, "dfa": 89.41}
+# controls beside the published variants: config overrides by name, and the rules they apply to
+CONTROLS = {"matched-regulariser": ({"reg_strength": 0.3}, ("dfa",))}
 QUICK = {"n_train": 200, "n_test": 100, "epochs": 2,
          "runs": ["sfdfa", "dfa", "sfdfa:published"]}
 
@@ -60,10 +66,13 @@ def parse_run(name: str) -> tuple[str, str]:
     """``"rule"`` or ``"rule:variant"`` -> ``(rule, variant)``."""
     rule, _, variant = name.partition(":")
     variant = variant or "exact"
-    if rule not in AUTHORS_BEST_TEST_ACC or variant not in PUBLISHED_VARIANTS:
+    if rule not in AUTHORS_BEST_TEST_ACC or variant not in {*PUBLISHED_VARIANTS, *CONTROLS}:
         raise ConfigError(f"run={name!r}: expected RULE[:VARIANT] with RULE in "
                           f"{sorted(AUTHORS_BEST_TEST_ACC)} and VARIANT in "
-                          f"{sorted(PUBLISHED_VARIANTS)}")
+                          f"{sorted({*PUBLISHED_VARIANTS, *CONTROLS})}")
+    if variant in CONTROLS and rule not in CONTROLS[variant][1]:
+        raise ConfigError(f"run={name!r}: the control {variant!r} applies to "
+                          f"{list(CONTROLS[variant][1])} only")
     if rule == "dfa" and variant == "standin-tangent":
         raise ConfigError(f"run={name!r}: DFA propagates no tangents")
     return rule, variant
@@ -77,7 +86,7 @@ def run(name: str, seed: int, epochs: int, n_train: int | None, n_test: int | No
     x_te, y_te = load("test", n_test)
     train_in, test_in = ttfs_encode(x_tr, T_MAX_S), ttfs_encode(x_te, T_MAX_S)
     rng = np.random.default_rng(seed)  # one generator: weights, feedback, u, batch order
-    overrides = dict(PUBLISHED_VARIANTS[variant])
+    overrides = dict(CONTROLS[variant][0] if variant in CONTROLS else PUBLISHED_VARIANTS[variant])
     if rule == "dfa":
         overrides.pop("tangent", None)   # no tangents under DFA
     model = SFDFATrainer(784, 10, fashion_mnist_config(rule, **overrides), random_state=rng)
@@ -136,6 +145,29 @@ def summarise(results: list[dict]) -> list[dict]:
     return rows
 
 
+def paired_differences(results: list[dict], reference: str = "sfdfa") -> list[dict]:
+    """Each run minus ``reference`` on the same seeds (same initial weights, feedback and
+    batch order up to where the runs' draws diverge), for both metrics: mean difference in
+    points and its 95 % Student-t interval over the seeds both runs have (``nan`` bounds
+    with one seed)."""
+    ref = {r["seed"]: r for r in results if r["run"] == reference}
+    rows = []
+    for name in dict.fromkeys(r["run"] for r in results):
+        rs = [r for r in results if r["run"] == name and r["seed"] in ref]
+        if name == reference or not rs:
+            continue
+        row = {"run": name, "reference": reference, "n_seeds": len(rs)}
+        for key in ("final_test_acc", "best_test_acc_test_selected"):
+            d = np.array([r[key] - ref[r["seed"]][key] for r in rs])
+            if d.size >= 2:
+                ci = t_interval(d)
+                row[key] = (ci.mean, ci.low, ci.high)
+            else:
+                row[key] = (float(d.mean()), float("nan"), float("nan"))
+        rows.append(row)
+    return rows
+
+
 def plot(results: list[dict], path: Path) -> None:
     """Test-accuracy curves (mean over seeds per run, seeds faint) beside the authors'
     best-of-50-epochs figures."""
@@ -173,7 +205,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", nargs="+", default=["sfdfa", "dfa"],
                     help="RULE[:VARIANT], RULE in {sfdfa, dfa}, VARIANT in "
-                         f"{{{', '.join(PUBLISHED_VARIANTS)}}}")
+                         f"{{{', '.join([*PUBLISHED_VARIANTS, *CONTROLS])}}}")
     ap.add_argument("--seeds", nargs="+", type=int, default=[0])
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--evals-per-epoch", type=int, default=1)
@@ -218,6 +250,14 @@ def main(argv: list[str] | None = None) -> list[dict]:
               f"{row['best_test_acc_test_selected']:10.2f} +- "
               f"{row['best_test_acc_test_selected_sd']:4.2f}        "
               f"{row['authors_best_test_acc_50_epochs']:.2f}")
+    reference = "sfdfa" if any(r["run"] == "sfdfa" for r in results) else None
+    if reference is not None and len(set(r["run"] for r in results)) > 1:
+        print(f"\npaired by seed, run - {reference} (points; mean [95 % t-interval])"
+              "\nrun                        seeds  final test               best test, test-selected")
+        for row in paired_differences(results, reference):
+            cells = ["{:+6.2f} [{:+6.2f}, {:+6.2f}]".format(*row[k])
+                     for k in ("final_test_acc", "best_test_acc_test_selected")]
+            print(f"{row['run']:26s} {row['n_seeds']:5d}  {cells[0]}  {cells[1]}")
     if args.figure is not None:
         plot(results, args.figure)
     return results

@@ -16,3 +16,202 @@ def test_fast_ir_kernel_matches_numpy(shape, n_iter):
     np.testing.assert_allclose(
         fast_ir_fixed_point(g, *rs, n_iter, -1.0)[0], _fast_ir_reference(g, *rs, n_iter), rtol=1e-12
     )
+
+
+SMALL = {"tile_rows": 8, "tile_cols": 5}
+
+
+def _in_situ_array(scheme="differential", mode="accumulate", model="wan2022", linear=False,
+                   seed=1):
+    """A small array with every effect the in-situ update path handles: c2c write noise,
+    d2d step spread, stuck cells, relaxation (``model``), a nonlinear (or linear) device."""
+    import dataclasses
+
+    from crossbar import CrossbarArray, CrossbarConfig, MappingConfig, NoiseConfig, UpdateConfig
+    from crossbar.devices import get_preset
+
+    dev = get_preset("neurram_hfo2")
+    if linear:
+        dev = dataclasses.replace(dev, nonlinearity_ltp=0.0, nonlinearity_ltd=0.0)
+    noise = (NoiseConfig(noise_model="relative", prog_sigma_rel=0.05, sa0_fraction=0.05,
+                         sa1_fraction=0.05, drift_nu=0.05) if model == "relative"
+             else NoiseConfig(sa0_fraction=0.05, sa1_fraction=0.05))
+    cfg = CrossbarConfig(mapping=MappingConfig(scheme=scheme, w_max=0.8), noise=noise,
+                         update=UpdateConfig(mode=mode, c2c_sigma_rel=0.05,
+                                             d2d_step_sigma_rel=0.1), **SMALL)
+    rng = np.random.default_rng(seed)
+    arr = CrossbarArray(rng.uniform(-0.5, 0.5, (11, 37)), dev, cfg, seed=seed,
+                        dtype=np.float64)
+    arr.set_time(3.0)
+    return arr
+
+
+def _numpy_in_situ_update(arr, dw):
+    """The in-situ update with the NumPy functions the compiled path replaces
+    (update.whole_pulses, the open-loop kernel, update.program_with_pulses and
+    CrossbarArray._finish_update), on ``arr`` in place."""
+    from crossbar._kernels import open_loop_pulses
+    from crossbar.mapping import max_level_count
+    from crossbar.noise import FAULT_NONE
+    from crossbar.update import program_with_pulses, whole_pulses
+
+    dev, m, upd = arr.device, arr.config.mapping, arr.config.update
+    arr.counters.updates += 1
+    w_pulse = arr._weight_per_pulse()
+    k = whole_pulses(dw / w_pulse[:, None], upd.mode, arr._rng, arr._acc)
+    if upd.mode == "accumulate":
+        arr._count("accumulator_reads", arr._tile_cells)
+        arr._count("accumulator_writes", arr._tile_cells)
+        o, i = np.nonzero(k)
+        arr._count("transfers", np.bincount(arr._tile_of(o, i), minlength=len(arr.counters.tiles)))
+    elif upd.mode == "stochastic":
+        arr._count("rounding_draws", arr._tile_cells)
+    step = dev.g_range_uS / dev.n_pulses_full_range
+    cells, n0, target = open_loop_pulses(
+        arr._intended[0], k * w_pulse[:, None], arr._scales, dev.g_min_uS, dev.g_max_uS,
+        dev.level_step_uS, step, max_level_count(m, dev), float((dev.n_levels - 1) // 2),
+        m.scheme == "differential")
+    stuck = arr._faults.flat[cells] != FAULT_NONE
+    g_new, pulses, reads = program_with_pulses(
+        arr._g_now().flat[cells], target, arr._gain.flat[cells], dev, upd,
+        arr.config.noise.read_sigma_rel, stuck, arr._rng, n0)
+    arr._intended.flat[cells] = np.clip(arr._intended.flat[cells] + n0 * step, dev.g_min_uS,
+                                        dev.g_max_uS)
+    arr._finish_update(cells, pulses, reads, (pulses > 0) & ~stuck, g_new)
+
+
+STATE = ("_acc", "_intended", "_g_prog", "_g_anchor", "_anchor_fits", "_t_prog", "_z_relax",
+         "_pulse_count", "_g_cache", "_t_eval", "_t_due")
+
+
+@pytest.mark.parametrize("mode", ["accumulate", "stochastic", "nearest"])
+@pytest.mark.parametrize("scheme", ["differential", "offset"])
+@pytest.mark.parametrize(("model", "linear"),
+                         [("wan2022", False), ("wan2022", True), ("relative", False)])
+def test_compiled_in_situ_update_equals_the_numpy_path_bitwise(mode, scheme, model, linear):
+    """whole_pulse_targets, pulse_positions, pulse_moves and program_pulsed_cells (with NumPy's
+    draws, log1p and expm1 between them) leave every state array, counter and the random
+    stream exactly as the NumPy functions do, update after update (large, sub-pulse and
+    mixed changes, with time passing)."""
+    arr = _in_situ_array(scheme, mode, model, linear)
+    ref = _in_situ_array(scheme, mode, model, linear)  # the same chip (same seed)
+    rng = np.random.default_rng(5)
+    for n, scale in enumerate((0.3, 0.01, 0.05, 0.002, 0.2)):
+        dw = rng.uniform(-scale, scale, arr.shape)
+        arr.apply_update(dw)
+        _numpy_in_situ_update(ref, dw)
+        for name in STATE:
+            np.testing.assert_array_equal(getattr(arr, name), getattr(ref, name), err_msg=name)
+        np.testing.assert_array_equal(arr.counters.counts, ref.counters.counts)
+        assert arr._rng.bit_generator.state == ref._rng.bit_generator.state
+        arr.set_time(arr.time_s + 2.0**n)
+        ref.set_time(ref.time_s + 2.0**n)
+    assert arr.pulse_counts.sum() > 0
+
+
+class _Replay:
+    """Stands in for a Generator whose ``random`` draws are known."""
+
+    def __init__(self, uniforms):
+        self.uniforms = uniforms
+
+    def random(self, shape):
+        assert shape == self.uniforms.shape
+        return self.uniforms
+
+
+@pytest.mark.parametrize("mode", ["accumulate", "stochastic", "nearest"])
+def test_whole_pulse_targets_match_whole_pulses_and_open_loop(mode):
+    """The fused pass gives the whole pulses of update.whole_pulses (accumulator included),
+    the open-loop cells, counts and targets of open_loop_pulses for them, and the per-tile
+    count of weights with a transfer."""
+    from crossbar._kernels import (
+        MODE_ACCUMULATE,
+        MODE_NEAREST,
+        MODE_STOCHASTIC,
+        open_loop_pulses,
+        whole_pulse_targets,
+    )
+    from crossbar.mapping import max_level_count
+    from crossbar.update import whole_pulses
+
+    arr = _in_situ_array(mode=mode)
+    dev, m = arr.device, arr.config.mapping
+    consts = (dev.g_min_uS, dev.g_max_uS, dev.level_step_uS,
+              dev.g_range_uS / dev.n_pulses_full_range, max_level_count(m, dev),
+              float((dev.n_levels - 1) // 2), True)
+    code = {"accumulate": MODE_ACCUMULATE, "stochastic": MODE_STOCHASTIC,
+            "nearest": MODE_NEAREST}[mode]
+    rng = np.random.default_rng(2)
+    acc = rng.uniform(-0.9, 0.9, arr.shape)
+    acc_ref = acc.copy()
+    w_pulse = arr._weight_per_pulse()
+    for scale in (0.3, 0.004, 0.05):
+        dw = rng.uniform(-scale, scale, arr.shape)
+        uniforms = rng.random(arr.shape)
+        transfers = np.zeros(len(arr.counters.tiles), dtype=np.int64)
+        got = whole_pulse_targets(arr._intended[0], dw, w_pulse, arr._scales, code, acc,
+                                  uniforms, *consts, 8, 5, len(arr._col_blocks), transfers)
+        k = whole_pulses(dw / w_pulse[:, None], mode, _Replay(uniforms), acc_ref)
+        want = open_loop_pulses(arr._intended[0], k * w_pulse[:, None], arr._scales, *consts)
+        for a, b in zip(got, want):
+            np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(acc, acc_ref)
+        o, i = np.nonzero(k)
+        np.testing.assert_array_equal(
+            transfers, np.bincount(arr._tile_of(o, i), minlength=len(arr.counters.tiles)))
+
+
+def test_surely_due_cells_pass_the_log_age_test():
+    """Every cell surely_due calls due passes set_time's log-age test; near the threshold it
+    leaves the decision to the test (and far from it, decides)."""
+    from crossbar._kernels import surely_due
+
+    rng = np.random.default_rng(4)
+    step = 0.05
+    t = 1e4
+    t_prog = rng.uniform(0.0, t, 5000)
+    t_eval = t_prog + (t - t_prog) * rng.uniform(0.0, 1.0, 5000)
+    # a tenth of the cells exactly at the threshold (up to rounding), some young ones
+    near = rng.random(5000) < 0.1
+    t_eval[near] = t_prog[near] + (t - t_prog[near]) / 10.0**step
+    t_prog[:50] = t - rng.uniform(0.0, 2.0, 50)
+    t_eval[:50] = np.minimum(t, t_prog[:50] + rng.uniform(0.0, 1.5, 50))
+    due = np.flatnonzero(t > t_prog + np.maximum(t_eval - t_prog, 1.0) * 10.0**step * (1 - 1e-6))
+    sure = surely_due(due, t, t_prog, t_eval, 10.0**step * (1.0 + 1e-6))
+    tp, te = t_prog[due], t_eval[due]
+    exact = (np.log10(np.maximum(t - tp, 1.0)) - np.log10(np.maximum(te - tp, 1.0))) > step
+    assert exact[sure].all()
+    assert sure.sum() > 1000 and (exact & ~sure).sum() > 100 and (~exact).sum() > 0
+
+
+@pytest.mark.parametrize("scheme", ["differential", "offset"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("transposed", [False, True])
+def test_refresh_read_entries_equal_the_rebuilt_stacks(scheme, dtype, transposed):
+    """After changing some cells, refresh_read_entries makes the stacked squares and
+    differences equal _square_stack/_difference_stack of the new conductances bit for bit,
+    and marks exactly the physical arrays that hold the cells."""
+    from crossbar import CrossbarArray, CrossbarConfig, MappingConfig, NoiseConfig
+    from crossbar._kernels import refresh_read_entries
+
+    rng = np.random.default_rng(6)
+    cfg = CrossbarConfig(mapping=MappingConfig(scheme=scheme, w_max=0.8),
+                         noise=NoiseConfig(read_sigma_rel=0.01), **SMALL)
+    arr = CrossbarArray(rng.uniform(-0.5, 0.5, (11, 37)), config=cfg, seed=0, dtype=dtype)
+    g = arr._g_now().copy()
+    d_mats, g_sq = arr._difference_stack(g, transposed), arr._square_stack(g, transposed)
+    cells = np.sort(rng.choice(g.size, 40, replace=False))
+    g.flat[cells] += rng.uniform(-3.0, 3.0, cells.size)
+    stale = np.zeros((*g.shape[:2], len(arr.counters.tiles)), dtype=bool)
+    dev = arr.device
+    step = dev.level_step_uS
+    refresh_read_entries(cells, g, transposed, d_mats.shape[2], g_sq, d_mats, step, step**2,
+                         dev.g_min_uS + ((dev.n_levels - 1) // 2) * step,
+                         scheme == "differential", stale, 8, 5, len(arr._col_blocks))
+    np.testing.assert_array_equal(g_sq, arr._square_stack(g, transposed))
+    np.testing.assert_array_equal(d_mats, arr._difference_stack(g, transposed))
+    k, p, o, i = np.unravel_index(cells, g.shape)
+    want = np.zeros_like(stale)
+    want[k, p, arr._tile_of(o, i)] = True
+    np.testing.assert_array_equal(stale, want)
