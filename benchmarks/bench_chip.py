@@ -25,14 +25,22 @@ bookkeeping (cache refresh after updates, read counters, the phase meter) and th
 
 Inputs are random windows (N(0, 1), the scale of normalised HAPT windows) and random
 labels: the cost of a window does not depend on what it holds beyond the spike counts.
+``--ir-update full`` times the chip with the fast IR-drop model solved again for every
+changed array (``ir_fast_update="full"``) instead of the default incremental update; the
+split pass prints how often arrays were solved from scratch, re-solved or updated along
+their changed lines (``CrossbarArray.ir_update_counts``) and, at ``--ir-checks`` points of
+the stream (outside the timed work), the largest deviation of any array's incrementally
+updated effective conductances from a full solve of the same conductances, in units of
+the tolerance ``ir_fast_tolerance * max(G of the array)`` (the bound is 1).
 Usage: ``python benchmarks/bench_chip.py [--windows 540] [--blocks 6] [--rules dfa,bp]
-[--clocks wall,cpu] [--no-split]``
+[--clocks wall,cpu] [--no-split] [--ir-update incremental|full] [--ir-checks 6]``
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import os
 import time
 from collections import defaultdict
@@ -133,6 +141,7 @@ def phase_targets() -> list[tuple[object, str, str, str]]:
         (arr, "forward", "reads", ""),
         (arr, "backward", "reads", ""),
         (crossbar.array, "fast_ir_tiles", "IR drop", ""),
+        (crossbar.array, "fast_ir_incremental", "IR drop", ""),
         (arr, "_ir", "IR drop", ""),
         (arr, "apply_update", "updates + programming", "updates (inclusive)"),
         (arr, "set_time", "relaxation (clock)", "clock (inclusive)"),
@@ -146,18 +155,51 @@ def phase_targets() -> list[tuple[object, str, str, str]]:
     ]
 
 
+def ir_deviation(net) -> float:
+    """Largest ``|T_incremental - T_full| / (ir_fast_tolerance * max G)`` over the physical
+    arrays of the network's crossbars and the read directions they cached (0 without
+    incremental IR drop): each array solved again from scratch (``CrossbarArray._ir``)."""
+    worst = 0.0
+    for layer in net.layers:
+        arr = getattr(layer, "synapses", None)
+        if not isinstance(arr, crossbar.CrossbarArray) or not arr._ir_incremental():
+            continue
+        g = arr._g_now()
+        tol = arr.config.ir_fast_tolerance
+        for transposed in list(arr._read_cache):
+            arr._read_matrices(transposed)  # bring stale arrays up to date
+            eff = arr._read_cache[transposed][0]
+            for tile in range(len(arr.counters.tiles)):
+                cb, rb = arr._tile_slices(tile)
+                for k in range(g.shape[0]):
+                    for p in range(g.shape[1]):
+                        cells = g[k, p, cb, rb]
+                        full = (arr._ir(cells, True) if transposed
+                                else arr._ir(cells.T, False).T)
+                        dev = np.abs(eff[k, p, cb, rb] - full).max()
+                        worst = max(worst, float(dev / (tol * cells.max())))
+    return worst
+
+
 def main() -> None:
+    global SECTION
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--windows", type=int, default=540, help="windows of the stream")
     ap.add_argument("--blocks", type=int, default=6, help="interleaved blocks per side")
     ap.add_argument("--rules", default="dfa,bp", help="comma-separated rules")
     ap.add_argument("--no-split", action="store_true", help="skip the phase split pass")
     ap.add_argument("--clocks", default="wall,cpu", help="wall, cpu or both (comma-separated)")
+    ap.add_argument("--ir-update", default=CrossbarSection.ir_fast_update,
+                    choices=("incremental", "full"), help="crossbar.ir_fast_update")
+    ap.add_argument("--ir-checks", type=int, default=6,
+                    help="points of the split pass where the incremental IR drop is checked")
     args = ap.parse_args()
+    SECTION = dataclasses.replace(SECTION, ir_fast_update=args.ir_update)
     print(f"load average {os.getloadavg()}; numpy {np.__version__}")
     print(f"chip: ir_drop={SECTION.ir_drop}, update_mode={SECTION.update_mode}, "
           f"noise_model={SECTION.noise_model}, adc_range={SECTION.adc_range}, "
-          f"read_sigma_rel={SECTION.read_sigma_rel}, c2c_sigma_rel={SECTION.c2c_sigma_rel}, "
+          f"ir_fast_update={SECTION.ir_fast_update}, read_sigma_rel={SECTION.read_sigma_rel}, "
+          f"c2c_sigma_rel={SECTION.c2c_sigma_rel}, "
           f"deployed at {SECTION.time_at_deployment_s} s, {SECTION.window_period_s} s/window")
     rng = np.random.default_rng(0)
     x = rng.normal(0, 1, (args.windows, STEPS, CHANNELS)).astype(np.float32)
@@ -189,12 +231,20 @@ def main() -> None:
         timer = PhaseTimer(time.process_time)
         for owner, name, cat, incl in phase_targets():
             timer.wrap(owner, name, cat, incl)
-        t0 = time.process_time()
-        try:
-            total_time(chip, x, y)
-        finally:
-            timer.restore()
-        wall = time.process_time() - t0
+        wall, worst = 0.0, 0.0
+        checks = np.linspace(0, args.windows, max(args.ir_checks, 1) + 1).astype(int)
+        for c0, c1 in zip(checks[:-1], checks[1:]):
+            t0 = time.process_time()
+            try:
+                total_time(chip, x[c0:c1], y[c0:c1])
+            finally:
+                wall += time.process_time() - t0
+            if args.ir_checks and SECTION.ir_fast_update == "incremental":
+                timer.restore()  # the check is not timed
+                worst = max(worst, ir_deviation(chip.network))
+                for owner, name, cat, incl in phase_targets():
+                    timer.wrap(owner, name, cat, incl)
+        timer.restore()
         timer.total["learning rule + engine (rest)"] = wall - sum(timer.total.values())
         print(f"  chip window split by CPU time ({args.windows} windows, timers on, "
               f"{1e3 * wall / args.windows:.2f} ms/window):")
@@ -202,6 +252,17 @@ def main() -> None:
             print(f"    {cat:<32}{1e3 * sec / args.windows:8.2f} ms  {100 * sec / wall:5.1f} %")
         for cat, sec in timer.inclusive.items():
             print(f"    [{cat:<30}{1e3 * sec / args.windows:8.2f} ms  {100 * sec / wall:5.1f} %]")
+        counts = defaultdict(int)
+        for syn in chip.network.layers:
+            arr = getattr(syn, "synapses", None)
+            for name, value in getattr(arr, "ir_update_counts", {}).items():
+                counts[name] += value
+        if counts:
+            print("  fast IR drop per window: " + ", ".join(
+                f"{name} {value / args.windows:.1f}" for name, value in counts.items()))
+        if args.ir_checks and SECTION.ir_fast_update == "incremental":
+            print(f"  incremental IR drop against a full solve at {args.ir_checks} points: "
+                  f"largest deviation {worst:.3f} of the tolerance (bound 1)")
     print(f"\nload average {os.getloadavg()}")
 
 

@@ -32,20 +32,31 @@ def fast_ir_fixed_point(
     (``IR_MAX_ITERATIONS``).  Returns ``(T, substitutions, status, ratio)`` with ``ratio``
     the last ratio of successive changes (0 before two substitutions).
     """
+    g_max = 0.0
+    for i in range(g.shape[0]):
+        for j in range(g.shape[1]):
+            g_max = max(g_max, g[i, j])
+    t, done, status, ratio, _ = _ir_iterate(g, g.copy(), np.empty_like(g), r_row, r_col,
+                                            r_drv, r_sen, max_iter, tol, g_max)
+    return t, done, status, ratio
+
+
+@njit(cache=True)
+def _ir_iterate(g, t, new, r_row, r_col, r_drv, r_sen, max_iter, tol, g_max):
+    # pragma: no cover - compiled
+    """The substitutions of :func:`fast_ir_fixed_point` from the start ``t`` (``new`` a
+    buffer of the same shape; both are overwritten).  Returns ``(T, substitutions, status,
+    ratio, change)`` (``T`` is ``t`` or ``new``) with ``change`` the largest change of the
+    last substitution."""
     m, n = g.shape
-    t = g.copy()
-    new = np.empty_like(g)
     col_sum = np.empty(n)
     d_tail = np.empty(n)
     head = np.empty(n)
-    g_max = 0.0
-    for i in range(m):
-        for j in range(n):
-            g_max = max(g_max, g[i, j])
     c0_row = np.empty(n)
     c1_row = np.empty(n)
     prev = -1.0
     ratio = 0.0
+    change = 0.0
     for it in range(max_iter):
         for j in range(n):
             col_sum[j] = 0.0
@@ -81,11 +92,11 @@ def fast_ir_fixed_point(
             if prev > 0.0:
                 ratio = change / prev
             if change <= tol * g_max:
-                return t, it + 1, IR_CONVERGED, ratio
+                return t, it + 1, IR_CONVERGED, ratio, change
             if prev >= 0.0 and change >= prev:
-                return t, it + 1, IR_NOT_CONTRACTING, ratio
+                return t, it + 1, IR_NOT_CONTRACTING, ratio, change
         prev = change
-    return t, max_iter, IR_MAX_ITERATIONS if tol >= 0.0 else IR_CONVERGED, ratio
+    return t, max_iter, IR_MAX_ITERATIONS if tol >= 0.0 else IR_CONVERGED, ratio, change
 
 
 @njit(cache=True, inline="always")
@@ -310,6 +321,379 @@ def relax_cells(cells, log_age, g_prog, z, fits, faults, fit_log_t, scale, sigma
         t_due[c] = due
         earliest = min(earliest, due)
     return earliest
+
+
+# Counters of fast_ir_incremental's ``stats`` (one int64 each).
+IR_STAT_COLD = 0  # arrays solved from scratch (first read, or after a fallback)
+IR_STAT_DENSE = 1  # arrays re-solved by substitutions started from their previous solution
+IR_STAT_SPARSE = 2  # arrays updated along the changed lines only, within the bound
+IR_STAT_CHANGED_CELLS = 3  # changed cells seen
+IR_STAT_SUBSTITUTIONS = 4  # dense substitutions run (cold and warm)
+IR_N_STATS = 5
+
+
+@njit(cache=True)
+def _cross_drop_add(dt, drop, row_in, col_in, rows, cols, r_row, r_col, r_drv, r_sen, work):
+    # pragma: no cover - compiled; reference: irdrop._shared_drops (tests)
+    """``drop += dt A + B dt`` at the cells of the cross (rows ``rows`` and columns
+    ``cols``, also given as masks ``row_in``, ``col_in``), for a change ``dt [m, n]`` that is
+    zero outside the cross; ``work [3, n]`` scratch.  Same sums as the dense substitution,
+    over the non-zero entries only: ``O(n |rows| + m |cols|)``."""
+    m, n = dt.shape
+    # word-line part (dt A): full prefix sums on the rows of the cross, and on the other
+    # rows over the cross's columns only (dt is zero elsewhere on them)
+    for i in range(m):
+        tot = 0.0
+        if row_in[i]:
+            for j in range(n):
+                tot += dt[i, j]
+            c0 = 0.0
+            c1 = 0.0
+            for j in range(n):
+                c0 += dt[i, j]
+                c1 += j * dt[i, j]
+                drop[i, j] += r_drv * tot + r_row * (c1 + j * (tot - c0))
+        else:
+            for jj in range(cols.size):
+                tot += dt[i, cols[jj]]
+            c0 = 0.0
+            c1 = 0.0
+            for jj in range(cols.size):
+                j = cols[jj]
+                c0 += dt[i, j]
+                c1 += j * dt[i, j]
+                drop[i, j] += r_drv * tot + r_row * (c1 + j * (tot - c0))
+    # bit-line part (B dt): full column sums on the cross's columns ...
+    for jj in range(cols.size):
+        j = cols[jj]
+        csum = 0.0
+        dtail = 0.0
+        for i in range(m):
+            csum += dt[i, j]
+            dtail += (m - 1 - i) * dt[i, j]
+        head = 0.0
+        for i in range(m):
+            d_i = m - 1 - i
+            drop[i, j] += r_sen * csum + r_col * (dtail + d_i * head)
+            dtail -= d_i * dt[i, j]
+            head += dt[i, j]
+    # ... and, on the other columns, sums over the cross's rows only
+    csum_v, tail_v, head_v = work[0], work[1], work[2]
+    for j in range(n):
+        csum_v[j] = 0.0
+        tail_v[j] = 0.0
+        head_v[j] = 0.0
+    for ii in range(rows.size):
+        i = rows[ii]
+        for j in range(n):
+            csum_v[j] += dt[i, j]
+            tail_v[j] += (m - 1 - i) * dt[i, j]
+    for ii in range(rows.size):
+        i = rows[ii]
+        d_i = m - 1 - i
+        for j in range(n):
+            if not col_in[j]:
+                drop[i, j] += r_sen * csum_v[j] + r_col * (tail_v[j] + d_i * head_v[j])
+            tail_v[j] -= d_i * dt[i, j]
+            head_v[j] += dt[i, j]
+
+
+@njit(cache=True)
+def _cross_bounds(dt, row_in, col_in, rows, cols, a_star, b_star, work):
+    # pragma: no cover - compiled
+    """Bounds on ``|dt A + B dt|`` for a change ``dt`` that is zero outside the cross:
+    ``(everywhere, off the cross)``.  With ``A_kj <= a_star[k] = r_drv + k r_row`` and
+    ``B_il <= b_star[l] = r_sen + (m - 1 - l) r_col``: ``|(dt A)_ij| <= sum_k |dt_ik|
+    a_star[k]`` (a row sum) and ``|(B dt)_ij| <= sum_l b_star[l] |dt_lj|`` (a column sum);
+    off the cross a row holds non-zeros only in the cross's columns and a column only in
+    its rows.  ``work [n]`` scratch."""
+    m, n = dt.shape
+    row_all = 0.0
+    row_off = 0.0
+    for i in range(m):
+        s = 0.0
+        if row_in[i]:
+            for j in range(n):
+                s += abs(dt[i, j]) * a_star[j]
+            row_all = max(row_all, s)
+        else:
+            for jj in range(cols.size):
+                s += abs(dt[i, cols[jj]]) * a_star[cols[jj]]
+            row_all = max(row_all, s)
+            row_off = max(row_off, s)
+    col_s = work
+    for j in range(n):
+        col_s[j] = 0.0
+    for ii in range(rows.size):
+        i = rows[ii]
+        for j in range(n):
+            col_s[j] += abs(dt[i, j]) * b_star[i]
+    col_all = 0.0
+    col_off = 0.0
+    for j in range(n):
+        if col_in[j]:
+            s = 0.0
+            for i in range(m):
+                s += abs(dt[i, j]) * b_star[i]
+            col_all = max(col_all, s)
+        else:
+            col_all = max(col_all, col_s[j])
+            col_off = max(col_off, col_s[j])
+    return row_all + col_all, row_off + col_off
+
+
+@njit(cache=True)
+def _cross_resubstitute(g, t, drop, dt, row_in, cols):
+    # pragma: no cover - compiled
+    """``T = G * (1 - drop)`` on the cross (rows ``row_in``, columns ``cols``); ``dt``
+    receives the change there."""
+    m, n = t.shape
+    for i in range(m):
+        if row_in[i]:
+            for j in range(n):
+                v = g[i, j] * (1.0 - drop[i, j])
+                dt[i, j] = v - t[i, j]
+                t[i, j] = v
+        else:
+            for jj in range(cols.size):
+                j = cols[jj]
+                v = g[i, j] * (1.0 - drop[i, j])
+                dt[i, j] = v - t[i, j]
+                t[i, j] = v
+
+
+@njit(cache=True, error_model="numpy")  # no zero-division checks: divisions vectorise
+def fast_ir_incremental(g_uS, eff, jobs, row_bounds, col_bounds, n_cb, transposed, r_row,
+                        r_col, r_drv, r_sen, max_iter, tol, d_mats, step, g_ref,
+                        differential, failed, t_st, g_st, sigma, valid, cross_fraction,
+                        stats):
+    # pragma: no cover - compiled; reference: fast_ir_tiles (tests/test_crossbar_irupdate.py)
+    """:func:`fast_ir_tiles` by updates: each physical array's ``T`` is carried from its
+    last solution and kept within ``tol * max(G)`` of the full solve's.
+
+    State per array ``(slice, polarity, tile)``, in the kernel's layout (rows driven,
+    row-major, flattened), siemens: ``t_st``, ``g_st [S, P, tiles, size]`` (``size`` of the
+    largest tile) hold ``T`` and the ``G`` it belongs to; ``valid [S, P, tiles]`` whether
+    they exist; ``sigma [S, P, tiles]`` bounds the staleness of the drops ``D = 1 - T / G``
+    (``T = G (1 - D)`` by construction; where ``G = 0`` take ``D = T A + B T``):
+    ``max |D - (T A + B T)| <= sigma``.  With ``q = max(G) (max_j sum_k A_kj + max_i sum_l
+    B_il)``, the substitution's contraction in the max norm, ``T - T* = -L(T - T*) + G
+    ((T A + B T) - D)`` gives ``|T - T*| <= max(G) sigma / (1 - q)``; the full solve stops
+    at a change ``<= tol max(G)``, so ``|T_full - T*| <= q tol max(G) / (1 - q)``; hence
+    ``sigma <= (1 - 2 q) tol`` keeps ``|T - T_full| <= tol max(G)`` (up to float64
+    rounding, ~1e-16 relative per operation).
+
+    Per job the cells whose conductance differs from ``g_st`` are found.  Without a state,
+    or when ``q`` is 0 or ``>= 1/3`` (the bound cannot hold), the array is solved from ``T =
+    G`` by the substitutions of :func:`fast_ir_fixed_point` (same result, bit for bit:
+    ``cold``).  Otherwise the changed cells get ``G' (1 - D)`` with their old drops (exact
+    to first order).  If the cross of the changed rows and columns covers more than
+    ``cross_fraction`` of the array, or a changed cell had ``G = 0``, substitutions run from
+    there until ``(max_j sum_k A_kj + max_i sum_l B_il) * change <= (1 - 2 q) tol``
+    (``dense``; usually one substitution: the full solve's rule is stricter than its own
+    guarantee needs, by ``(1 - 2 q) / q``); then ``sigma`` is that product (a substitution's
+    result has the drops of the ``T`` it started from, and the last change bounds their
+    change).  Otherwise the update follows the changed lines (``sparse``): with the
+    first-order change ``dt0`` (zero off the changed cells), ``D += dt0 A + B dt0`` (zero off
+    the cross, so exact) and the cross re-substituted, ``T = G' (1 - D)`` (change ``dt1``);
+    ``D += dt1 A + B dt1`` on the cross only, re-substituted again (``dt2``); ``sigma`` grows
+    by the bound of ``dt1``'s drops off the cross plus that of ``dt2``'s everywhere
+    (:func:`_cross_bounds`), and if that exceeds ``(1 - 2 q) tol`` the substitutions run as
+    for ``dense``.  A job whose substitutions do not converge is flagged in ``failed``, its
+    state dropped and ``eff`` left as it was.  ``eff`` and ``d_mats`` (as in
+    :func:`fast_ir_tiles`) are written where ``T`` changed; ``stats`` (int64, ``IR_N_STATS``)
+    counts what happened (``IR_STAT_*``).
+    """
+    size = t_st.shape[3]
+    dt_buf = np.empty(size)  # changes of T (each job's first pass writes all of its own)
+    dx_buf = np.empty(size)  # drops on the cross
+    new_buf = np.empty(size)
+    gn_buf = np.empty(size)
+    work = np.empty((3, size))
+    side = max(t_st.shape[3], 1)
+    row_buf = np.empty(side, dtype=np.bool_)
+    col_buf = np.empty(side, dtype=np.bool_)
+    rows_buf = np.empty(side, dtype=np.int64)
+    cols_buf = np.empty(side, dtype=np.int64)
+    a_buf = np.empty(side)
+    b_buf = np.empty(side)
+    for jb in range(jobs.shape[0]):
+        k, p, tile = jobs[jb, 0], jobs[jb, 1], jobs[jb, 2]
+        r0, r1 = row_bounds[tile // n_cb], row_bounds[tile // n_cb + 1]
+        c0, c1 = col_bounds[tile % n_cb], col_bounds[tile % n_cb + 1]
+        m, n = (c1 - c0, r1 - r0) if transposed else (r1 - r0, c1 - c0)
+        # contiguous [m, n] views (the compiled substitutions vectorise on them)
+        dt = dt_buf[: m * n].reshape(m, n)
+        dx = dx_buf[: m * n].reshape(m, n)
+        t = t_st[k, p, tile][: m * n].reshape(m, n)
+        g = g_st[k, p, tile][: m * n].reshape(m, n)
+        have = valid[k, p, tile]
+        gn = gn_buf[: m * n].reshape(m, n)
+        if transposed:  # the new conductances, read along the stored rows of g_uS
+            for i in range(m):
+                for j in range(n):
+                    gn[i, j] = g_uS[k, p, c0 + i, r0 + j] * 1e-6
+        else:
+            for j in range(n):
+                for i in range(m):
+                    gn[i, j] = g_uS[k, p, c0 + j, r0 + i] * 1e-6
+        # the changed cells get the first-order update T = G' (1 - D) with their old drops
+        # D = 1 - T / G (change in dt); without branches, so that it vectorises
+        g_max = 0.0
+        n_changed = 0
+        from_zero = 0  # changed cells whose old G was 0 (their D is not 1 - T / G)
+        row_in = row_buf[:m]
+        col_in = col_buf[:n]
+        col_in[:] = False
+        for i in range(m):
+            row_changed = 0
+            for j in range(n):
+                v = gn[i, j]
+                old = g[i, j]
+                ch = v != old
+                u = v * (t[i, j] / (old if old > 0.0 else 1.0))
+                u = u if ch & have else t[i, j]
+                dt[i, j] = u - t[i, j]
+                t[i, j] = u
+                g[i, j] = v
+                g_max = max(g_max, v)
+                n_changed += ch
+                row_changed += ch
+                from_zero += ch & (old == 0.0)
+                col_in[j] |= ch
+            row_in[i] = row_changed > 0
+        if have and n_changed == 0:
+            continue
+        stats[IR_STAT_CHANGED_CELLS] += n_changed
+        a_sum = n * r_drv + r_row * n * (n - 1) / 2.0  # max_j sum_k A_kj (j = n - 1)
+        b_sum = m * r_sen + r_col * m * (m - 1) / 2.0  # max_i sum_l B_il (i = 0)
+        q = g_max * (a_sum + b_sum)
+        budget = (1.0 - 2.0 * q) * tol  # on sigma
+        sparse = False
+        n_rows = 0
+        for i in range(m):
+            if row_in[i]:
+                rows_buf[n_rows] = i
+                n_rows += 1
+        n_cols = 0
+        for j in range(n):
+            if col_in[j]:
+                cols_buf[n_cols] = j
+                n_cols += 1
+        rows = rows_buf[:n_rows]
+        cols = cols_buf[:n_cols]
+        cross = rows.size * n + cols.size * m - rows.size * cols.size
+        cold = not have or q == 0.0 or 3.0 * q >= 1.0
+        if cold:
+            stats[IR_STAT_COLD] += 1
+            t[:, :] = g
+        elif from_zero or cross > cross_fraction * m * n:
+            stats[IR_STAT_DENSE] += 1
+        else:
+            for i in range(m):  # the drops on the cross (dt holds dt0)
+                line = row_in[i]
+                for jj in range(n if line else cols.size):
+                    j = jj if line else cols[jj]
+                    dx[i, j] = 1.0 - t[i, j] / g[i, j] if g[i, j] > 0.0 else 0.0
+            w = work[:, :n]
+            a_star = a_buf[:n]
+            b_star = b_buf[:m]
+            for j in range(n):
+                a_star[j] = r_drv + r_row * j
+            for i in range(m):
+                b_star[i] = r_sen + r_col * (m - 1 - i)
+            _cross_drop_add(dt, dx, row_in, col_in, rows, cols, r_row, r_col, r_drv,
+                            r_sen, w)
+            _cross_resubstitute(g, t, dx, dt, row_in, cols)
+            _, off = _cross_bounds(dt, row_in, col_in, rows, cols, a_star, b_star, w[0])
+            _cross_drop_add(dt, dx, row_in, col_in, rows, cols, r_row, r_col, r_drv,
+                            r_sen, w)
+            _cross_resubstitute(g, t, dx, dt, row_in, cols)
+            full, _ = _cross_bounds(dt, row_in, col_in, rows, cols, a_star, b_star, w[0])
+            s_new = sigma[k, p, tile] + off + full
+            if s_new <= budget:
+                sigma[k, p, tile] = s_new
+                sparse = True
+                stats[IR_STAT_SPARSE] += 1
+            else:
+                stats[IR_STAT_DENSE] += 1
+        if not sparse:
+            # from scratch: the full solve's stopping rule (same result); from an update:
+            # stop once (a_sum + b_sum) * change, the drops' staleness, fits the budget
+            res, done, status, _, change = _ir_iterate(
+                g, t, new_buf[: m * n].reshape(m, n), r_row, r_col, r_drv, r_sen, max_iter,
+                tol if cold else budget / q, g_max)
+            stats[IR_STAT_SUBSTITUTIONS] += done
+            if status != IR_CONVERGED:
+                valid[k, p, tile] = False
+                failed[jb] = 1
+                continue
+            if done % 2:
+                t[:, :] = res
+            sigma[k, p, tile] = (a_sum + b_sum) * change
+            valid[k, p, tile] = True
+        # write the effective conductances, and the read-matrix entries, that changed; the
+        # entries from the states (from eff where a polarity's state is missing: solved
+        # exactly after a failure)
+        blk, base = (tile % n_cb, r0) if transposed else (tile // n_cb, c0)
+        t0 = t_st[k, 0, tile][: m * n].reshape(m, n)
+        t1 = t_st[k, 1, tile][: m * n].reshape(m, n) if differential else t0
+        from_state = valid[k, 0, tile] and (not differential or valid[k, 1, tile])
+        if sparse:
+            for i in range(m):
+                line = row_in[i]
+                for jj in range(n if line else cols.size):
+                    j = jj if line else cols[jj]
+                    o, x = (c0 + i, r0 + j) if transposed else (c0 + j, r0 + i)
+                    eff[k, p, o, x] = t[i, j] * 1e6
+                    if d_mats.shape[0] == 0:
+                        continue
+                    if from_state:
+                        d_mats[k, blk, i, base + j] = (
+                            (t0[i, j] * 1e6 - t1[i, j] * 1e6) / step if differential
+                            else (t0[i, j] * 1e6 - g_ref) / step)
+                    else:
+                        _write_d(eff, d_mats, k, tile, n_cb, i, o, x, transposed,
+                                 differential, step, g_ref)
+            continue
+        if transposed:  # each in its own storage order
+            for i in range(m):
+                for j in range(n):
+                    eff[k, p, c0 + i, r0 + j] = t[i, j] * 1e6
+        else:
+            for j in range(n):
+                for i in range(m):
+                    eff[k, p, c0 + j, r0 + i] = t[i, j] * 1e6
+        if d_mats.shape[0] == 0:
+            continue
+        if from_state:
+            for i in range(m):
+                for j in range(n):
+                    if differential:
+                        d_mats[k, blk, i, base + j] = (t0[i, j] * 1e6 - t1[i, j] * 1e6) / step
+                    else:
+                        d_mats[k, blk, i, base + j] = (t0[i, j] * 1e6 - g_ref) / step
+        else:
+            for i in range(m):
+                for j in range(n):
+                    o, x = (c0 + i, r0 + j) if transposed else (c0 + j, r0 + i)
+                    _write_d(eff, d_mats, k, tile, n_cb, i, o, x, transposed, differential,
+                             step, g_ref)
+
+
+@njit(cache=True, inline="always")
+def _write_d(eff, d_mats, k, tile, n_cb, i, o, x, transposed, differential, step, g_ref):
+    # pragma: no cover - compiled
+    """The read-matrix entry of output ``o``, input ``x`` (row ``i`` of its tile's block)
+    from ``eff``, as :func:`fast_ir_tiles` writes it."""
+    if differential:
+        v = (eff[k, 0, o, x] - eff[k, 1, o, x]) / step
+    else:
+        v = (eff[k, 0, o, x] - g_ref) / step
+    if transposed:
+        d_mats[k, tile % n_cb, i, x] = v
+    else:
+        d_mats[k, tile // n_cb, i, o] = v
 
 
 #: Codes of the whole-pulse modes of :func:`whole_pulse_targets`.

@@ -34,10 +34,17 @@ from crossbar._checks import (
     check_real,
 )
 from crossbar._kernels import (
+    IR_N_STATS,
+    IR_STAT_CHANGED_CELLS,
+    IR_STAT_COLD,
+    IR_STAT_DENSE,
+    IR_STAT_SPARSE,
+    IR_STAT_SUBSTITUTIONS,
     MODE_ACCUMULATE,
     MODE_NEAREST,
     MODE_STOCHASTIC,
     digitise_and_sum,
+    fast_ir_incremental,
     fast_ir_tiles,
     open_loop_pulses,
     program_pulsed_cells,
@@ -95,6 +102,11 @@ from crossbar.update import (
 )
 
 IR_DROP_MODES = ("none", "fast", "exact")
+IR_FAST_UPDATES = ("incremental", "full")
+# Incremental IR-drop updates follow the changed lines while their cross covers at most this
+# share of an array; beyond it substitutions over the whole array (from the previous
+# solution) are cheaper [assumption: measured on 64x64 arrays, see docs/crossbar.md].
+IR_CROSS_FRACTION = 0.5
 _WHOLE_PULSE_MODES = {"accumulate": MODE_ACCUMULATE, "stochastic": MODE_STOCHASTIC,
                       "nearest": MODE_NEAREST}
 # The Wan 2022 fit polynomials in time order (rows), and log10 of 1 s as noise.wan2022_sigma_uS
@@ -133,6 +145,26 @@ class _Calibration:
     currents: dict[tuple[int, int], list[np.ndarray]] = field(default_factory=dict)
 
 
+@dataclass
+class _IRState:
+    """Incremental fast-IR-drop state of one read direction (see
+    :func:`crossbar._kernels.fast_ir_incremental`): per physical array ``(slice, polarity,
+    tile)``, in the kernel's layout (driven lines first), ``T`` and the ``G`` it belongs to
+    (S; each ``[rows, cols]`` array row-major in a run of ``size`` entries), the bound
+    ``sigma`` on its drops' staleness and whether the state exists."""
+
+    t: np.ndarray
+    g: np.ndarray
+    sigma: np.ndarray
+    valid: np.ndarray
+
+    @classmethod
+    def empty(cls, arrays: tuple[int, int, int], size: int) -> _IRState:
+        shape = (*arrays, size)
+        return cls(np.zeros(shape), np.zeros(shape), np.zeros(arrays),
+                   np.zeros(arrays, dtype=np.bool_))
+
+
 @dataclass(frozen=True)
 class CrossbarConfig:
     """Everything about a crossbar except the device: mapping, non-idealities, periphery.
@@ -154,6 +186,15 @@ class CrossbarConfig:
     ir_fast_fallback : {"exact", "raise"}
         When the fast model does not converge (not contracting, or out of iterations): warn
         and use the exact solve, or raise.
+    ir_fast_update : {"incremental", "full"}
+        How the fast model follows conductance changes.  ``"full"``: every physical array
+        holding a changed cell is solved again from ``T = G``.  ``"incremental"``: its
+        previous solution is updated along the changed rows and columns, with a bound on
+        the deviation kept per array; when the bound would exceed ``ir_fast_tolerance *
+        max(G)`` (the full solve's own tolerance), or many cells changed, the array is
+        re-solved by substitutions from its previous solution
+        (:func:`crossbar._kernels.fast_ir_incremental`).  Results stay within
+        ``ir_fast_tolerance * max(G)`` of the full solve's, not bit-identical to them.
     tile_rows, tile_cols : int
         Largest array: inputs per tile and outputs per tile.
     gpr_model : GPRNoiseModel or None
@@ -174,6 +215,7 @@ class CrossbarConfig:
     ir_fast_tolerance: float = 1e-6
     ir_fast_max_iterations: int = 100
     ir_fast_fallback: str = "exact"
+    ir_fast_update: str = "incremental"
     tile_rows: int = 128
     tile_cols: int = 128
     gpr_model: GPRNoiseModel | None = field(default=None, compare=False)
@@ -195,6 +237,7 @@ class CrossbarConfig:
             )
         check_int("ir_fast_max_iterations", self.ir_fast_max_iterations, low=1)
         check_choice("ir_fast_fallback", self.ir_fast_fallback, FAST_IR_FALLBACKS)
+        check_choice("ir_fast_update", self.ir_fast_update, IR_FAST_UPDATES)
         check_int("tile_rows", self.tile_rows, low=1)
         check_int("tile_cols", self.tile_cols, low=1)
         for name in ("gpr_model", "gpr_output_model"):
@@ -338,6 +381,9 @@ class CrossbarArray:
         self._read_cache: dict[bool, tuple[np.ndarray | None, np.ndarray, np.ndarray | None]]
         self._read_cache = {}
         self._ir_stale: dict[bool, np.ndarray] = {}
+        # incremental fast IR drop: state per read direction, and counts (see ir_update_counts)
+        self._ir_states: dict[bool, _IRState] = {}
+        self._ir_counts = np.zeros(IR_N_STATS, dtype=np.int64)
         # with the conductance cache: when each cell was evaluated, the time before which it
         # is surely not due for re-evaluation, and the earliest of those (see set_time)
         self._t_eval = np.empty(0)
@@ -768,6 +814,12 @@ class CrossbarArray:
                 n_tiles = len(self.counters.tiles)
                 jobs = np.array([(k, p, tile) for tile in range(n_tiles)
                                  for k in range(g.shape[0]) for p in range(g.shape[1])])
+                if self._ir_incremental():
+                    rows, cols = (self._col_blocks, self._row_blocks) if transposed else \
+                        (self._row_blocks, self._col_blocks)
+                    self._ir_states[transposed] = _IRState.empty(
+                        (*g.shape[:2], n_tiles), max(b.stop - b.start for b in rows)
+                        * max(b.stop - b.start for b in cols))
                 self._ir_tiles(g, eff, jobs, transposed, None)
                 self._ir_stale[transposed] = np.zeros((*g.shape[:2], n_tiles), dtype=bool)
             d_mats = self._difference_stack(g if eff is None else eff, transposed)
@@ -797,11 +849,17 @@ class CrossbarArray:
         differential = self.config.mapping.scheme == "differential"
         if self.config.ir_drop == "fast":
             failed = np.zeros(jobs.shape[0], dtype=np.int8)
-            fast_ir_tiles(g, eff, jobs, self._row_bounds, self._col_bounds,
-                          len(self._col_blocks), transposed, *self._ir_resistances[transposed],
-                          self.config.ir_fast_max_iterations, self.config.ir_fast_tolerance,
-                          np.empty((0, 0, 0, 0), self._cdtype) if d_mats is None else d_mats,
-                          step, g_ref, differential, failed)
+            args = (g, eff, jobs, self._row_bounds, self._col_bounds, len(self._col_blocks),
+                    transposed, *self._ir_resistances[transposed],
+                    self.config.ir_fast_max_iterations, self.config.ir_fast_tolerance,
+                    np.empty((0, 0, 0, 0), self._cdtype) if d_mats is None else d_mats,
+                    step, g_ref, differential, failed)
+            if self._ir_incremental():
+                st = self._ir_states[transposed]
+                fast_ir_incremental(*args, st.t, st.g, st.sigma, st.valid,
+                                    IR_CROSS_FRACTION, self._ir_counts)
+            else:
+                fast_ir_tiles(*args)
             if not failed.any():
                 return
             # arrays where the iteration did not converge: warn and solve exactly (or raise)
@@ -821,6 +879,22 @@ class CrossbarArray:
                 d_mats[k, tile % n_cb, : cb.stop - cb.start, rb] = diff
             else:
                 d_mats[k, tile // n_cb, : rb.stop - rb.start, cb] = diff.T
+
+    def _ir_incremental(self) -> bool:
+        """Whether the fast IR-drop model is updated incrementally (see CrossbarConfig)."""
+        return self.config.ir_drop == "fast" and self.config.ir_fast_update == "incremental"
+
+    @property
+    def ir_update_counts(self) -> dict[str, int]:
+        """What the incremental fast IR-drop model did so far (both read directions):
+        ``cold`` arrays solved from scratch, ``dense`` re-solved by substitutions from their
+        previous solution, ``sparse`` updated along the changed lines within the bound,
+        ``changed_cells`` seen, ``substitutions`` run by cold and dense solves.  All zero
+        unless ``ir_drop="fast"`` and ``ir_fast_update="incremental"``."""
+        names = {IR_STAT_COLD: "cold", IR_STAT_DENSE: "dense", IR_STAT_SPARSE: "sparse",
+                 IR_STAT_CHANGED_CELLS: "changed_cells",
+                 IR_STAT_SUBSTITUTIONS: "substitutions"}
+        return {name: int(self._ir_counts[i]) for i, name in names.items()}
 
     def _difference_stack(self, eff: np.ndarray, transposed: bool) -> np.ndarray:
         """``(G+ - G-) / step`` (or ``(G - G_ref) / step``) per slice, stacked (see above)."""

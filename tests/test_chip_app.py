@@ -2,11 +2,13 @@
 stream advances the clock, noise-aware pre-training perturbs the forward pass only."""
 
 import dataclasses
+import hashlib
+import json
 
 import numpy as np
 import pytest
 
-from snn_dfa.app.config import CrossbarSection
+from snn_dfa.app.config import CrossbarSection, RunConfig
 from snn_dfa.app.hardware import advance_clock, chip_weight_noise, crossbar_config, deploy
 from snn_dfa.engine.backends import DenseSynapses, PerturbedSynapses
 from snn_dfa.engine.models import build_model
@@ -24,7 +26,25 @@ def test_default_section_is_the_measured_chip():
     cfg = crossbar_config(CrossbarSection())
     assert cfg.noise.noise_model == "wan2022" and cfg.noise.prog_noise_scale == 1.0
     assert cfg.periphery.adc_range == "calibrated" and cfg.update.mode == "accumulate"
-    assert cfg.ir_drop == "fast"
+    assert cfg.ir_drop == "fast" and cfg.ir_fast_update == "incremental"
+    full = dataclasses.replace(CrossbarSection(), ir_fast_update="full")
+    assert crossbar_config(full).ir_fast_update == "full"
+
+
+def test_ir_fast_update_enters_cache_keys_only_when_not_the_default():
+    """Run keys (sweep points, noise-aware pre-training) made before the key existed stay
+    valid for the default, which equals them within the fast model's tolerance; choosing
+    the full solve gives a different key."""
+    default = RunConfig()
+    full = dataclasses.replace(default, crossbar=dataclasses.replace(
+        default.crossbar, ir_fast_update="full"))
+    d = default.to_dict()
+    del d["crossbar"]["ir_fast_update"]
+    del d["optical"]  # left out unless an optical rule runs
+    old_key = hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+    assert default.digest() == old_key
+    assert full.digest() != default.digest()
+    assert full.digest("crossbar") != default.digest("crossbar")
 
 
 def test_deploy_calibrates_every_tile_and_sets_the_clock():

@@ -589,6 +589,7 @@ def test_caches_after_updates_equal_a_rebuild_bitwise(ir_drop, mode, model):
     w = rng.uniform(-0.5, 0.5, (11, 37))
     cfg = CrossbarConfig(
         mapping=MappingConfig(w_max=0.8), ir_drop=ir_drop, update=UpdateConfig(mode=mode),
+        ir_fast_update="full",  # bit-exact; the incremental one: tests/test_crossbar_irupdate.py
         noise=(NoiseConfig(noise_model="relative", prog_sigma_rel=0.05, sa0_fraction=0.05,
                            drift_nu=0.05) if model == "relative"
                else NoiseConfig(sa0_fraction=0.05)),
@@ -640,7 +641,8 @@ def test_stream_with_a_clock_keeps_caches_exact(ir_drop, model, start_s):
              NoiseConfig(noise_model="relative", prog_sigma_rel=0.05, drift_nu=0.05,
                          relax_sigma_rel=0.02))
     cfg = CrossbarConfig(mapping=MappingConfig(w_max=0.8), ir_drop=ir_drop, noise=noise,
-                         update=UpdateConfig(c2c_sigma_rel=0.05), **SMALL_TILES)
+                         update=UpdateConfig(c2c_sigma_rel=0.05), ir_fast_update="full",
+                         **SMALL_TILES)
     arr = CrossbarArray(w, config=cfg, seed=2, dtype=np.float64)
     arr.set_time(start_s)
     x = (rng.random((4, 37)) < 0.4).astype(np.float64)

@@ -157,6 +157,8 @@ def test_example_config_is_the_default(capsys):
      "crossbar.calibration_percentile=101.0: expected a value > 0.0 and <= 100.0"),
     ("[crossbar]\nbit_length = 0", "crossbar.bit_length=0: expected a value >= 1"),
     ("[crossbar]\nupdate_mode = 'pulse'", "crossbar.update_mode='pulse': expected one of"),
+    ("[crossbar]\nir_fast_update = 'lazy'",
+     "crossbar.ir_fast_update='lazy': expected one of 'incremental', 'full'"),
     ("[crossbar]\narray_size = 0", "crossbar.array_size=0"),
     ("[crossbar]\nadc_bits = 'four'", "crossbar.adc_bits='four': expected int"),
     ("[adapt]\nlr = -0.1", "adapt.lr=-0.1: expected a value > 0"),

@@ -142,6 +142,7 @@ class CrossbarSection:
     calibration_windows: int = 64
     columns_per_adc: int = 8
     ir_drop: str = "fast"
+    ir_fast_update: str = "incremental"
     noise_model: str = "wan2022"
     prog_noise_scale: float = 1.0
     prog_sigma_rel: float = 0.0
@@ -179,6 +180,7 @@ class CrossbarSection:
         _range("crossbar.calibration_windows", self.calibration_windows, 1, MAX_WINDOWS)
         _range("crossbar.columns_per_adc", self.columns_per_adc, 1, MAX_ARRAY)
         _choice("crossbar.ir_drop", self.ir_drop, ("none", "fast", "exact"))
+        _choice("crossbar.ir_fast_update", self.ir_fast_update, ("incremental", "full"))
         _choice("crossbar.noise_model", self.noise_model, NOISE_MODELS)
         for name in ("prog_noise_scale", "prog_sigma_rel", "read_sigma_rel", "drift_nu",
                      "c2c_sigma_rel"):
@@ -338,6 +340,11 @@ class OpticalSection:
 #: runs (adapted or pre-trained with), so a configuration that does not use them keeps the
 #: digest, the sweep point key and the cache key it had before they existed
 RULE_SECTIONS = {"optical": "optical_dfa"}
+#: Keys left out of :meth:`RunConfig.digest` at these values: added after results were cached
+#: under keys that did not have them, and equal to those results within a stated tolerance
+#: (``crossbar.ir_fast_update``: the incremental fast IR-drop model stays within
+#: ``ir_fast_tolerance`` of the full solve, docs/crossbar.md), so old keys stay valid.
+DIGEST_DEFAULTS = {("crossbar", "ir_fast_update"): "incremental"}
 
 
 @dataclass(frozen=True)
@@ -393,6 +400,9 @@ class RunConfig:
         for section, rule in RULE_SECTIONS.items():
             if rule not in used:
                 d.pop(section)
+        for (section, key), value in DIGEST_DEFAULTS.items():
+            if d[section].get(key) == value:
+                d[section].pop(key)
         for entry in exclude:
             section, key = entry.split(".", 1)
             d[section].pop(key, None)
@@ -561,6 +571,9 @@ calibration_scope = "tile"   # one ADC range per tile, or "layer"
 calibration_windows = 64     # training windows read once to calibrate [assumption]
 columns_per_adc = 8          # sense lines sharing one ADC (SpikeSim: 8)
 ir_drop = "fast"             # "none", "fast" (to tolerance; exact solve where it cannot) or "exact"
+ir_fast_update = "incremental"  # "fast" after conductance changes: update each array's solution
+                             #   within the fast model's tolerance (docs/crossbar.md), or "full":
+                             #   solve every changed array again
 noise_model = "wan2022"      # programming spread and relaxation fitted to NeuRRAM (Wan et al.
                              #   2022, aihwkit's fits), "gpr" (fitted table) or "relative"
 prog_noise_scale = 1.0       # multiplier of the wan2022 / gpr spread

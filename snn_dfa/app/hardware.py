@@ -70,7 +70,8 @@ def crossbar_config(section: CrossbarSection) -> crossbar.CrossbarConfig:
             calibration_scope=section.calibration_scope),
         update=crossbar.UpdateConfig(mode=section.update_mode, bit_length=section.bit_length,
                                      c2c_sigma_rel=section.c2c_sigma_rel),
-        ir_drop=section.ir_drop, tile_rows=section.array_size, tile_cols=section.array_size,
+        ir_drop=section.ir_drop, ir_fast_update=section.ir_fast_update,
+        tile_rows=section.array_size, tile_cols=section.array_size,
     )
 
 
