@@ -340,11 +340,15 @@ class OpticalSection:
 #: runs (adapted or pre-trained with), so a configuration that does not use them keeps the
 #: digest, the sweep point key and the cache key it had before they existed
 RULE_SECTIONS = {"optical": "optical_dfa"}
-#: Keys left out of :meth:`RunConfig.digest` at these values: added after results were cached
-#: under keys that did not have them, and equal to those results within a stated tolerance
-#: (``crossbar.ir_fast_update``: the incremental fast IR-drop model stays within
-#: ``ir_fast_tolerance`` of the full solve, docs/crossbar.md), so old keys stay valid.
-DIGEST_DEFAULTS = {("crossbar", "ir_fast_update"): "incremental"}
+#: Keys left out of :meth:`RunConfig.digest` at these values: keys added after results were
+#: cached under digests that did not have them, at the value that reproduces those results
+#: bit for bit, so old keys stay valid for exactly the computation that made them
+#: (``crossbar.ir_fast_update = "full"``: the fast IR-drop model solved again from scratch, as
+#: before the incremental update existed).  Any other value, including a new default that is
+#: not bit-identical (the incremental update is within ``ir_fast_tolerance`` per array, but
+#: runs diverge from there through spikes and pulses), gets keys of its own: a cache never
+#: serves results of another computation.
+DIGEST_DEFAULTS = {("crossbar", "ir_fast_update"): "full"}
 
 
 @dataclass(frozen=True)
