@@ -194,7 +194,7 @@ def plot(results: list[dict], path: Path) -> None:
     ax.set(xlabel="epoch", ylabel="test accuracy (%)",
            title=f"Fashion-MNIST 784-400-400-10, {r0['n_train']} train / "
                  f"{r0['n_test']} test samples")
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="best")
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
