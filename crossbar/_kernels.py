@@ -271,6 +271,20 @@ def fast_ir_tiles(g_uS, eff, jobs, row_bounds, col_bounds, n_cb, transposed, r_r
                     d_mats[k, tile // n_cb, r - r0, c] = v
 
 
+@njit(cache=True, inline="always")
+def _log_t_segment(fit_log_t, lt):  # pragma: no cover - compiled
+    """Segment ``seg`` of the fitted log-times ``fit_log_t`` that holds ``lt`` (the last
+    one beyond them) and the fraction of the way through it: the linear interpolation of
+    the Wan 2022 spreads in log-time (as ``crossbar.noise.wan2022_sigma_uS``)."""
+    n_fit = fit_log_t.size
+    seg = 0
+    for f in range(n_fit):
+        if fit_log_t[f] <= lt:
+            seg = f
+    seg = min(seg, n_fit - 2)
+    return seg, (lt - fit_log_t[seg]) / (fit_log_t[seg + 1] - fit_log_t[seg])
+
+
 @njit(cache=True)
 def relax_cells(cells, log_age, g_prog, z, fits, faults, fit_log_t, scale, sigma_scale,
                 g_min, g_max, t, due_factor, t_prog, g_out, t_eval, t_due):
@@ -296,12 +310,7 @@ def relax_cells(cells, log_age, g_prog, z, fits, faults, fit_log_t, scale, sigma
         lt = log_age[k]
         if lt != lt_seen:
             lt_seen = lt
-            seg = 0
-            for f in range(n_fit):
-                if fit_log_t[f] <= lt:
-                    seg = f
-            seg = min(seg, n_fit - 2)
-            frac = (lt - fit_log_t[seg]) / (fit_log_t[seg + 1] - fit_log_t[seg])
+            seg, frac = _log_t_segment(fit_log_t, lt)
         lo = fits[seg, c]
         hi = fits[seg + 1, c]
         s_t = (lo + frac * (hi - lo)) * sigma_scale
@@ -852,12 +861,7 @@ def program_pulsed_cells(cells, n, moved, expm1_moved, z, em_ltp, em_ltd, linear
             for q in range(2, n_coef + 1):
                 v = coef[f, n_coef - q] + v * x
             fits[f, c] = v
-        seg = 0
-        for f in range(n_fit):
-            if fit_log_t[f] <= log_t_1s:
-                seg = f
-        seg = min(seg, n_fit - 2)
-        frac = (log_t_1s - fit_log_t[seg]) / (fit_log_t[seg + 1] - fit_log_t[seg])
+        seg, frac = _log_t_segment(fit_log_t, log_t_1s)
         lo = fits[seg, c]
         hi = fits[seg + 1, c]
         fits[n_fit, c] = (lo + frac * (hi - lo)) * sigma_scale
