@@ -1104,12 +1104,9 @@ class CrossbarArray:
         # open-loop pulses they cause, in one compiled pass over the weights
         uniforms = self._rng.random(self._shape) if mode == "stochastic" else np.empty((0, 0))
         transfers = np.zeros(len(self.counters.tiles), dtype=np.int64)
-        dev, m = self.device, self.config.mapping
         cells, n0, target = whole_pulse_targets(
             self._intended[0], dwv, w_pulse, self._scales, _WHOLE_PULSE_MODES[mode], self._acc,
-            uniforms, dev.g_min_uS, dev.g_max_uS, dev.level_step_uS,
-            dev.g_range_uS / dev.n_pulses_full_range, max_level_count(m, dev),
-            float((dev.n_levels - 1) // 2), m.scheme == "differential", self.config.tile_rows,
+            uniforms, *self._open_loop_constants(), self.config.tile_rows,
             self.config.tile_cols, len(self._col_blocks), transfers)
         if mode == "accumulate":
             self._count("transfers", transfers)
@@ -1143,12 +1140,18 @@ class CrossbarArray:
             cycles += rounds * bl
         self._count("pulse_cycles", cycles * self.counters.physical_arrays)
         self._count("stochastic_bits", cycles * (self._tile_rows + self._tile_cols))
-        dev, m = self.device, self.config.mapping
         self._program_pulses(*open_loop_pulses(
             self._intended[0], k * self._weight_per_pulse()[:, None], self._scales,
-            dev.g_min_uS, dev.g_max_uS, dev.level_step_uS,
-            dev.g_range_uS / dev.n_pulses_full_range, max_level_count(m, dev),
-            float((dev.n_levels - 1) // 2), m.scheme == "differential"))
+            *self._open_loop_constants()))
+
+    def _open_loop_constants(self) -> tuple[float, float, float, float, float, float, bool]:
+        """The mapping's constants the open-loop kernels take after the weights: ``g_min``,
+        ``g_max``, level step, conductance per pulse (µS), the largest level count, the
+        offset level and whether the mapping is differential."""
+        dev, m = self.device, self.config.mapping
+        return (dev.g_min_uS, dev.g_max_uS, dev.level_step_uS,
+                dev.g_range_uS / dev.n_pulses_full_range, max_level_count(m, dev),
+                float((dev.n_levels - 1) // 2), m.scheme == "differential")
 
     def _weight_per_pulse(self) -> np.ndarray:
         """Weight one pulse moves in the linear limit, per output ``[n_out]``."""
