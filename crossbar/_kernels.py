@@ -261,14 +261,8 @@ def fast_ir_tiles(g_uS, eff, jobs, row_bounds, col_bounds, n_cb, transposed, r_r
         c0, c1 = col_bounds[tile % n_cb], col_bounds[tile % n_cb + 1]
         for c in range(c0, c1):
             for r in range(r0, r1):
-                if differential:
-                    v = (eff[k, 0, c, r] - eff[k, 1, c, r]) / step
-                else:
-                    v = (eff[k, 0, c, r] - g_ref) / step
-                if transposed:
-                    d_mats[k, tile % n_cb, c - c0, r] = v
-                else:
-                    d_mats[k, tile // n_cb, r - r0, c] = v
+                _write_d(eff, d_mats, k, tile, n_cb, c - c0 if transposed else r - r0, c, r,
+                         transposed, differential, step, g_ref)
 
 
 @njit(cache=True, inline="always")
@@ -694,7 +688,7 @@ def fast_ir_incremental(g_uS, eff, jobs, row_bounds, col_bounds, n_cb, transpose
 def _write_d(eff, d_mats, k, tile, n_cb, i, o, x, transposed, differential, step, g_ref):
     # pragma: no cover - compiled
     """The read-matrix entry of output ``o``, input ``x`` (row ``i`` of its tile's block)
-    from ``eff``, as :func:`fast_ir_tiles` writes it."""
+    from ``eff`` (:func:`fast_ir_tiles` and :func:`fast_ir_incremental`)."""
     if differential:
         v = (eff[k, 0, o, x] - eff[k, 1, o, x]) / step
     else:
