@@ -17,6 +17,10 @@ loaded machine the CPU time is the steadier figure).  The chip's cost falls alon
 (relaxation re-evaluates cells less often as they age), so means over the whole stream,
 not medians of blocks, are compared.
 
+Beside each ratio the script counts the read-noise Gaussians the chip draws per window
+(one per tile, column and read vector) and times drawing that many with NumPy in the same
+run: the ideal step plus these draws is the least a chip step of this model can cost.
+
 A second pass (timers on) splits the chip's window into phases by exclusive CPU time of
 the functions that do the work: reads (``CrossbarArray.forward``/``backward``), IR drop
 (the fast model's effective conductances), updates and programming (``apply_update``),
@@ -181,6 +185,37 @@ def ir_deviation(net) -> float:
     return worst
 
 
+def read_noise_draws(chip: OnlineAdapter, x: np.ndarray, y: np.ndarray) -> float:
+    """Read-noise Gaussians the chip draws per window (one per tile, column and read
+    vector: the ``z`` handed to ``crossbar._kernels.digitise_and_sum``), over ``x, y``."""
+    seen = [0]
+    fn = crossbar.array.digitise_and_sum
+
+    def counting(cur, var, z, *rest):
+        seen[0] += z.size
+        return fn(cur, var, z, *rest)
+
+    crossbar.array.digitise_and_sum = counting
+    try:
+        total_time(chip, x, y)
+    finally:
+        crossbar.array.digitise_and_sum = fn
+    return seen[0] / len(y)
+
+
+def draw_time(draws: float, clock: Callable[[], float], repeats: int = 200) -> float:
+    """Time of drawing ``draws`` standard normals with NumPy's default generator, as the
+    chip draws them (float64, one call), median of ``repeats`` calls."""
+    rng = np.random.default_rng(1)
+    n = int(round(draws))
+    times = []
+    for _ in range(repeats):
+        t0 = clock()
+        rng.standard_normal(n)
+        times.append(clock() - t0)
+    return float(np.median(times))
+
+
 def main() -> None:
     global SECTION
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -225,6 +260,12 @@ def main() -> None:
                   f"ratio {mc / mi:.2f}x  (blocks: ideal "
                   + ", ".join(f"{1e3 * t:.2f}" for t in t_ideal) + "; chip "
                   + ", ".join(f"{1e3 * t:.2f}" for t in t_chip) + ")")
+            draws = read_noise_draws(adapter(base, rule_name, x_cal), x[:20], y[:20])
+            t_draw = draw_time(draws, clock)
+            print(f"        the chip's read noise alone: {draws:,.0f} Gaussian draws per window, "
+                  f"{1e3 * t_draw:.2f} ms drawn with NumPy; ideal + draws = "
+                  f"{(mi + t_draw) / mi:.2f}x the ideal step (the least any chip step of this "
+                  "model can cost)")
         if args.no_split:
             continue
         chip = adapter(base, rule_name, x_cal)
