@@ -228,6 +228,55 @@ def digitise_and_sum(cur, var, z, sigma, add_noise, step, quantize, n_codes, wei
 
 
 @njit(cache=True)
+def all_binary(x):  # pragma: no cover - compiled; reference: tests/test_crossbar_periphery.py
+    """Whether every entry of ``x`` (1-d) is 0 or 1 (stops at the first that is not)."""
+    for v in x:
+        if v != 0 and v != 1:
+            return False
+    return True
+
+
+@njit(cache=True, error_model="numpy")
+def normalise_rows(x, xn, norm):
+    # pragma: no cover - compiled; reference: tests/test_crossbar_periphery.py
+    """``norm[m] = max_j |x[m, j]|`` (1 where that is 0 or NaN, as ``np.where(norm > 0,
+    norm, 1)`` leaves it) and ``xn = x / norm[:, None]``; ``x, xn [M, n]``, ``norm [M]``,
+    one float dtype."""
+    M, n = x.shape
+    for m in range(M):
+        top = x.dtype.type(0)
+        nan = False
+        for j in range(n):
+            a = abs(x[m, j])
+            if a > top:
+                top = a
+            elif a != a:
+                nan = True
+        nm = top if top > 0 and not nan else x.dtype.type(1)
+        norm[m] = nm
+        for j in range(n):
+            xn[m, j] = x[m, j] / nm
+
+
+@njit(cache=True)
+def stack_inputs(x, xs, x_sq):
+    # pragma: no cover - compiled; reference: tests/test_crossbar_array.py (_numpy_read)
+    """The operands of a stacked read: ``xs [blocks, M, size]`` holds the columns of ``x
+    [M, n]`` in runs of ``size`` per drive block (zero padded after column ``n``);
+    ``x_sq`` (if not empty) ``xs * xs``."""
+    blocks, M, size = xs.shape
+    n = x.shape[1]
+    for b in range(blocks):
+        for m in range(M):
+            for j in range(size):
+                c = b * size + j
+                v = x[m, c] if c < n else x.dtype.type(0)
+                xs[b, m, j] = v
+                if x_sq.size:
+                    x_sq[b, m, j] = v * v
+
+
+@njit(cache=True)
 def fast_ir_tiles(g_uS, eff, jobs, row_bounds, col_bounds, n_cb, transposed, r_row, r_col,
                   r_drv, r_sen, max_iter, tol, d_mats, step, g_ref, differential, failed):
     # pragma: no cover - compiled

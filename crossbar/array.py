@@ -52,6 +52,7 @@ from crossbar._kernels import (
     pulse_positions,
     refresh_read_entries,
     relax_cells,
+    stack_inputs,
     surely_due,
     whole_pulse_targets,
 )
@@ -122,17 +123,16 @@ def _flat(a: np.ndarray) -> np.ndarray:
     return a.reshape(-1)
 
 
-def _stack_inputs(x: np.ndarray, blocks: int, size: int) -> np.ndarray:
+def _stack_inputs(x: np.ndarray, blocks: int, size: int,
+                  square: bool) -> tuple[np.ndarray, np.ndarray]:
     """``x [M, n]`` -> ``[blocks, M, size]``, each block a run of ``size`` columns (zero
-    padded at the end), C-contiguous: NumPy's stacked matmul is 2-7x slower on the strided
-    view (measured at M = 35 to 16,512)."""
-    batch, n = x.shape
-    if n != blocks * size:
-        padded = np.zeros((batch, blocks * size), dtype=x.dtype)
-        padded[:, :n] = x
-        x = padded
-    return np.ascontiguousarray(np.ascontiguousarray(x).reshape(batch, blocks, size)
-                                .transpose(1, 0, 2))
+    padded at the end), C-contiguous (NumPy's stacked matmul is 2-7x slower on a strided
+    view, measured at M = 35 to 16,512), and its squares if ``square`` (else an empty
+    array), written in one pass."""
+    xs = np.empty((blocks, x.shape[0], size), dtype=x.dtype)
+    x_sq = np.empty_like(xs) if square else xs[:0]
+    stack_inputs(np.ascontiguousarray(x), xs, x_sq)
+    return xs, x_sq
 
 
 def _stacked_matmul(xs: np.ndarray, mats: np.ndarray) -> np.ndarray:
@@ -749,14 +749,15 @@ class CrossbarArray:
             xn = dac_quantize(xn, per.dac_bits).astype(self._cdtype, copy=False)
         d_mats, g_sq = self._read_matrices(transposed)
         n_slices, blocks, size, sense = d_mats.shape
-        xs = _stack_inputs(xn, blocks, size)  # [blocks, M, size]
-        cur = _stacked_matmul(xs, d_mats)  # [blocks, n_slices, M, sense]
         read_sigma = self.config.noise.read_sigma_rel
         noise = read_sigma > 0
+        # [blocks, M, size], and the squares of real inputs for the read noise
+        xs, x_sq = _stack_inputs(xn, blocks, size, noise and not binary)
+        cur = _stacked_matmul(xs, d_mats)  # [blocks, n_slices, M, sense]
         var, z = cur[:0], _NO_DRAWS  # placeholders when noiseless
         if noise:  # read noise: std = read_sigma * sqrt(x^2 @ G^2) per column and tile
             assert g_sq is not None  # built whenever read_sigma_rel > 0
-            var = _stacked_matmul(xs if binary else xs**2, g_sq)
+            var = _stacked_matmul(xs if binary else x_sq, g_sq)
             z = self._rng.standard_normal(cur.shape)
         out_model = self.config.gpr_output_model
         if out_model is not None or collect is not None:
