@@ -17,6 +17,14 @@ loaded machine the CPU time is the steadier figure).  The chip's cost falls alon
 (relaxation re-evaluates cells less often as they age), so means over the whole stream,
 not medians of blocks, are compared.
 
+Beside each ratio the script counts the read-noise Gaussians the chip draws per window
+(one per tile, column and read vector) and times drawing that many with NumPy in the same
+run: the ideal step plus these draws is the least a chip step of this model can cost.
+
+``--ablations`` times the whole stream again on chips with one effect switched off at a
+time (read noise, IR drop, relaxation after deployment, then all three), each against the
+ideal step of the same run: what each part of the model costs.
+
 A second pass (timers on) splits the chip's window into phases by exclusive CPU time of
 the functions that do the work: reads (``CrossbarArray.forward``/``backward``), IR drop
 (the fast model's effective conductances), updates and programming (``apply_update``),
@@ -33,7 +41,8 @@ the stream (outside the timed work), the largest deviation of any array's increm
 updated effective conductances from a full solve of the same conductances, in units of
 the tolerance ``ir_fast_tolerance * max(G of the array)`` (the bound is 1).
 Usage: ``python benchmarks/bench_chip.py [--windows 540] [--blocks 6] [--rules dfa,bp]
-[--clocks wall,cpu] [--no-split] [--ir-update incremental|full] [--ir-checks 6]``
+[--clocks wall,cpu] [--no-split] [--ir-update incremental|full] [--ir-checks 6]
+[--ablations]``
 """
 
 from __future__ import annotations
@@ -50,6 +59,7 @@ import numpy as np
 
 import crossbar
 import crossbar.array
+import snn_dfa.app.hardware
 from snn_dfa.app.config import CrossbarSection
 from snn_dfa.app.hardware import PhaseMeter, advance_clock, deploy
 from snn_dfa.engine.models import sfcn
@@ -181,6 +191,83 @@ def ir_deviation(net) -> float:
     return worst
 
 
+def read_noise_draws(chip: OnlineAdapter, x: np.ndarray, y: np.ndarray) -> float:
+    """Read-noise Gaussians the chip draws per window (one per tile, column and read
+    vector: the ``z`` handed to ``crossbar._kernels.digitise_and_sum``), over ``x, y``."""
+    seen = [0]
+    fn = crossbar.array.digitise_and_sum
+
+    def counting(cur, var, z, *rest):
+        seen[0] += z.size
+        return fn(cur, var, z, *rest)
+
+    crossbar.array.digitise_and_sum = counting
+    try:
+        total_time(chip, x, y)
+    finally:
+        crossbar.array.digitise_and_sum = fn
+    return seen[0] / len(y)
+
+
+def draw_time(draws: float, clock: Callable[[], float], repeats: int = 200) -> float:
+    """Time of drawing ``draws`` standard normals with NumPy's default generator, as the
+    chip draws them (float64, one call), median of ``repeats`` calls."""
+    rng = np.random.default_rng(1)
+    n = int(round(draws))
+    times = []
+    for _ in range(repeats):
+        t0 = clock()
+        rng.standard_normal(n)
+        times.append(clock() - t0)
+    return float(np.median(times))
+
+
+#: The chip's effects switched off one at a time for ``--ablations``: (label, changes of
+#: the ``crossbar.CrossbarConfig`` the ``[crossbar]`` section gives, as a function).
+ABLATIONS: tuple[tuple[str, Callable[[crossbar.CrossbarConfig], crossbar.CrossbarConfig]], ...] = (
+    ("the demo's chip", lambda c: c),
+    ("no read noise", lambda c: dataclasses.replace(
+        c, noise=dataclasses.replace(c.noise, read_sigma_rel=0.0))),
+    ("no IR drop", lambda c: dataclasses.replace(c, ir_drop="none")),
+    ("relaxation frozen after deployment", lambda c: dataclasses.replace(
+        c, noise=dataclasses.replace(c.noise, time_step_decades=300.0))),
+    ("none of these three", lambda c: dataclasses.replace(
+        c, ir_drop="none", noise=dataclasses.replace(c.noise, read_sigma_rel=0.0,
+                                                     time_step_decades=300.0))),
+)
+
+
+def ablated_adapter(net, rule_name: str, calibration: np.ndarray,
+                    change: Callable[[crossbar.CrossbarConfig], crossbar.CrossbarConfig]
+                    ) -> OnlineAdapter:
+    """:func:`adapter` on a chip whose crossbar configuration is ``change(config)`` (the
+    deployment's ``crossbar_config`` is wrapped while the chip is built)."""
+    build_config = snn_dfa.app.hardware.crossbar_config
+    snn_dfa.app.hardware.crossbar_config = lambda section: change(build_config(section))
+    try:
+        return adapter(net, rule_name, calibration)
+    finally:
+        snn_dfa.app.hardware.crossbar_config = build_config
+
+
+def ablations(base, rule_name: str, x: np.ndarray, y: np.ndarray, x_cal: np.ndarray) -> None:
+    """CPU time per window of the whole stream with the chip's effects switched off one at
+    a time (:data:`ABLATIONS`), against the ideal step timed before and after them."""
+    clock = time.process_time
+    t_ideal = [total_time(adapter(base, rule_name, None), x, y, clock)]
+    rows = []
+    for label, change in ABLATIONS:
+        chip = ablated_adapter(base, rule_name, x_cal, change)
+        total_time(chip, x[:2], y[:2])  # compile what this configuration adds
+        chip = ablated_adapter(base, rule_name, x_cal, change)
+        rows.append((label, total_time(chip, x, y, clock)))
+    t_ideal.append(total_time(adapter(base, rule_name, None), x, y, clock))
+    ideal = float(np.mean(t_ideal)) / len(y)
+    print(f"  effects switched off (cpu, {len(y)} windows; ideal {1e3 * ideal:.2f} ms/window):")
+    for label, t in rows:
+        print(f"    {label:<36}{1e3 * t / len(y):6.2f} ms/window  {t / len(y) / ideal:6.2f}x")
+
+
 def main() -> None:
     global SECTION
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -191,6 +278,8 @@ def main() -> None:
     ap.add_argument("--clocks", default="wall,cpu", help="wall, cpu or both (comma-separated)")
     ap.add_argument("--ir-update", default=CrossbarSection.ir_fast_update,
                     choices=("incremental", "full"), help="crossbar.ir_fast_update")
+    ap.add_argument("--ablations", action="store_true",
+                    help="also time the chip with read noise, IR drop and relaxation off")
     ap.add_argument("--ir-checks", type=int, default=6,
                     help="points of the split pass where the incremental IR drop is checked")
     args = ap.parse_args()
@@ -225,6 +314,14 @@ def main() -> None:
                   f"ratio {mc / mi:.2f}x  (blocks: ideal "
                   + ", ".join(f"{1e3 * t:.2f}" for t in t_ideal) + "; chip "
                   + ", ".join(f"{1e3 * t:.2f}" for t in t_chip) + ")")
+            draws = read_noise_draws(adapter(base, rule_name, x_cal), x[:20], y[:20])
+            t_draw = draw_time(draws, clock)
+            print(f"        the chip's read noise alone: {draws:,.0f} Gaussian draws per window, "
+                  f"{1e3 * t_draw:.2f} ms drawn with NumPy; ideal + draws = "
+                  f"{(mi + t_draw) / mi:.2f}x the ideal step (the least any chip step of this "
+                  "model can cost)")
+        if args.ablations:
+            ablations(base, rule_name, x, y, x_cal)
         if args.no_split:
             continue
         chip = adapter(base, rule_name, x_cal)

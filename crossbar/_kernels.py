@@ -178,19 +178,23 @@ def open_loop_pulses(intended, dw, scales, g_min, g_max, level_step, pulse_step,
     return out_idx, out_n, out_t
 
 
-@njit(cache=True)
-def digitise_and_sum(cur, var, z, sigma, add_noise, step, quantize, n_codes, weights, out):
-    # pragma: no cover - compiled; reference: the NumPy read path of tests/test_crossbar_array.py
-    """Read noise, per-tile ADC and the digital sum over tiles and slices, in one pass.
+@njit(cache=True, error_model="numpy")  # no zero-division checks: the divisions vectorise
+def digitise_and_sum(cur, var, z, sigma, add_noise, step, quantize, n_codes, weights, norm,
+                     scales, out):
+    # pragma: no cover - compiled; reference: the NumPy read path of tests/test_crossbar_kernels.py
+    """Read noise, per-tile ADC, the digital sum over tiles and slices and the output
+    scaling, in one pass.
 
     ``cur [B, S, M, N]``: partial column currents of the ``B`` drive blocks and ``S``
     slices; ``var`` the same shape (``x^2 @ G^2`` sums) and ``z`` standard normals (float64,
     same shape) when ``add_noise``.  Per entry, with NumPy's operations and types:
     ``c + (sigma * sqrt(var)) * z`` (noise added in float64, rounded to the current's
     dtype), then if ``quantize`` ``clip(rint(c / st), -n_codes, n_codes) * st`` with
-    ``st = step[b, s, n]`` (the ADC step of the tile and slice that senses line ``n``),
+    ``st = step[b, s, n]`` (the ADC step of the tile and slice that senses line ``n``, > 0),
     times ``weights[s]`` (``n_levels ** s``) for ``s > 0``, summed over blocks and slices in
-    that order into ``out [M, N]`` (overwritten).
+    that order into ``out [M, N]`` (overwritten, starting from zeros).  Then, if not empty,
+    ``out *= norm[:, None]`` (``norm [M]``, float32 or float64: the product is taken in
+    ``norm``'s precision, as NumPy's in-place product) and ``out *= scales`` (``[N]``).
     """
     B, S, M, N = cur.shape
     dt = out.dtype.type
@@ -213,6 +217,63 @@ def digitise_and_sum(cur, var, z, sigma, add_noise, step, quantize, n_codes, wei
                     if s > 0:
                         c = c * w
                     out[m, n] += c
+    if norm.size:
+        for m in range(M):
+            for n in range(N):
+                out[m, n] = out[m, n] * norm[m]
+    if scales.size:
+        for m in range(M):
+            for n in range(N):
+                out[m, n] = out[m, n] * scales[n]
+
+
+@njit(cache=True)
+def all_binary(x):  # pragma: no cover - compiled; reference: tests/test_crossbar_periphery.py
+    """Whether every entry of ``x`` (1-d) is 0 or 1 (stops at the first that is not)."""
+    for v in x:
+        if v != 0 and v != 1:
+            return False
+    return True
+
+
+@njit(cache=True, error_model="numpy")
+def normalise_rows(x, xn, norm):
+    # pragma: no cover - compiled; reference: tests/test_crossbar_periphery.py
+    """``norm[m] = max_j |x[m, j]|`` (1 where that is 0 or NaN, as ``np.where(norm > 0,
+    norm, 1)`` leaves it) and ``xn = x / norm[:, None]``; ``x, xn [M, n]``, ``norm [M]``,
+    one float dtype."""
+    M, n = x.shape
+    for m in range(M):
+        top = x.dtype.type(0)
+        nan = False
+        for j in range(n):
+            a = abs(x[m, j])
+            if a > top:
+                top = a
+            elif a != a:
+                nan = True
+        nm = top if top > 0 and not nan else x.dtype.type(1)
+        norm[m] = nm
+        for j in range(n):
+            xn[m, j] = x[m, j] / nm
+
+
+@njit(cache=True)
+def stack_inputs(x, xs, x_sq):
+    # pragma: no cover - compiled; reference: tests/test_crossbar_array.py (_numpy_read)
+    """The operands of a stacked read: ``xs [blocks, M, size]`` holds the columns of ``x
+    [M, n]`` in runs of ``size`` per drive block (zero padded after column ``n``);
+    ``x_sq`` (if not empty) ``xs * xs``."""
+    blocks, M, size = xs.shape
+    n = x.shape[1]
+    for b in range(blocks):
+        for m in range(M):
+            for j in range(size):
+                c = b * size + j
+                v = x[m, c] if c < n else x.dtype.type(0)
+                xs[b, m, j] = v
+                if x_sq.size:
+                    x_sq[b, m, j] = v * v
 
 
 @njit(cache=True)

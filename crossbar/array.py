@@ -52,6 +52,7 @@ from crossbar._kernels import (
     pulse_positions,
     refresh_read_entries,
     relax_cells,
+    stack_inputs,
     surely_due,
     whole_pulse_targets,
 )
@@ -122,17 +123,32 @@ def _flat(a: np.ndarray) -> np.ndarray:
     return a.reshape(-1)
 
 
-def _stack_inputs(x: np.ndarray, blocks: int, size: int) -> np.ndarray:
+def _stack_inputs(x: np.ndarray, blocks: int, size: int,
+                  square: bool) -> tuple[np.ndarray, np.ndarray]:
     """``x [M, n]`` -> ``[blocks, M, size]``, each block a run of ``size`` columns (zero
-    padded at the end), C-contiguous: NumPy's stacked matmul is 2-7x slower on the strided
-    view (measured at M = 35 to 16,512)."""
-    batch, n = x.shape
-    if n != blocks * size:
-        padded = np.zeros((batch, blocks * size), dtype=x.dtype)
-        padded[:, :n] = x
-        x = padded
-    return np.ascontiguousarray(np.ascontiguousarray(x).reshape(batch, blocks, size)
-                                .transpose(1, 0, 2))
+    padded at the end), C-contiguous (NumPy's stacked matmul is 2-7x slower on a strided
+    view, measured at M = 35 to 16,512), and its squares if ``square`` (else an empty
+    array), written in one pass."""
+    xs = np.empty((blocks, x.shape[0], size), dtype=x.dtype)
+    x_sq = np.empty_like(xs) if square else xs[:0]
+    stack_inputs(np.ascontiguousarray(x), xs, x_sq)
+    return xs, x_sq
+
+
+def _stacked_matmul(xs: np.ndarray, mats: np.ndarray) -> np.ndarray:
+    """``xs [blocks, M, size] @ mats[k] [blocks, size, sense]`` for every slice ``k``, as
+    ``[blocks, S, M, sense]`` (one slice: the product itself, viewed with a slice axis)."""
+    if mats.shape[0] == 1:
+        return np.matmul(xs, mats[0])[:, None]
+    out = np.empty((xs.shape[0], mats.shape[0], xs.shape[1], mats.shape[3]), dtype=mats.dtype)
+    for k in range(mats.shape[0]):
+        np.matmul(xs, mats[k], out=out[:, k])
+    return out
+
+
+# placeholders of digitise_and_sum's optional operands: no draws, no norms or scales
+_NO_DRAWS = np.empty((0, 0, 0, 0))
+_NO_NORMS = np.empty(0)
 
 
 @dataclass
@@ -321,6 +337,9 @@ class CrossbarArray:
         self._shape = (int(w.shape[0]), int(w.shape[1]))
         m = self.config.mapping
         self._cell_shape = (m.n_slices, m.n_polarities) + self._shape
+        # bit slices' weights in the digital shift-add (n_levels ** slice)
+        self._slice_weights = float(self.device.n_levels) ** np.arange(m.n_slices,
+                                                                        dtype=np.float64)
         self._row_blocks = tile_slices(self._shape[1], self.config.tile_rows)
         self._col_blocks = tile_slices(self._shape[0], self.config.tile_cols)
         tc = self.config.tile_cols
@@ -454,6 +473,7 @@ class CrossbarArray:
         w = as_float_array("weights", weights, ndim=2, shape=self._shape)
         m = self.config.mapping
         self._scales = weight_scales(w, m, self.device)
+        self._scales_c = self._scales.astype(self._cdtype)  # in the reads' dtype
         self._levels = weights_to_levels(w, m, self.device, self._scales)
         self._shadow = w.copy()
         target = levels_to_conductances(self._levels, self.device)
@@ -599,7 +619,7 @@ class CrossbarArray:
     def backward(self, d: np.ndarray) -> np.ndarray:
         """``d @ W`` by a transposed read of the same arrays: ``d [M, n_out]`` -> ``[M, n_in]``."""
         dv = as_float_array("d", d, ndim=2, shape=(None, self._shape[0]), dtype=self._cdtype)
-        scaled = dv * self._scales.astype(self._cdtype)
+        scaled = dv * self._scales_c
         return self._read(scaled, transposed=True).astype(self.dtype, copy=False)
 
     def calibrate(self, x: np.ndarray, *, transposed: bool = False) -> None:
@@ -612,7 +632,7 @@ class CrossbarArray:
         xv = as_float_array("x", x, ndim=2, shape=(None, n), dtype=self._cdtype)
         with self.calibration(transposed=transposed):
             if transposed:
-                self._read(xv * self._scales.astype(self._cdtype), True)
+                self._read(xv * self._scales_c, True)
             else:
                 self._read(xv, False)
 
@@ -678,8 +698,8 @@ class CrossbarArray:
                     out.append((r, r * n_cb + c, cb))
         return out
 
-    def _adc_steps(self, transposed: bool, drive: np.ndarray, n_slices: int, n_sense: int,
-                   n_codes: int, calibrating: bool) -> np.ndarray:
+    def _adc_steps(self, transposed: bool, n_slices: int, n_sense: int, n_codes: int,
+                   calibrating: bool) -> np.ndarray:
         """ADC step (full scale / codes) per drive block, slice and sensed line,
         ``[blocks, n_slices, n_sense]``: from the largest possible current of each block
         (``adc_range="max"``, or while calibrating) or the calibrated range of each tile.
@@ -687,8 +707,8 @@ class CrossbarArray:
         fixed by the configuration and the shape)."""
         cached = self._adc_step_cache.get((transposed, calibrating))
         if cached is None:
-            cached = self._adc_step_values(transposed, drive, n_slices, n_sense, n_codes,
-                                           calibrating)
+            cached = self._adc_step_values(transposed, self._block_sizes(transposed),
+                                           n_slices, n_sense, n_codes, calibrating)
             self._adc_step_cache[(transposed, calibrating)] = cached
         return cached
 
@@ -753,29 +773,24 @@ class CrossbarArray:
             xn = dac_quantize(xn, per.dac_bits).astype(self._cdtype, copy=False)
         d_mats, g_sq = self._read_matrices(transposed)
         n_slices, blocks, size, sense = d_mats.shape
-        xs = _stack_inputs(xn, blocks, size)  # [blocks, M, size]
-        cur = np.empty((blocks, n_slices, batch, sense), dtype=self._cdtype)
-        for k in range(n_slices):
-            cur[:, k] = np.matmul(xs, d_mats[k])
         read_sigma = self.config.noise.read_sigma_rel
         noise = read_sigma > 0
-        var, z = cur[:0], np.empty((0, 0, 0, 0))  # placeholders when noiseless
+        # [blocks, M, size], and the squares of real inputs for the read noise
+        xs, x_sq = _stack_inputs(xn, blocks, size, noise and not binary)
+        cur = _stacked_matmul(xs, d_mats)  # [blocks, n_slices, M, sense]
+        var, z = cur[:0], _NO_DRAWS  # placeholders when noiseless
         if noise:  # read noise: std = read_sigma * sqrt(x^2 @ G^2) per column and tile
             assert g_sq is not None  # built whenever read_sigma_rel > 0
-            x_sq = xs if binary else xs**2
-            var = np.empty_like(cur)
-            for k in range(n_slices):
-                var[:, k] = np.matmul(x_sq, g_sq[k])
+            var = _stacked_matmul(xs if binary else x_sq, g_sq)
             z = self._rng.standard_normal(cur.shape)
-        levels_full = self.device.g_range_uS / self.device.level_step_uS
-        drive = self._block_sizes(transposed)  # driven lines per block
         out_model = self.config.gpr_output_model
         if out_model is not None or collect is not None:
             if noise:
                 cur = (cur + (read_sigma * np.sqrt(var)) * z).astype(self._cdtype)
                 noise = False
         if out_model is not None:
-            i_max = (drive * levels_full)[:, None, None, None]
+            levels_full = self.device.g_range_uS / self.device.level_step_uS
+            i_max = (self._block_sizes(transposed) * levels_full)[:, None, None, None]
             cur = (out_model.sample(cur / i_max, self._rng) * i_max).astype(self._cdtype)
         if collect is not None:  # calibration: ADC bypassed, magnitudes recorded per tile
             for b, tile, sl in self._sense_tiles(transposed):
@@ -785,17 +800,15 @@ class CrossbarArray:
                     )
         bits = per.adc_bits
         n_codes = 0 if bits is None else 2 ** (bits - 1) - 1
-        step = self._adc_steps(transposed, drive, n_slices, sense, n_codes, collect is not None)
-        weights = float(self.device.n_levels) ** np.arange(n_slices, dtype=np.float64)
+        step = self._adc_steps(transposed, n_slices, sense, n_codes, collect is not None)
         out = np.empty((batch, sense), dtype=self._cdtype)
-        # noise, ADC per tile and the digital sum over blocks and slices, in one pass
+        # noise, ADC per tile, the digital sum over blocks and slices and the scaling back
+        # (input norms; forward reads: the weight scales), in one pass
         digitise_and_sum(cur, var, z, read_sigma, noise, step,
-                         bits is not None and collect is None, n_codes, weights, out)
+                         bits is not None and collect is None, n_codes, self._slice_weights,
+                         _NO_NORMS if norm is None else norm,
+                         _NO_NORMS if transposed else self._scales_c, out)
         self._count_read(xn, batch, binary, transposed)
-        if norm is not None:
-            out *= norm[:, None]
-        if not transposed:
-            out *= self._scales.astype(self._cdtype)
         return out
 
     def _count_read(self, xn: np.ndarray, batch: int, binary: bool, transposed: bool) -> None:

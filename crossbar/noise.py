@@ -191,9 +191,10 @@ class NoiseConfig:
     time_step_decades : float
         Time resolution of drift and relaxation: a cell's conductance is re-evaluated when its
         age has grown by more than this many decades since it was last evaluated (0: at every
-        change of time). The default, 0.05 decades (12 % of the age), is 1 % of the span
-        between the Wan 2022 fits at 1 s and 1 day [assumption: finer than the fits resolve];
-        it saves re-evaluating every cell at every window of a stream.
+        change of time; at most 300, which already means never).  The default, 0.05 decades
+        (12 % of the age), is 1 % of the span between the Wan 2022 fits at 1 s and 1 day
+        [assumption: finer than the fits resolve]; it saves re-evaluating every cell at
+        every window of a stream.
     """
 
     noise_model: str = "wan2022"
@@ -215,9 +216,10 @@ class NoiseConfig:
             "read_sigma_rel",
             "drift_nu",
             "relax_sigma_rel",
-            "time_step_decades",
         ):
             check_real(name, getattr(self, name), low=0.0)
+        # 10 ** step must stay a float: 300 decades is already "never re-evaluated"
+        check_real("time_step_decades", self.time_step_decades, low=0.0, high=300.0)
         for name in ("sa0_fraction", "sa1_fraction"):
             check_real(name, getattr(self, name), low=0.0, high=1.0)
         if self.sa0_fraction + self.sa1_fraction > 1.0:

@@ -31,11 +31,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from crossbar._checks import check_choice, check_int, check_real
+from crossbar._kernels import all_binary, normalise_rows
 from crossbar.errors import CrossbarError
 
 ADC_RANGES = ("max", "calibrated")
 DAC_RANGES = ("dynamic", "calibrated")
 CALIBRATION_SCOPES = ("tile", "layer")
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 @dataclass(frozen=True)
@@ -107,17 +109,21 @@ class PeripheryConfig:
 
 def is_binary(x: np.ndarray) -> bool:
     """True if every entry is 0 or 1 (spikes need no DAC)."""
-    return bool(np.all((x == 0) | (x == 1)))
+    return bool(all_binary(np.ravel(x)))
 
 
 def normalise_inputs(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Divide each row by its largest magnitude: ``(x_n [M, n], norm [M])``, ``|x_n| <= 1``.
+    """Divide each row by its largest magnitude: ``(x_n [M, n], norm [M])``, ``|x_n| <= 1``,
+    in ``x``'s float dtype (float64 for other dtypes).
 
     All-zero rows keep norm 1.
     """
-    norm = np.abs(x).max(axis=1) if x.shape[1] else np.zeros(x.shape[0])
-    norm = np.where(norm > 0, norm, 1.0)
-    return x / norm[:, None], norm
+    x = np.asarray(x)
+    x = np.ascontiguousarray(x, dtype=x.dtype if x.dtype in _FLOATS else np.float64)
+    xn = np.empty_like(x)
+    norm = np.empty(x.shape[0], dtype=x.dtype)
+    normalise_rows(x, xn, norm)
+    return xn, norm
 
 
 def dac_quantize(x_n: np.ndarray, bits: int | None) -> np.ndarray:

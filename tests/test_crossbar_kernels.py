@@ -233,3 +233,39 @@ def test_refresh_read_entries_equal_the_rebuilt_stacks(scheme, dtype, directions
             np.testing.assert_array_equal(d_mats, old[t][0])
             np.testing.assert_array_equal(g_sq, old[t][1])
             assert not stale.any()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("norm_dtype", [None, np.float32, np.float64])
+@pytest.mark.parametrize("slices", [1, 3])
+def test_digitise_and_sum_equals_numpy_bitwise(dtype, norm_dtype, slices):
+    """Noise, ADC, shift-add, block sum and output scaling of the compiled read against the
+    NumPy operations (in-place products in the precision of the norms, as NumPy takes them)."""
+    from crossbar._kernels import digitise_and_sum
+
+    rng = np.random.default_rng(slices)
+    blocks, m, n, n_codes, sigma = 4, 7, 9, 31, 0.05
+    cur = rng.normal(0, 20, (blocks, slices, m, n)).astype(dtype)
+    var = (rng.random(cur.shape) * 400).astype(dtype)
+    z = rng.standard_normal(cur.shape)
+    step = rng.uniform(0.2, 2.0, (blocks, slices, n)).astype(dtype)
+    weights = 3.0 ** np.arange(slices)
+    norm = (np.empty(0) if norm_dtype is None
+            else rng.uniform(0.1, 3.0, m).astype(norm_dtype))
+    scales = rng.uniform(0.01, 0.1, n).astype(dtype)
+    for noise, quantize in ((True, True), (True, False), (False, True)):
+        c = (cur + (sigma * np.sqrt(var)) * z).astype(dtype) if noise else cur
+        if quantize:
+            st = step[:, :, None, :]
+            c = np.clip(np.rint(c / st), -n_codes, n_codes) * st
+        want = np.zeros((m, n), dtype)
+        for b in range(blocks):
+            for s in range(slices):
+                want += c[b, s] * dtype(weights[s]) if s else c[b, s]
+        if norm.size:
+            want *= norm[:, None]
+        want *= scales
+        got = np.empty((m, n), dtype)
+        digitise_and_sum(cur, var, z, sigma, noise, step, quantize, n_codes, weights, norm,
+                         scales, got)
+        np.testing.assert_array_equal(got.view(np.uint8), want.view(np.uint8))

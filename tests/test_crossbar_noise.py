@@ -112,6 +112,8 @@ def test_read_noise_std_matches_cellwise_sampling():
         ({"sa0_fraction": 1.5}, "sa0_fraction"),
         ({"sa0_fraction": 0.6, "sa1_fraction": 0.6}, "sum"),
         ({"t0_s": 0.0}, "t0_s"),
+        ({"time_step_decades": -0.1}, "time_step_decades"),
+        ({"time_step_decades": 400.0}, r"time_step_decades=400.0: expected a value <= 300"),
     ],
 )
 def test_bad_noise_config_raises(kwargs, match):

@@ -14,6 +14,32 @@ def test_binary_detection():
     assert not is_binary(np.array([[0, -1]]))
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64, np.bool_])
+def test_compiled_binary_test_and_normalisation_equal_numpy_bitwise(dtype):
+    """is_binary and normalise_inputs (compiled) against the NumPy expressions they
+    replace: ``all((x == 0) | (x == 1))``; ``norm = where(max|x| > 0, max|x|, 1)``,
+    ``x / norm`` (rows of zeros, NaN and infinities included for floats)."""
+    rng = np.random.default_rng(1)
+    scale = 10.0 ** rng.integers(-30, 30, (30, 1)) if np.dtype(dtype).kind == "f" else 1e3
+    x = (rng.standard_normal((30, 17)) * scale).astype(dtype)
+    x[3] = 0
+    x[4, ::2] = 0
+    x[5] = rng.random(17) < 0.5
+    if np.issubdtype(x.dtype, np.floating):
+        x[6, 3], x[7, 2], x[8, 5] = np.nan, np.inf, -np.inf
+    for rows in (x, x[5:6], (x[:, :4] != 0).astype(dtype), x[:, :0]):
+        assert is_binary(rows) == bool(np.all((rows == 0) | (rows == 1)))
+        ref = rows if rows.dtype.kind == "f" else rows.astype(np.float64)
+        with np.errstate(invalid="ignore"):
+            top = np.abs(ref).max(axis=1) if ref.shape[1] else np.zeros(ref.shape[0], ref.dtype)
+            norm = np.where(top > 0, top, ref.dtype.type(1))
+            want = ref / norm[:, None]
+            xn, got = normalise_inputs(rows)
+        assert xn.dtype == got.dtype == ref.dtype
+        np.testing.assert_array_equal(got.view(np.uint8), norm.view(np.uint8))
+        np.testing.assert_array_equal(xn.view(np.uint8), want.view(np.uint8))
+
+
 def test_normalise_inputs_keeps_zero_rows():
     x = np.array([[0.0, 0.0], [2.0, -4.0]])
     xn, norm = normalise_inputs(x)
