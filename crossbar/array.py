@@ -359,13 +359,19 @@ class CrossbarArray:
         self._row_bounds = np.array([b.start for b in self._row_blocks] + [self._shape[1]])
         self._col_bounds = np.array([b.start for b in self._col_blocks] + [self._shape[0]])
         self._event_column = {name: i for i, name in enumerate(EVENT_FIELDS)}
+        # per read direction: the first line of each drive block (row blocks forward,
+        # column blocks transposed) and the drive block of each tile (_count_read)
+        n_cb = len(self._col_blocks)
+        tiles = np.arange(len(self.counters.tiles))
+        self._drive_blocks = {
+            False: (np.array([b.start for b in self._row_blocks]), tiles // n_cb),
+            True: (np.array([b.start for b in self._col_blocks]), tiles % n_cb)}
         # The cells' coordinates for the compiled refresh of read entries
         # (refresh_read_entries): the first tile of each input's row block and each output's
         # column block within it, and per read direction each driven line's block and row
         # in the stacked read matrices (see _stack: forward, the inputs drive in blocks of
         # tile_rows; transposed, the outputs in blocks of tile_cols).
         n_out, n_in = self._shape
-        n_cb = len(self._col_blocks)
         self._tile_of_input = np.arange(n_in) // self.config.tile_rows * n_cb
         self._tile_of_output = np.arange(n_out) // self.config.tile_cols
         self._drive_rows: dict[bool, tuple[np.ndarray, np.ndarray]] = {}
@@ -814,12 +820,9 @@ class CrossbarArray:
     def _count_read(self, xn: np.ndarray, batch: int, binary: bool, transposed: bool) -> None:
         """Add one read of ``batch`` vectors to the counters of every tile."""
         m = self.config.mapping
-        n_rb, n_cb = len(self._row_blocks), len(self._col_blocks)
-        nnz = np.count_nonzero(xn, axis=0)
-        starts = [b.start for b in (self._col_blocks if transposed else self._row_blocks)]
-        active = np.add.reduceat(nnz, starts)  # active lines per drive block
-        # tiles are row-major over (row block, column block)
-        active = np.tile(active, n_rb) if transposed else np.repeat(active, n_cb)
+        starts, tile_block = self._drive_blocks[transposed]
+        # active lines per drive block, then per tile
+        active = np.add.reduceat(np.count_nonzero(xn, axis=0), starts)[tile_block]
         sense = self._tile_rows if transposed else self._tile_cols
         self.counters.record_read(batch, active, sense, m.n_slices, m.n_polarities, transposed,
                                   multilevel=not binary)
