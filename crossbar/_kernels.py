@@ -403,6 +403,20 @@ def refresh_read_entries(cells, g, reads, tile_in, tile_out, step, step_sq, g_re
 
 
 @njit(cache=True)
+def clamped_ages(cells, t, t_prog, out):
+    # pragma: no cover - compiled; reference: CrossbarArray._refresh_cells (NumPy before)
+    """``out[k] = max(t - t_prog[c], 1)`` for the cells ``c = cells[k]`` (what
+    :func:`relax_cells` takes the ``log10`` of); returns the largest ``t - t_prog[c]``
+    (``-inf`` if there is no cell), for the warning beyond the fitted times."""
+    oldest = -np.inf
+    for k in range(cells.size):
+        age = t - t_prog[cells[k]]
+        out[k] = age if age > 1.0 else 1.0
+        oldest = max(oldest, age)
+    return oldest
+
+
+@njit(cache=True)
 def relax_cells(cells, log_age, g_prog, z, fits, faults, fit_log_t, scale, sigma_scale,
                 g_min, g_max, t, due_factor, t_prog, g, t_eval, t_due, reads, tile_in,
                 tile_out, step, step_sq, g_ref, differential):

@@ -43,6 +43,7 @@ from crossbar._kernels import (
     MODE_ACCUMULATE,
     MODE_NEAREST,
     MODE_STOCHASTIC,
+    clamped_ages,
     digitise_and_sum,
     fast_ir_incremental,
     fast_ir_tiles,
@@ -114,6 +115,8 @@ _WHOLE_PULSE_MODES = {"accumulate": MODE_ACCUMULATE, "stochastic": MODE_STOCHAST
 # computes it, for the compiled fit values of program_pulsed_cells.
 _WAN2022_COEF = np.array([WAN2022_FITS[t] for t in sorted(WAN2022_FITS)], dtype=np.float64)
 _LOG_T_1S = float(np.log10(np.maximum(np.asarray(1.0), 1.0)))
+# The last fitted time of the Wan 2022 fits: older cells warn (noise.warn_beyond_fits).
+_LAST_FIT_S = float(max(WAN2022_FITS))
 
 
 def _flat(a: np.ndarray) -> np.ndarray:
@@ -1067,11 +1070,13 @@ class CrossbarArray:
             # the relaxed conductances and their read entries, in one compiled pass (same
             # operations as _aged and refresh_read_entries)
             t_prog = _flat(self._t_prog)
-            age = self.time_s - t_prog[cells]  # (.flat[] is 5x slower)
-            warn_beyond_fits(age)
+            age = np.empty(cells.size)
+            oldest = clamped_ages(cells, self.time_s, t_prog, age)
+            if oldest > _LAST_FIT_S:
+                warn_beyond_fits(np.array([oldest]))
             fits = self._anchor_fits
             due = relax_cells(
-                cells, np.log10(np.maximum(age, 1.0)), _flat(self._g_prog), _flat(self._z_relax),
+                cells, np.log10(age), _flat(self._g_prog), _flat(self._z_relax),
                 fits.reshape(fits.shape[0], -1), _flat(self._faults), WAN2022_FIT_LOG_T,
                 noise.prog_noise_scale, dev.g_max_uS / WAN2022_G_REF_uS, dev.g_min_uS,
                 dev.g_max_uS, self.time_s, self._due_factor(), t_prog, g,

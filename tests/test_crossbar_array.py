@@ -839,3 +839,15 @@ def test_read_path_equals_its_numpy_reference_bitwise(dtype, case):
         assert got.dtype == want.dtype == dtype
         np.testing.assert_array_equal(got.view(np.uint8), want.view(np.uint8))
         assert arr._rng.bit_generator.state == ref_rng.bit_generator.state
+
+
+def test_clock_warns_once_cells_are_past_the_fitted_times():
+    """Re-evaluating cells older than the last fitted time (2 days) warns, naming the oldest
+    age; younger ones do not."""
+    arr = CrossbarArray(W, config=CrossbarConfig(**SMALL_TILES), seed=0)
+    arr.forward(X_SPIKES)  # conductances evaluated at time 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CrossbarWarning)
+        arr.set_time(1.5 * 86400.0)
+    with pytest.warns(CrossbarWarning, match=r"time since programming 2\.592e\+05 s"):
+        arr.set_time(3 * 86400.0)

@@ -269,3 +269,19 @@ def test_digitise_and_sum_equals_numpy_bitwise(dtype, norm_dtype, slices):
         digitise_and_sum(cur, var, z, sigma, noise, step, quantize, n_codes, weights, norm,
                          scales, got)
         np.testing.assert_array_equal(got.view(np.uint8), want.view(np.uint8))
+
+
+def test_clamped_ages_equal_numpy():
+    """clamped_ages writes max(t - t_prog, 1) of the cells, as NumPy computes it, and returns
+    the largest unclamped age (-inf for no cells)."""
+    from crossbar._kernels import clamped_ages
+
+    rng = np.random.default_rng(8)
+    t = 1234.5678
+    t_prog = np.concatenate([rng.uniform(0.0, t, 500), t - rng.uniform(0.0, 1.0, 20), [t]])
+    cells = rng.permutation(t_prog.size)[:400]
+    out = np.empty(cells.size)
+    oldest = clamped_ages(cells, t, t_prog, out)
+    np.testing.assert_array_equal(out, np.maximum(t - t_prog[cells], 1.0))
+    assert oldest == np.max(t - t_prog[cells])
+    assert clamped_ages(cells[:0], t, t_prog, out[:0]) == -np.inf
