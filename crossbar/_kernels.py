@@ -340,11 +340,75 @@ def _log_t_segment(fit_log_t, lt):  # pragma: no cover - compiled
     return seg, (lt - fit_log_t[seg]) / (fit_log_t[seg + 1] - fit_log_t[seg])
 
 
+@njit(cache=True, error_model="numpy")  # no zero-division checks (the divisors are sizes)
+def refresh_read_entries(cells, g, reads, tile_in, tile_out, step, step_sq, g_ref,
+                         differential):
+    # pragma: no cover - compiled; reference: CrossbarArray._square_stack, _difference_stack
+    """The read-matrix entries of the cells at flat indices ``cells`` of ``g [S, P, n_out,
+    n_in]``, in place, for both read directions.
+
+    ``reads`` holds per direction (forward, transposed) ``(g_sq, d_mats, stale, block,
+    row)``: the matrices stacked by drive block as ``CrossbarArray._stack`` (``[S, blocks,
+    size, sense]``), of which ``g_sq`` (if not empty) gets the summed squares of the cells
+    read together over ``step_sq`` and ``d_mats`` (if not empty: no IR drop) ``(g+ - g-) /
+    step`` or ``(g - g_ref) / step``; ``stale [S, P, n_tiles]`` (if not empty) marks the
+    physical arrays holding the cells (tile ``tile_in[i] + tile_out[o]`` of input ``i`` and
+    output ``o``); ``block``, ``row`` map a driven line to its block and its row in the
+    block.  A direction whose five arrays are empty is skipped.
+    """
+    sq_f, d_f, stale_f, block_f, row_f = reads[0]
+    sq_t, d_t, stale_t, block_t, row_t = reads[1]
+    squares = sq_f.shape[0] > 0 or sq_t.shape[0] > 0
+    differences = d_f.shape[0] > 0 or d_t.shape[0] > 0
+    n_pol, n_out, n_in = g.shape[1], g.shape[2], g.shape[3]
+    lo = hi = -1  # the flat range of the present cell's row (divisions once per row)
+    o = k = p = 0
+    for j in range(cells.size):
+        c = cells[j]
+        if c < lo or c >= hi:
+            q = c // n_in
+            lo = q * n_in
+            hi = lo + n_in
+            q2 = q // n_out
+            o = q - q2 * n_out
+            k = q2 // n_pol
+            p = q2 - k * n_pol
+        i = c - lo
+        v = 0.0
+        if squares:
+            v = g[k, 0, o, i] * g[k, 0, o, i]
+            if n_pol == 2:
+                v = v + g[k, 1, o, i] * g[k, 1, o, i]
+            v = v / step_sq
+        d = 0.0
+        if differences:
+            d = (g[k, 0, o, i] - g[k, 1, o, i] if differential else g[k, 0, o, i] - g_ref) / step
+        tile = tile_in[i] + tile_out[o]
+        if block_f.size > 0:  # forward: the inputs drive, the outputs sense
+            b, r = block_f[i], row_f[i]
+            if sq_f.shape[0] > 0:
+                sq_f[k, b, r, o] = v
+            if d_f.shape[0] > 0:
+                d_f[k, b, r, o] = d
+            if stale_f.shape[0] > 0:
+                stale_f[k, p, tile] = True
+        if block_t.size > 0:  # transposed: the outputs drive, the inputs sense
+            b, r = block_t[o], row_t[o]
+            if sq_t.shape[0] > 0:
+                sq_t[k, b, r, i] = v
+            if d_t.shape[0] > 0:
+                d_t[k, b, r, i] = d
+            if stale_t.shape[0] > 0:
+                stale_t[k, p, tile] = True
+
+
 @njit(cache=True)
 def relax_cells(cells, log_age, g_prog, z, fits, faults, fit_log_t, scale, sigma_scale,
-                g_min, g_max, t, due_factor, t_prog, g_out, t_eval, t_due):
+                g_min, g_max, t, due_factor, t_prog, g, t_eval, t_due, reads, tile_in,
+                tile_out, step, step_sq, g_ref, differential):
     # pragma: no cover - compiled; reference: noise.relaxed and CrossbarArray._due_times
-    """Re-evaluate the relaxed conductances of the cells at flat indices ``cells``, in place.
+    """Re-evaluate the relaxed conductances of the cells at flat indices ``cells``, in place,
+    then their read entries.
 
     Per cell ``c`` with ``lt = log_age[k]`` (``log10(max(age, 1))``, computed by the caller
     with NumPy): the ``"wan2022"`` spread interpolated between the fit values ``fits [F + 1,
@@ -352,10 +416,13 @@ def relax_cells(cells, log_age, g_prog, z, fits, faults, fit_log_t, scale, sigma
     :func:`crossbar.noise.wan2022_sigma_uS` does (segment by ``searchsorted(side="right")``,
     clipped to the first and last segment), times ``sigma_scale``; the relaxation spread
     ``sqrt(max(s_t^2 - s_1s^2, 0))``; ``max(g_prog + scale * sigma * z, 0)``; stuck cells
-    (``faults`` 1: ``g_min``, 2: ``g_max``).  Writes ``g_out``, ``t_eval = t`` and the due
-    time ``t_prog + max(t - t_prog, 1) * due_factor``; returns the earliest due time.
+    (``faults`` 1: ``g_min``, 2: ``g_max``).  Writes ``g [S, P, n_out, n_in]``, ``t_eval =
+    t`` and the due time ``t_prog + max(t - t_prog, 1) * due_factor``, then the read entries
+    of :func:`refresh_read_entries` with ``reads`` .. ``differential``; returns the earliest
+    due time.
     """
     n_fit = fit_log_t.size
+    g_out = g.reshape(-1)
     earliest = np.inf
     lt_seen = np.nan  # cells of one age share the segment and fraction
     seg = 0
@@ -372,18 +439,20 @@ def relax_cells(cells, log_age, g_prog, z, fits, faults, fit_log_t, scale, sigma
         s_1 = fits[n_fit, c]
         var = s_t * s_t - s_1 * s_1
         sigma = np.sqrt(var if var > 0.0 else 0.0)
-        g = g_prog[c] + scale * sigma * z[c]
-        g = g if g > 0.0 else 0.0
+        v = g_prog[c] + scale * sigma * z[c]
+        v = v if v > 0.0 else 0.0
         if faults[c] == 1:  # noise.FAULT_SA0
-            g = g_min
+            v = g_min
         elif faults[c] == 2:  # noise.FAULT_SA1
-            g = g_max
-        g_out[c] = g
+            v = g_max
+        g_out[c] = v
         t_eval[c] = t
         age = t - t_prog[c]
         due = t_prog[c] + (age if age > 1.0 else 1.0) * due_factor
         t_due[c] = due
         earliest = min(earliest, due)
+    refresh_read_entries(cells, g, reads, tile_in, tile_out, step, step_sq, g_ref,
+                         differential)
     return earliest
 
 
@@ -938,36 +1007,3 @@ def surely_due(due, t, t_prog, t_eval, sure_factor):
         seen = t_eval[c] - t_prog[c]
         sure[k] = (age if age > 1.0 else 1.0) > (seen if seen > 1.0 else 1.0) * sure_factor
     return sure
-
-
-@njit(cache=True)
-def refresh_read_entries(cells, g, transposed, size, g_sq, d_mats, step, step_sq, g_ref,
-                         differential, stale, tile_rows, tile_cols, n_cb):
-    # pragma: no cover - compiled; reference: CrossbarArray._square_stack, _difference_stack
-    """The read-matrix entries of the cells at flat indices ``cells`` of ``g [S, P, n_out,
-    n_in]``, in place, for one read direction (stacked by drive block of ``size`` lines as
-    ``CrossbarArray._stack``): ``g_sq`` (if not empty) gets the summed squares of the cells
-    read together over ``step_sq``; ``d_mats`` (if not empty: no IR drop) ``(g+ - g-) /
-    step`` or ``(g - g_ref) / step``; ``stale [S, P, n_tiles]`` (if not empty) marks the
-    physical arrays holding the cells."""
-    n_sl, n_pol, n_out, n_in = g.shape
-    for j in range(cells.size):
-        c = cells[j]
-        i = c % n_in
-        o = (c // n_in) % n_out
-        p = (c // (n_in * n_out)) % n_pol
-        k = c // (n_in * n_out * n_pol)
-        drive = o if transposed else i
-        sense = i if transposed else o
-        b = drive // size
-        r = drive % size
-        if g_sq.shape[0] > 0:
-            v = g[k, 0, o, i] * g[k, 0, o, i]
-            if n_pol == 2:
-                v = v + g[k, 1, o, i] * g[k, 1, o, i]
-            g_sq[k, b, r, sense] = v / step_sq
-        if d_mats.shape[0] > 0:
-            d = g[k, 0, o, i] - g[k, 1, o, i] if differential else g[k, 0, o, i] - g_ref
-            d_mats[k, b, r, sense] = d / step
-        if stale.shape[0] > 0:
-            stale[k, p, (i // tile_rows) * n_cb + o // tile_cols] = True

@@ -359,6 +359,26 @@ class CrossbarArray:
         self._row_bounds = np.array([b.start for b in self._row_blocks] + [self._shape[1]])
         self._col_bounds = np.array([b.start for b in self._col_blocks] + [self._shape[0]])
         self._event_column = {name: i for i, name in enumerate(EVENT_FIELDS)}
+        # per read direction: the first line of each drive block (row blocks forward,
+        # column blocks transposed) and the drive block of each tile (_count_read)
+        n_cb = len(self._col_blocks)
+        tiles = np.arange(len(self.counters.tiles))
+        self._drive_blocks = {
+            False: (np.array([b.start for b in self._row_blocks]), tiles // n_cb),
+            True: (np.array([b.start for b in self._col_blocks]), tiles % n_cb)}
+        # The cells' coordinates for the compiled refresh of read entries
+        # (refresh_read_entries): the first tile of each input's row block and each output's
+        # column block within it, and per read direction each driven line's block and row
+        # in the stacked read matrices (see _stack: forward, the inputs drive in blocks of
+        # tile_rows; transposed, the outputs in blocks of tile_cols).
+        n_out, n_in = self._shape
+        self._tile_of_input = np.arange(n_in) // self.config.tile_rows * n_cb
+        self._tile_of_output = np.arange(n_out) // self.config.tile_cols
+        self._drive_rows: dict[bool, tuple[np.ndarray, np.ndarray]] = {}
+        for transposed, n, tile in ((False, n_in, self.config.tile_rows),
+                                    (True, n_out, self.config.tile_cols)):
+            lines = np.arange(n)
+            self._drive_rows[transposed] = (lines // min(tile, n), lines % min(tile, n))
         # The IR-drop resistances of each read direction (rows and columns swap roles in a
         # transposed read: the column lines are driven, the row lines sensed).
         dev = self.device
@@ -408,6 +428,15 @@ class CrossbarArray:
         self._t_eval = np.empty(0)
         self._t_due = np.empty(0)
         self._next_due = float("inf")
+        # what _refresh_cells passes for a read direction whose entries it does not write,
+        # and its constants: level step, its square, offset reference, differential?
+        empty = np.empty((0, 0, 0, 0), dtype=self._cdtype)
+        no_lines = np.empty(0, dtype=np.int64)
+        self._no_entries = (empty, empty, np.empty((0, 0, 0), dtype=bool), no_lines, no_lines)
+        step = self.device.level_step_uS
+        self._entry_constants = (
+            step, step**2, self.device.g_min_uS + ((self.device.n_levels - 1) // 2) * step,
+            m.scheme == "differential")
         self.set_weights(w)
 
     # ------------------------------------------------------------------ state
@@ -490,17 +519,18 @@ class CrossbarArray:
         # last evaluation (recently programmed cells often, old ones rarely); the due times
         # pick the candidates, the test on log ages decides (taken only where it is not
         # surely passed by a margin, see surely_due)
-        due = np.flatnonzero(t > self._t_due)
-        late = surely_due(due, t, _flat(self._t_prog), _flat(self._t_eval),
-                          10.0**step * (1.0 + 1e-6))
+        t_prog, t_eval, t_due = _flat(self._t_prog), _flat(self._t_eval), _flat(self._t_due)
+        due = np.flatnonzero(t > t_due)
+        late = surely_due(due, t, t_prog, t_eval, 10.0**step * (1.0 + 1e-6))
         if not late.all():
             unsure = ~late
-            tp, te = _flat(self._t_prog)[due[unsure]], _flat(self._t_eval)[due[unsure]]
+            tp, te = t_prog[due[unsure]], t_eval[due[unsure]]
             late[unsure] = (np.log10(np.maximum(t - tp, 1.0))
                             - np.log10(np.maximum(te - tp, 1.0))) > step
-        if late.any():
-            self._refresh_cells(due[late])
-        self._next_due = float(self._t_due.min())
+            due = due[late]
+        if due.size:
+            self._refresh_cells(due)
+        self._next_due = float(t_due.min())
 
     def _due_times(self, t_prog: np.ndarray, t_eval: np.ndarray) -> np.ndarray:
         """Times before which cells programmed at ``t_prog`` and evaluated at ``t_eval`` are
@@ -790,12 +820,9 @@ class CrossbarArray:
     def _count_read(self, xn: np.ndarray, batch: int, binary: bool, transposed: bool) -> None:
         """Add one read of ``batch`` vectors to the counters of every tile."""
         m = self.config.mapping
-        n_rb, n_cb = len(self._row_blocks), len(self._col_blocks)
-        nnz = np.count_nonzero(xn, axis=0)
-        starts = [b.start for b in (self._col_blocks if transposed else self._row_blocks)]
-        active = np.add.reduceat(nnz, starts)  # active lines per drive block
-        # tiles are row-major over (row block, column block)
-        active = np.tile(active, n_rb) if transposed else np.repeat(active, n_cb)
+        starts, tile_block = self._drive_blocks[transposed]
+        # active lines per drive block, then per tile
+        active = np.add.reduceat(np.count_nonzero(xn, axis=0), starts)[tile_block]
         sense = self._tile_rows if transposed else self._tile_cols
         self.counters.record_read(batch, active, sense, m.n_slices, m.n_polarities, transposed,
                                   multilevel=not binary)
@@ -1029,49 +1056,60 @@ class CrossbarArray:
         (:meth:`_read_matrices`), however many refreshes came between.  When a quarter or
         more of the cells change, the read matrices are rebuilt whole (same values).
         """
-        if self._g_cache is None:
+        g = self._g_cache
+        if g is None:
             return
-        dev = self.device
-        if self.config.noise.noise_model != "relative" and self._relax_strength() != 0:
-            # the relaxed conductances, in one compiled pass (same operations as _aged)
-            age = self.time_s - _flat(self._t_prog)[cells]  # (.flat[] is 5x slower)
+        whole = 4 * cells.size >= g.size
+        entries = (self._no_entries, self._no_entries) if whole else self._entry_targets()
+        geometry = (self._tile_of_input, self._tile_of_output, *self._entry_constants)
+        noise, dev = self.config.noise, self.device
+        if noise.noise_model != "relative" and self._relax_strength() != 0:
+            # the relaxed conductances and their read entries, in one compiled pass (same
+            # operations as _aged and refresh_read_entries)
+            t_prog = _flat(self._t_prog)
+            age = self.time_s - t_prog[cells]  # (.flat[] is 5x slower)
             warn_beyond_fits(age)
+            fits = self._anchor_fits
             due = relax_cells(
                 cells, np.log10(np.maximum(age, 1.0)), _flat(self._g_prog), _flat(self._z_relax),
-                self._anchor_fits.reshape(self._anchor_fits.shape[0], -1), _flat(self._faults),
-                WAN2022_FIT_LOG_T, self.config.noise.prog_noise_scale,
-                dev.g_max_uS / WAN2022_G_REF_uS, dev.g_min_uS, dev.g_max_uS, self.time_s,
-                self._due_factor(), _flat(self._t_prog), _flat(self._g_cache),
-                _flat(self._t_eval), _flat(self._t_due))
+                fits.reshape(fits.shape[0], -1), _flat(self._faults), WAN2022_FIT_LOG_T,
+                noise.prog_noise_scale, dev.g_max_uS / WAN2022_G_REF_uS, dev.g_min_uS,
+                dev.g_max_uS, self.time_s, self._due_factor(), t_prog, g,
+                _flat(self._t_eval), _flat(self._t_due), entries, *geometry)
         else:
-            _flat(self._g_cache)[cells] = apply_faults(self._aged(cells),
-                                                       _flat(self._faults)[cells], dev)
+            _flat(g)[cells] = apply_faults(self._aged(cells), _flat(self._faults)[cells], dev)
             _flat(self._t_eval)[cells] = self.time_s
-            due = self._due_times(_flat(self._t_prog)[cells], _flat(self._t_eval)[cells])
-            _flat(self._t_due)[cells] = due
-            due = float(due.min(initial=np.inf))
+            due_times = self._due_times(_flat(self._t_prog)[cells], _flat(self._t_eval)[cells])
+            _flat(self._t_due)[cells] = due_times
+            due = float(due_times.min(initial=np.inf))
+            if not whole:
+                refresh_read_entries(cells, g, entries, *geometry)
         self._next_due = min(self._next_due, due)
-        g = self._g_cache
-        if 4 * cells.size >= g.size:
+        if whole:
             for transposed, (eff, _, _) in list(self._read_cache.items()):
                 d_mats = self._difference_stack(g, transposed) if eff is None else \
                     self._read_cache[transposed][1]
                 self._read_cache[transposed] = (eff, d_mats, self._square_stack(g, transposed))
                 if eff is not None:
                     self._ir_stale[transposed][:] = True
-            return
-        step = dev.level_step_uS
-        none = np.empty((0, 0, 0, 0), dtype=self._cdtype)
-        for transposed, (eff, d_mats, g_sq) in self._read_cache.items():
-            # squares (read noise) and, without IR drop, differences of the cells; with IR
-            # drop their physical arrays are marked stale
-            refresh_read_entries(
-                cells, g, transposed, d_mats.shape[2], none if g_sq is None else g_sq,
-                d_mats if eff is None else none, step, step**2,
-                dev.g_min_uS + ((dev.n_levels - 1) // 2) * step,
-                self.config.mapping.scheme == "differential",
-                np.empty((0, 0, 0), dtype=bool) if eff is None else self._ir_stale[transposed],
-                self.config.tile_rows, self.config.tile_cols, len(self._col_blocks))
+
+    def _entry_targets(self) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
+        """What the compiled refresh writes per read direction (forward, transposed), as
+        ``refresh_read_entries`` takes it: the squares (read noise), the differences
+        (without IR drop; with it, the physical arrays' stale marks instead), and the
+        driven lines' blocks and rows; empty arrays for what is not cached."""
+        targets = []
+        for transposed in (False, True):
+            cached = self._read_cache.get(transposed)
+            if cached is None:
+                targets.append(self._no_entries)
+                continue
+            eff, d_mats, g_sq = cached
+            empty, _, no_marks, _, _ = self._no_entries
+            targets.append((empty if g_sq is None else g_sq, empty if eff is not None else d_mats,
+                            no_marks if eff is None else self._ir_stale[transposed],
+                            *self._drive_rows[transposed]))
+        return targets[0], targets[1]
 
     def _difference(self, a: np.ndarray, k: Any, o: Any, i: Any) -> np.ndarray:
         """``G+ - G-`` (or ``G - G_ref``) of slice ``k`` at outputs ``o``, inputs ``i``."""

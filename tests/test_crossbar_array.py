@@ -202,6 +202,30 @@ def test_spike_counters():
     assert t00.active_rows == 2 * int(X_SPIKES[:, :16].sum())
 
 
+@pytest.mark.parametrize("scheme", ["differential", "offset"])
+def test_read_counters_per_tile_in_both_directions(scheme):
+    """Every tile's drive counts are the non-zero inputs on its own driven lines: forward the
+    inputs of its row block (per physical array), transposed the errors of its column block
+    (per polarity and slice); conversions per sensed line of the tile."""
+    n_pol, n_slices = (2, 2) if scheme == "differential" else (1, 1)
+    cfg = CrossbarConfig(noise=QUIET, mapping=MappingConfig(scheme=scheme, n_slices=n_slices),
+                         update=UpdateConfig(mode="reprogram"), **SMALL_TILES)
+    arr = CrossbarArray(W, config=cfg, seed=0)
+    x = X_SPIKES.copy()
+    x[:, 16:32] = 0.0  # a row block without any spike
+    d = D * (RNG.random(D.shape) < 0.5)
+    arr.reset_counters()
+    arr.forward(x)
+    arr.backward(d)
+    for t in arr.counters.tiles:
+        rows = slice(16 * t.tile_row, 16 * t.tile_row + t.rows)
+        cols = slice(5 * t.tile_col, 5 * t.tile_col + t.cols)
+        assert t.active_rows == t.n_physical_arrays * np.count_nonzero(x[:, rows])
+        assert t.active_columns == n_pol * n_slices * np.count_nonzero(d[:, cols])
+        assert t.adc_conversions == 6 * t.cols * n_slices
+        assert t.transposed_adc_conversions == 6 * t.rows * t.n_physical_arrays
+
+
 def test_summary_is_plain_data():
     import json
 

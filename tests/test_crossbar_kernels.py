@@ -187,11 +187,14 @@ def test_surely_due_cells_pass_the_log_age_test():
 
 @pytest.mark.parametrize("scheme", ["differential", "offset"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("transposed", [False, True])
-def test_refresh_read_entries_equal_the_rebuilt_stacks(scheme, dtype, transposed):
+@pytest.mark.parametrize("directions", [(False,), (True,), (False, True)])
+@pytest.mark.parametrize("order", ["ascending", "shuffled", "rows"])
+def test_refresh_read_entries_equal_the_rebuilt_stacks(scheme, dtype, directions, order):
     """After changing some cells, refresh_read_entries makes the stacked squares and
-    differences equal _square_stack/_difference_stack of the new conductances bit for bit,
-    and marks exactly the physical arrays that hold the cells."""
+    differences of every direction it is given equal _square_stack/_difference_stack of the
+    new conductances bit for bit, leaves a direction it is not given alone, and marks
+    exactly the physical arrays that hold the cells; whatever the order of the cells
+    (ascending as set_time passes them, shuffled, or runs along rows as programming does)."""
     from crossbar import CrossbarArray, CrossbarConfig, MappingConfig, NoiseConfig
     from crossbar._kernels import refresh_read_entries
 
@@ -200,21 +203,36 @@ def test_refresh_read_entries_equal_the_rebuilt_stacks(scheme, dtype, transposed
                          noise=NoiseConfig(read_sigma_rel=0.01), **SMALL)
     arr = CrossbarArray(rng.uniform(-0.5, 0.5, (11, 37)), config=cfg, seed=0, dtype=dtype)
     g = arr._g_now().copy()
-    d_mats, g_sq = arr._difference_stack(g, transposed), arr._square_stack(g, transposed)
-    cells = np.sort(rng.choice(g.size, 40, replace=False))
+    old = {t: (arr._difference_stack(g, t), arr._square_stack(g, t)) for t in (False, True)}
+    cells = np.sort(rng.choice(g.size, 60, replace=False))
+    if order == "shuffled":
+        cells = rng.permutation(cells)
+    elif order == "rows":  # whole rows, and a row revisited after another
+        cells = np.concatenate([np.arange(37, 74), np.arange(300, 310), np.arange(40, 45)])
     g.flat[cells] += rng.uniform(-3.0, 3.0, cells.size)
-    stale = np.zeros((*g.shape[:2], len(arr.counters.tiles)), dtype=bool)
-    dev = arr.device
-    step = dev.level_step_uS
-    refresh_read_entries(cells, g, transposed, d_mats.shape[2], g_sq, d_mats, step, step**2,
-                         dev.g_min_uS + ((dev.n_levels - 1) // 2) * step,
-                         scheme == "differential", stale, 8, 5, len(arr._col_blocks))
-    np.testing.assert_array_equal(g_sq, arr._square_stack(g, transposed))
-    np.testing.assert_array_equal(d_mats, arr._difference_stack(g, transposed))
+    n_tiles = len(arr.counters.tiles)
+    reads, stacks = [], {}
+    for t in (False, True):
+        d_mats, g_sq = (a.copy() for a in old[t])
+        stale = np.zeros((*g.shape[:2], n_tiles), dtype=bool)
+        stacks[t] = (d_mats, g_sq, stale)
+        reads.append((g_sq, d_mats, stale, *arr._drive_rows[t]) if t in directions
+                     else arr._no_entries)
+    refresh_read_entries(cells, g, tuple(reads), arr._tile_of_input, arr._tile_of_output,
+                         *arr._entry_constants)
     k, p, o, i = np.unravel_index(cells, g.shape)
-    want = np.zeros_like(stale)
-    want[k, p, arr._tile_of(o, i)] = True
-    np.testing.assert_array_equal(stale, want)
+    marked = np.zeros((*g.shape[:2], n_tiles), dtype=bool)
+    marked[k, p, arr._tile_of(o, i)] = True
+    for t in (False, True):
+        d_mats, g_sq, stale = stacks[t]
+        if t in directions:
+            np.testing.assert_array_equal(g_sq, arr._square_stack(g, t))
+            np.testing.assert_array_equal(d_mats, arr._difference_stack(g, t))
+            np.testing.assert_array_equal(stale, marked)
+        else:
+            np.testing.assert_array_equal(d_mats, old[t][0])
+            np.testing.assert_array_equal(g_sq, old[t][1])
+            assert not stale.any()
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

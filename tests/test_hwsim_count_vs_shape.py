@@ -133,3 +133,27 @@ def _with_pulses(shaped: hwsim.Workload, counted: hwsim.Workload) -> hwsim.Workl
                                   verify_reads=run.verify_reads, pulse_cycles=run.pulse_cycles)
         layers.append(dataclasses.replace(ls, phases={**ls.phases, "weight_update": upd}))
     return dataclasses.replace(shaped, layers=tuple(layers))
+
+
+def test_phase_meter_books_every_crossbar_event_to_a_phase():
+    """The meter's event vector of an array is its counter totals (``EVENT_FIELDS``, then
+    updates), and the crossbar events it booked over the phases of a stream add up to what
+    the arrays counted since the meter started."""
+    from crossbar.counters import EVENT_FIELDS
+
+    x = np.random.default_rng(1).normal(size=(3, STEPS, 3)).astype(np.float32)
+    net = sfcn(n_channels=3, n_classes=4, steps=STEPS, channels=(8, 16), seed=0)
+    arrays = deploy(net, CrossbarSection(ir_drop="none", adc_range="max", array_size=16),
+                    seed=0)
+    rule = registry.get_rule("bp").build(net, seed=1)
+    meter = PhaseMeter(net, arrays, "bp")
+    start = {i: a.counters.totals() for i, a in arrays.items()}
+    OnlineAdapter(net, rule, SGD(lr=1e-3), on_phase=meter.phase,
+                  on_window=meter.add_digital).run(x, np.array([0, 3, 1]))
+    for i, arr in arrays.items():
+        totals = arr.counters.totals()
+        assert meter._events(arr).tolist() == [totals[n] for n in (*EVENT_FIELDS, "updates")]
+        booked = sum(v for (layer, _), v in meter._crossbar.items() if layer == i)
+        assert booked.tolist() == [totals[n] - start[i][n]
+                                   for n in (*EVENT_FIELDS, "updates")]
+        assert totals["updates"] - start[i]["updates"] == 3 and totals["mvms"] > 0

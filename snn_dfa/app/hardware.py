@@ -254,7 +254,10 @@ class PhaseMeter:
     @staticmethod
     def _events(arr: crossbar.CrossbarArray) -> np.ndarray:
         """The array's event totals as a vector: ``crossbar.EVENT_FIELDS``, then updates."""
-        return np.append(arr.counters.counts.sum(axis=0), arr.counters.updates)
+        out = np.empty(len(_EVENT_NAMES), dtype=np.int64)
+        arr.counters.counts.sum(axis=0, out=out[:-1])
+        out[-1] = arr.counters.updates
+        return out
 
     def phase(self, name: str | None) -> None:
         """Close the running phase (attribute crossbar and projector events to it) and open
@@ -316,7 +319,7 @@ class PhaseMeter:
             inf["sram_write_bits"] += nt * (self.membrane_bits + 1)
             if not learned or self.rule.hw_name == "none":
                 continue
-            multilevel = not bool(np.all((x == 0) | (x == 1)))
+            multilevel = not crossbar.periphery.is_binary(x)
             in_bits = self.arch.inference_input_bits(shape) if multilevel else 1
             if lu.digital_gradient:
                 rows = cache["rows"] if "rows" in cache else layer._inputs_2d(x)[0]
