@@ -1137,9 +1137,13 @@ class CrossbarArray:
         mode, accumulator reads and writes and transfers, rounding draws, or coincidence
         cycles and stochastic bits.
         """
-        dwv = as_float_array("dw", dw, ndim=2, shape=self._shape)
-        self.counters.updates += 1
         mode = self.config.update.mode
+        # the whole-pulse kernel divides each entry in float64 whatever its float dtype, so
+        # a float32 request is validated as it is, not copied to float64 first
+        single = mode in _WHOLE_PULSE_MODES and getattr(dw, "dtype", None) == np.float32
+        dwv = as_float_array("dw", dw, ndim=2, shape=self._shape,
+                             dtype=np.float32 if single else np.float64)
+        self.counters.updates += 1
         if mode == "reprogram":
             cells, pulses, reads, changed, g_new = self._update_reprogram(dwv)
             self._finish_update(cells, pulses, reads, changed, g_new,

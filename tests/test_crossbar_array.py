@@ -851,3 +851,22 @@ def test_clock_warns_once_cells_are_past_the_fitted_times():
         arr.set_time(1.5 * 86400.0)
     with pytest.warns(CrossbarWarning, match=r"time since programming 2\.592e\+05 s"):
         arr.set_time(3 * 86400.0)
+
+
+@pytest.mark.parametrize("mode", ["accumulate", "stochastic", "nearest"])
+def test_float32_updates_equal_their_float64_values(mode):
+    """A float32 request (the engine's dtype), validated without a float64 copy, programs the
+    chip exactly as its float64 values do."""
+    cfg = CrossbarConfig(update=UpdateConfig(mode=mode, c2c_sigma_rel=0.05), **SMALL_TILES)
+    arrays = [CrossbarArray(W, config=cfg, seed=3) for _ in range(2)]
+    rng = np.random.default_rng(9)
+    for _ in range(4):
+        dw = (0.2 * rng.standard_normal(W.shape)).astype(np.float32)
+        arrays[0].apply_update(dw)
+        arrays[1].apply_update(dw.astype(np.float64))
+    np.testing.assert_array_equal(arrays[0].conductances_uS, arrays[1].conductances_uS)
+    np.testing.assert_array_equal(arrays[0].pulse_counts, arrays[1].pulse_counts)
+    np.testing.assert_array_equal(arrays[0].counters.counts, arrays[1].counters.counts)
+    assert arrays[0].pulse_counts.sum() > 0
+    with pytest.raises(CrossbarError, match="NaN or infinite"):
+        arrays[0].apply_update(np.full(W.shape, np.inf, dtype=np.float32))
