@@ -1021,3 +1021,45 @@ def surely_due(due, t, t_prog, t_eval, sure_factor):
         seen = t_eval[c] - t_prog[c]
         sure[k] = (age if age > 1.0 else 1.0) > (seen if seen > 1.0 else 1.0) * sure_factor
     return sure
+
+
+@njit(cache=True)
+def nonzero_per_block(x, block_of_line, n_blocks):
+    # pragma: no cover - compiled; reference: np.add.reduceat(np.count_nonzero(x, axis=0), ...)
+    """Non-zero entries of ``x [M, n]`` per block of lines (``block_of_line [n]``), summed
+    over the rows: ``int64 [n_blocks]``."""
+    out = np.zeros(n_blocks, dtype=np.int64)
+    for m in range(x.shape[0]):
+        for j in range(x.shape[1]):
+            if x[m, j] != 0:
+                out[block_of_line[j]] += 1
+    return out
+
+
+@njit(cache=True)
+def record_read_counts(counts, phys, batch, active, n_sense, n_slices, n_polarities,
+                       transposed, multilevel, columns):
+    # pragma: no cover - compiled; reference: the definitions of crossbar.counters
+    """Add one read of ``batch`` vectors to ``counts [n_tiles, n_events]`` in place, as
+    :meth:`crossbar.counters.CrossbarCounters.record_read` defines it; ``columns`` are the
+    columns of ``mvms``, ``active_rows``, ``adc_conversions``, their three multi-level
+    parts, ``transposed_reads``, ``active_columns``, ``transposed_adc_conversions`` and
+    ``dac_conversions``, in that order."""
+    for j in range(counts.shape[0]):
+        if transposed:
+            drives = active[j] * n_polarities * n_slices
+            counts[j, columns[6]] += batch * phys[j]
+            counts[j, columns[7]] += drives
+            counts[j, columns[8]] += batch * n_sense[j] * phys[j]
+        else:
+            drives = active[j] * phys[j]
+            conversions = batch * n_sense[j] * n_slices
+            counts[j, columns[0]] += batch * phys[j]
+            counts[j, columns[1]] += drives
+            counts[j, columns[2]] += conversions
+            if multilevel:
+                counts[j, columns[3]] += batch * phys[j]
+                counts[j, columns[4]] += drives
+                counts[j, columns[5]] += conversions
+        if multilevel:
+            counts[j, columns[9]] += drives

@@ -47,6 +47,7 @@ from crossbar._kernels import (
     digitise_and_sum,
     fast_ir_incremental,
     fast_ir_tiles,
+    nonzero_per_block,
     open_loop_pulses,
     program_pulsed_cells,
     pulse_moves,
@@ -362,13 +363,15 @@ class CrossbarArray:
         self._row_bounds = np.array([b.start for b in self._row_blocks] + [self._shape[1]])
         self._col_bounds = np.array([b.start for b in self._col_blocks] + [self._shape[0]])
         self._event_column = {name: i for i, name in enumerate(EVENT_FIELDS)}
-        # per read direction: the first line of each drive block (row blocks forward,
-        # column blocks transposed) and the drive block of each tile (_count_read)
+        # per read direction: the drive block (row blocks forward, column blocks
+        # transposed) of each driven line, their number, and the drive block of each tile
+        # (_count_read)
         n_cb = len(self._col_blocks)
         tiles = np.arange(len(self.counters.tiles))
         self._drive_blocks = {
-            False: (np.array([b.start for b in self._row_blocks]), tiles // n_cb),
-            True: (np.array([b.start for b in self._col_blocks]), tiles % n_cb)}
+            False: (np.arange(self._shape[1]) // self.config.tile_rows,
+                    len(self._row_blocks), tiles // n_cb),
+            True: (np.arange(self._shape[0]) // self.config.tile_cols, n_cb, tiles % n_cb)}
         # The cells' coordinates for the compiled refresh of read entries
         # (refresh_read_entries): the first tile of each input's row block and each output's
         # column block within it, and per read direction each driven line's block and row
@@ -823,9 +826,9 @@ class CrossbarArray:
     def _count_read(self, xn: np.ndarray, batch: int, binary: bool, transposed: bool) -> None:
         """Add one read of ``batch`` vectors to the counters of every tile."""
         m = self.config.mapping
-        starts, tile_block = self._drive_blocks[transposed]
         # active lines per drive block, then per tile
-        active = np.add.reduceat(np.count_nonzero(xn, axis=0), starts)[tile_block]
+        block_of_line, n_blocks, tile_block = self._drive_blocks[transposed]
+        active = nonzero_per_block(xn, block_of_line, n_blocks)[tile_block]
         sense = self._tile_rows if transposed else self._tile_cols
         self.counters.record_read(batch, active, sense, m.n_slices, m.n_polarities, transposed,
                                   multilevel=not binary)

@@ -51,6 +51,8 @@ import math
 
 import numpy as np
 
+from crossbar._kernels import record_read_counts
+
 #: The event counts of a tile, in the order of the columns of :attr:`CrossbarCounters.counts`.
 EVENT_FIELDS = (
     "mvms",
@@ -75,6 +77,11 @@ EVENT_FIELDS = (
 )
 _GEOMETRY_FIELDS = ("tile_row", "tile_col", "rows", "cols", "n_physical_arrays")
 _COLUMN = {name: i for i, name in enumerate(EVENT_FIELDS)}
+#: the columns record_read_counts writes, in its order
+_READ_COLUMNS = np.array([_COLUMN[name] for name in (
+    "mvms", "active_rows", "adc_conversions", "multilevel_mvms", "multilevel_active_rows",
+    "multilevel_adc_conversions", "transposed_reads", "active_columns",
+    "transposed_adc_conversions", "dac_conversions")], dtype=np.int64)
 
 
 def physical_arrays(cols: int, tile_cols: int, n_slices: int, n_polarities: int) -> int:
@@ -203,24 +210,15 @@ class CrossbarCounters:
         multilevel : bool
             True if the inputs are not binary (a DAC or bit-serial drive is needed).
         """
-        phys, c = self._phys, self.counts
-        if transposed:
-            drives = active_lines * n_polarities * n_slices
-            c[:, _COLUMN["transposed_reads"]] += batch * phys
-            c[:, _COLUMN["active_columns"]] += drives
-            c[:, _COLUMN["transposed_adc_conversions"]] += batch * n_sense * phys
-        else:
-            drives = active_lines * phys
-            conversions = batch * n_sense * n_slices
-            c[:, _COLUMN["mvms"]] += batch * phys
-            c[:, _COLUMN["active_rows"]] += drives
-            c[:, _COLUMN["adc_conversions"]] += conversions
-            if multilevel:
-                c[:, _COLUMN["multilevel_mvms"]] += batch * phys
-                c[:, _COLUMN["multilevel_active_rows"]] += drives
-                c[:, _COLUMN["multilevel_adc_conversions"]] += conversions
-        if multilevel:
-            c[:, _COLUMN["dac_conversions"]] += drives
+        # forward: per physical array one read of each vector, its non-zero entries drive
+        # rows, every sensed output is converted per slice (and multi-level inputs count
+        # apart); transposed: per physical array one read, both columns of a pair in every
+        # slice driven, every sensed row converted per physical array; multi-level drives
+        # need a DAC conversion each
+        record_read_counts(self.counts, self._phys, int(batch),
+                           np.asarray(active_lines, dtype=np.int64),
+                           np.asarray(n_sense, dtype=np.int64), int(n_slices),
+                           int(n_polarities), bool(transposed), bool(multilevel), _READ_COLUMNS)
 
     def totals(self) -> dict[str, int]:
         """Event counts summed over tiles, plus ``updates``."""

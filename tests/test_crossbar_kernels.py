@@ -285,3 +285,53 @@ def test_clamped_ages_equal_numpy():
     np.testing.assert_array_equal(out, np.maximum(t - t_prog[cells], 1.0))
     assert oldest == np.max(t - t_prog[cells])
     assert clamped_ages(cells[:0], t, t_prog, out[:0]) == -np.inf
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_nonzero_per_block_equals_numpy(dtype):
+    """nonzero_per_block counts what np.add.reduceat(np.count_nonzero(x, axis=0), starts)
+    counts, for ragged blocks, empty rows and signed zeros."""
+    from crossbar._kernels import nonzero_per_block
+
+    rng = np.random.default_rng(10)
+    x = (rng.standard_normal((5, 37)) * (rng.random((5, 37)) < 0.4)).astype(dtype)
+    x[2] = 0.0
+    x[3, :4] = -0.0
+    block = np.arange(37) // 16
+    want = np.add.reduceat(np.count_nonzero(x, axis=0), [0, 16, 32])
+    np.testing.assert_array_equal(nonzero_per_block(x, block, 3), want)
+
+
+@pytest.mark.parametrize("transposed", [False, True])
+@pytest.mark.parametrize("multilevel", [False, True])
+def test_record_read_adds_the_defined_counts(transposed, multilevel):
+    """CrossbarCounters.record_read (compiled) adds per tile what the definitions of
+    crossbar.counters give, written out column by column with NumPy."""
+    from crossbar.counters import EVENT_FIELDS, CrossbarCounters, TileCounters
+
+    rng = np.random.default_rng(11)
+    tiles = [TileCounters(r, c, 16, 5, int(rng.integers(1, 4))) for r in range(3)
+             for c in range(2)]
+    counters = CrossbarCounters(tiles)
+    counters.counts[:] = rng.integers(0, 100, counters.counts.shape)
+    want = counters.counts.copy()
+    active = rng.integers(0, 50, len(tiles))
+    sense = rng.integers(1, 17, len(tiles))
+    batch, n_slices, n_pol = 7, 3, 2
+    counters.record_read(batch, active, sense, n_slices, n_pol, transposed, multilevel)
+    col = {name: i for i, name in enumerate(EVENT_FIELDS)}
+    phys = counters.physical_arrays
+    if transposed:
+        drives = active * n_pol * n_slices
+        want[:, col["transposed_reads"]] += batch * phys
+        want[:, col["active_columns"]] += drives
+        want[:, col["transposed_adc_conversions"]] += batch * sense * phys
+    else:
+        drives = active * phys
+        for prefix in ("", "multilevel_") if multilevel else ("",):
+            want[:, col[prefix + "mvms"]] += batch * phys
+            want[:, col[prefix + "active_rows"]] += drives
+            want[:, col[prefix + "adc_conversions"]] += batch * sense * n_slices
+    if multilevel:
+        want[:, col["dac_conversions"]] += drives
+    np.testing.assert_array_equal(counters.counts, want)
