@@ -47,56 +47,74 @@ def _ir_iterate(g, t, new, r_row, r_col, r_drv, r_sen, max_iter, tol, g_max):
     """The substitutions of :func:`fast_ir_fixed_point` from the start ``t`` (``new`` a
     buffer of the same shape; both are overwritten).  Returns ``(T, substitutions, status,
     ratio, change)`` (``T`` is ``t`` or ``new``) with ``change`` the largest change of the
-    last substitution."""
-    m, n = g.shape
-    col_sum = np.empty(n)
-    d_tail = np.empty(n)
-    head = np.empty(n)
-    c0_row = np.empty(n)
-    c1_row = np.empty(n)
+    last substitution.
+
+    Even substitutions read ``t`` and write ``new``, odd ones the other way round, each
+    with the roles fixed at its call (exchanging the two arrays in a variable instead
+    keeps the compiler from vectorising the substitution: twice the time)."""
+    work = np.empty((6, g.shape[1]))
     prev = -1.0
     ratio = 0.0
     change = 0.0
     for it in range(max_iter):
-        for j in range(n):
-            col_sum[j] = 0.0
-            d_tail[j] = 0.0
-            head[j] = 0.0
-        for i in range(m):
-            d_i = m - 1 - i
-            for j in range(n):
-                col_sum[j] += t[i, j]
-                d_tail[j] += d_i * t[i, j]
-        change = 0.0
-        for i in range(m):
-            d_i = m - 1 - i
-            # prefix sums of the row (serial); the last is the row sum
-            c0 = 0.0
-            c1 = 0.0
-            for j in range(n):
-                c0 += t[i, j]
-                c1 += j * t[i, j]
-                c0_row[j] = c0
-                c1_row[j] = c1
-            s = c0
-            for j in range(n):  # vectorises
-                ta = r_drv * s + r_row * (c1_row[j] + j * (s - c0_row[j]))
-                bt = r_sen * col_sum[j] + r_col * (d_tail[j] + d_i * head[j])
-                new[i, j] = g[i, j] * (1.0 - ta - bt)
-                d_tail[j] -= d_i * t[i, j]
-                head[j] += t[i, j]
-            for j in range(n):
-                change = max(change, abs(new[i, j] - t[i, j]))
-        t, new = new, t
+        if it % 2 == 0:
+            change = _substitute(g, t, new, r_row, r_col, r_drv, r_sen, work)
+        else:
+            change = _substitute(g, new, t, r_row, r_col, r_drv, r_sen, work)
         if tol >= 0.0:
             if prev > 0.0:
                 ratio = change / prev
             if change <= tol * g_max:
-                return t, it + 1, IR_CONVERGED, ratio, change
+                return new if it % 2 == 0 else t, it + 1, IR_CONVERGED, ratio, change
             if prev >= 0.0 and change >= prev:
-                return t, it + 1, IR_NOT_CONTRACTING, ratio, change
+                return new if it % 2 == 0 else t, it + 1, IR_NOT_CONTRACTING, ratio, change
         prev = change
-    return t, max_iter, IR_MAX_ITERATIONS if tol >= 0.0 else IR_CONVERGED, ratio, change
+    return (new if max_iter % 2 else t), max_iter, \
+        IR_MAX_ITERATIONS if tol >= 0.0 else IR_CONVERGED, ratio, change
+
+
+@njit(cache=True)
+def _substitute(g, t, new, r_row, r_col, r_drv, r_sen, work):
+    # pragma: no cover - compiled
+    """One substitution ``new = G * (1 - T A - B T)`` from ``t`` (``work [6, cols]``
+    scratch); returns the largest change ``max |new - t|``, kept per column first (which
+    vectorises: a maximum does not depend on the order)."""
+    m, n = g.shape
+    col_sum, d_tail, head, c0_row, c1_row = work[0], work[1], work[2], work[3], work[4]
+    col_change = work[5]
+    for j in range(n):
+        col_sum[j] = 0.0
+        d_tail[j] = 0.0
+        head[j] = 0.0
+        col_change[j] = 0.0
+    for i in range(m):
+        d_i = m - 1 - i
+        for j in range(n):
+            col_sum[j] += t[i, j]
+            d_tail[j] += d_i * t[i, j]
+    change = 0.0
+    for i in range(m):
+        d_i = m - 1 - i
+        # prefix sums of the row (serial); the last is the row sum
+        c0 = 0.0
+        c1 = 0.0
+        for j in range(n):
+            c0 += t[i, j]
+            c1 += j * t[i, j]
+            c0_row[j] = c0
+            c1_row[j] = c1
+        s = c0
+        for j in range(n):  # vectorises
+            ta = r_drv * s + r_row * (c1_row[j] + j * (s - c0_row[j]))
+            bt = r_sen * col_sum[j] + r_col * (d_tail[j] + d_i * head[j])
+            new[i, j] = g[i, j] * (1.0 - ta - bt)
+            d_tail[j] -= d_i * t[i, j]
+            head[j] += t[i, j]
+        for j in range(n):  # per column: vectorises (a maximum does not depend on order)
+            col_change[j] = max(col_change[j], abs(new[i, j] - t[i, j]))
+    for j in range(n):
+        change = max(change, col_change[j])
+    return change
 
 
 @njit(cache=True, inline="always")
@@ -385,21 +403,24 @@ def refresh_read_entries(cells, g, reads, tile_in, tile_out, step, step_sq, g_re
             d = (g[k, 0, o, i] - g[k, 1, o, i] if differential else g[k, 0, o, i] - g_ref) / step
         tile = tile_in[i] + tile_out[o]
         if block_f.size > 0:  # forward: the inputs drive, the outputs sense
-            b, r = block_f[i], row_f[i]
-            if sq_f.shape[0] > 0:
-                sq_f[k, b, r, o] = v
-            if d_f.shape[0] > 0:
-                d_f[k, b, r, o] = d
-            if stale_f.shape[0] > 0:
-                stale_f[k, p, tile] = True
+            _write_read_entry(sq_f, d_f, stale_f, k, p, tile, block_f[i], row_f[i], o, v, d)
         if block_t.size > 0:  # transposed: the outputs drive, the inputs sense
-            b, r = block_t[o], row_t[o]
-            if sq_t.shape[0] > 0:
-                sq_t[k, b, r, i] = v
-            if d_t.shape[0] > 0:
-                d_t[k, b, r, i] = d
-            if stale_t.shape[0] > 0:
-                stale_t[k, p, tile] = True
+            _write_read_entry(sq_t, d_t, stale_t, k, p, tile, block_t[o], row_t[o], i, v, d)
+
+
+@njit(cache=True, inline="always")
+def _write_read_entry(sq, dm, stale, k, p, tile, b, r, sense, v, d):
+    # pragma: no cover - compiled
+    """One cell's entries in one read direction (see :func:`refresh_read_entries`): the
+    square sum ``v`` and difference ``d`` at driven row ``r`` of block ``b``, sensed line
+    ``sense``, and its physical array marked stale (each only where the array is not
+    empty)."""
+    if sq.shape[0] > 0:
+        sq[k, b, r, sense] = v
+    if dm.shape[0] > 0:
+        dm[k, b, r, sense] = d
+    if stale.shape[0] > 0:
+        stale[k, p, tile] = True
 
 
 @njit(cache=True)
